@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the build and the tests need.
+# As root: apt-get update + install of what is missing, without letting the
+# system's Dovecot service start (the tests run their own throwaway instance).
+# As anyone else: prints the exact apt-get line and exits 1.
+set -euo pipefail
+
+pkgs=(
+	gcc make pkg-config            # build
+	libetpan-dev libssl-dev        # IMAP, TLS
+	libyaml-dev libsqlite3-dev     # config, state
+	libcmocka-dev                  # unit tests
+	dovecot-core dovecot-imapd     # the real IMAP server of the integration tests
+	openssl                        # test CA and certificates
+	python3                        # test tools: free ports, proxies, fixture servers
+	sqlite3                        # tests inspect the state DB
+	procps psmisc                  # pgrep/pkill/fuser in the test harness
+	time                           # /usr/bin/time -v for peak RSS
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "gmaildir needs these Debian packages; run as root:" >&2
+	echo "  apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "installing: ${missing[*]}"
+# policy-rc.d exit 101 tells invoke-rc.d not to start services: the system
+# Dovecot must never listen on 143/993 because of us.
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	made_policy=1
+fi
+cleanup() { [ -n "$made_policy" ] && rm -f "$policy"; return 0; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Belt and braces: if a system Dovecot runs anyway, stop and disable it.
+if command -v systemctl >/dev/null 2>&1; then
+	systemctl disable --now dovecot.service >/dev/null 2>&1 || true
+fi
+if pgrep -x dovecot >/dev/null 2>&1 && [ -f /run/dovecot/master.pid ]; then
+	kill "$(cat /run/dovecot/master.pid)" 2>/dev/null || true
+fi
+echo "installed: ${missing[*]}"

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Runs every test and ends with one line: "N passed, N failed".
+#
+#   tests/run.sh BUILD [SAN_BUILD]
+#
+# Unit tests: each cmocka binary in BUILD/tests (and again from SAN_BUILD,
+# under ASan+UBSan); its test cases count one each.
+# Integration tests: each tests/integration/t_*.sh prints TAP lines
+# ("ok - ..." / "not ok - ..."); each line counts. A script that fails
+# without printing "not ok" counts as one failure.
+# GMAILDIR_TESTS=unit|integration|<substring> narrows the run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+san=${2:-}
+filter=${GMAILDIR_TESTS:-}
+pass=0
+fail=0
+failed_names=()
+logdir=$(mktemp -d /tmp/gmaildir-testlog.XXXXXX)
+
+want() { # want KIND NAME
+	[ -z "$filter" ] && return 0
+	[ "$filter" = "$1" ] && return 0
+	[[ "$2" == *"$filter"* ]]
+}
+
+run_unit() { # run_unit BINARY LABEL
+	local bin=$1 label=$2 out p f
+	out="$logdir/$label.log"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		timeout 300 "$bin" >"$out" 2>&1
+	local rc=$?
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+	if [ "$f" -gt 0 ]; then
+		failed_names+=("$label")
+		echo "FAIL $label ($p passed, $f failed)"
+		sed 's/^/    /' "$out" | tail -40
+	else
+		echo "ok   $label ($p)"
+	fi
+}
+
+for bin in "$build"/tests/test_*; do
+	[ -x "$bin" ] || continue
+	name=$(basename "$bin")
+	want unit "$name" || continue
+	run_unit "$bin" "$name"
+	if [ -n "$san" ] && [ -x "$san/tests/$name" ]; then
+		run_unit "$san/tests/$name" "asan/$name"
+	fi
+done
+
+export GMAILDIR_BIN=$PWD/$build/gmaildir
+export GMAILDIR_TOOLS=$PWD/$build/tools
+[ -n "$san" ] && export GMAILDIR_SAN_BIN=$PWD/$san/gmaildir
+for t in tests/integration/t_*.sh; do
+	[ -f "$t" ] || continue
+	name=$(basename "$t" .sh)
+	want integration "$name" || continue
+	out="$logdir/$name.log"
+	start=$(date +%s)
+	timeout -k 10 900 bash "$t" >"$out" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+	if [ "$f" -gt 0 ]; then
+		failed_names+=("$name")
+		echo "FAIL $name ($p passed, $f failed, ${secs}s, exit $rc)"
+		sed 's/^/    /' "$out" | tail -60
+	else
+		echo "ok   $name ($p, ${secs}s)"
+	fi
+done
+
+rm -rf "$logdir"
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
