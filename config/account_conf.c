@@ -1,0 +1,413 @@
+/* One account of the config: its keys, the checks between keys, and the
+ * defaults. A key is read by its own small set_*() function, called from
+ * schema_walk_map() through the table below, which is also the list shown
+ * to the user after "unknown key". */
+#include "config/config_p.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* Indexes into account_keys[] and actx.seen[]. */
+enum key {
+	K_NAME,
+	K_PROVIDER,
+	K_HOST,
+	K_PORT,
+	K_TLS,
+	K_ALLOW_INSECURE,
+	K_CA_FILE,
+	K_USER,
+	K_AUTH,
+	K_PASSWORD,
+	K_PASSWORD_COMMAND,
+	K_OAUTH2_TOKEN_COMMAND,
+	K_MAILDIR,
+	K_STATE_DIR,
+	K_FOLDERS,
+	K_CONFLICTS,
+	K_DIRECTION,
+	K_REMOTE_DELETIONS,
+	K_IDLE,
+	K_POLL_INTERVAL,
+	K_CONNECTIONS,
+	K_TIMEOUT,
+	K_COUNT
+};
+
+enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_COUNT };
+
+/* The account being read and which of its keys were present. */
+struct actx {
+	struct account_conf *a;
+	const struct ynode *seen[K_COUNT];	   /* key nodes */
+	const struct ynode *folder_seen[FK_COUNT]; /* key nodes under folders: */
+};
+
+/* The enum names, in the order of the enum values of config.h. */
+static const char *const provider_names[] = {"gmail", NULL};
+static const char *const tls_names[] = {"implicit", "starttls", "none", NULL};
+static const char *const auth_names[] = {"login", "xoauth2", NULL};
+static const char *const conflict_names[] = {"deletion-wins", "keep", NULL};
+static const char *const direction_names[] = {"both", "pull", "push", NULL};
+static const char *const remote_deletion_names[] = {"propagate", "keep", NULL};
+
+static struct account_conf *acct(void *obj)
+{
+	return ((struct actx *)obj)->a;
+}
+
+/* The name becomes a directory (state_dir, logs), so it must be a safe
+ * single path component. */
+static int set_name(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789._@+-";
+	const char *name;
+
+	if (schema_string(c, v, SCHEMA_ONE_LINE, &acct(obj)->name) < 0)
+		return -1;
+	name = acct(obj)->name;
+	if (name[strspn(name, ok)] != '\0')
+		return schema_error(c, v,
+				    "name: may only hold letters, digits and . _ @ + - "
+				    "(it names a directory)");
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return schema_error(c, v, "name: \".\" and \"..\" are not valid directory names");
+	if (strlen(name) > 255)
+		return schema_error(c, v, "name: longer than 255 characters");
+	return 0;
+}
+
+static int set_provider(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, provider_names, &i) < 0)
+		return -1;
+	acct(obj)->gmail = true; /* gmail is the only provider */
+	return 0;
+}
+
+static int set_host(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, SCHEMA_ONE_LINE, &acct(obj)->host);
+}
+
+static int set_port(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	unsigned port;
+
+	if (schema_uint(c, v, 1, 65535, &port) < 0)
+		return -1;
+	acct(obj)->port = (uint16_t)port;
+	return 0;
+}
+
+static int set_tls(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, tls_names, &i) < 0)
+		return -1;
+	acct(obj)->tls = (enum tls_mode)i;
+	return 0;
+}
+
+static int set_allow_insecure(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_bool(c, v, &acct(obj)->allow_insecure);
+}
+
+/* A path: ~ expanded, and absolute, because a relative path would depend on
+ * the working directory of whoever starts us (systemd starts us in /). */
+static int read_path(struct schema_ctx *c, const struct ynode *v, const char **out)
+{
+	const char *raw;
+
+	if (schema_string(c, v, SCHEMA_ONE_LINE, &raw) < 0)
+		return -1;
+	*out = fs_expand_home(raw);
+	free((char *)raw);
+	if ((*out)[0] != '/')
+		return schema_error(c, v, "%s: must be an absolute path or start with ~/", c->key);
+	return 0;
+}
+
+static int set_ca_file(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return read_path(c, v, &acct(obj)->ca_file);
+}
+
+static int set_user(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, SCHEMA_ONE_LINE, &acct(obj)->user);
+}
+
+static int set_auth(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, auth_names, &i) < 0)
+		return -1;
+	acct(obj)->auth = (enum auth_mode)i;
+	return 0;
+}
+
+static int set_password(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, SCHEMA_ONE_LINE, &acct(obj)->password);
+}
+
+/* Commands may span lines (a YAML block scalar holding a small script). */
+static int set_password_command(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, 0, &acct(obj)->password_command);
+}
+
+static int set_oauth2_token_command(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, 0, &acct(obj)->oauth2_token_command);
+}
+
+static int set_maildir(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return read_path(c, v, &acct(obj)->maildir);
+}
+
+static int set_state_dir(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return read_path(c, v, &acct(obj)->state_dir);
+}
+
+static int set_include(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_strlist(c, v, &acct(obj)->include);
+}
+
+static int set_exclude(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_strlist(c, v, &acct(obj)->exclude);
+}
+
+static const struct schema_key folder_keys[FK_COUNT] = {
+    [FK_INCLUDE] = {"include", set_include},
+    [FK_EXCLUDE] = {"exclude", set_exclude},
+};
+
+static int set_folders(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	struct actx *x = obj;
+
+	return schema_walk_map(c, v, "folders", folder_keys, FK_COUNT, x->folder_seen, x);
+}
+
+static int set_conflicts(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, conflict_names, &i) < 0)
+		return -1;
+	acct(obj)->conflicts = (enum conflict_policy)i;
+	return 0;
+}
+
+static int set_direction(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, direction_names, &i) < 0)
+		return -1;
+	acct(obj)->direction = (enum sync_direction)i;
+	return 0;
+}
+
+static int set_remote_deletions(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, remote_deletion_names, &i) < 0)
+		return -1;
+	acct(obj)->remote_deletions = (enum remote_deletions)i;
+	return 0;
+}
+
+static int set_idle(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_strlist(c, v, &acct(obj)->idle);
+}
+
+/* Polling more often than every 10 s only loads the server (IDLE is there
+ * for speed); less often than daily is not a sync any more. */
+static int set_poll_interval(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 10, 86400, &acct(obj)->poll_interval);
+}
+
+/* Gmail allows 15 simultaneous IMAP connections per account. */
+static int set_connections(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 1, 15, &acct(obj)->connections);
+}
+
+static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 1, 3600, &acct(obj)->timeout);
+}
+
+static const struct schema_key account_keys[K_COUNT] = {
+    [K_NAME] = {"name", set_name},
+    [K_PROVIDER] = {"provider", set_provider},
+    [K_HOST] = {"host", set_host},
+    [K_PORT] = {"port", set_port},
+    [K_TLS] = {"tls", set_tls},
+    [K_ALLOW_INSECURE] = {"allow_insecure", set_allow_insecure},
+    [K_CA_FILE] = {"ca_file", set_ca_file},
+    [K_USER] = {"user", set_user},
+    [K_AUTH] = {"auth", set_auth},
+    [K_PASSWORD] = {"password", set_password},
+    [K_PASSWORD_COMMAND] = {"password_command", set_password_command},
+    [K_OAUTH2_TOKEN_COMMAND] = {"oauth2_token_command", set_oauth2_token_command},
+    [K_MAILDIR] = {"maildir", set_maildir},
+    [K_STATE_DIR] = {"state_dir", set_state_dir},
+    [K_FOLDERS] = {"folders", set_folders},
+    [K_CONFLICTS] = {"conflicts", set_conflicts},
+    [K_DIRECTION] = {"direction", set_direction},
+    [K_REMOTE_DELETIONS] = {"remote_deletions", set_remote_deletions},
+    [K_IDLE] = {"idle", set_idle},
+    [K_POLL_INTERVAL] = {"poll_interval", set_poll_interval},
+    [K_CONNECTIONS] = {"connections", set_connections},
+    [K_TIMEOUT] = {"timeout", set_timeout},
+};
+
+/* "missing required key WHAT in account ..." at the account's mapping. */
+static int missing(struct schema_ctx *c, const struct ynode *node, size_t index,
+		   const struct account_conf *a, const char *what)
+{
+	if (a->name)
+		return schema_error(c, node, "missing required key %s in account \"%s\"", what,
+				    a->name);
+	return schema_error(c, node, "missing required key %s in account #%zu", what, index + 1);
+}
+
+static int check_required(struct schema_ctx *c, const struct ynode *node, size_t index,
+			  const struct actx *x)
+{
+	if (!x->seen[K_NAME])
+		return missing(c, node, index, x->a, "\"name\"");
+	if (!x->seen[K_HOST] && !x->a->gmail)
+		return missing(c, node, index, x->a, "\"host\" (or provider: gmail)");
+	if (!x->seen[K_USER])
+		return missing(c, node, index, x->a, "\"user\"");
+	if (!x->seen[K_MAILDIR])
+		return missing(c, node, index, x->a, "\"maildir\"");
+	return 0;
+}
+
+/* The later of two key nodes in the file. */
+static const struct ynode *later(const struct ynode *p, const struct ynode *q)
+{
+	if (p->line != q->line)
+		return p->line > q->line ? p : q;
+	return p->column > q->column ? p : q;
+}
+
+static int check_security(struct schema_ctx *c, const struct ynode *node, size_t index,
+			  const struct actx *x)
+{
+	const struct account_conf *a = x->a;
+
+	if (a->tls == TLS_NONE && !a->allow_insecure)
+		return schema_error(c, x->seen[K_TLS],
+				    "tls: none sends the password in clear; it also needs "
+				    "allow_insecure: true");
+	if (a->auth == AUTH_XOAUTH2) {
+		if (!a->oauth2_token_command)
+			return missing(c, node, index, a,
+				       "\"oauth2_token_command\" (auth: xoauth2)");
+		return 0;
+	}
+	if (a->password && a->password_command)
+		return schema_error(c, later(x->seen[K_PASSWORD], x->seen[K_PASSWORD_COMMAND]),
+				    "password and password_command exclude each other; keep one");
+	if (!a->password && !a->password_command)
+		return missing(c, node, index, a, "\"password\" or \"password_command\"");
+	return 0;
+}
+
+static void list_of_one(struct strlist *list, const char *item)
+{
+	list->items = xcalloc(1, sizeof(*list->items));
+	list->items[0] = xstrdup(item);
+	list->len = 1;
+}
+
+/* $XDG_STATE_HOME/gmaildir/<name>, else ~/.local/state/gmaildir/<name>. The
+ * XDG spec says to ignore a relative $XDG_STATE_HOME. */
+static char *default_state_dir(const char *name)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/gmaildir/%s", xdg, name);
+	return xasprintf("%s/.local/state/gmaildir/%s", config_home(), name);
+}
+
+static void fill_defaults(struct actx *x)
+{
+	struct account_conf *a = x->a;
+
+	if (!a->host) /* only with provider: gmail, see check_required() */
+		a->host = xstrdup("imap.gmail.com");
+	if (!x->seen[K_PORT])
+		a->port = a->tls == TLS_IMPLICIT ? 993 : 143;
+	if (!a->state_dir)
+		a->state_dir = default_state_dir(a->name);
+	if (!x->folder_seen[FK_INCLUDE])
+		list_of_one(&a->include, "*");
+	if (!x->seen[K_IDLE])
+		list_of_one(&a->idle, "INBOX");
+	if (!x->seen[K_POLL_INTERVAL])
+		a->poll_interval = 300;
+	if (!x->seen[K_CONNECTIONS])
+		a->connections = 4;
+	if (!x->seen[K_TIMEOUT])
+		a->timeout = 60;
+}
+
+int account_conf_parse(struct schema_ctx *c, const struct ynode *node, size_t index,
+		       struct account_conf *a)
+{
+	struct actx x = {.a = a};
+
+	/* Enums default to their first value (zero) through the zeroed *a. */
+	c->key = "accounts";
+	if (schema_walk_map(c, node, "account", account_keys, K_COUNT, x.seen, &x) < 0)
+		return -1;
+	if (check_required(c, node, index, &x) < 0 || check_security(c, node, index, &x) < 0)
+		return -1;
+	fill_defaults(&x);
+	return 0;
+}
+
+void account_conf_deinit(struct account_conf *a)
+{
+	free((char *)a->name);
+	free((char *)a->host);
+	free((char *)a->ca_file);
+	free((char *)a->user);
+	if (a->password) /* a secret: do not leave it in freed memory */
+		explicit_bzero((char *)a->password, strlen(a->password));
+	free((char *)a->password);
+	free((char *)a->password_command);
+	free((char *)a->oauth2_token_command);
+	free((char *)a->maildir);
+	free((char *)a->state_dir);
+	schema_strlist_free(&a->include);
+	schema_strlist_free(&a->exclude);
+	schema_strlist_free(&a->idle);
+	memset(a, 0, sizeof(*a));
+}

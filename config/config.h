@@ -1,0 +1,90 @@
+/* The configuration: loaded once from YAML, validated, immutable afterwards.
+ *
+ * config/ is the only user of libyaml. Everyone else gets a
+ * const struct account_conf *, whose strings belong to the struct config and
+ * live until config_free(). Every error names file:line:column and what was
+ * expected. */
+#ifndef GMAILDIR_CONFIG_CONFIG_H
+#define GMAILDIR_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+enum tls_mode { TLS_IMPLICIT = 0, TLS_STARTTLS, TLS_NONE };
+enum auth_mode { AUTH_LOGIN = 0, AUTH_XOAUTH2 };
+enum conflict_policy { CONFLICT_DELETION_WINS = 0, CONFLICT_KEEP };
+enum sync_direction { DIRECTION_BOTH = 0, DIRECTION_PULL, DIRECTION_PUSH };
+enum remote_deletions { REMOTE_DELETIONS_PROPAGATE = 0, REMOTE_DELETIONS_KEEP };
+
+/* A list of strings (glob patterns, folder names). */
+struct strlist {
+	char **items; /* owned by the config */
+	size_t len;
+};
+
+/* One account, with every default filled in. All pointers are owned by the
+ * struct config; optional strings are NULL when absent. */
+struct account_conf {
+	const char *name;
+	bool gmail; /* provider: gmail */
+	const char *host;
+	uint16_t port;
+	enum tls_mode tls;
+	bool allow_insecure;
+	const char *ca_file; /* ~ expanded */
+	const char *user;
+	enum auth_mode auth;
+	const char *password;             /* only if the file is 0600-ish */
+	const char *password_command;     /* run with /bin/sh -c */
+	const char *oauth2_token_command; /* auth: xoauth2 */
+	const char *maildir;              /* ~ expanded, never empty */
+	const char *state_dir;            /* ~ expanded; default under XDG_STATE_HOME */
+	struct strlist include;           /* default ["*"] */
+	struct strlist exclude;           /* default [] */
+	enum conflict_policy conflicts;
+	enum sync_direction direction;
+	enum remote_deletions remote_deletions;
+	struct strlist idle;    /* default ["INBOX"] */
+	unsigned poll_interval; /* seconds, default 300 */
+	unsigned connections;   /* parallel connections, default 4 */
+	unsigned timeout;       /* network timeout in seconds, default 60 */
+};
+
+struct config;
+
+/* Loads and validates path. Refuses a file that holds "password:" and is
+ * readable by group or others (the message says chmod 600).
+ * Returns 0 ok, -1 error (scope ERR_CONFIG, message "file:line:column: ..."). */
+int config_load(const char *path, struct config **cfg_r, struct error *err);
+
+/* Parses a YAML document held in memory; name is used in messages only.
+ * No permission check. For tests and fuzzing. */
+int config_parse(const char *name, const char *buf, size_t len, struct config **cfg_r,
+		 struct error *err);
+
+/* Accepts NULL; NULLs the caller's pointer. */
+void config_free(struct config **cfg);
+
+size_t config_account_count(const struct config *cfg);
+/* i < config_account_count(); the pointer lives as long as cfg. */
+const struct account_conf *config_account(const struct config *cfg, size_t i);
+/* Returns NULL when there is no account of that name. */
+const struct account_conf *config_find_account(const struct config *cfg, const char *name);
+
+/* The default config path: $XDG_CONFIG_HOME/gmaildir/config.yaml, else
+ * ~/.config/gmaildir/config.yaml. The caller frees it. */
+char *config_default_path(void);
+
+/* The password (from "password" or "password_command") or, with auth xoauth2,
+ * the access token from oauth2_token_command. A command's first stdout line is
+ * the secret; a non-zero exit or an empty line is an error that quotes the
+ * command's stderr but never the secret. The caller frees *secret_r (and
+ * should wipe it). Returns 0 ok, -1 error (scope ERR_ACCOUNT). */
+int config_get_secret(const struct account_conf *acct, char **secret_r, struct error *err);
+
+const char *config_tls_name(enum tls_mode tls);
+
+#endif
