@@ -1,0 +1,525 @@
+#include "store/maildir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/maildir_name.h"
+#include "store/maildir_p.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* How often a scan is repeated when new/ or cur/ changed while it ran. */
+#define SCAN_ATTEMPTS 3
+
+static enum error_retry retry_for(int errnum)
+{
+	switch (errnum) {
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case EAGAIN:
+	case EINTR:
+	case EBUSY:
+	case ETIMEDOUT:
+		return RETRY_BACKOFF;
+	default:
+		return RETRY_NEVER;
+	}
+}
+
+int maildir_sys_error(struct error *err, enum error_scope scope, int errnum, const char *fmt, ...)
+{
+	char what[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	error_set(err, scope, retry_for(errnum), "%s: %s", what, strerror(errnum));
+	return -1;
+}
+
+int maildir_move_noreplace(int from_fd, const char *from, int to_fd, const char *to)
+{
+	if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* No RENAME_NOREPLACE here (some network file systems): the classic
+	 * Maildir way, link() refuses an existing target. */
+	if (linkat(from_fd, from, to_fd, to, 0) < 0)
+		return -1;
+	return unlinkat(from_fd, from, 0);
+}
+
+/* Opens one of cur/ new/ tmp/, creating it first when asked. O_NOFOLLOW
+ * makes a symlink fail with ELOOP or ENOTDIR: refused, never followed. */
+static int open_sub(struct maildir *md, const char *name, bool create, int *fd_r, struct error *err)
+{
+	int fd;
+
+	if (create && mkdirat(md->root_fd, name, 0700) < 0 && errno != EEXIST)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "mkdir(%s/%s)", md->path, name);
+	fd = openat(md->root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+		error_set(err, ERR_FOLDER, RETRY_NEVER,
+			  "%s/%s: not a directory (symlinks are refused)", md->path, name);
+		return -1;
+	}
+	if (fd < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "open(%s/%s)", md->path, name);
+	*fd_r = fd;
+	return 0;
+}
+
+/* The root itself may be a symlink (a Maildir tree on another disk is
+ * common); only its cur/ new/ tmp/ must be real directories. */
+int maildir_open(const char *path, bool create, struct maildir **md_r, struct error *err)
+{
+	struct maildir *md = xcalloc(1, sizeof(*md));
+	int ret = -1;
+
+	*md_r = NULL;
+	md->path = xstrdup(path);
+	md->root_fd = md->cur_fd = md->new_fd = md->tmp_fd = -1;
+	if (create && fs_mkdir_p(path, 0700, err) < 0)
+		goto out;
+	md->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (md->root_fd < 0) {
+		maildir_sys_error(err, ERR_FOLDER, errno, "open(%s)", path);
+		goto out;
+	}
+	if (open_sub(md, "cur", create, &md->cur_fd, err) < 0 ||
+	    open_sub(md, "new", create, &md->new_fd, err) < 0 ||
+	    open_sub(md, "tmp", create, &md->tmp_fd, err) < 0)
+		goto out;
+	*md_r = md;
+	md = NULL;
+	ret = 0;
+out:
+	maildir_free(&md);
+	return ret;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void maildir_free(struct maildir **mdp)
+{
+	struct maildir *md = mdp ? *mdp : NULL;
+
+	if (!md)
+		return;
+	for (size_t i = 0; i < md->n_pending; i++) {
+		if (md->tmp_fd >= 0)
+			unlinkat(md->tmp_fd, md->pending[i].unique, 0);
+		free(md->pending[i].unique);
+	}
+	free(md->pending);
+	close_fd(&md->cur_fd);
+	close_fd(&md->new_fd);
+	close_fd(&md->tmp_fd);
+	close_fd(&md->root_fd);
+	free(md->path);
+	free(md);
+	*mdp = NULL;
+}
+
+const char *maildir_path(const struct maildir *md)
+{
+	return md->path;
+}
+
+/* The host name with '/' and ':' escaped as the Maildir spec asks, so that
+ * the unique stays one valid file name without an info separator. */
+static void host_part(char *out, size_t size)
+{
+	char host[65] = "localhost";
+	size_t n = 0;
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for (const char *h = host; *h && n + 5 < size; h++) {
+		if (*h == '/' || *h == ':')
+			n += (size_t)snprintf(out + n, size - n, "\\%03o", (unsigned char)*h);
+		else
+			out[n++] = *h;
+	}
+	out[n] = '\0';
+}
+
+/* Time and pid make names unique between processes, the counter within one
+ * process (threads included), and the random part guards against a pid
+ * reused within the same microsecond after a crash or a clock step. */
+char *maildir_unique_new(void)
+{
+	static atomic_ulong counter;
+	unsigned long long rnd = 0;
+	struct timespec ts;
+	char host[256];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd ^= (unsigned long long)ts.tv_nsec * 0x9e3779b97f4a7c15ULL;
+	host_part(host, sizeof(host));
+	return xasprintf("%lld.M%ldP%ldQ%luR%016llx.%s", (long long)ts.tv_sec, ts.tv_nsec / 1000,
+			 (long)getpid(), atomic_fetch_add(&counter, 1) + 1, rnd, host);
+}
+
+struct scan {
+	struct maildir_entry *entries;
+	size_t n;
+	size_t cap;
+	size_t skipped;
+};
+
+static void scan_add(struct scan *sc, const struct maildir_name *nm, const char *filename,
+		     bool in_new)
+{
+	struct maildir_entry *e;
+
+	sc->entries = xgrow(sc->entries, &sc->cap, sc->n + 1, sizeof(*sc->entries));
+	e = &sc->entries[sc->n++];
+	e->unique = xstrndup(nm->unique, nm->unique_len);
+	e->filename = xstrdup(filename);
+	e->flags = nm->flags;
+	e->unknown = xstrdup(nm->unknown);
+	e->in_new = in_new;
+}
+
+/* One readdir of a directory, without a stat per file: d_type is enough
+ * to skip subdirectories and symlinks (never read through: a planted link
+ * must not get some other file uploaded), and the flags are in the names.
+ * Dot files are hidden by convention and not counted as skipped. */
+static int scan_dir(struct maildir *md, int dir_fd, bool in_new, struct scan *sc, struct error *err)
+{
+	const char *sub = in_new ? "new" : "cur";
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct maildir_name nm;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "open(%s/%s)", md->path, sub);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return maildir_sys_error(err, ERR_FOLDER, errno, "opendir(%s/%s)", md->path, sub);
+	}
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type == DT_DIR || de->d_type == DT_LNK ||
+		    maildir_name_parse(de->d_name, &nm) < 0)
+			sc->skipped++;
+		else
+			scan_add(sc, &nm, de->d_name, in_new);
+	}
+	if (errno) {
+		int e = errno;
+
+		closedir(d);
+		return maildir_sys_error(err, ERR_FOLDER, e, "readdir(%s/%s)", md->path, sub);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Orders by unique, then cur/ before new/, then file name. */
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct maildir_entry *x = a, *y = b;
+	int c = strcmp(x->unique, y->unique);
+
+	if (c)
+		return c;
+	if (x->in_new != y->in_new)
+		return x->in_new ? 1 : -1;
+	return strcmp(x->filename, y->filename);
+}
+
+static void entry_free(struct maildir_entry *e)
+{
+	free(e->unique);
+	free(e->filename);
+	free(e->unknown);
+}
+
+/* A file renamed by a MUA during the scan may be seen twice (new/x and
+ * cur/x:2,S, or two names in cur/). One entry per key is kept, the one in
+ * cur/ (the later state); the other name is only hidden, never touched. */
+static void scan_dedup(struct scan *sc)
+{
+	size_t out = 0;
+
+	if (sc->n == 0)
+		return;
+	qsort(sc->entries, sc->n, sizeof(*sc->entries), entry_cmp);
+	for (size_t i = 1; i < sc->n; i++) {
+		if (strcmp(sc->entries[i].unique, sc->entries[out].unique) == 0)
+			entry_free(&sc->entries[i]);
+		else
+			sc->entries[++out] = sc->entries[i];
+	}
+	sc->n = out + 1;
+}
+
+/* The fds follow the directories even when the folder is moved or removed
+ * while open; a scan of such orphans would report an empty folder. Compare
+ * them with what the path names now. */
+static int check_identity(struct maildir *md, int fd, const char *sub, struct error *err)
+{
+	struct stat a, b;
+	char *p = xasprintf("%s/%s", md->path, sub);
+	bool gone;
+	int ret = -1;
+
+	if (fstat(fd, &a) < 0) {
+		maildir_sys_error(err, ERR_FOLDER, errno, "fstat(%s)", p);
+		goto out;
+	}
+	gone = fstatat(AT_FDCWD, p, &b, AT_SYMLINK_NOFOLLOW) < 0;
+	if (gone && errno != ENOENT && errno != ENOTDIR) {
+		maildir_sys_error(err, ERR_FOLDER, errno, "stat(%s)", p);
+		goto out;
+	}
+	if (gone || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		error_set(err, ERR_FOLDER, RETRY_NOW, "%s: folder was moved or removed while open",
+			  p);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(p);
+	return ret;
+}
+
+static int scan_once(struct maildir *md, struct scan *sc, struct error *err)
+{
+	/* new/ before cur/: a file moved new/ -> cur/ between the two reads is
+	 * then seen at least once, never missed. */
+	if (scan_dir(md, md->new_fd, true, sc, err) < 0 ||
+	    scan_dir(md, md->cur_fd, false, sc, err) < 0)
+		return -1;
+	scan_dedup(sc);
+	return 0;
+}
+
+int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
+		 size_t *skipped_r, struct error *err)
+{
+	struct scan sc = {0};
+	uint64_t before, after;
+	int ret = -1;
+
+	if (check_identity(md, md->new_fd, "new", err) < 0 ||
+	    check_identity(md, md->cur_fd, "cur", err) < 0)
+		goto out;
+	for (int attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
+		maildir_entries_free(sc.entries, sc.n);
+		memset(&sc, 0, sizeof(sc));
+		if (maildir_stamp(md, &before, err) < 0 || scan_once(md, &sc, err) < 0 ||
+		    maildir_stamp(md, &after, err) < 0)
+			goto out;
+		/* readdir may miss a file renamed while it runs: read again
+		 * when the directories changed meanwhile. */
+		if (before == after)
+			break;
+	}
+	*entries_r = sc.entries;
+	*n_r = sc.n;
+	if (skipped_r)
+		*skipped_r = sc.skipped;
+	sc.entries = NULL;
+	sc.n = 0;
+	ret = 0;
+out:
+	maildir_entries_free(sc.entries, sc.n);
+	return ret;
+}
+
+void maildir_entries_free(struct maildir_entry *entries, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		entry_free(&entries[i]);
+	free(entries);
+}
+
+static uint64_t fnv_mix(uint64_t h, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		h ^= (v >> (8 * i)) & 0xff;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t ts_ns(struct timespec ts)
+{
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int maildir_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err)
+{
+	struct stat sn, sc;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (fstat(md->new_fd, &sn) < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "fstat(%s/new)", md->path);
+	if (fstat(md->cur_fd, &sc) < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "fstat(%s/cur)", md->path);
+	h = fnv_mix(h, ts_ns(sn.st_mtim));
+	h = fnv_mix(h, ts_ns(sn.st_ctim));
+	h = fnv_mix(h, ts_ns(sc.st_mtim));
+	h = fnv_mix(h, ts_ns(sc.st_ctim));
+	h = fnv_mix(h, (uint64_t)sn.st_ino);
+	h = fnv_mix(h, (uint64_t)sc.st_ino);
+	/* 0 means "never stamped" in the state DB. */
+	*stamp_r = h ? h : 1;
+	return 0;
+}
+
+static int entry_dir_fd(const struct maildir *md, const struct maildir_entry *entry)
+{
+	return entry->in_new ? md->new_fd : md->cur_fd;
+}
+
+int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned flags,
+		      struct error *err)
+{
+	char *name = maildir_name_format(entry->unique, strlen(entry->unique), flags & MF_ALL,
+					 entry->unknown);
+	int ret = -1;
+
+	if (entry->in_new || strcmp(name, entry->filename) != 0) {
+		/* NOREPLACE: a file already carrying the target name (a copy
+		 * made by someone else) is never overwritten. */
+		if (maildir_move_noreplace(entry_dir_fd(md, entry), entry->filename, md->cur_fd,
+					   name) < 0) {
+			maildir_sys_error(err, ERR_MESSAGE, errno, "rename(%s/%s/%s, cur/%s)",
+					  md->path, entry->in_new ? "new" : "cur", entry->filename,
+					  name);
+			goto out;
+		}
+	}
+	free(entry->filename);
+	entry->filename = name;
+	name = NULL;
+	entry->flags = flags & MF_ALL;
+	entry->in_new = false;
+	ret = 0;
+out:
+	free(name);
+	return ret;
+}
+
+int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct error *err)
+{
+	if (unlinkat(entry_dir_fd(md, entry), entry->filename, 0) < 0 && errno != ENOENT)
+		return maildir_sys_error(err, ERR_MESSAGE, errno, "unlink(%s/%s/%s)", md->path,
+					 entry->in_new ? "new" : "cur", entry->filename);
+	return 0;
+}
+
+int maildir_sync(struct maildir *md, struct error *err)
+{
+	if (fsync(md->new_fd) < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "fsync(%s/new)", md->path);
+	if (fsync(md->cur_fd) < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "fsync(%s/cur)", md->path);
+	return 0;
+}
+
+/* Reads fd to its end; size is a hint (the file may change meanwhile). */
+static int read_all(int fd, size_t size, char **data_r, size_t *len_r)
+{
+	size_t cap = size + 1, len = 0;
+	char *data = xmalloc(cap);
+
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap)
+			data = xgrow(data, &cap, cap + 1, 1);
+		n = read(fd, data + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(data);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*data_r = data;
+	*len_r = len;
+	return 0;
+}
+
+/* LF without a CR before it becomes CRLF; CRLF and bare CR stay as they
+ * are. The result is NUL-terminated for convenience (not counted). */
+static char *lf_to_crlf(const char *in, size_t len, size_t *len_r)
+{
+	size_t extra = 0, n = 0;
+	char *out;
+
+	for (size_t i = 0; i < len; i++)
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			extra++;
+	out = xmalloc(len + extra + 1);
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			out[n++] = '\r';
+		out[n++] = in[i];
+	}
+	out[n] = '\0';
+	*len_r = n;
+	return out;
+}
+
+int maildir_read_crlf(struct maildir *md, const struct maildir_entry *entry, char **data_r,
+		      size_t *len_r, time_t *mtime_r, struct error *err)
+{
+	const char *sub = entry->in_new ? "new" : "cur";
+	int fd =
+	    openat(entry_dir_fd(md, entry), entry->filename, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *raw = NULL;
+	size_t raw_len;
+	struct stat st;
+	int ret = -1;
+
+	if (fd < 0)
+		return maildir_sys_error(err, ERR_MESSAGE, errno, "open(%s/%s/%s)", md->path, sub,
+					 entry->filename);
+	if (fstat(fd, &st) < 0 || read_all(fd, (size_t)st.st_size, &raw, &raw_len) < 0) {
+		maildir_sys_error(err, ERR_MESSAGE, errno, "read(%s/%s/%s)", md->path, sub,
+				  entry->filename);
+		goto out;
+	}
+	*data_r = lf_to_crlf(raw, raw_len, len_r);
+	if (mtime_r)
+		*mtime_r = st.st_mtime;
+	ret = 0;
+out:
+	free(raw);
+	close(fd);
+	return ret;
+}

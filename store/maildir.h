@@ -1,0 +1,133 @@
+/* One Maildir folder on disk: scan, crash-safe delivery, flag renames,
+ * deletion, and reading a message back for upload.
+ *
+ * Files are created 0600 and directories 0700. Delivery follows the Maildir
+ * protocol with batched durability (DESIGN.md §5):
+ *   1. maildir_delivery_begin: open tmp/<unique> with O_EXCL;
+ *   2. maildir_delivery_write: stream the server's bytes, CRLF stored as LF;
+ *   3. maildir_delivery_finish: close, set mtime, queue the rename;
+ *   4. maildir_commit: make the queued files durable (one syncfs for the
+ *      batch), rename each tmp/ file into new/ (unseen) or cur/ (":2,"+flags),
+ *      fsync new/ and cur/. Only after this returns may the caller record
+ *      the messages in the state DB.
+ * A crash before step 4 leaves files in tmp/ only, which scans ignore.
+ *
+ * Placement: a message with no flag at all lands in new/ under its bare
+ * unique; any flag (\Seen or not, e.g. \Flagged alone) sends it to cur/ as
+ * "<unique>:2,<letters>", since a name in new/ carries no flags.
+ *
+ * One struct maildir belongs to one thread. Every delivery must be finished
+ * or aborted before maildir_free. */
+#ifndef GMAILDIR_STORE_MAILDIR_H
+#define GMAILDIR_STORE_MAILDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/error.h"
+
+struct maildir;
+struct maildir_delivery;
+
+/* One message file found by a scan. */
+struct maildir_entry {
+	char *unique;	/* owned: the local key */
+	char *filename; /* owned: the full file name, without directory */
+	unsigned flags; /* MF_* */
+	char *unknown;	/* owned: unknown flag letters, "" when none */
+	bool in_new;	/* the file is in new/, else cur/ */
+};
+
+/* Opens the Maildir at path. With create, missing path, cur/, new/ and tmp/
+ * are created (0700, parents too). Without create a missing folder is an
+ * error. Symlinked cur/new/tmp are refused (never followed for writes).
+ * Returns 0 ok, -1 error. */
+int maildir_open(const char *path, bool create, struct maildir **md_r, struct error *err);
+/* Aborts pending deliveries that were never committed (their tmp/ files are
+ * removed). Accepts NULL; NULLs the caller's pointer. */
+void maildir_free(struct maildir **md);
+const char *maildir_path(const struct maildir *md);
+
+/* A fresh unique name: "<sec>.M<usec>P<pid>Q<counter>R<random>.<host>".
+ * Never collides with another process or an earlier call. Caller frees. */
+char *maildir_unique_new(void);
+
+/* Reads new/ and cur/ once (one readdir each, no stat per file). Files whose
+ * name does not parse, subdirectories and symlinks are skipped (their count
+ * is in *skipped_r if not NULL;
+ * dot files are ignored without being counted). Entries come sorted by
+ * unique, one per unique: when a MUA's rename makes a key show up twice,
+ * the cur/ name wins. When new/ or cur/ changed during the read (see
+ * maildir_stamp), the read is repeated, up to 3 times. A folder that was
+ * moved or removed since maildir_open is an error, never an empty result.
+ * Caller frees with maildir_entries_free. Returns 0 ok, -1 error. */
+int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
+		 size_t *skipped_r, struct error *err);
+void maildir_entries_free(struct maildir_entry *entries, size_t n);
+
+/* A cheap change stamp of new/ and cur/ (their mtimes and ctimes in ns):
+ * equal stamps mean no file was added, removed or renamed in between, up to
+ * the file system's timestamp granularity. Never 0. */
+int maildir_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err);
+
+int maildir_delivery_begin(struct maildir *md, const char *unique, struct maildir_delivery **d_r,
+			   struct error *err);
+/* Appends bytes; CRLF pairs become LF, also when split across calls; a bare
+ * CR is kept. On error the caller aborts the delivery. */
+int maildir_delivery_write(struct maildir_delivery *d, const void *buf, size_t len,
+			   struct error *err);
+/* Closes the tmp file, sets its mtime (when mtime > 0) and queues it for
+ * maildir_commit with its flags. The delivery object is consumed either way:
+ * *d is NULLed. */
+int maildir_delivery_finish(struct maildir_delivery **d, unsigned flags, time_t mtime,
+			    struct error *err);
+/* Drops a delivery in progress and unlinks its tmp file. Accepts NULL. */
+void maildir_delivery_abort(struct maildir_delivery **d);
+/* Makes every finished delivery durable and visible (see the top comment).
+ * Returns 0 ok, -1 error with the first failure in err. A rename never
+ * replaces an existing file; one that fails (e.g. EEXIST) does not stop the
+ * others and stays queued, so after -1 some files moved and some did not: a
+ * later scan shows which. A failed syncfs moves nothing. */
+int maildir_commit(struct maildir *md, struct error *err);
+/* Number of finished deliveries waiting for maildir_commit. */
+size_t maildir_pending(const struct maildir *md);
+
+/* Queues a hard link of src's message as tmp/<unique> of md, placed by
+ * flags at the next maildir_commit of md, like a finished delivery (Gmail:
+ * one download, a link in every label's folder). md and src may be the
+ * same. A different file system fails with EXDEV in the message: the
+ * caller then copies (read + deliver) instead. */
+int maildir_deliver_link(struct maildir *md, struct maildir *src, const struct maildir_entry *entry,
+			 const char *unique, unsigned flags, struct error *err);
+
+/* Removes files left in tmp/ by a crash whose ctime is older than max_age
+ * seconds (the Maildir spec says 36 hours: other programs deliver there
+ * too). Queued deliveries are never touched. *removed_r may be NULL. */
+int maildir_clean_tmp(struct maildir *md, time_t max_age, size_t *removed_r, struct error *err);
+
+/* Removes tmp/<unique> if it is there and not a queued delivery: the
+ * leftover of our own interrupted download, named by its intent. */
+int maildir_tmp_remove(struct maildir *md, const char *unique, struct error *err);
+
+/* Renames a message to carry flags: the file ends in cur/ as
+ * "<unique>:2,<letters>"; unknown letters are kept. *entry is updated.
+ * Returns 0 ok, -1 error (a file that vanished meanwhile is an error with
+ * errno ENOENT in the message). */
+int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned flags,
+		      struct error *err);
+/* Removes a message file. A file that is already gone is not an error. */
+int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct error *err);
+/* fsync of new/ and cur/: makes earlier maildir_set_flags and maildir_remove
+ * durable. Call it once per batch before committing the state that records
+ * them, or a crash could bring a removed file back with no pair (and it
+ * would be uploaded again as a new message). */
+int maildir_sync(struct maildir *md, struct error *err);
+
+/* Reads a message for upload, LF turned into CRLF (bare CR kept), and its
+ * mtime (for INTERNALDATE). Caller frees *data_r. */
+int maildir_read_crlf(struct maildir *md, const struct maildir_entry *entry, char **data_r,
+		      size_t *len_r, time_t *mtime_r, struct error *err);
+
+#endif

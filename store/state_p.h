@@ -1,0 +1,62 @@
+/* Internals shared by the state_*.c files: the connection, the cache of
+ * prepared statements, and small SQLite helpers. */
+#ifndef GMAILDIR_STORE_STATE_P_H
+#define GMAILDIR_STORE_STATE_P_H
+
+#include <sqlite3.h>
+
+#include "store/state.h"
+
+/* One slot per statement: each is prepared on first use and then reset and
+ * reused for the life of the connection (pairs are a hot path). */
+enum state_sql {
+	SQL_BEGIN,
+	SQL_COMMIT,
+	SQL_ROLLBACK,
+	SQL_FOLDER_GET,
+	SQL_FOLDER_INSERT,
+	SQL_FOLDER_UPDATE,
+	SQL_FOLDER_LIST,
+	SQL_FOLDER_DELETE,
+	SQL_PAIR_PUT,
+	SQL_PAIR_DELETE,
+	SQL_PAIR_LOAD,
+	SQL_PAIR_COUNT,
+	SQL_PAIR_BY_KEY,
+	SQL_PAIR_BY_GM_MSGID,
+	SQL_PAIR_CLEAR,
+	SQL_INTENT_ADD,
+	SQL_INTENT_DONE,
+	SQL_INTENT_LOAD,
+	SQL_INTENT_LOAD_ALL,
+	SQL_LOCAL_ONLY_ADD,
+	SQL_LOCAL_ONLY_HAS,
+	SQL_LOCAL_ONLY_DELETE,
+	SQL_LOCAL_ONLY_LOAD,
+	SQL_COUNT
+};
+
+struct state {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[SQL_COUNT];
+};
+
+/* The cached statement for id, prepared from sql on first use. Returns NULL
+ * with err set when preparing fails. Hand it back with state_stmt_done. */
+sqlite3_stmt *state_stmt(struct state *st, enum state_sql id, const char *sql, struct error *err);
+/* Resets the statement and drops its bindings (which may point into the
+ * caller's memory). Accepts NULL. */
+void state_stmt_done(sqlite3_stmt *s);
+/* "state.db: <sqlite message>" in err. Always returns -1. */
+int state_db_error(struct state *st, struct error *err);
+/* Steps a statement that returns no row. 0 ok, -1 error. */
+int state_step_done(struct state *st, sqlite3_stmt *s, struct error *err);
+/* Steps a statement that returns at most one row: 1 row, 0 none, -1 error. */
+int state_step_row(struct state *st, sqlite3_stmt *s, struct error *err);
+
+/* Binds text, or NULL when text is NULL. Returns an SQLite code. */
+int state_bind_text(sqlite3_stmt *s, int i, const char *text);
+/* A copy of a text column, NULL for SQL NULL. */
+char *state_column_text(sqlite3_stmt *s, int col);
+
+#endif
