@@ -1,0 +1,545 @@
+/* The IMAP session: connect, TLS, authentication, capabilities, teardown,
+ * and the error mapping shared by the other imap_*.c files. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "sync/imap_p.h"
+#include "sync/tls.h"
+#include "util/log.h"
+#include "util/uidset.h"
+#include "util/xalloc.h"
+
+#ifndef GMAILDIR_VERSION
+#define GMAILDIR_VERSION "0"
+#endif
+
+static const struct {
+	const char *name;
+	unsigned cap;
+} cap_names[] = {
+	{"IDLE", IMAP_CAP_IDLE},
+	{"CONDSTORE", IMAP_CAP_CONDSTORE},
+	{"QRESYNC", IMAP_CAP_QRESYNC},
+	{"UIDPLUS", IMAP_CAP_UIDPLUS},
+	{"MOVE", IMAP_CAP_MOVE},
+	{"SPECIAL-USE", IMAP_CAP_SPECIAL_USE},
+	{"X-GM-EXT-1", IMAP_CAP_XGM},
+	{"ESEARCH", IMAP_CAP_ESEARCH},
+	{"LIST-STATUS", IMAP_CAP_LIST_STATUS},
+	{"LITERAL+", IMAP_CAP_LITERAL_PLUS},
+	{"ENABLE", IMAP_CAP_ENABLE},
+	{"ID", IMAP_CAP_ID},
+	{"XLIST", IMAP_CAP_XLIST},
+};
+
+/* ------------------------------------------------------ shared helpers */
+
+bool imap_has(const struct imap *imap, unsigned cap)
+{
+	return (imap->caps & ~imap->masked & cap) == cap;
+}
+
+bool imap_r_is_fatal(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_MEMORY:
+	case MAILIMAP_ERROR_NEEDS_MORE_DATA:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Replaces what the peer sent that does not belong in a one-line message. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (!isprint((unsigned char)*s))
+			*s = '?';
+}
+
+/* Response codes that libetpan keeps from untagged lines of the same
+ * command and that say nothing about why it failed. */
+static bool code_is_informational(const char *atom)
+{
+	static const char *const info[] = {"CLOSED", "NOMODSEQ", "UIDNOTSTICKY",
+					   "HIGHESTMODSEQ", "URLMECH"};
+
+	for (size_t i = 0; i < sizeof(info) / sizeof(info[0]); i++)
+		if (strcasecmp(atom, info[i]) == 0)
+			return true;
+	return false;
+}
+
+void imap_server_text(struct imap *imap, char *buf, size_t cap)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+	const char *text = imap->mi->imap_response;
+	char code[128] = "";
+
+	if (!text || !*text)
+		text = "(no text)";
+	if (ri && ri->rsp_atom && !code_is_informational(ri->rsp_atom))
+		snprintf(code, sizeof(code), "[%s] ", ri->rsp_atom);
+	else if (ri && ri->rsp_alert && strcmp(ri->rsp_alert, text) == 0)
+		snprintf(code, sizeof(code), "[ALERT] ");
+	else if (ri && ri->rsp_trycreate)
+		snprintf(code, sizeof(code), "[TRYCREATE] ");
+	if (ri && ri->rsp_alert && strcmp(ri->rsp_alert, text) != 0)
+		snprintf(buf, cap, "%s%s [ALERT] %s", code, text, ri->rsp_alert);
+	else
+		snprintf(buf, cap, "%s%s", code, text);
+	sanitize(buf);
+}
+
+/* Why a fatal libetpan result killed the connection. */
+static void fatal_reason(struct imap *imap, int r, char *buf, size_t cap)
+{
+	mailstream *s = imap->mi->imap_stream;
+	const char *low_err = s ? tls_low_error(mailstream_get_low(s)) : NULL;
+	const char *text = imap->mi->imap_response ? imap->mi->imap_response : "(no text)";
+
+	if (low_err)
+		snprintf(buf, cap, "connection lost: %s", low_err);
+	else if (r == MAILIMAP_ERROR_STREAM)
+		snprintf(buf, cap, "connection lost: server closed the connection");
+	else if (r == MAILIMAP_ERROR_PARSE)
+		snprintf(buf, cap, "could not parse the server's response; connection dropped");
+	else if (r == MAILIMAP_ERROR_PROTOCOL)
+		snprintf(buf, cap, "server said BAD: %s", text);
+	else if (r == MAILIMAP_ERROR_FATAL)
+		snprintf(buf, cap, "server closed the session: %s", text);
+	else
+		snprintf(buf, cap, "libetpan error %d; connection dropped", r);
+	sanitize(buf);
+}
+
+int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err,
+	      const char *fmt, ...)
+{
+	char what[512], why[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (imap_r_is_fatal(r)) {
+		imap->dead = true;
+		fatal_reason(imap, r, why, sizeof(why));
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "%s: %s", what, why);
+	} else if (r == MAILIMAP_ERROR_BAD_STATE) {
+		error_set(err, scope, RETRY_NEVER, "%s: not allowed in this state (libetpan)",
+			  what);
+	} else {
+		imap_server_text(imap, why, sizeof(why));
+		error_set(err, scope, RETRY_BACKOFF, "%s: %s", what, why);
+	}
+	return -1;
+}
+
+uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r)
+{
+	uint32_t *copy = xmalloc((n ? n : 1) * sizeof(*copy));
+
+	if (n)
+		memcpy(copy, uids, n * sizeof(*copy));
+	*n_r = uidset_normalize(copy, n);
+	return copy;
+}
+
+struct mailimap_set *imap_set_new(const uint32_t *uids, size_t n)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	size_t pos = 0;
+	uint32_t lo, hi;
+
+	if (!set)
+		abort(); /* allocation does not fail to the caller */
+	while (uidset_next_run(uids, n, &pos, &lo, &hi))
+		if (mailimap_set_add_interval(set, lo, hi) != MAILIMAP_NO_ERROR)
+			abort();
+	return set;
+}
+
+/* libetpan's mailimap_custom_command() sends a space before the CRLF,
+ * which a strict server may answer with BAD; this sends cmd as it is. */
+int imap_raw_command(struct imap *imap, const char *cmd)
+{
+	struct mailimap_response *response = NULL;
+	mailstream *s = imap->mi->imap_stream;
+	int r, cond;
+
+	r = mailimap_send_current_tag(imap->mi);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (mailstream_write(s, cmd, strlen(cmd)) < 0 || mailstream_write(s, "\r\n", 2) < 0 ||
+	    mailstream_flush(s) < 0 || !mailimap_read_line(imap->mi))
+		return MAILIMAP_ERROR_STREAM;
+	r = mailimap_parse_response(imap->mi, &response);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	cond = response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(response);
+	return cond == MAILIMAP_RESP_COND_STATE_OK ? MAILIMAP_NO_ERROR
+						   : MAILIMAP_ERROR_CUSTOM_COMMAND;
+}
+
+/* ------------------------------------------------------------- connect */
+
+static struct tls_opts tls_opts_of(const struct account_conf *acct)
+{
+	return (struct tls_opts){.host = acct->host,
+				 .port = acct->port,
+				 .ca_file = acct->ca_file,
+				 .timeout = acct->timeout};
+}
+
+/* config/ enforces this too; a plaintext login must never happen by
+ * accident. */
+static int check_tls_policy(const struct account_conf *acct, struct error *err)
+{
+	if (acct->tls == TLS_NONE && !acct->allow_insecure) {
+		error_set(err, ERR_CONFIG, RETRY_NEVER,
+			  "account %s: tls: none sends the password in clear text; set "
+			  "allow_insecure: true to accept that",
+			  acct->name ? acct->name : "?");
+		return -1;
+	}
+	if (!acct->host || !acct->user) {
+		error_set(err, ERR_CONFIG, RETRY_NEVER, "account %s: host and user are required",
+			  acct->name ? acct->name : "?");
+		return -1;
+	}
+	return 0;
+}
+
+static struct imap *imap_alloc(const struct account_conf *acct)
+{
+	struct imap *imap = xcalloc(1, sizeof(*imap));
+
+	imap->acct = acct;
+	imap->mi = mailimap_new(0, NULL);
+	if (!imap->mi)
+		abort();
+	/* Read only when a stream is created; ours has socket timeouts of its
+	 * own, this covers libetpan's internal waits (IDLE). */
+	mailimap_set_timeout(imap->mi, acct->timeout);
+	/* The trace costs a callback per read: only when it is shown. */
+	if (log_enabled(LOG_LVL_TRACE))
+		mailimap_set_logger(imap->mi, imap_trace_log, imap);
+	return imap;
+}
+
+/* The transport: TCP, then TLS right away unless STARTTLS or none. */
+static int open_transport(struct imap *imap, mailstream **stream_r, struct error *err)
+{
+	struct tls_opts o = tls_opts_of(imap->acct);
+	mailstream_low *low = NULL;
+	int fd = tls_tcp_connect(&o, err);
+
+	if (fd < 0)
+		return -1;
+	if (imap->acct->tls != TLS_IMPLICIT) {
+		low = tls_low_plain(fd, o.timeout);
+	} else if (tls_low_tls(fd, &o, &low, err) < 0) {
+		close(fd);
+		return -1;
+	}
+	*stream_r = mailstream_new(low, 8192);
+	if (!*stream_r)
+		abort();
+	return 0;
+}
+
+/* Connects and reads the greeting. The stream belongs to the session from
+ * mailimap_connect on, whatever it returns. */
+static int open_session(struct imap *imap, struct error *err)
+{
+	const struct account_conf *a = imap->acct;
+	mailstream *stream = NULL;
+	int r;
+
+	if (open_transport(imap, &stream, err) < 0)
+		return -1;
+	r = mailimap_connect(imap->mi, stream);
+	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED || r == MAILIMAP_NO_ERROR_AUTHENTICATED)
+		return 0;
+	imap->dead = true;
+	if (r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION) {
+		char text[600];
+
+		imap_server_text(imap, text, sizeof(text));
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "connect to %s:%u: server refused: %s",
+			  a->host, (unsigned)a->port, text);
+		return -1;
+	}
+	return imap_fail(imap, r, ERR_ACCOUNT, err, "connect to %s:%u: no IMAP greeting",
+			 a->host, (unsigned)a->port);
+}
+
+/* Re-reads the capabilities when asked to or when the greeting carried
+ * none, and computes imap->caps. */
+static int read_caps(struct imap *imap, bool force, struct error *err)
+{
+	struct mailimap_connection_info *ci = imap->mi->imap_connection_info;
+	struct mailimap_capability_data *cd = NULL;
+	int r;
+
+	if (force || !ci || !ci->imap_capability) {
+		r = mailimap_capability(imap->mi, &cd);
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(imap, r, ERR_ACCOUNT, err, "CAPABILITY");
+		mailimap_capability_data_free(cd);
+	}
+	imap->caps = 0;
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+		if (mailimap_has_extension(imap->mi, cap_names[i].name))
+			imap->caps |= cap_names[i].cap;
+	return 0;
+}
+
+static int starttls(struct imap *imap, struct error *err)
+{
+	struct tls_opts o = tls_opts_of(imap->acct);
+	int r;
+
+	if (imap->mi->imap_state != MAILIMAP_STATE_NON_AUTHENTICATED ||
+	    !mailimap_has_extension(imap->mi, "STARTTLS")) {
+		imap->dead = true;
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "server does not offer STARTTLS; refusing to continue without TLS");
+		return -1;
+	}
+	r = mailimap_starttls(imap->mi);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(imap, r, ERR_ACCOUNT, err, "STARTTLS");
+		imap->dead = true;
+		return -1;
+	}
+	if (tls_starttls(imap->mi->imap_stream, &o, err) < 0) {
+		imap->dead = true;
+		return -1;
+	}
+	/* What was announced before TLS may have been forged: forget it. */
+	return read_caps(imap, true, err);
+}
+
+/* Gmail says why in an [ALERT] or [AUTHENTICATIONFAILED] text; a server
+ * that is only unavailable for now deserves another try later. */
+static int login_failed(struct imap *imap, struct error *err)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+	bool temporary = ri && ri->rsp_atom && strcasecmp(ri->rsp_atom, "UNAVAILABLE") == 0;
+	char text[800];
+
+	imap_server_text(imap, text, sizeof(text));
+	error_set(err, ERR_ACCOUNT, temporary ? RETRY_BACKOFF : RETRY_NEVER, "login failed: %s",
+		  text);
+	return -1;
+}
+
+static int authenticate(struct imap *imap, const char *secret, struct error *err)
+{
+	const struct account_conf *a = imap->acct;
+	int r;
+
+	if (imap->mi->imap_state == MAILIMAP_STATE_AUTHENTICATED)
+		return 0; /* PREAUTH */
+	if (!secret)
+		secret = "";
+	if (a->auth == AUTH_XOAUTH2) {
+		r = mailimap_oauth2_authenticate(imap->mi, a->user, secret);
+	} else if (mailimap_has_extension(imap->mi, "LOGINDISABLED")) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "login failed: the server refuses LOGIN on this connection "
+			  "(LOGINDISABLED); use TLS");
+		return -1;
+	} else {
+		r = mailimap_login(imap->mi, a->user, secret);
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	if (r == MAILIMAP_ERROR_LOGIN)
+		return login_failed(imap, err);
+	return imap_fail(imap, r, ERR_ACCOUNT, err, "login");
+}
+
+/* mailimap_id_params_list_free() releases names and values with
+ * mmap_string_unref(), which ignores plain malloc'd strings: ours are
+ * freed here and detached first. */
+static void id_params_free(struct mailimap_id_params_list *params)
+{
+	for (clistiter *it = imap_first(params->idpa_list); it; it = clist_next(it)) {
+		struct mailimap_id_param *p = clist_content(it);
+
+		free(p->idpa_name);
+		free(p->idpa_value);
+		p->idpa_name = NULL;
+		p->idpa_value = NULL;
+	}
+	mailimap_id_params_list_free(params);
+}
+
+/* RFC 2971 ID; Gmail asks clients for it. Its failure does not matter. */
+static int send_id(struct imap *imap, struct error *err)
+{
+	struct mailimap_id_params_list *params = mailimap_id_params_list_new_empty();
+	struct mailimap_id_params_list *result = NULL;
+	int r;
+
+	if (!params)
+		abort();
+	if (mailimap_id_params_list_add_name_value(params, xstrdup("name"), xstrdup("gmaildir")) ||
+	    mailimap_id_params_list_add_name_value(params, xstrdup("version"),
+						   xstrdup(GMAILDIR_VERSION)))
+		abort();
+	/* mailimap_id, never mailimap_id_basic: a NIL value crashes the latter. */
+	r = mailimap_id(imap->mi, params, &result);
+	id_params_free(params);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_id_params_list_free(result);
+	else if (imap_r_is_fatal(r))
+		return imap_fail(imap, r, ERR_ACCOUNT, err, "ID");
+	return 0;
+}
+
+/* True when the ENABLE answer lists QRESYNC. */
+static bool enabled_qresync(const struct mailimap_capability_data *cd)
+{
+	for (clistiter *it = imap_first(cd->cap_list); it; it = clist_next(it)) {
+		const struct mailimap_capability *c = clist_content(it);
+
+		if (c->cap_type == MAILIMAP_CAPABILITY_NAME &&
+		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ENABLE QRESYNC (RFC 7162 §3.2.3), which must precede any QRESYNC
+ * SELECT. Without a confirmation the capability is dropped. */
+static int enable_qresync(struct imap *imap, struct error *err)
+{
+	struct mailimap_capability_data *want, *got = NULL;
+	clist *list = clist_new();
+	int r;
+
+	if (!list || clist_append(list, mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL,
+								 xstrdup("QRESYNC"))) < 0)
+		abort();
+	want = mailimap_capability_data_new(list);
+	if (!want)
+		abort();
+	r = mailimap_enable(imap->mi, want, &got);
+	mailimap_capability_data_free(want);
+	if (r == MAILIMAP_NO_ERROR && enabled_qresync(got))
+		imap->caps |= IMAP_CAP_CONDSTORE;
+	else
+		imap->caps &= ~IMAP_CAP_QRESYNC;
+	if (got)
+		mailimap_capability_data_free(got);
+	if (imap_r_is_fatal(r))
+		return imap_fail(imap, r, ERR_ACCOUNT, err, "ENABLE QRESYNC");
+	return 0;
+}
+
+/* After the session is open: TLS upgrade, login, capabilities, ID, ENABLE. */
+static int setup_session(struct imap *imap, const char *secret, struct error *err)
+{
+	if (read_caps(imap, false, err) < 0)
+		return -1;
+	if (imap->acct->tls == TLS_STARTTLS && starttls(imap, err) < 0)
+		return -1;
+	if (authenticate(imap, secret, err) < 0)
+		return -1;
+	/* Capabilities change after login (and a forged list before TLS
+	 * must not survive): read them again. */
+	if (read_caps(imap, true, err) < 0)
+		return -1;
+	if ((imap->caps & IMAP_CAP_ID) && send_id(imap, err) < 0)
+		return -1;
+	if ((imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
+		    (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE) &&
+	    enable_qresync(imap, err) < 0)
+		return -1;
+	if (!(imap->caps & IMAP_CAP_ENABLE))
+		imap->caps &= ~IMAP_CAP_QRESYNC;
+	return 0;
+}
+
+int imap_connect(const struct account_conf *acct, const char *secret, struct imap **imap_r,
+		 struct error *err)
+{
+	struct imap *imap = NULL;
+	int ret = -1;
+
+	if (check_tls_policy(acct, err) < 0)
+		return -1;
+	tls_init();
+	imap = imap_alloc(acct);
+	if (open_session(imap, err) < 0 || setup_session(imap, secret, err) < 0)
+		goto out;
+	log_debug("imap: connected to %s:%u as %s (capabilities 0x%x)", acct->host,
+		  (unsigned)acct->port, acct->user, imap->caps);
+	*imap_r = imap;
+	imap = NULL;
+	ret = 0;
+out:
+	imap_free(&imap);
+	return ret;
+}
+
+void imap_free(struct imap **imapp)
+{
+	struct imap *imap = imapp ? *imapp : NULL;
+
+	if (!imap)
+		return;
+	if (imap->mi && imap->mi->imap_stream) {
+		/* LOGOUT over a dead link would only wait for the timeout
+		 * (LIBETPAN.md §11); mailimap_logout closes the stream. */
+		if (imap->dead) {
+			mailstream_close(imap->mi->imap_stream);
+			imap->mi->imap_stream = NULL;
+		} else {
+			mailimap_logout(imap->mi);
+		}
+	}
+	if (imap->mi)
+		mailimap_free(imap->mi);
+	free(imap);
+	*imapp = NULL;
+}
+
+unsigned imap_caps(const struct imap *imap)
+{
+	return imap->caps & ~imap->masked;
+}
+
+bool imap_is_dead(const struct imap *imap)
+{
+	return imap->dead;
+}
+
+void imap_mask_caps(struct imap *imap, unsigned caps)
+{
+	imap->masked |= caps;
+}
+
+int imap_check_alive(struct imap *imap, struct error *err)
+{
+	if (!imap->dead)
+		return 0;
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "the IMAP connection to %s was lost earlier",
+		  imap->acct->host);
+	return -1;
+}

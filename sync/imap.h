@@ -1,0 +1,159 @@
+/* One IMAP session over libetpan, on TLS of our own (OpenSSL 3, see
+ * tls.h): connect, verify, authenticate, and the commands the engine needs.
+ *
+ * Nothing here knows about Maildir or the state DB. Every function returns
+ * 0 ok, -1 error with err filled (the server's own NO/BAD text where there is
+ * one), unless its comment says otherwise. After an error with scope
+ * ERR_ACCOUNT the connection is dead (imap_is_dead) and must be freed.
+ *
+ * Protocol traps handled here (LIBETPAN.md): UID FETCH n:* also returns the
+ * last message when n is above the highest UID, so results below n are
+ * dropped; a tagged NO with partial FETCH data is reported, not taken for
+ * success; unsolicited FETCH responses without UID are skipped. */
+#ifndef GMAILDIR_SYNC_IMAP_H
+#define GMAILDIR_SYNC_IMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "util/error.h"
+
+struct imap;
+
+/* Capabilities the engine cares about, read after login. */
+enum imap_cap {
+	IMAP_CAP_IDLE = 1u << 0,
+	IMAP_CAP_CONDSTORE = 1u << 1,
+	IMAP_CAP_QRESYNC = 1u << 2,
+	IMAP_CAP_UIDPLUS = 1u << 3,
+	IMAP_CAP_MOVE = 1u << 4,
+	IMAP_CAP_SPECIAL_USE = 1u << 5,
+	IMAP_CAP_XGM = 1u << 6, /* X-GM-EXT-1: Gmail */
+	IMAP_CAP_ESEARCH = 1u << 7,
+	IMAP_CAP_LIST_STATUS = 1u << 8,
+	IMAP_CAP_LITERAL_PLUS = 1u << 9,
+	IMAP_CAP_ENABLE = 1u << 10,
+	IMAP_CAP_ID = 1u << 11,
+	IMAP_CAP_XLIST = 1u << 12,
+};
+
+/* Connects to acct->host:port, sets up TLS as acct->tls says (implicit, or
+ * STARTTLS, which must be offered; "none" only with allow_insecure),
+ * verifies the certificate chain (system store + acct->ca_file) and host
+ * name, authenticates with secret (LOGIN, or XOAUTH2 when acct->auth says so),
+ * reads capabilities, sends ID, and ENABLEs QRESYNC where offered.
+ * Errors name what failed: "certificate verify failed: self-signed
+ * certificate in certificate chain (host 127.0.0.1)", "connect to
+ * 127.0.0.1:993: Connection refused", "login failed: [AUTHENTICATIONFAILED]
+ * Authentication failed.". The IMAP wire trace goes to log_trace and never
+ * shows the secret. */
+int imap_connect(const struct account_conf *acct, const char *secret, struct imap **imap_r,
+		 struct error *err);
+/* Logs out if the connection is alive, then closes it. Accepts NULL. */
+void imap_free(struct imap **imap);
+
+unsigned imap_caps(const struct imap *imap);
+bool imap_is_dead(const struct imap *imap);
+/* Masks capabilities out (tests and fallbacks: force the plain path). */
+void imap_mask_caps(struct imap *imap, unsigned caps);
+
+/* Mailbox attributes from LIST (SPECIAL-USE, or XLIST as a fallback). */
+enum imap_mbx_attr {
+	IMAP_MBX_NOSELECT = 1u << 0, /* \Noselect or \NonExistent */
+	IMAP_MBX_ALL = 1u << 1,
+	IMAP_MBX_ARCHIVE = 1u << 2,
+	IMAP_MBX_DRAFTS = 1u << 3,
+	IMAP_MBX_FLAGGED = 1u << 4,
+	IMAP_MBX_JUNK = 1u << 5,
+	IMAP_MBX_SENT = 1u << 6,
+	IMAP_MBX_TRASH = 1u << 7,
+	IMAP_MBX_IMPORTANT = 1u << 8,
+	IMAP_MBX_INBOX = 1u << 9, /* XLIST's \Inbox, or the name INBOX */
+};
+
+struct imap_mailbox {
+	char *name;  /* owned: as on the wire (modified UTF-7), unquoted */
+	char delim;  /* hierarchy delimiter, '\0' when NIL */
+	unsigned attrs;
+};
+
+/* LIST "" "*" with special-use attributes. Free with imap_mailboxes_free. */
+int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struct error *err);
+void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n);
+
+struct imap_mailbox_info {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t highestmodseq; /* 0: NOMODSEQ or no CONDSTORE */
+};
+
+/* SELECT (with CONDSTORE where offered). */
+int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
+		struct error *err);
+/* STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of a mailbox that
+ * need not be selected. */
+int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
+		struct error *err);
+int imap_create(struct imap *imap, const char *mailbox, struct error *err);
+int imap_noop(struct imap *imap, struct error *err);
+
+/* What a metadata fetch reports of one message. Pointers are borrowed for
+ * the duration of the callback. */
+struct imap_meta {
+	uint32_t uid;
+	unsigned flags;       /* MF_* */
+	const char *keywords; /* other flags, space separated; NULL when none */
+	uint32_t size;        /* RFC822.SIZE */
+	time_t internaldate;  /* 0 when not fetched */
+	uint64_t modseq;      /* 0 without CONDSTORE */
+	uint64_t gm_msgid;    /* 0 unless Gmail */
+};
+
+typedef void imap_meta_fn(const struct imap_meta *meta, void *ctx);
+
+/* UID FETCH uid_lo:uid_hi (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]
+ * [X-GM-MSGID]) of the selected mailbox; uid_hi 0 means "*". With
+ * changedsince > 0 only messages with a higher MODSEQ come back (CONDSTORE).
+ * Calls fn once per message in the range (UIDs below uid_lo are dropped) as
+ * responses are parsed: memory does not grow with the mailbox (the range is
+ * fetched in chunks). */
+int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_t changedsince,
+		    imap_meta_fn *fn, void *ctx, struct error *err);
+
+/* Receives one whole message body (exactly the server's bytes). Returns 0
+ * to go on, -1 to record a failure for this UID (the fetch goes on). */
+typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);
+
+/* UID FETCH uids (BODY.PEEK[]) in one command; the caller bounds the batch by
+ * bytes. fn is called as each message is parsed, so at most one message body
+ * is held at a time. Returns 0 when every UID came back, 1 when the command
+ * completed but some UIDs did not (err says so, with the server's text,
+ * scope ERR_MESSAGE), -1 on a failed command or a dead connection. */
+int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
+		      void *ctx, struct error *err);
+
+/* UID STORE uids +FLAGS.SILENT (or -FLAGS.SILENT when !add) with the MF_*
+ * flags and the space-separated keywords (may be NULL), as compact UID sets. */
+int imap_store_flags(struct imap *imap, const uint32_t *uids, size_t n, bool add, unsigned flags,
+		     const char *keywords, struct error *err);
+/* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE (needs UIDPLUS; without
+ * it this refuses rather than expunge other clients' \Deleted messages). */
+int imap_expunge_uids(struct imap *imap, const uint32_t *uids, size_t n, struct error *err);
+/* APPEND with flags and INTERNALDATE (0: none). *uid_r gets the APPENDUID
+ * answer, 0 when the server has no UIDPLUS. */
+int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const char *keywords,
+		time_t internaldate, const char *data, size_t len, uint32_t *uidvalidity_r,
+		uint32_t *uid_r, struct error *err);
+/* UID MOVE (or COPY + expunge without MOVE) of uids to mailbox; with COPYUID
+ * *dst_uids_r[i] is the new UID of uids[i] (0 when unknown). Caller frees. */
+int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
+	      uint32_t **dst_uids_r, struct error *err);
+/* UID SEARCH UID min_uid:* HEADER Message-ID <message_id>. Caller frees. */
+int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t min_uid,
+			   uint32_t **uids_r, size_t *n_r, struct error *err);
+
+#endif

@@ -1,0 +1,462 @@
+/* UID FETCH of metadata and of bodies, one message at a time.
+ *
+ * libetpan parses a whole response before a command returns; only a
+ * per-message handler (called only while a progress callback is set,
+ * LIBETPAN.md §12) lets us see each message as it is parsed and forget it.
+ * The handler is installed for the duration of one command and removed
+ * after it, so that unsolicited FETCH responses of other commands keep
+ * libetpan's default behaviour. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/msgflags.h"
+#include "sync/imap_p.h"
+#include "util/xalloc.h"
+
+/* Messages per metadata chunk: the raw response text of a whole chunk
+ * accumulates in libetpan's stream buffer (~125 bytes a message). */
+#define META_CHUNK 2000
+
+static void progress_noop(size_t current, size_t maximum, void *ctx)
+{
+	(void)current;
+	(void)maximum;
+	(void)ctx;
+}
+
+static void handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx)
+{
+	mailimap_set_msg_att_handler(imap->mi, fn, ctx);
+	mailimap_set_progress_callback(imap->mi, fn ? progress_noop : NULL,
+				       fn ? progress_noop : NULL, NULL);
+}
+
+static uint32_t msg_uid(const struct mailimap_msg_att *att)
+{
+	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static &&
+		    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_UID)
+			return item->att_data.att_static->att_data.att_uid;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- metadata */
+
+struct meta_run {
+	struct imap *imap;
+	imap_meta_fn *fn;
+	void *ctx;
+	uint32_t lo, hi; /* the chunk's range; hi UINT32_MAX for "*" */
+	size_t seen;	 /* messages of the chunk reported so far */
+	char *kw;	 /* keyword buffer, reused */
+	size_t kw_len, kw_cap;
+};
+
+static void kw_add(struct meta_run *run, const char *prefix, const char *word)
+{
+	size_t need = run->kw_len + strlen(prefix) + strlen(word) + 2;
+
+	run->kw = xgrow(run->kw, &run->kw_cap, need, 1);
+	run->kw_len += (size_t)snprintf(run->kw + run->kw_len, run->kw_cap - run->kw_len, "%s%s%s",
+					run->kw_len ? " " : "", prefix, word);
+}
+
+static void parse_flag(struct meta_run *run, const struct mailimap_flag *f, unsigned *flags)
+{
+	switch (f->fl_type) {
+	case MAILIMAP_FLAG_ANSWERED:
+		*flags |= MF_ANSWERED;
+		break;
+	case MAILIMAP_FLAG_FLAGGED:
+		*flags |= MF_FLAGGED;
+		break;
+	case MAILIMAP_FLAG_DELETED:
+		*flags |= MF_DELETED;
+		break;
+	case MAILIMAP_FLAG_SEEN:
+		*flags |= MF_SEEN;
+		break;
+	case MAILIMAP_FLAG_DRAFT:
+		*flags |= MF_DRAFT;
+		break;
+	case MAILIMAP_FLAG_KEYWORD:
+		/* Keywords are case-insensitive (RFC 3501 §2.3.2). */
+		if (strcasecmp(f->fl_data.fl_keyword, "$Forwarded") == 0)
+			*flags |= MF_FORWARDED;
+		else
+			kw_add(run, "", f->fl_data.fl_keyword);
+		break;
+	case MAILIMAP_FLAG_EXTENSION:
+		/* An unknown system flag: kept, with its backslash. */
+		kw_add(run, "\\", f->fl_data.fl_extension);
+		break;
+	}
+}
+
+static void parse_flags(struct meta_run *run, const struct mailimap_msg_att_dynamic *dyn,
+			struct imap_meta *m)
+{
+	for (clistiter *it = dyn ? imap_first(dyn->att_list) : NULL; it; it = clist_next(it)) {
+		const struct mailimap_flag_fetch *ff = clist_content(it);
+
+		/* \Recent belongs to one session and is not synced. */
+		if (ff->fl_type == MAILIMAP_FLAG_FETCH_OTHER && ff->fl_flag)
+			parse_flag(run, ff->fl_flag, &m->flags);
+	}
+}
+
+/* INTERNALDATE with its zone (+hhmm as an integer) to a time_t. */
+static time_t date_to_time(const struct mailimap_date_time *dt)
+{
+	struct tm tm = {.tm_year = dt->dt_year - 1900,
+			.tm_mon = dt->dt_month - 1,
+			.tm_mday = dt->dt_day,
+			.tm_hour = dt->dt_hour,
+			.tm_min = dt->dt_min,
+			.tm_sec = dt->dt_sec};
+	int z = dt->dt_zone < 0 ? -dt->dt_zone : dt->dt_zone;
+	long off = (z / 100) * 3600L + (z % 100) * 60L;
+
+	return timegm(&tm) - (dt->dt_zone < 0 ? -off : off);
+}
+
+/* Returns true when the item was RFC822.SIZE. */
+static bool parse_static(const struct mailimap_msg_att_static *st, struct imap_meta *m)
+{
+	switch (st->att_type) {
+	case MAILIMAP_MSG_ATT_UID:
+		m->uid = st->att_data.att_uid;
+		break;
+	case MAILIMAP_MSG_ATT_RFC822_SIZE:
+		m->size = st->att_data.att_rfc822_size;
+		return true;
+	case MAILIMAP_MSG_ATT_INTERNALDATE:
+		if (st->att_data.att_internal_date)
+			m->internaldate = date_to_time(st->att_data.att_internal_date);
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+static void parse_ext(const struct mailimap_extension_data *ext, struct imap_meta *m)
+{
+	if (!ext || !ext->ext_data)
+		return;
+	if (ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
+	    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_FETCH_DATA)
+		m->modseq = ((struct mailimap_condstore_fetch_mod_resp *)ext->ext_data)
+				    ->cs_modseq_value;
+	else if (ext->ext_extension->ext_id == MAILIMAP_EXTENSION_XGMMSGID)
+		m->gm_msgid = *(uint64_t *)ext->ext_data;
+}
+
+/* Fills m from one FETCH response; false when it lacks RFC822.SIZE, i.e.
+ * it is an unsolicited flag update and not the answer to our command. */
+static bool parse_meta(struct meta_run *run, const struct mailimap_msg_att *att,
+		       struct imap_meta *m)
+{
+	bool has_size = false;
+
+	memset(m, 0, sizeof(*m));
+	run->kw_len = 0;
+	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC)
+			parse_flags(run, item->att_data.att_dyn, m);
+		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static)
+			has_size |= parse_static(item->att_data.att_static, m);
+		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION)
+			parse_ext(item->att_data.att_extension_data, m);
+	}
+	m->keywords = run->kw_len ? run->kw : NULL;
+	return has_size;
+}
+
+static void meta_handler(struct mailimap_msg_att *att, void *ctx)
+{
+	struct meta_run *run = ctx;
+	struct imap_meta m;
+
+	if (!parse_meta(run, att, &m))
+		return;
+	/* UID FETCH n:* answers with the last message even when its UID is
+	 * below n (RFC 3501 §6.4.8), and unsolicited responses can name any
+	 * message: only the chunk's own range counts. */
+	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi)
+		return;
+	run->seen++;
+	run->fn(&m, run->ctx);
+}
+
+static struct mailimap_fetch_type *meta_fetch_type(struct imap *imap)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!ft || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate()))
+		abort();
+	if (imap_has(imap, IMAP_CAP_CONDSTORE) &&
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_modseq()))
+		abort();
+	if (imap_has(imap, IMAP_CAP_XGM) &&
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_xgmmsgid()))
+		abort();
+	return ft;
+}
+
+/* One UID FETCH lo:hi (hi 0: "*") of the chunk in run. */
+static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsince,
+		      struct error *err)
+{
+	struct imap *imap = run->imap;
+	struct mailimap_set *set = mailimap_set_new_interval(run->lo, hi_wire);
+	struct mailimap_fetch_type *ft = meta_fetch_type(imap);
+	clist *result = NULL;
+	int r;
+
+	if (!set)
+		abort();
+	handler_set(imap, meta_handler, run);
+	if (changedsince > 0 && imap_has(imap, IMAP_CAP_CONDSTORE))
+		r = mailimap_uid_fetch_changedsince(imap->mi, set, ft, changedsince, &result);
+	else
+		r = mailimap_uid_fetch(imap->mi, set, ft, &result);
+	handler_set(imap, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR) { /* libetpan freed result itself */
+		char hi[16] = "*";
+
+		if (hi_wire)
+			snprintf(hi, sizeof(hi), "%u", hi_wire);
+		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH %u:%s (metadata)", run->lo,
+				 hi);
+	}
+	mailimap_fetch_list_free(result);
+	return 0;
+}
+
+/* The next chunk's width in UIDs, aiming at META_CHUNK messages from the
+ * density of the last chunk; UIDs can be sparse (Gmail's are). */
+static uint64_t next_step(uint64_t step, size_t seen)
+{
+	uint64_t want;
+
+	if (seen == 0)
+		want = step * 8;
+	else
+		want = step * META_CHUNK / seen;
+	if (want > step * 8)
+		want = step * 8;
+	if (want < step / 4)
+		want = step / 4;
+	if (want < 1)
+		want = 1;
+	return want > UINT32_MAX ? UINT32_MAX : want;
+}
+
+/* The first chunk's width, from the mailbox's EXISTS and UIDNEXT. */
+static uint64_t first_step(struct imap *imap)
+{
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
+
+	if (!si || si->sel_exists == 0 || si->sel_uidnext == 0 ||
+	    si->sel_uidnext <= si->sel_exists)
+		return META_CHUNK;
+	return (uint64_t)META_CHUNK * si->sel_uidnext / si->sel_exists;
+}
+
+/* The highest UID worth asking for without "*": UIDNEXT - 1 of SELECT. */
+static uint32_t known_last_uid(struct imap *imap)
+{
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
+
+	return si && si->sel_uidnext > 1 ? si->sel_uidnext - 1 : UINT32_MAX;
+}
+
+int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_t changedsince,
+		    imap_meta_fn *fn, void *ctx, struct error *err)
+{
+	struct meta_run run = {.imap = imap, .fn = fn, .ctx = ctx, .lo = uid_lo ? uid_lo : 1};
+	uint32_t end = uid_hi ? uid_hi : known_last_uid(imap);
+	uint64_t step = first_step(imap);
+	int ret = 0;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	if (uid_hi && uid_hi < run.lo)
+		return 0;
+	for (;;) {
+		bool last = (uint64_t)run.lo + step - 1 >= end;
+		uint32_t hi_wire = last ? uid_hi : (uint32_t)(run.lo + step - 1);
+
+		run.hi = hi_wire ? hi_wire : UINT32_MAX;
+		run.seen = 0;
+		ret = meta_chunk(&run, hi_wire, changedsince, err);
+		if (ret < 0 || last)
+			break;
+		run.lo = hi_wire + 1;
+		step = next_step(step, run.seen);
+	}
+	free(run.kw);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- bodies */
+
+struct body_run {
+	imap_body_fn *fn;
+	void *ctx;
+	const uint32_t *uids; /* sorted, unique */
+	size_t n;
+	bool *got; /* per uid: delivered and accepted */
+	size_t n_got, n_refused;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static const struct mailimap_msg_att_body_section *msg_body(const struct mailimap_msg_att *att)
+{
+	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *st = item->att_data.att_static;
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && st &&
+		    st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section)
+			return st->att_data.att_body_section;
+	}
+	return NULL;
+}
+
+static void body_handler(struct mailimap_msg_att *att, void *ctx)
+{
+	struct body_run *run = ctx;
+	const struct mailimap_msg_att_body_section *sec = msg_body(att);
+	uint32_t uid = msg_uid(att);
+	const uint32_t *hit;
+	size_t i;
+
+	if (!sec || !sec->sec_body_part || uid == 0)
+		return; /* a flag update, or a body the server could not give */
+	hit = bsearch(&uid, run->uids, run->n, sizeof(*run->uids), cmp_u32);
+	if (!hit)
+		return;
+	i = (size_t)(hit - run->uids);
+	if (run->got[i])
+		return;
+	if (run->fn(uid, sec->sec_body_part, sec->sec_length, run->ctx) == 0) {
+		run->got[i] = true;
+		run->n_got++;
+	} else {
+		run->n_refused++;
+	}
+}
+
+static struct mailimap_fetch_type *body_fetch_type(void)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_section *sec = mailimap_section_new(NULL);
+
+	if (!ft || !sec || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+						       mailimap_fetch_att_new_body_peek_section(sec)))
+		abort();
+	return ft;
+}
+
+/* Up to five of the UIDs that did not come back, for the message. */
+static void missing_list(const struct body_run *run, char *buf, size_t cap)
+{
+	size_t len = 0, shown = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < run->n && len + 1 < cap; i++) {
+		if (run->got[i])
+			continue;
+		if (shown == 5) {
+			snprintf(buf + len, cap - len, ", ...");
+			break;
+		}
+		len += (size_t)snprintf(buf + len, cap - len, "%s%u", shown ? ", " : "",
+					run->uids[i]);
+		shown++;
+	}
+}
+
+/* The outcome once the command is over: 0, or 1 with the UIDs missing. */
+static int body_outcome(struct imap *imap, const struct body_run *run, bool said_no,
+			struct error *err)
+{
+	char missing[128], text[700] = "";
+
+	if (run->n_got == run->n)
+		return 0;
+	missing_list(run, missing, sizeof(missing));
+	if (said_no)
+		imap_server_text(imap, text, sizeof(text));
+	error_set(err, ERR_MESSAGE, RETRY_BACKOFF,
+		  "UID FETCH: %zu of %zu messages not received (UID %s)%s%s%s", run->n - run->n_got,
+		  run->n, missing, run->n_refused ? "; some refused by the caller" : "",
+		  said_no ? ": " : "", text);
+	return 1;
+}
+
+static int fetch_bodies_sorted(struct imap *imap, struct body_run *run, struct error *err)
+{
+	struct mailimap_set *set = imap_set_new(run->uids, run->n);
+	struct mailimap_fetch_type *ft = body_fetch_type();
+	clist *result = NULL;
+	int r;
+
+	handler_set(imap, body_handler, run);
+	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
+	handler_set(imap, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(result);
+	/* With the handler a tagged NO is reported as an error even when part
+	 * of the data came: then it is a per-message failure. */
+	if (r == MAILIMAP_ERROR_UID_FETCH && run->n_got + run->n_refused > 0)
+		return body_outcome(imap, run, true, err);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu bodies)", run->n);
+	return body_outcome(imap, run, false, err);
+}
+
+int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
+		      void *ctx, struct error *err)
+{
+	struct body_run run = {.fn = fn, .ctx = ctx};
+	uint32_t *sorted;
+	int ret;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	sorted = imap_uids_sorted(uids, n, &run.n);
+	if (run.n == 0) {
+		free(sorted);
+		return 0;
+	}
+	run.uids = sorted;
+	run.got = xcalloc(run.n, sizeof(*run.got));
+	ret = fetch_bodies_sorted(imap, &run, err);
+	free(run.got);
+	free(sorted);
+	return ret;
+}

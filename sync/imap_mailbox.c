@@ -1,0 +1,231 @@
+/* Mailbox-level commands: LIST, SELECT, STATUS, CREATE, NOOP. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sync/imap_p.h"
+#include "util/xalloc.h"
+
+/* Attributes of RFC 6154 (SPECIAL-USE), RFC 5258 and Gmail's XLIST, as
+ * libetpan gives them: without the backslash. */
+static const struct {
+	const char *name;
+	unsigned attr;
+} mbx_attrs[] = {
+	{"All", IMAP_MBX_ALL},	      {"Archive", IMAP_MBX_ARCHIVE},
+	{"Drafts", IMAP_MBX_DRAFTS},  {"Flagged", IMAP_MBX_FLAGGED},
+	{"Junk", IMAP_MBX_JUNK},      {"Sent", IMAP_MBX_SENT},
+	{"Trash", IMAP_MBX_TRASH},    {"Important", IMAP_MBX_IMPORTANT},
+	{"Noselect", IMAP_MBX_NOSELECT}, {"NonExistent", IMAP_MBX_NOSELECT},
+	/* XLIST only */
+	{"Inbox", IMAP_MBX_INBOX},    {"AllMail", IMAP_MBX_ALL},
+	{"Spam", IMAP_MBX_JUNK},      {"Starred", IMAP_MBX_FLAGGED},
+};
+
+static unsigned attr_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(mbx_attrs) / sizeof(mbx_attrs[0]); i++)
+		if (strcasecmp(name, mbx_attrs[i].name) == 0)
+			return mbx_attrs[i].attr;
+	return 0;
+}
+
+static unsigned mailbox_attrs(const struct mailimap_mailbox_list *mb)
+{
+	const struct mailimap_mbx_list_flags *f = mb->mb_flag;
+	unsigned attrs = 0;
+
+	if (strcasecmp(mb->mb_name, "INBOX") == 0)
+		attrs |= IMAP_MBX_INBOX;
+	if (!f)
+		return attrs;
+	if (f->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG &&
+	    f->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+		attrs |= IMAP_MBX_NOSELECT;
+	for (clistiter *it = imap_first(f->mbf_oflags); it; it = clist_next(it)) {
+		const struct mailimap_mbx_list_oflag *of = clist_content(it);
+
+		if (of->of_type == MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT && of->of_flag_ext)
+			attrs |= attr_of(of->of_flag_ext);
+	}
+	return attrs;
+}
+
+/* Copies a libetpan LIST result into our array. */
+static void convert_list(clist *list, struct imap_mailbox **mbx_r, size_t *n_r)
+{
+	size_t n = 0, cap = list ? (size_t)clist_count(list) : 0;
+	struct imap_mailbox *mbx = xcalloc(cap ? cap : 1, sizeof(*mbx));
+
+	for (clistiter *it = imap_first(list); it; it = clist_next(it)) {
+		const struct mailimap_mailbox_list *mb = clist_content(it);
+
+		if (!mb || !mb->mb_name)
+			continue;
+		mbx[n].name = xstrdup(mb->mb_name);
+		mbx[n].delim = mb->mb_delimiter;
+		mbx[n].attrs = mailbox_attrs(mb);
+		n++;
+	}
+	*mbx_r = mbx;
+	*n_r = n;
+}
+
+/* RETURN (SPECIAL-USE) is a LIST-EXTENDED return option (RFC 6154 §5.1);
+ * libetpan cannot build it, hence a raw command, whose untagged LIST lines
+ * stay in imap_response_info until the next command. */
+static int list_special_use(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r,
+			    struct error *err)
+{
+	int r = imap_raw_command(imap, "LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "LIST");
+	convert_list(imap->mi->imap_response_info->rsp_mailbox_list, mbx_r, n_r);
+	return 0;
+}
+
+int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struct error *err)
+{
+	clist *list = NULL;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	if (imap_has(imap, IMAP_CAP_SPECIAL_USE) && mailimap_has_extension(imap->mi, "LIST-EXTENDED"))
+		return list_special_use(imap, mbx_r, n_r, err);
+	/* Without LIST-EXTENDED a SPECIAL-USE server still sends the
+	 * attributes with a plain LIST; XLIST is Gmail's older form. */
+	if (!imap_has(imap, IMAP_CAP_SPECIAL_USE) && imap_has(imap, IMAP_CAP_XLIST))
+		r = mailimap_xlist(imap->mi, "", "*", &list);
+	else
+		r = mailimap_list(imap->mi, "", "*", &list);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "LIST");
+	convert_list(list, mbx_r, n_r);
+	mailimap_list_result_free(list);
+	return 0;
+}
+
+void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n)
+{
+	for (size_t i = 0; mbx && i < n; i++)
+		free(mbx[i].name);
+	free(mbx);
+}
+
+int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
+		struct error *err)
+{
+	const struct mailimap_selection_info *si;
+	uint64_t modseq = 0;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	if (imap_has(imap, IMAP_CAP_CONDSTORE))
+		r = mailimap_select_condstore(imap->mi, mailbox, &modseq);
+	else
+		r = mailimap_select(imap->mi, mailbox);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "SELECT %s", mailbox);
+	si = imap->mi->imap_selection_info;
+	memset(info_r, 0, sizeof(*info_r));
+	if (si) {
+		info_r->uidvalidity = si->sel_uidvalidity;
+		info_r->uidnext = si->sel_uidnext;
+		info_r->exists = si->sel_exists;
+	}
+	info_r->highestmodseq = modseq;
+	return 0;
+}
+
+static void status_item(const struct mailimap_status_info *st, struct imap_mailbox_info *info)
+{
+	const struct mailimap_extension_data *ext = st->st_ext_data;
+
+	switch (st->st_att) {
+	case MAILIMAP_STATUS_ATT_MESSAGES:
+		info->exists = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_UIDNEXT:
+		info->uidnext = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_UIDVALIDITY:
+		info->uidvalidity = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_EXTENSION:
+		/* libetpan parses HIGHESTMODSEQ as CONDSTORE extension data. */
+		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
+		    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO && ext->ext_data)
+			info->highestmodseq =
+				((struct mailimap_condstore_status_info *)ext->ext_data)
+					->cs_highestmodseq_value;
+		break;
+	default:
+		break;
+	}
+}
+
+static struct mailimap_status_att_list *status_atts(bool modseq)
+{
+	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
+
+	if (!atts || mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_MESSAGES) ||
+	    mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDNEXT) ||
+	    mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDVALIDITY) ||
+	    (modseq && mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_HIGHESTMODSEQ)))
+		abort();
+	return atts;
+}
+
+int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
+		struct error *err)
+{
+	struct mailimap_status_att_list *atts;
+	struct mailimap_mailbox_data_status *st = NULL;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	atts = status_atts(imap_has(imap, IMAP_CAP_CONDSTORE));
+	r = mailimap_status(imap->mi, mailbox, atts, &st);
+	mailimap_status_att_list_free(atts);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "STATUS %s", mailbox);
+	memset(info_r, 0, sizeof(*info_r));
+	for (clistiter *it = imap_first(st->st_info_list); it; it = clist_next(it))
+		status_item(clist_content(it), info_r);
+	mailimap_mailbox_data_status_free(st);
+	return 0;
+}
+
+int imap_create(struct imap *imap, const char *mailbox, struct error *err)
+{
+	const struct mailimap_response_info *ri;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	r = mailimap_create(imap->mi, mailbox);
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	/* Someone else created it meanwhile: that is what we wanted. */
+	ri = imap->mi->imap_response_info;
+	if (r == MAILIMAP_ERROR_CREATE && ri && ri->rsp_atom &&
+	    strcasecmp(ri->rsp_atom, "ALREADYEXISTS") == 0)
+		return 0;
+	return imap_fail(imap, r, ERR_FOLDER, err, "CREATE %s", mailbox);
+}
+
+int imap_noop(struct imap *imap, struct error *err)
+{
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	r = mailimap_noop(imap->mi);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "NOOP");
+	return 0;
+}

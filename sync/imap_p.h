@@ -1,0 +1,86 @@
+/* Internals shared by imap.c, imap_trace.c, imap_fetch.c and imap_write.c. */
+#ifndef GMAILDIR_SYNC_IMAP_P_H
+#define GMAILDIR_SYNC_IMAP_P_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libetpan/libetpan.h>
+
+#include "sync/imap.h"
+#include "util/error.h"
+
+/* The wire trace of one direction: lines are shown (cut when long), the
+ * bytes of literals (message bodies, APPEND data) are replaced by their
+ * size, so that the trace never holds a whole message. */
+struct imap_trace_dir {
+	uint64_t skip;	/* literal bytes still to hide */
+	char head[200]; /* the start of the current line */
+	size_t head_len;
+	char tail[24]; /* its last bytes, where a literal's "{n}" is */
+	size_t tail_len;
+	size_t len; /* the whole line's length so far */
+};
+
+struct imap {
+	mailimap *mi;			 /* owned */
+	const struct account_conf *acct; /* borrowed */
+	unsigned caps;			 /* IMAP_CAP_* as announced (after ENABLE) */
+	unsigned masked;		 /* imap_mask_caps() */
+	bool dead;			 /* the connection cannot be used any more */
+	struct imap_trace_dir trace_in, trace_out;
+};
+
+/* The first element of a libetpan list that may be NULL (FLAGS () gives
+ * a NULL list, and clist_begin() does not check). */
+static inline clistiter *imap_first(clist *list)
+{
+	return list ? clist_begin(list) : NULL;
+}
+
+/* Whether cap is announced and not masked. */
+bool imap_has(const struct imap *imap, unsigned cap);
+
+/* Whether a libetpan result means the connection is unusable: stream and
+ * parse errors, BAD, BYE, out of memory (LIBETPAN.md §11). */
+bool imap_r_is_fatal(int r);
+
+/* Fills err after the libetpan call for the command named by fmt returned r
+ * (not MAILIMAP_NO_ERROR) and returns -1. A fatal r marks the connection
+ * dead (scope ERR_ACCOUNT, RETRY_BACKOFF, the transport's reason); else the
+ * server refused (a tagged NO): the given scope, RETRY_BACKOFF, and the
+ * server's text with its response code, e.g. "SELECT Foo: [NONEXISTENT]
+ * Mailbox doesn't exist: Foo". */
+int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err,
+	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* 0 when the connection can still be used, else -1 with err (ERR_ACCOUNT):
+ * every command starts with it. */
+int imap_check_alive(struct imap *imap, struct error *err);
+
+/* The server's last tagged text with its response code ("[ALERT] ..."),
+ * sanitised to printable ASCII, into buf. */
+void imap_server_text(struct imap *imap, char *buf, size_t cap);
+
+/* A malloc'd, sorted, duplicate-free copy of uids; *n_r is its length. */
+uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);
+
+/* A mailimap_set of the runs of a sorted, duplicate-free array (n > 0).
+ * The caller frees it with mailimap_set_free. */
+struct mailimap_set *imap_set_new(const uint32_t *uids, size_t n);
+
+/* The most runs sent in one command: keeps a command line below ~25 KB
+ * (Dovecot accepts 64 KB, other servers less). */
+#define IMAP_MAX_RUNS 1000
+
+/* Sends the command line cmd (without tag and CRLF) and parses the answer:
+ * untagged data lands in imap->mi->imap_response_info as for any command.
+ * Returns a libetpan code: MAILIMAP_NO_ERROR on OK,
+ * MAILIMAP_ERROR_CUSTOM_COMMAND on NO. */
+int imap_raw_command(struct imap *imap, const char *cmd);
+
+/* The libetpan logger behind the wire trace (ctx is the struct imap). */
+void imap_trace_log(mailimap *mi, int log_type, const char *str, size_t size, void *ctx);
+
+#endif

@@ -1,0 +1,628 @@
+/* TCP and TLS transports for libetpan: see tls.h. */
+#include "sync/tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "util/log.h"
+#include "util/xalloc.h"
+
+/* The data behind both of our mailstream_low drivers. */
+struct conn {
+	int fd;		 /* owned: closed by the driver's close */
+	SSL *ssl;	 /* owned; NULL for the plain transport */
+	unsigned timeout; /* seconds, for messages */
+	bool failed;	 /* an I/O error happened: no TLS close_notify */
+	char error[256]; /* why the last I/O failed; "" when none did */
+};
+
+static ssize_t plain_read(mailstream_low *low, void *buf, size_t count);
+static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count);
+static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count);
+static ssize_t ssl_write(mailstream_low *low, const void *buf, size_t count);
+static int conn_close(mailstream_low *low);
+static int conn_get_fd(mailstream_low *low);
+static void conn_free(mailstream_low *low);
+
+/* libetpan takes a non-const driver pointer but never writes through it. */
+static mailstream_low_driver plain_driver = {
+	.mailstream_read = plain_read,
+	.mailstream_write = plain_write,
+	.mailstream_close = conn_close,
+	.mailstream_get_fd = conn_get_fd,
+	.mailstream_free = conn_free,
+};
+
+static mailstream_low_driver ssl_driver = {
+	.mailstream_read = ssl_read,
+	.mailstream_write = ssl_write,
+	.mailstream_close = conn_close,
+	.mailstream_get_fd = conn_get_fd,
+	.mailstream_free = conn_free,
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init_once_fn(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	OPENSSL_init_ssl(0, NULL);
+}
+
+void tls_init(void)
+{
+	pthread_once(&init_once, init_once_fn);
+}
+
+/* ------------------------------------------------------------------ TCP */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keepalive notices a silently dropped connection (suspend, NAT timeout)
+ * within about 4 minutes even while IDLE waits; the timeouts bound every
+ * blocking read and write, inside OpenSSL too. */
+static int set_sock_opts(int fd, unsigned timeout)
+{
+	int on = 1, idle = 120, intvl = 30, cnt = 4;
+	struct timeval tv = {.tv_sec = (time_t)timeout};
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -1;
+	return 0;
+}
+
+/* Waits for a non-blocking connect to finish; errno ETIMEDOUT after
+ * timeout seconds (0: no limit). */
+static int wait_connected(int fd, unsigned timeout)
+{
+	int64_t deadline = now_ms() + (int64_t)timeout * 1000;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	int soerr = 0, r;
+	socklen_t len = sizeof(soerr);
+
+	do {
+		int64_t left = timeout ? deadline - now_ms() : -1;
+
+		if (timeout && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return -1;
+	errno = soerr;
+	return soerr ? -1 : 0;
+}
+
+/* One address: returns the connected socket or -1 with errno. */
+static int connect_one(const struct addrinfo *ai, unsigned timeout)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol);
+	int saved;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+	    (errno != EINPROGRESS || wait_connected(fd, timeout) < 0))
+		goto fail;
+	if (set_sock_opts(fd, timeout) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int tls_tcp_connect(const struct tls_opts *o, struct error *err)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+	struct addrinfo *res = NULL;
+	char port[8];
+	int fd = -1, gai, last = 0;
+
+	snprintf(port, sizeof(port), "%u", (unsigned)o->port);
+	/* getaddrinfo has no timeout of its own; the resolver's applies. */
+	gai = getaddrinfo(o->host, port, &hints, &res);
+	if (gai != 0) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "resolve %s: %s", o->host,
+			  gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+		return -1;
+	}
+	for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		fd = connect_one(ai, o->timeout);
+		if (fd < 0)
+			last = errno;
+	}
+	freeaddrinfo(res);
+	if (fd >= 0)
+		return fd;
+	if (last == ETIMEDOUT)
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "connect to %s:%u: timed out after %u s",
+			  o->host, (unsigned)o->port, o->timeout);
+	else
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "connect to %s:%u: %s", o->host,
+			  (unsigned)o->port, strerror(last));
+	return -1;
+}
+
+/* ---------------------------------------------------- the plain driver */
+
+static struct conn *conn_of(mailstream_low *low)
+{
+	return low->data;
+}
+
+static void conn_fail(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void conn_fail(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Records errno of a failed socket call as the reason. */
+static void conn_fail_errno(struct conn *c, int e)
+{
+	if (e == EAGAIN || e == EWOULDBLOCK)
+		conn_fail(c, "timed out after %u s", c->timeout);
+	else
+		conn_fail(c, "%s", strerror(e));
+}
+
+static ssize_t plain_read(mailstream_low *low, void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	ssize_t r;
+
+	do
+		r = recv(c->fd, buf, count, 0);
+	while (r < 0 && errno == EINTR);
+	if (r > 0)
+		return r;
+	/* Never 0: libetpan 1.9.4 spins on a 0 inside a literal. */
+	if (r == 0)
+		conn_fail(c, "connection closed by server");
+	else
+		conn_fail_errno(c, errno);
+	return -1;
+}
+
+static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	ssize_t r;
+
+	do
+		r = send(c->fd, buf, count, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		conn_fail_errno(c, errno);
+		return -1;
+	}
+	return r;
+}
+
+static int conn_close(mailstream_low *low)
+{
+	struct conn *c = conn_of(low);
+
+	/* A close_notify over a dead link could only block until the timeout. */
+	if (c->ssl && !c->failed && c->fd >= 0)
+		SSL_shutdown(c->ssl);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return 0;
+}
+
+static int conn_get_fd(mailstream_low *low)
+{
+	return conn_of(low)->fd;
+}
+
+/* Frees the transport and the mailstream_low, leaving the socket open
+ * unless conn_close ran (STARTTLS relies on this). */
+static void conn_free(mailstream_low *low)
+{
+	struct conn *c = conn_of(low);
+
+	SSL_free(c->ssl); /* SSL_set_fd made a BIO_NOCLOSE socket BIO */
+	free(c);
+	free(low);
+}
+
+static mailstream_low *conn_low_new(int fd, SSL *ssl, unsigned timeout)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	mailstream_low *low;
+
+	c->fd = fd;
+	c->ssl = ssl;
+	c->timeout = timeout;
+	low = mailstream_low_new(c, ssl ? &ssl_driver : &plain_driver);
+	if (!low) {
+		fprintf(stderr, "gmaildir: out of memory (mailstream_low_new)\n");
+		abort();
+	}
+	return low;
+}
+
+mailstream_low *tls_low_plain(int fd, unsigned timeout)
+{
+	return conn_low_new(fd, NULL, timeout);
+}
+
+/* ------------------------------------------------------ the TLS driver */
+
+/* The reason of the first queued OpenSSL error, or fallback. */
+static const char *ssl_reason(const char *fallback)
+{
+	unsigned long e = ERR_peek_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	return r ? r : fallback;
+}
+
+/* Records why SSL_read/SSL_write returned r (<= 0). Returns true when the
+ * call was only interrupted by a signal and should be repeated. */
+static bool ssl_io_failed(struct conn *c, int r)
+{
+	int e = SSL_get_error(c->ssl, r), saved = errno;
+
+	switch (e) {
+	case SSL_ERROR_ZERO_RETURN:
+		conn_fail(c, "connection closed by server");
+		break;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		/* A blocking socket only "wants" after EINTR or SO_RCVTIMEO. */
+		if (saved == EINTR)
+			return true;
+		conn_fail(c, "timed out after %u s", c->timeout);
+		break;
+	case SSL_ERROR_SYSCALL:
+		if (saved == EINTR)
+			return true;
+		if (saved == 0 || ERR_peek_error())
+			conn_fail(c, "%s", ssl_reason("connection closed by server"));
+		else
+			conn_fail_errno(c, saved);
+		break;
+	default:
+		conn_fail(c, "TLS: %s", ssl_reason("error"));
+		break;
+	}
+	ERR_clear_error();
+	return false;
+}
+
+static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	int n = count > INT_MAX ? INT_MAX : (int)count, r;
+
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_read(c->ssl, buf, n);
+	} while (r <= 0 && ssl_io_failed(c, r));
+	return r > 0 ? r : -1;
+}
+
+static ssize_t ssl_write(mailstream_low *low, const void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	int n = count > INT_MAX ? INT_MAX : (int)count, r;
+
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_write(c->ssl, buf, n);
+	} while (r <= 0 && ssl_io_failed(c, r));
+	return r > 0 ? r : -1;
+}
+
+/* ------------------------------------------------- handshake and verify */
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* An SSL_CTX that verifies the peer against the system store and
+ * o->ca_file, TLS 1.2 or newer. */
+static SSL_CTX *make_ctx(const struct tls_opts *o, struct error *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS: %s", ssl_reason("SSL_CTX_new"));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+	/* A missing system store is not fatal here: verification then fails
+	 * with a message that says so. */
+	SSL_CTX_set_default_verify_paths(ctx);
+	if (o->ca_file && SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
+		const char *why = access(o->ca_file, R_OK) < 0 ? strerror(errno)
+							      : ssl_reason("no certificate found");
+
+		error_set(err, ERR_CONFIG, RETRY_NEVER, "ca_file %s: %s", o->ca_file, why);
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ERR_clear_error();
+	return ctx;
+}
+
+/* SNI and the name (or address) the certificate must match. */
+static int set_peer_name(SSL *ssl, const char *host)
+{
+	if (is_ip_literal(host))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -1;
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (SSL_set_tlsext_host_name(ssl, host) != 1 || SSL_set1_host(ssl, host) != 1)
+		return -1;
+	return 0;
+}
+
+/* Appends s to buf (of size cap) as printable ASCII: certificate text comes
+ * from the peer and ends up in logs. */
+static void append_clean(char *buf, size_t cap, const char *s, size_t len)
+{
+	size_t at = strlen(buf);
+
+	if (at && at + 2 < cap) {
+		memcpy(buf + at, ", ", 2);
+		at += 2;
+	}
+	for (size_t i = 0; i < len && at + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		buf[at++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	buf[at] = '\0';
+}
+
+static void append_general_name(char *buf, size_t cap, const GENERAL_NAME *gn)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const unsigned char *d;
+	int len;
+
+	if (gn->type == GEN_DNS) {
+		d = ASN1_STRING_get0_data(gn->d.dNSName);
+		append_clean(buf, cap, (const char *)d, (size_t)ASN1_STRING_length(gn->d.dNSName));
+	} else if (gn->type == GEN_IPADD) {
+		d = ASN1_STRING_get0_data(gn->d.iPAddress);
+		len = ASN1_STRING_length(gn->d.iPAddress);
+		if ((len == 4 && inet_ntop(AF_INET, d, ip, sizeof(ip))) ||
+		    (len == 16 && inet_ntop(AF_INET6, d, ip, sizeof(ip))))
+			append_clean(buf, cap, ip, strlen(ip));
+	}
+}
+
+/* The names a certificate is valid for: its subjectAltNames, or its CN
+ * when it has none. */
+static void cert_names(X509 *cert, char *buf, size_t cap)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	char cn[256];
+
+	buf[0] = '\0';
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++)
+		append_general_name(buf, cap, sk_GENERAL_NAME_value(sans, i));
+	GENERAL_NAMES_free(sans);
+	if (buf[0] == '\0' &&
+	    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+				      sizeof(cn)) > 0)
+		append_clean(buf, cap, cn, strlen(cn));
+	if (buf[0] == '\0')
+		snprintf(buf, cap, "no name");
+}
+
+/* The peer's leaf certificate, also after a failed verification (then only
+ * the received chain holds it). */
+static X509 *peer_leaf(SSL *ssl)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+
+	if (!leaf && chain && sk_X509_num(chain) > 0)
+		leaf = sk_X509_value(chain, 0);
+	return leaf;
+}
+
+static void verify_error(SSL *ssl, long vr, const char *host, struct error *err)
+{
+	X509 *leaf = peer_leaf(ssl);
+	char names[512];
+
+	if ((vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) &&
+	    leaf) {
+		cert_names(leaf, names, sizeof(names));
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "host name mismatch: certificate is for %s, connected to %s", names, host);
+		return;
+	}
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "certificate verify failed: %s (host %s)",
+		  X509_verify_cert_error_string(vr), host);
+}
+
+/* Whether the queued error says the two sides share no TLS version. */
+static bool version_refused(void)
+{
+	int reason = ERR_GET_REASON(ERR_peek_error());
+
+	return reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+	       reason == SSL_R_NO_PROTOCOLS_AVAILABLE;
+}
+
+/* Explains a failed SSL_connect that returned r. */
+static void handshake_error(SSL *ssl, int r, int saved_errno, const struct tls_opts *o,
+			    struct error *err)
+{
+	long vr = SSL_get_verify_result(ssl);
+	int e = SSL_get_error(ssl, r);
+	const char *why;
+
+	if (vr != X509_V_OK) {
+		verify_error(ssl, vr, o->host, err);
+		return;
+	}
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (e == SSL_ERROR_SYSCALL && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "TLS handshake with %s:%u: timed out after %u s", o->host,
+			  (unsigned)o->port, o->timeout);
+		return;
+	}
+	if (e == SSL_ERROR_SYSCALL && !ERR_peek_error())
+		why = saved_errno ? strerror(saved_errno) : "connection closed by server";
+	else
+		why = ssl_reason("protocol error");
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS handshake with %s:%u failed: %s%s", o->host,
+		  (unsigned)o->port, why,
+		  version_refused() ? " (we require TLS 1.2 or newer)" : "");
+}
+
+/* Runs the handshake on ssl; 0 ok, -1 with err. */
+static int do_handshake(SSL *ssl, const struct tls_opts *o, struct error *err)
+{
+	int r, saved;
+
+	do {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_connect(ssl);
+		saved = errno;
+	} while (r <= 0 && saved == EINTR);
+	if (r != 1) {
+		handshake_error(ssl, r, saved, o, err);
+		ERR_clear_error();
+		return -1;
+	}
+	/* Belt and braces: SSL_VERIFY_PEER already failed the handshake on any
+	 * verification error. */
+	if (!SSL_get0_peer_certificate(ssl) || SSL_get_verify_result(ssl) != X509_V_OK) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS with %s: no verified certificate",
+			  o->host);
+		return -1;
+	}
+	log_debug("tls: %s %s with %s:%u, certificate verified", SSL_get_version(ssl),
+		  SSL_get_cipher_name(ssl), o->host, (unsigned)o->port);
+	return 0;
+}
+
+int tls_low_tls(int fd, const struct tls_opts *o, mailstream_low **low_r, struct error *err)
+{
+	SSL_CTX *ctx = make_ctx(o, err);
+	SSL *ssl = NULL;
+	int ret = -1;
+
+	if (!ctx)
+		return -1;
+	ssl = SSL_new(ctx);
+	if (!ssl || set_peer_name(ssl, o->host) < 0 || SSL_set_fd(ssl, fd) != 1) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS setup for %s: %s", o->host,
+			  ssl_reason("failed"));
+		ERR_clear_error();
+		goto out;
+	}
+	if (do_handshake(ssl, o, err) < 0)
+		goto out;
+	*low_r = conn_low_new(fd, ssl, o->timeout);
+	ssl = NULL;
+	ret = 0;
+out:
+	SSL_free(ssl);
+	SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+	return ret;
+}
+
+int tls_starttls(mailstream *stream, const struct tls_opts *o, struct error *err)
+{
+	mailstream_low *old = mailstream_get_low(stream), *low = NULL;
+
+	if (stream->read_buffer_len > 0) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "STARTTLS: the server sent data before TLS started; refusing "
+			  "(possible injection)");
+		return -1;
+	}
+	if (tls_low_tls(mailstream_low_get_fd(old), o, &low, err) < 0)
+		return -1;
+	/* Frees the plain transport but not its socket, now the TLS one's. */
+	mailstream_low_free(old);
+	mailstream_set_low(stream, low);
+	return 0;
+}
+
+bool tls_low_is_tls(mailstream_low *low)
+{
+	return low && low->driver == &ssl_driver;
+}
+
+bool tls_low_pending(mailstream_low *low)
+{
+	return tls_low_is_tls(low) && SSL_pending(conn_of(low)->ssl) > 0;
+}
+
+const char *tls_low_error(mailstream_low *low)
+{
+	if (!low || (low->driver != &ssl_driver && low->driver != &plain_driver))
+		return NULL;
+	return conn_of(low)->error[0] ? conn_of(low)->error : NULL;
+}
