@@ -1,0 +1,265 @@
+/* Downloads, batched and crash-safe (DESIGN.md §5). For each batch:
+ *   1. one transaction records an intent (UID -> chosen key) per message;
+ *   2. one UID FETCH streams the bodies; each is written to tmp/ as it is
+ *      parsed, so at most one message is in memory;
+ *   3. maildir_commit makes the batch durable and renames it into new/cur;
+ *   4. one transaction records the pairs and clears the intents.
+ * A crash anywhere leaves either tmp/ files (ignored, downloaded again) or
+ * files whose intent names them (paired by recover.c): never a duplicate,
+ * never a loss. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/maildir.h"
+#include "sync/engine_p.h"
+#include "sync/message.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define DEFAULT_BATCH_BYTES (8u << 20)
+#define DEFAULT_BATCH_MESSAGES 1000
+
+struct dl_item {
+	size_t remote;    /* index into job->remote */
+	size_t base;      /* pair to drop first (restore), or PLAN_NONE */
+	char *key;        /* owned */
+	char *message_id; /* owned or NULL */
+	int64_t intent;
+	bool delivered;
+};
+
+struct dl_batch {
+	struct folder_job *job;
+	struct dl_item *items; /* sorted by UID */
+	size_t n;
+	size_t failed; /* messages whose delivery failed locally */
+	struct error err; /* the first local delivery error */
+};
+
+static int cmp_item(const void *a, const void *b, void *ctx)
+{
+	const struct remote_msg *r = ctx;
+	uint32_t ua = r[((const struct dl_item *)a)->remote].uid;
+	uint32_t ub = r[((const struct dl_item *)b)->remote].uid;
+
+	return ua < ub ? -1 : ua > ub;
+}
+
+static struct dl_item *find_item(struct dl_batch *b, uint32_t uid)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t u = b->job->remote[b->items[mid].remote].uid;
+
+		if (u == uid)
+			return &b->items[mid];
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int deliver(uint32_t uid, const char *data, size_t len, void *ctx)
+{
+	struct dl_batch *b = ctx;
+	struct dl_item *it = find_item(b, uid);
+	const struct remote_msg *r;
+	struct maildir_delivery *d = NULL;
+	struct error err = {0};
+
+	if (!it || it->delivered)
+		return 0; /* not asked for, or a repeated response: ignore */
+	r = &b->job->remote[it->remote];
+	if (maildir_delivery_begin(b->job->md, it->key, &d, &err) < 0 ||
+	    maildir_delivery_write(d, data, len, &err) < 0 ||
+	    maildir_delivery_finish(&d, r->flags, r->internaldate, &err) < 0) {
+		maildir_delivery_abort(&d);
+		if (b->failed++ == 0)
+			b->err = err;
+		return -1;
+	}
+	it->message_id = message_id_get(data, len);
+	it->delivered = true;
+	return 0;
+}
+
+/* Step 1: the intents (and, for a restore, the stale pair's removal) are
+ * committed before anything is fetched. */
+static int record_intents(struct dl_batch *b, struct error *err)
+{
+	struct state *st = b->job->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct dl_item *it = &b->items[i];
+		struct state_intent in = {.folder_id = b->job->sf.id,
+					  .kind = INTENT_DOWNLOAD,
+					  .uid = b->job->remote[it->remote].uid};
+
+		it->key = maildir_unique_new();
+		in.key = it->key;
+		if (it->base != PLAN_NONE &&
+		    state_pair_delete(st, b->job->sf.id, b->job->pairs[it->base].uid, err) < 0)
+			goto fail;
+		if (state_intent_add(st, &in, &it->intent, err) < 0)
+			goto fail;
+	}
+	return state_commit(st, err);
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+/* Step 4: pairs for what arrived; every intent of the batch is done (what
+ * did not arrive has no file and will be asked for again). */
+static int record_pairs(struct dl_batch *b, struct error *err)
+{
+	struct state *st = b->job->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct dl_item *it = &b->items[i];
+		const struct remote_msg *r = &b->job->remote[it->remote];
+		struct state_pair p = {r->uid,  it->key, r->flags, r->keywords,
+				       r->size, it->message_id, r->gm_msgid};
+
+		if (it->delivered && state_pair_put(st, b->job->sf.id, &p, err) < 0)
+			goto fail;
+		if (state_intent_done(st, it->intent, err) < 0)
+			goto fail;
+	}
+	return state_commit(st, err);
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+static int fetch_batch(struct dl_batch *b, struct error *err)
+{
+	uint32_t *uids = xcalloc(b->n, sizeof(*uids));
+	int ret;
+
+	for (size_t i = 0; i < b->n; i++)
+		uids[i] = b->job->remote[b->items[i].remote].uid;
+	ret = imap_fetch_bodies(b->job->eng->imap, uids, b->n, deliver, b, err);
+	free(uids);
+	return ret;
+}
+
+/* Runs one batch. Returns 0 ok, 1 when some messages failed but the folder
+ * can go on (err set), -1 when it must stop. */
+static int run_batch(struct dl_batch *b, struct error *err)
+{
+	struct error ferr = {0};
+	int fetched;
+
+	if (record_intents(b, err) < 0)
+		return -1;
+	fetched = fetch_batch(b, &ferr);
+	/* Whatever arrived whole is kept, even when the fetch failed later. */
+	if (maildir_commit(b->job->md, err) < 0 || record_pairs(b, err) < 0)
+		return -1;
+	if (fetched < 0) {
+		*err = ferr;
+		return -1;
+	}
+	if (b->failed > 0) {
+		*err = b->err;
+		return b->err.scope == ERR_MESSAGE ? 1 : -1;
+	}
+	if (fetched > 0) {
+		*err = ferr;
+		return 1;
+	}
+	return 0;
+}
+
+static void free_items(struct dl_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].key);
+		free(items[i].message_id);
+	}
+	free(items);
+}
+
+/* The messages to download, sorted by UID so that batches are compact UID
+ * sets. */
+static struct dl_item *collect(struct folder_job *job, size_t *n_r, uint64_t *bytes_r)
+{
+	struct dl_item *items = xcalloc(job->plan.n, sizeof(*items));
+	size_t n = 0;
+
+	*bytes_r = 0;
+	for (size_t i = 0; i < job->plan.n; i++) {
+		const struct plan_action *a = &job->plan.actions[i];
+
+		if (a->op != PLAN_DOWNLOAD && a->op != PLAN_RESTORE_LOCAL)
+			continue;
+		items[n].remote = a->remote;
+		items[n].base = a->op == PLAN_RESTORE_LOCAL ? a->base : PLAN_NONE;
+		*bytes_r += job->remote[a->remote].size;
+		n++;
+	}
+	qsort_r(items, n, sizeof(*items), cmp_item, job->remote);
+	*n_r = n;
+	return items;
+}
+
+/* How many items from start fit in one batch: at least one, however big. */
+static size_t batch_len(const struct folder_job *job, const struct dl_item *items, size_t n)
+{
+	const struct engine_opts *o = job->eng->opts;
+	uint64_t max_bytes = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH_BYTES;
+	size_t max_n = o->batch_messages ? o->batch_messages : DEFAULT_BATCH_MESSAGES;
+	uint64_t bytes = 0;
+	size_t k = 0;
+
+	while (k < n && k < max_n) {
+		bytes += job->remote[items[k].remote].size;
+		if (k > 0 && bytes > max_bytes)
+			break;
+		k++;
+	}
+	return k;
+}
+
+int download_run(struct folder_job *job, struct error *err)
+{
+	uint64_t total_bytes, bytes = 0;
+	size_t n, done = 0, failed = 0;
+	struct dl_item *items = collect(job, &n, &total_bytes);
+	struct error first = {0};
+	int ret = 0;
+
+	while (done < n && ret >= 0) {
+		struct dl_batch b = {.job = job, .items = items + done};
+
+		b.n = batch_len(job, items + done, n - done);
+		int r = run_batch(&b, err);
+
+		for (size_t i = 0; i < b.n; i++)
+			if (b.items[i].delivered)
+				bytes += job->remote[b.items[i].remote].size;
+		done += b.n;
+		engine_progress(job, done, n, bytes, total_bytes);
+		if (r > 0 && failed++ == 0)
+			first = *err;
+		if (r < 0)
+			ret = -1;
+	}
+	job->report.bytes_down = bytes;
+	if (ret == 0 && failed > 0) {
+		*err = first;
+		err->scope = ERR_FOLDER;
+		ret = -1;
+	}
+	free_items(items, n);
+	return ret;
+}

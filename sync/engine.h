@@ -1,0 +1,67 @@
+/* The sync engine: runs one account's sync (all its selected folders, or the
+ * ones named) between the IMAP server and the Maildir tree, with the state DB
+ * in between. It never prints: progress and per-folder results go to an
+ * observer, and the CLI or the daemon decides what a person sees. */
+#ifndef GMAILDIR_SYNC_ENGINE_H
+#define GMAILDIR_SYNC_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "util/error.h"
+
+/* What one folder's sync did. */
+struct engine_folder_report {
+	const char *account; /* borrowed */
+	const char *folder;  /* borrowed: display name (UTF-8, '/' delimiter) */
+	size_t downloaded;
+	size_t uploaded;
+	size_t flags_pulled; /* remote flag changes applied locally */
+	size_t flags_pushed; /* local flag changes sent to the server */
+	size_t deleted_local;
+	size_t deleted_remote;
+	size_t moved;
+	uint64_t bytes_down;
+	uint64_t bytes_up;
+	size_t messages; /* pairs after the sync */
+	bool unchanged;  /* skipped: nothing changed on either side */
+	bool failed;
+	struct error err; /* when failed */
+};
+
+struct engine_progress {
+	const char *account; /* borrowed */
+	const char *folder;  /* borrowed */
+	size_t done;         /* messages transferred so far in this folder */
+	size_t total;        /* messages to transfer in this folder */
+	uint64_t bytes;      /* bytes transferred so far in this folder */
+	uint64_t total_bytes;
+};
+
+struct engine_observer {
+	void (*progress)(const struct engine_progress *p, void *ctx);        /* may be NULL */
+	void (*folder_done)(const struct engine_folder_report *r, void *ctx); /* may be NULL */
+	void *ctx;
+};
+
+struct engine_opts {
+	bool dry_run;           /* plan and report, change nothing anywhere */
+	bool allow_mass_delete; /* lift the mass-deletion guard */
+	const char *const *folders; /* display names to sync; NULL or empty: all selected */
+	size_t n_folders;
+	/* Batch bounds for downloads: a UID FETCH asks for at most this many
+	 * bytes / messages (0: defaults). */
+	uint64_t batch_bytes;
+	size_t batch_messages;
+};
+
+/* Syncs one account. Folder failures are reported to obs->folder_done and
+ * the other folders go on. Returns 0 when every folder succeeded, 1 when
+ * some folder failed (see the reports), -1 when the account as a whole failed
+ * (err: password command, lock, state DB, connection, TLS, login). */
+int engine_sync_account(const struct account_conf *acct, const struct engine_opts *opts,
+			const struct engine_observer *obs, struct error *err);
+
+#endif

@@ -1,0 +1,355 @@
+/* One folder's sync: gather the remote view, the local view and the base,
+ * finish what an interrupted run left, plan, check the safety rails, apply,
+ * and record the folder's new checkpoint. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "sync/engine_p.h"
+#include "sync/folders.h"
+#include "sync/roles.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define MASS_DELETE_SHARE 0.5
+#define MASS_DELETE_MIN 20
+
+void folder_job_clear(struct folder_job *job)
+{
+	for (size_t i = 0; i < job->n_remote; i++)
+		free(job->remote[i].keywords);
+	free(job->remote);
+	maildir_entries_free(job->local, job->n_local);
+	maildir_free(&job->md);
+	state_pairs_free(job->pairs, job->n_pairs);
+	plan_free(&job->plan);
+	state_folder_clear(&job->sf);
+	free(job->display);
+	free(job->local_rel);
+	free(job->local_abs);
+	memset(job, 0, sizeof(*job));
+}
+
+static void on_meta(const struct imap_meta *m, void *ctx)
+{
+	struct folder_job *job = ctx;
+	struct remote_msg *r;
+
+	job->remote = xgrow(job->remote, &job->cap_remote, job->n_remote + 1, sizeof(*r));
+	r = &job->remote[job->n_remote++];
+	r->uid = m->uid;
+	r->flags = m->flags;
+	r->keywords = m->keywords ? xstrdup(m->keywords) : NULL;
+	r->size = m->size;
+	r->internaldate = m->internaldate;
+	r->gm_msgid = m->gm_msgid;
+}
+
+static int cmp_remote(const void *a, const void *b)
+{
+	uint32_t ua = ((const struct remote_msg *)a)->uid, ub = ((const struct remote_msg *)b)->uid;
+
+	return ua < ub ? -1 : ua > ub;
+}
+
+/* Drops duplicate UIDs (a server may repeat a FETCH response): the later
+ * response wins, as it is the more recent state. */
+static void remote_dedup(struct folder_job *job)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < job->n_remote; i++) {
+		if (w > 0 && job->remote[w - 1].uid == job->remote[i].uid) {
+			free(job->remote[w - 1].keywords);
+			job->remote[w - 1] = job->remote[i];
+			continue;
+		}
+		job->remote[w++] = job->remote[i];
+	}
+	job->n_remote = w;
+}
+
+static int gather_remote(struct folder_job *job, struct error *err)
+{
+	if (job->info.exists > 0 &&
+	    imap_fetch_meta(job->eng->imap, 1, 0, 0, on_meta, job, err) < 0)
+		return -1;
+	qsort(job->remote, job->n_remote, sizeof(*job->remote), cmp_remote);
+	remote_dedup(job);
+	return 0;
+}
+
+/* The local folder must exist if the state says it held mail: a vanished
+ * directory (an unmounted disk, a mistaken rm -rf) is never taken as "the
+ * user deleted everything". */
+static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
+{
+	struct stat st;
+
+	if (n_pairs > 0 && stat(job->local_abs, &st) < 0 && errno == ENOENT) {
+		error_set(err, ERR_SAFETY, RETRY_NEVER,
+			  "local folder %s is missing but held %zu messages at the last sync; "
+			  "nothing was deleted (restore it, or run with --allow-mass-delete to "
+			  "delete these messages on the server)",
+			  job->local_abs, n_pairs);
+		if (!job->eng->opts->allow_mass_delete)
+			return -1;
+	}
+	/* A dry run creates nothing: a folder not yet on disk is simply empty. */
+	if (job->eng->opts->dry_run && stat(job->local_abs, &st) < 0 && errno == ENOENT)
+		return 0;
+	/* A folder that held mail is never recreated behind the user's back:
+	 * a missing cur/ or new/ is the same alarm as a missing folder. */
+	if (n_pairs > 0 && !job->eng->opts->allow_mass_delete &&
+	    maildir_open(job->local_abs, false, &job->md, err) < 0) {
+		char why[sizeof(err->msg)];
+
+		memcpy(why, err->msg, sizeof(why));
+		error_set(err, ERR_SAFETY, RETRY_NEVER,
+			  "local folder %s is incomplete (%s) but held %zu messages at the last "
+			  "sync; nothing was deleted (restore it, or run with --allow-mass-delete "
+			  "to delete these messages on the server)",
+			  job->local_abs, why, n_pairs);
+		return -1;
+	}
+	if (job->md)
+		return 0;
+	return maildir_open(job->local_abs, !job->eng->opts->dry_run, &job->md, err);
+}
+
+static int gather_local(struct folder_job *job, struct error *err)
+{
+	size_t skipped = 0;
+
+	if (!job->md)
+		return 0;
+	if (maildir_scan(job->md, &job->local, &job->n_local, &skipped, err) < 0)
+		return -1;
+	if (skipped > 0)
+		log_warn("%s: ignored %zu files that are not Maildir messages", job->local_abs,
+			 skipped);
+	return 0;
+}
+
+static int prepare(struct folder_job *job, struct error *err)
+{
+	const struct imap_mailbox *m = job->mbx;
+	int found;
+
+	if (folder_display_name(m->name, m->delim, &job->display) < 0 ||
+	    folder_local_path(m->name, m->delim, &job->local_rel) < 0) {
+		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'", m->name);
+		return -1;
+	}
+	job->local_abs = fs_join(job->eng->acct->maildir, job->local_rel);
+	job->report.account = job->eng->acct->name;
+	job->report.folder = job->display;
+	found = state_folder_get(job->eng->st, m->name, &job->sf, err);
+	if (found < 0)
+		return -1;
+	if (!found) {
+		job->sf.remote = xstrdup(m->name);
+		job->sf.local_path = xstrdup(job->local_rel);
+		const char *role = folder_role_name(m->attrs);
+		job->sf.role = role ? xstrdup(role) : NULL;
+	}
+	return 0;
+}
+
+static void fill_plan_input(struct folder_job *job, struct plan_input *in)
+{
+	const struct account_conf *acct = job->eng->acct;
+	struct plan_remote *r = xcalloc(job->n_remote, sizeof(*r));
+	struct plan_local *l = xcalloc(job->n_local, sizeof(*l));
+	struct plan_base *b = xcalloc(job->n_pairs, sizeof(*b));
+
+	for (size_t i = 0; i < job->n_remote; i++)
+		r[i] = (struct plan_remote){job->remote[i].uid, job->remote[i].flags};
+	for (size_t i = 0; i < job->n_local; i++)
+		l[i] = (struct plan_local){job->local[i].unique, job->local[i].flags, false};
+	for (size_t i = 0; i < job->n_pairs; i++)
+		b[i] = (struct plan_base){job->pairs[i].uid, job->pairs[i].key,
+					  job->pairs[i].flags};
+	*in = (struct plan_input){r, job->n_remote, l, job->n_local, b, job->n_pairs,
+				  acct->conflicts, acct->direction, acct->remote_deletions};
+}
+
+static void free_plan_input(struct plan_input *in)
+{
+	free((void *)in->remote);
+	free((void *)in->local);
+	free((void *)in->base);
+}
+
+/* DESIGN.md §4: more than half of the folder and more than 20 messages
+ * deleted in one direction in one sync stops the folder. */
+static int check_mass_delete(struct folder_job *job, struct error *err)
+{
+	const struct plan *p = &job->plan;
+
+	if (job->eng->opts->allow_mass_delete)
+		return 0;
+	if (plan_mass_delete(p->n_delete_remote, job->n_pairs, MASS_DELETE_SHARE,
+			     MASS_DELETE_MIN)) {
+		error_set(err, ERR_SAFETY, RETRY_NEVER,
+			  "refusing to delete %zu of %zu messages on the server (they are gone "
+			  "from %s); nothing was deleted; run with --allow-mass-delete if that is "
+			  "what you want",
+			  p->n_delete_remote, job->n_pairs, job->local_abs);
+		return -1;
+	}
+	if (plan_mass_delete(p->n_delete_local, job->n_pairs, MASS_DELETE_SHARE,
+			     MASS_DELETE_MIN)) {
+		error_set(err, ERR_SAFETY, RETRY_NEVER,
+			  "refusing to delete %zu of %zu local messages (the server expunged "
+			  "them); nothing was deleted; run with --allow-mass-delete if that is "
+			  "what you want",
+			  p->n_delete_local, job->n_pairs);
+		return -1;
+	}
+	return 0;
+}
+
+static int plan_folder(struct folder_job *job, struct error *err)
+{
+	struct plan_input in;
+
+	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+		return -1;
+	fill_plan_input(job, &in);
+	plan_build(&in, &job->plan);
+	free_plan_input(&in);
+	return check_mass_delete(job, err);
+}
+
+/* The checkpoint is written only when it moved, so that a sync that changed
+ * nothing writes nothing but the time of the sync. */
+static int record_checkpoint(struct folder_job *job, struct error *err)
+{
+	struct state_folder *sf = &job->sf;
+	uint64_t stamp = 0;
+
+	if (maildir_stamp(job->md, &stamp, err) < 0)
+		return -1;
+	sf->uidvalidity = job->info.uidvalidity;
+	sf->uidnext = job->info.uidnext;
+	sf->highestmodseq = job->info.highestmodseq;
+	sf->local_stamp = stamp;
+	sf->last_sync = time(NULL);
+	free(sf->last_error);
+	sf->last_error = NULL;
+	return state_folder_put(job->eng->st, sf, err);
+}
+
+static int apply_plan(struct folder_job *job, struct error *err)
+{
+	if (job->eng->opts->dry_run)
+		return 0;
+	if (apply_flags(job, err) < 0 || apply_deletions(job, err) < 0 ||
+	    download_run(job, err) < 0 || apply_uploads(job, err) < 0)
+		return -1;
+	return 0;
+}
+
+static void count_plan(struct folder_job *job)
+{
+	struct engine_folder_report *r = &job->report;
+
+	for (size_t i = 0; i < job->plan.n; i++) {
+		const struct plan_action *a = &job->plan.actions[i];
+
+		switch (a->op) {
+		case PLAN_DOWNLOAD:
+		case PLAN_RESTORE_LOCAL:
+			r->downloaded++;
+			break;
+		case PLAN_UPLOAD:
+		case PLAN_RESTORE_REMOTE:
+			r->uploaded++;
+			break;
+		case PLAN_FLAGS:
+			r->flags_pulled += a->pull;
+			r->flags_pushed += (a->push_add | a->push_remove) != 0;
+			break;
+		case PLAN_DELETE_LOCAL:
+			r->deleted_local++;
+			break;
+		case PLAN_DELETE_REMOTE:
+			r->deleted_remote++;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* UIDVALIDITY changed: every pair is stale. Until pairs are rebuilt by
+ * matching, the folder stops (nothing deleted, nothing duplicated). */
+static int check_uidvalidity(struct folder_job *job, struct error *err)
+{
+	if (job->sf.id == 0 || job->sf.uidvalidity == 0 ||
+	    job->sf.uidvalidity == job->info.uidvalidity)
+		return 0;
+	error_set(err, ERR_SAFETY, RETRY_NEVER,
+		  "the server changed UIDVALIDITY (%u -> %u); nothing was changed",
+		  job->sf.uidvalidity, job->info.uidvalidity);
+	return -1;
+}
+
+static int run(struct folder_job *job, struct error *err)
+{
+	size_t n_pairs = 0;
+
+	if (prepare(job, err) < 0 ||
+	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0 ||
+	    check_uidvalidity(job, err) < 0)
+		return -1;
+	if (job->sf.id == 0 && !job->eng->opts->dry_run &&
+	    state_folder_put(job->eng->st, &job->sf, err) < 0)
+		return -1;
+	if (job->sf.id && state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0)
+		return -1;
+	if (open_local(job, n_pairs, err) < 0 || gather_remote(job, err) < 0 ||
+	    gather_local(job, err) < 0)
+		return -1;
+	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
+		return -1;
+	if (plan_folder(job, err) < 0)
+		return -1;
+	count_plan(job);
+	if (apply_plan(job, err) < 0)
+		return -1;
+	if (job->eng->opts->dry_run)
+		return 0;
+	if (record_checkpoint(job, err) < 0 ||
+	    state_pair_count(job->eng->st, job->sf.id, &job->report.messages, err) < 0)
+		return -1;
+	job->report.unchanged = job->plan.n == 0;
+	return 0;
+}
+
+int folder_sync(struct engine *eng, const struct imap_mailbox *mbx, struct error *err)
+{
+	struct folder_job job = {.eng = eng, .mbx = mbx};
+	const struct engine_observer *obs = eng->obs;
+	int ret;
+
+	job.report.account = eng->acct->name;
+	ret = run(&job, err);
+
+	if (ret < 0) {
+		job.report.failed = true;
+		job.report.err = *err;
+		if (!job.report.folder)
+			job.report.folder = mbx->name;
+	}
+	if (eng->opts->dry_run)
+		job.report.messages = job.n_pairs;
+	if (obs && obs->folder_done)
+		obs->folder_done(&job.report, obs->ctx);
+	folder_job_clear(&job);
+	return ret;
+}

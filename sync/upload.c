@@ -1,0 +1,200 @@
+/* Uploads of new local messages (APPEND), crash-safe (DESIGN.md §5): an
+ * intent carrying the folder's UIDNEXT and the message's Message-ID is
+ * committed before the APPEND, so that a restart looks the message up on the
+ * server instead of appending it a second time (recover.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "sync/message.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+
+#define UPLOAD_BATCH 50
+
+struct up_item {
+	size_t local; /* index into job->local */
+	size_t base;  /* pair to drop first (restore), or PLAN_NONE */
+	char *message_id; /* owned or NULL */
+	int64_t intent;
+	uint32_t uid;  /* the server's UID once appended, 0 before */
+	uint64_t size; /* bytes sent */
+	bool done;     /* the intent can be cleared */
+};
+
+/* Reads the message once for its Message-ID; the APPEND reads it again so
+ * that a batch never holds more than one message in memory. */
+static char *read_message_id(struct folder_job *job, size_t local, struct error *err)
+{
+	char *data = NULL, *id;
+	size_t len;
+	time_t mtime;
+
+	if (maildir_read_crlf(job->md, &job->local[local], &data, &len, &mtime, err) < 0)
+		return NULL;
+	id = message_id_get(data, len);
+	free(data);
+	return id ? id : xstrdup("");
+}
+
+static int record_intents(struct folder_job *job, struct up_item *items, size_t n,
+			  struct error *err)
+{
+	struct state *st = job->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct up_item *it = &items[i];
+		struct state_intent in = {.folder_id = job->sf.id,
+					  .kind = INTENT_UPLOAD,
+					  .key = job->local[it->local].unique};
+
+		it->message_id = read_message_id(job, it->local, err);
+		if (!it->message_id)
+			goto fail;
+		in.extra = xasprintf("%u %s", job->info.uidnext, it->message_id);
+		if ((it->base != PLAN_NONE &&
+		     state_pair_delete(st, job->sf.id, job->pairs[it->base].uid, err) < 0) ||
+		    state_intent_add(st, &in, &it->intent, err) < 0) {
+			free(in.extra);
+			goto fail;
+		}
+		free(in.extra);
+	}
+	return state_commit(st, err);
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+/* APPENDs one message. A NO from the server fails this message only; a dead
+ * connection fails the folder and leaves the intent for recover.c. */
+static int append_one(struct folder_job *job, struct up_item *it, struct error *err)
+{
+	const struct maildir_entry *e = &job->local[it->local];
+	char *data = NULL;
+	size_t len = 0;
+	time_t mtime = 0;
+	uint32_t uidvalidity = 0;
+	int ret = -1;
+
+	if (maildir_read_crlf(job->md, e, &data, &len, &mtime, err) < 0)
+		goto out;
+	if (imap_append(job->eng->imap, job->mbx->name, e->flags, NULL, mtime, data, len,
+			&uidvalidity, &it->uid, err) < 0) {
+		it->done = !imap_is_dead(job->eng->imap);
+		goto out;
+	}
+	it->size = len;
+	it->done = true;
+	ret = 0;
+out:
+	free(data);
+	return ret;
+}
+
+/* Without UIDPLUS the APPEND does not say the new UID: find it. */
+static void find_uid(struct folder_job *job, struct up_item *it)
+{
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	struct error err = {0};
+
+	if (it->uid || !it->done || !it->size)
+		return;
+	if (!it->message_id[0]) {
+		it->done = false;
+		return;
+	}
+	if (imap_search_message_id(job->eng->imap, it->message_id, job->info.uidnext, &uids, &n,
+				   &err) == 0 &&
+	    n > 0)
+		it->uid = uids[n - 1];
+	free(uids);
+	/* Appended but not found: leave the intent for recover.c. */
+	if (!it->uid)
+		it->done = false;
+}
+
+static int record_pairs(struct folder_job *job, struct up_item *items, size_t n,
+			struct error *err)
+{
+	struct state *st = job->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct up_item *it = &items[i];
+		const struct maildir_entry *e = &job->local[it->local];
+		struct state_pair p = {it->uid, e->unique, e->flags, NULL, it->size,
+				       it->message_id[0] ? it->message_id : NULL, 0};
+
+		if (it->uid && state_pair_put(st, job->sf.id, &p, err) < 0)
+			goto fail;
+		/* Done: appended and paired, or refused by the server (nothing
+		 * stored). Otherwise the outcome is unknown: recover.c decides. */
+		if (it->done && state_intent_done(st, it->intent, err) < 0)
+			goto fail;
+	}
+	return state_commit(st, err);
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+static int run_batch(struct folder_job *job, struct up_item *items, size_t n, struct error *err)
+{
+	struct error aerr = {0};
+	size_t failed = 0;
+
+	if (record_intents(job, items, n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n && !imap_is_dead(job->eng->imap); i++) {
+		if (append_one(job, &items[i], &aerr) < 0 && failed++ == 0)
+			*err = aerr;
+		find_uid(job, &items[i]);
+		job->report.bytes_up += items[i].size;
+	}
+	if (record_pairs(job, items, n, failed ? &aerr : err) < 0)
+		return -1;
+	return failed || imap_is_dead(job->eng->imap) ? -1 : 0;
+}
+
+static struct up_item *collect(struct folder_job *job, size_t *n_r)
+{
+	struct up_item *items = xcalloc(job->plan.n, sizeof(*items));
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->plan.n; i++) {
+		const struct plan_action *a = &job->plan.actions[i];
+
+		if (a->op != PLAN_UPLOAD && a->op != PLAN_RESTORE_REMOTE)
+			continue;
+		items[n].local = a->local;
+		items[n].base = a->op == PLAN_RESTORE_REMOTE ? a->base : PLAN_NONE;
+		n++;
+	}
+	*n_r = n;
+	return items;
+}
+
+int apply_uploads(struct folder_job *job, struct error *err)
+{
+	size_t n, done = 0;
+	struct up_item *items = collect(job, &n);
+	int ret = 0;
+
+	while (done < n && ret == 0) {
+		size_t k = n - done < UPLOAD_BATCH ? n - done : UPLOAD_BATCH;
+
+		ret = run_batch(job, items + done, k, err);
+		done += k;
+		engine_progress(job, done, n, job->report.bytes_up, 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(items[i].message_id);
+	free(items);
+	return ret;
+}
