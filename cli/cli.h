@@ -1,0 +1,35 @@
+/* The command-line program's shared pieces: global options, config loading
+ * with the exit statuses of DESIGN.md §10, and the commands. Only cli/ prints
+ * for a person; the library below it returns errors. */
+#ifndef GMAILDIR_CLI_CLI_H
+#define GMAILDIR_CLI_CLI_H
+
+#include "config/config.h"
+
+enum exit_status {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* some folder or account failed, the others went on */
+	EXIT_USAGE = 2,  /* usage or config error */
+	EXIT_SAFETY = 3, /* refused for safety: mass deletion, UIDVALIDITY */
+};
+
+struct cli {
+	const char *config_path; /* borrowed from argv; NULL: the default */
+	int verbosity;           /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+	struct config *config;   /* owned: loaded by cli_load_config */
+};
+
+/* Loads the config once; prints the error and returns EXIT_USAGE on failure,
+ * else EXIT_OK. */
+int cli_load_config(struct cli *cli);
+
+/* Resolves "ACCOUNT" or "ACCOUNT/FOLDER" arguments. Prints the error and
+ * returns NULL for an unknown account. */
+const struct account_conf *cli_find_account(struct cli *cli, const char *arg,
+					    const char **folder_r);
+
+int cli_cmd_sync(struct cli *cli, int argc, char **argv);
+int cli_cmd_list(struct cli *cli, int argc, char **argv);
+int cli_cmd_check_config(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,77 @@
+/* `gmaildir list [ACCOUNT]`: the remote folders of each account with their
+ * special-use role, local path, and whether the config selects them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "sync/folders.h"
+#include "sync/imap.h"
+#include "sync/roles.h"
+#include "util/xalloc.h"
+
+static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m)
+{
+	char *path = NULL, *name = NULL;
+	const char *role = folder_role_name(m->attrs);
+
+	if (folder_display_name(m->name, m->delim, &name) < 0 ||
+	    folder_local_path(m->name, m->delim, &path) < 0) {
+		printf("  %-30s (name is not valid modified UTF-7: skipped)\n", m->name);
+		goto out;
+	}
+	if (m->attrs & IMAP_MBX_NOSELECT) {
+		printf("  %-30s (not selectable)\n", name);
+		goto out;
+	}
+	printf("  %-30s %-9s %-9s %s/%s\n", name, role ? role : "-",
+	       folder_selected(acct, name) ? "synced" : "excluded", acct->maildir, path);
+out:
+	free(path);
+	free(name);
+}
+
+static int list_account(const struct account_conf *acct)
+{
+	struct imap *imap = NULL;
+	struct imap_mailbox *mbx = NULL;
+	struct error err = {0};
+	size_t n = 0;
+	char *secret = NULL;
+	int ret = EXIT_FAILED;
+
+	if (config_get_secret(acct, &secret, &err) < 0 ||
+	    imap_connect(acct, secret, &imap, &err) < 0 || imap_list(imap, &mbx, &n, &err) < 0) {
+		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		goto out;
+	}
+	printf("%s (%s:%u):\n", acct->name, acct->host, acct->port);
+	for (size_t i = 0; i < n; i++)
+		print_mailbox(acct, &mbx[i]);
+	ret = EXIT_OK;
+out:
+	imap_mailboxes_free(mbx, n);
+	imap_free(&imap);
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	return ret;
+}
+
+int cli_cmd_list(struct cli *cli, int argc, char **argv)
+{
+	int ret = cli_load_config(cli), worst = EXIT_OK;
+
+	if (ret != EXIT_OK)
+		return ret;
+	if (argc > 1) {
+		const struct account_conf *acct = cli_find_account(cli, argv[1], NULL);
+
+		return acct ? list_account(acct) : EXIT_USAGE;
+	}
+	for (size_t i = 0; i < config_account_count(cli->config); i++)
+		if (list_account(config_account(cli->config, i)) != EXIT_OK)
+			worst = EXIT_FAILED;
+	return worst;
+}

@@ -1,0 +1,191 @@
+/* `gmaildir sync [ACCOUNT[/FOLDER]...]`: one sync of the named accounts (all
+ * when none is named), progress on a TTY, a one-line summary per folder, and
+ * the exit status of DESIGN.md §10. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "sync/engine.h"
+#include "util/xalloc.h"
+
+struct sync_view {
+	bool tty;         /* stderr is a terminal: one updating progress line */
+	bool quiet;       /* -q: errors only */
+	bool line_open;   /* a progress line is on screen */
+	bool dry_run;
+	bool any_failed;
+	bool any_safety;
+	struct timespec folder_start;
+	const char *folder; /* borrowed: the folder of the open progress line */
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void on_progress(const struct engine_progress *p, void *ctx)
+{
+	struct sync_view *v = ctx;
+	double secs, mb = (double)p->bytes / 1e6;
+
+	if (!v->tty || v->quiet)
+		return;
+	if (v->folder != p->folder) {
+		v->folder = p->folder;
+		clock_gettime(CLOCK_MONOTONIC, &v->folder_start);
+	}
+	secs = seconds_since(&v->folder_start);
+	fprintf(stderr, "\r\033[K%s/%s: %zu/%zu messages, %.1f/%.1f MB, %.1f MB/s", p->account,
+		p->folder, p->done, p->total, mb, (double)p->total_bytes / 1e6,
+		secs > 0.05 ? mb / secs : 0.0);
+	v->line_open = true;
+}
+
+static void close_line(struct sync_view *v)
+{
+	if (v->line_open)
+		fprintf(stderr, "\r\033[K");
+	v->line_open = false;
+}
+
+static void print_counts(const struct engine_folder_report *r, bool dry_run)
+{
+	const char *verb = dry_run ? "would " : "";
+
+	if (r->unchanged) {
+		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
+		return;
+	}
+	printf("%s/%s: %s%zu down (%.1f MB), %zu up, flags %zu down %zu up, "
+	       "deleted %zu here %zu there, %zu moved; %zu messages\n",
+	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6,
+	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
+	       r->moved, r->messages);
+}
+
+static void on_folder_done(const struct engine_folder_report *r, void *ctx)
+{
+	struct sync_view *v = ctx;
+
+	close_line(v);
+	v->folder = NULL;
+	if (r->failed) {
+		if (r->err.scope == ERR_SAFETY)
+			v->any_safety = true;
+		else
+			v->any_failed = true;
+		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
+		return;
+	}
+	if (!v->quiet)
+		print_counts(r, v->dry_run);
+	fflush(stdout);
+}
+
+static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
+		    struct sync_view *view)
+{
+	struct engine_observer obs = {on_progress, on_folder_done, view};
+	struct error err = {0};
+	int ret = engine_sync_account(acct, opts, &obs, &err);
+
+	close_line(view);
+	if (ret < 0) {
+		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		if (err.scope == ERR_SAFETY)
+			view->any_safety = true;
+		else if (err.scope == ERR_CONFIG)
+			return EXIT_USAGE;
+		else
+			view->any_failed = true;
+	}
+	return EXIT_OK;
+}
+
+static size_t env_size(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v ? (size_t)strtoull(v, NULL, 10) : 0;
+}
+
+static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
+{
+	static const struct option longopts[] = {
+		{"dry-run", no_argument, NULL, 'n'},
+		{"allow-mass-delete", no_argument, NULL, 'D'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			opts->dry_run = true;
+			break;
+		case 'D':
+			opts->allow_mass_delete = true;
+			break;
+		default:
+			fprintf(stderr, "usage: gmaildir sync [--dry-run] [--allow-mass-delete] "
+					"[ACCOUNT[/FOLDER]...]\n");
+			return EXIT_USAGE;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* Runs the account of one argument, restricted to its folder if one is
+ * named ("ACCOUNT/FOLDER"). */
+static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
+		    struct sync_view *view)
+{
+	const char *folder = NULL;
+	const struct account_conf *acct = cli_find_account(cli, arg, &folder);
+	struct engine_opts one = *opts;
+
+	if (!acct)
+		return EXIT_USAGE;
+	if (folder && *folder) {
+		one.folders = &folder;
+		one.n_folders = 1;
+	}
+	return sync_one(acct, &one, view);
+}
+
+int cli_cmd_sync(struct cli *cli, int argc, char **argv)
+{
+	struct engine_opts opts = {0};
+	struct sync_view view = {0};
+	int ret = cli_load_config(cli);
+
+	if (ret == EXIT_OK)
+		ret = parse_sync_opts(argc, argv, &opts);
+	if (ret != EXIT_OK)
+		return ret;
+	/* Test knobs: small batches make many commit points to interrupt. */
+	opts.batch_messages = env_size("GMAILDIR_BATCH_MESSAGES");
+	opts.batch_bytes = env_size("GMAILDIR_BATCH_BYTES");
+	view.tty = isatty(STDERR_FILENO);
+	view.quiet = cli->verbosity < 0;
+	view.dry_run = opts.dry_run;
+	if (optind >= argc) {
+		for (size_t i = 0; i < config_account_count(cli->config) && ret == EXIT_OK; i++)
+			ret = sync_one(config_account(cli->config, i), &opts, &view);
+	}
+	for (int i = optind; i < argc && ret == EXIT_OK; i++)
+		ret = sync_arg(cli, argv[i], &opts, &view);
+	if (ret != EXIT_OK)
+		return ret;
+	if (view.any_safety)
+		return EXIT_SAFETY;
+	return view.any_failed ? EXIT_FAILED : EXIT_OK;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The command line without a server: help, version, exit statuses, and bad
+# config files answered with one line naming file:line:column, never a crash
+# (also under ASan+UBSan when that build exists).
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/tap.sh
+BIN=${GMAILDIR_BIN:-build/gmaildir}
+SAN=${GMAILDIR_SAN_BIN:-}
+T=$(mktemp -d /tmp/gdcli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+out=$("$BIN" --help)
+check_eq "--help exits 0" 0 "$?"
+check_contains "--help lists the commands" "daemon" "$out"
+check_contains "--version prints the version" "gmaildir 0." "$("$BIN" --version)"
+"$BIN" frobnicate >/dev/null 2>&1
+check_eq "unknown command: exit 2" 2 "$?"
+"$BIN" >/dev/null 2>&1
+check_eq "no command: exit 2" 2 "$?"
+for c in daemon status doctor init; do
+	out=$("$BIN" -c /dev/null "$c" 2>&1)
+	rc=$?
+	check_eq "$c: not implemented yet, exit 2 (no fake success)" "2 yes" \
+		"$rc $(grep -q 'not implemented' <<<"$out" && echo yes)"
+done
+
+cat >"$T/good.yaml" <<'Y'
+accounts:
+  - name: work
+    host: 127.0.0.1
+    port: 10993
+    user: alice
+    password: "hunter2-secret"
+    maildir: ~/Mail/work
+  - name: personal
+    provider: gmail
+    user: me@gmail.com
+    password_command: "echo app-password"
+    maildir: /tmp/m
+Y
+chmod 600 "$T/good.yaml"
+out=$(HOME=/home/u "$BIN" -c "$T/good.yaml" check-config)
+check_eq "check-config on a good file exits 0" 0 "$?"
+check_contains "check-config fills the gmail preset" "host: imap.gmail.com" "$out"
+check_contains "check-config expands ~" "maildir: /home/u/Mail/work" "$out"
+check "check-config masks the password" bash -c "! grep -q hunter2 <<<'$out'"
+
+chmod 644 "$T/good.yaml"
+out=$("$BIN" -c "$T/good.yaml" check-config 2>&1)
+check_eq "a password in a world-readable config: exit 2" 2 "$?"
+check_contains "... telling how to fix it" "chmod 600" "$out"
+
+bad() { # bad NAME EXPECTED-SUBSTRING <<YAML
+	cat >"$T/$1.yaml"
+	chmod 600 "$T/$1.yaml"
+	local b
+	for b in "$BIN" $SAN; do
+		out=$("$b" -c "$T/$1.yaml" check-config 2>&1)
+		rc=$?
+		check_eq "bad config $1 ($(basename "$(dirname "$b")")): exit 2" 2 "$rc"
+		check_contains "... one line naming the place" "$T/$1.yaml:$2" "$out"
+		check_eq "... and only one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+	done
+}
+bad unknown-key "4:5" <<'Y'
+accounts:
+  - name: a
+    host: h
+    hots: x
+    user: u
+    password: p
+    maildir: /m
+Y
+bad bad-port "4:11" <<'Y'
+accounts:
+  - name: a
+    host: h
+    port: 99999
+    user: u
+    password: p
+    maildir: /m
+Y
+bad syntax "3" <<'Y'
+accounts:
+  - name: a
+   host: [unclosed
+Y
+bad not-a-list "1:11" <<'Y'
+accounts: yes
+Y
+printf '\x00\xff\xfe garbage' >"$T/binary.yaml"
+chmod 600 "$T/binary.yaml"
+out=$("$BIN" -c "$T/binary.yaml" check-config 2>&1)
+check_eq "binary junk as config: exit 2, no crash" 2 "$?"
+out=$("$BIN" -c "$T/missing.yaml" check-config 2>&1)
+check_eq "missing config file: exit 2" 2 "$?"
+check_contains "... naming the file" "missing.yaml" "$out"
+tap_done

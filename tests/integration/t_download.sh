@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# First full download: 500 messages over 4 folders (a nested one and one with a
+# non-ASCII name), sizes 1 KB .. 2 MB, mixed flags. Every file must be
+# byte-identical to what the server stores, once, with its flags and its
+# INTERNALDATE as mtime; a second run downloads nothing.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/tap.sh
+source tests/lib/dovecot.sh
+source tests/lib/gmaildir.sh
+
+dc_start || exit 1
+gd_setup
+
+dc_populate "$DC_USER" INBOX 290 11 1K 40K >/dev/null
+dc_populate "$DC_USER" INBOX 6 12 1M 2M >/dev/null
+dc_populate "$DC_USER" Archive 120 13 1K 60K >/dev/null
+dc_populate "$DC_USER" "Lists/dev" 54 14 1K 8K >/dev/null
+dc_populate "$DC_USER" "Entwürfe" 30 15 1K 20K >/dev/null
+dc_add_flags "$DC_USER" INBOX 1:100 '\Seen'
+dc_add_flags "$DC_USER" INBOX 20:40 '\Flagged'
+dc_add_flags "$DC_USER" INBOX 30:35 '\Answered' '$Forwarded'
+dc_add_flags "$DC_USER" INBOX 50:52 '\Deleted'
+dc_add_flags "$DC_USER" Archive 1:120 '\Seen'
+dc_add_flags "$DC_USER" "Lists/dev" 5:9 '\Draft' 'customkeyword'
+
+out=$(gd sync 2>&1)
+rc=$?
+check_eq "first sync exits 0" 0 "$rc"
+[ "$rc" -eq 0 ] || diag "$out"
+
+for f in INBOX Archive Lists/dev Entwürfe Sent Drafts Trash Junk; do
+	check "folder $f: every message present once, byte-identical, flags and mtime right" \
+		gd_compare "$f"
+done
+check "nested folder is a nested Maildir" test -d "$GD_MAIL/Lists/dev/cur"
+check "UTF-8 folder name decoded" test -d "$GD_MAIL/Entwürfe/new"
+check_eq "unseen messages land in new/" 196 "$(ls "$GD_MAIL/INBOX/new" | wc -l)"
+check_eq "500 pairs recorded" 500 "$(gd_state 'select count(*) from pairs')"
+check_eq "no intent left behind" 0 "$(gd_state 'select count(*) from intents')"
+
+modes=$(find "$GD_MAIL" "$GD_STATE" -type f ! -perm 600 | grep -v -- '-shm$\|-wal$' | head -3)
+check_eq "mail and state files are 0600" "" "$modes"
+check_eq "directories are 0700" "" "$(find "$GD_MAIL" "$GD_STATE" -type d ! -perm 700 | head -3)"
+
+before=$(cd "$GD_MAIL" && find . -type f -printf '%p %s %T@\n' | sort | md5sum)
+out=$(gd sync 2>&1)
+check_eq "second sync exits 0" 0 "$?"
+check_contains "second sync downloads nothing" "INBOX: unchanged" "$out"
+after=$(cd "$GD_MAIL" && find . -type f -printf '%p %s %T@\n' | sort | md5sum)
+check_eq "second sync touches no file" "$before" "$after"
+
+# A new message on the server arrives by itself on the next run.
+uid=$(dc_add "$DC_USER" INBOX "$(dc_populate "$DC_USER" Junk 1 99 1K 2K)/000001.eml")
+gd sync >/dev/null 2>&1
+check "a new server message is downloaded by the next sync" gd_compare INBOX
+check_eq "only the new one was fetched" 502 "$(gd_state 'select count(*) from pairs')"
+
+# One folder named on the command line.
+out=$(gd sync "$GD_ACCOUNT/Lists/dev" 2>&1)
+check_contains "ACCOUNT/FOLDER syncs just that folder" "Lists/dev" "$out"
+check_eq "... and no other" 1 "$(printf '%s\n' "$out" | grep -c unchanged)"
+tap_done
