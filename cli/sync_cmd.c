@@ -90,10 +90,19 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 	fflush(stdout);
 }
 
+static void on_notice(const char *account, const char *text, void *ctx)
+{
+	struct sync_view *v = ctx;
+
+	close_line(v);
+	if (!v->quiet)
+		fprintf(stderr, "gmaildir: %s: %s\n", account, text);
+}
+
 static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		    struct sync_view *view)
 {
-	struct engine_observer obs = {on_progress, on_folder_done, view};
+	struct engine_observer obs = {on_progress, on_folder_done, on_notice, view};
 	struct error err = {0};
 	int ret = engine_sync_account(acct, opts, &obs, &err);
 

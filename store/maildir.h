@@ -54,6 +54,12 @@ const char *maildir_path(const struct maildir *md);
  * Never collides with another process or an earlier call. Caller frees. */
 char *maildir_unique_new(void);
 
+/* The Maildir folders below root (directories holding cur/ and new/), as
+ * sorted '/'-separated paths relative to root; symlinks and dot directories
+ * are not entered. A missing root is no folder. Free with maildir_tree_free. */
+int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err);
+void maildir_tree_free(char **paths, size_t n);
+
 /* Reads new/ and cur/ once (one readdir each, no stat per file). Files whose
  * name does not parse, subdirectories and symlinks are skipped (their count
  * is in *skipped_r if not NULL;

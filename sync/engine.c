@@ -1,6 +1,8 @@
 /* The account level of a sync: secret, lock, state, connection, the folder
  * list, then each selected folder in turn. A folder that fails is reported
  * and the others go on. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +22,19 @@ void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t
 
 	if (obs && obs->progress)
 		obs->progress(&p, obs->ctx);
+}
+
+void engine_notice(const struct engine *eng, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	if (!eng->obs || !eng->obs->notice)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	eng->obs->notice(eng->acct->name, text, eng->obs->ctx);
 }
 
 static void free_secret(char **secret)
@@ -82,8 +97,8 @@ static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *
 	if (m->attrs & IMAP_MBX_NOSELECT)
 		return false;
 	if (folder_display_name(m->name, m->delim, &display) < 0) {
-		log_warn("%s: skipping folder '%s': its name is not valid modified UTF-7",
-			 eng->acct->name, m->name);
+		engine_notice(eng, "skipping folder '%s': its name is not valid modified UTF-7",
+			      m->name);
 		return false;
 	}
 	wanted = folder_selected(eng->acct, display) && name_requested(eng->opts, display);
@@ -91,28 +106,146 @@ static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *
 	return wanted;
 }
 
+/* Plans every wanted folder, matches moves across them, then applies each
+ * plan. A folder that fails is reported at once and the others go on; a
+ * dead connection stops the account. Returns 1 when some folder failed. */
+static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struct error *err)
+{
+	bool *failed = xcalloc(n ? n : 1, sizeof(bool));
+	int ret = 0;
+
+	for (size_t i = 0; i < n && !imap_is_dead(eng->imap); i++) {
+		struct error ferr = {0};
+
+		if (folder_plan(&jobs[i], &ferr) < 0) {
+			failed[i] = true;
+			folder_report(&jobs[i], &ferr);
+			*err = ferr;
+		}
+	}
+	moves_match(jobs, n);
+	for (size_t i = 0; i < n && !imap_is_dead(eng->imap); i++) {
+		struct error ferr = {0};
+
+		if (failed[i])
+			continue;
+		failed[i] = folder_apply(&jobs[i], &ferr) < 0;
+		folder_report(&jobs[i], failed[i] ? &ferr : NULL);
+		if (failed[i])
+			*err = ferr;
+	}
+	if (!imap_is_dead(eng->imap) && !eng->opts->dry_run && moves_finish(jobs, n, err) < 0)
+		ret = 1;
+	for (size_t i = 0; i < n; i++)
+		ret |= failed[i];
+	if (imap_is_dead(eng->imap))
+		ret = -1;
+	free(failed);
+	return ret;
+}
+
+/* True when one of the remote mailboxes maps to the local path. */
+static bool remote_has(const struct imap_mailbox *mbx, size_t n, const char *path)
+{
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++) {
+		char *p = NULL;
+
+		found = folder_local_path(mbx[i].name, mbx[i].delim, &p) == 0 && strcmp(p, path) == 0;
+		free(p);
+	}
+	return found;
+}
+
+static char list_delim(const struct imap_mailbox *mbx, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mbx[i].delim)
+			return mbx[i].delim;
+	return '/';
+}
+
+/* A local folder the server does not have: created there, unless the state
+ * knows it (then the server deleted it, and the local copy is kept). */
+static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t *n,
+			  const char *path, char delim)
+{
+	char *remote = NULL, *display = NULL;
+	struct state_folder sf = {0};
+	struct error err = {0};
+	int known;
+
+	if (folder_remote_name(path, delim, &remote) < 0 ||
+	    folder_display_name(remote, delim, &display) < 0) {
+		engine_notice(eng, "local folder '%s' has no valid server name; not synced", path);
+		goto out;
+	}
+	if (!folder_selected(eng->acct, display) || !name_requested(eng->opts, display))
+		goto out;
+	known = state_folder_get(eng->st, remote, &sf, &err);
+	if (known != 0) {
+		engine_notice(eng, "folder '%s' is gone from the server; the local copy is kept",
+			      display);
+		goto out;
+	}
+	if (eng->opts->dry_run) {
+		engine_notice(eng, "would create folder '%s' on the server", display);
+		goto out;
+	}
+	if (imap_create(eng->imap, remote, &err) < 0) {
+		engine_notice(eng, "could not create folder '%s' on the server: %s", display, err.msg);
+		goto out;
+	}
+	*mbx = xrealloc(*mbx, (*n + 1) * sizeof(**mbx));
+	(*mbx)[(*n)++] = (struct imap_mailbox){remote, delim, 0};
+	remote = NULL;
+out:
+	state_folder_clear(&sf);
+	free(remote);
+	free(display);
+}
+
+static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size_t *n,
+			     struct error *err)
+{
+	char **paths = NULL;
+	size_t n_paths = 0, n_remote = *n;
+	char delim = list_delim(*mbx, *n);
+
+	if (eng->acct->direction == DIRECTION_PULL)
+		return 0; /* pull never changes the server */
+	if (maildir_tree_list(eng->acct->maildir, &paths, &n_paths, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n_paths; i++)
+		if (!remote_has(*mbx, n_remote, paths[i]))
+			create_remote(eng, mbx, n, paths[i], delim);
+	maildir_tree_free(paths, n_paths);
+	return 0;
+}
+
 static int sync_folders(struct engine *eng, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
-	size_t n = 0;
-	int ret = -1, failed = 0;
+	struct folder_job *jobs = NULL;
+	size_t n = 0, n_jobs = 0;
+	int ret = -1;
 
-	if (imap_list(eng->imap, &mbx, &n, err) < 0)
+	if (imap_list(eng->imap, &mbx, &n, err) < 0 || add_local_folders(eng, &mbx, &n, err) < 0)
 		goto out;
+	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		struct error ferr = {0};
-
 		if (!mailbox_wanted(eng, &mbx[i]))
 			continue;
-		if (folder_sync(eng, &mbx[i], &ferr) < 0)
-			failed = 1;
-		if (imap_is_dead(eng->imap)) {
-			*err = ferr;
-			goto out;
-		}
+		jobs[n_jobs].eng = eng;
+		jobs[n_jobs].mbx = &mbx[i];
+		n_jobs++;
 	}
-	ret = failed;
+	ret = run_jobs(eng, jobs, n_jobs, err);
 out:
+	for (size_t i = 0; i < n_jobs; i++)
+		folder_job_clear(&jobs[i]);
+	free(jobs);
 	imap_mailboxes_free(mbx, n);
 	return ret;
 }
@@ -120,7 +253,7 @@ out:
 int engine_sync_account(const struct account_conf *acct, const struct engine_opts *opts,
 			const struct engine_observer *obs, struct error *err)
 {
-	struct engine eng = {acct, opts, obs, NULL, NULL, NULL};
+	struct engine eng = {.acct = acct, .opts = opts, .obs = obs};
 	int ret = -1;
 
 	if (engine_open(&eng, err) < 0)

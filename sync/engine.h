@@ -43,6 +43,9 @@ struct engine_progress {
 struct engine_observer {
 	void (*progress)(const struct engine_progress *p, void *ctx);        /* may be NULL */
 	void (*folder_done)(const struct engine_folder_report *r, void *ctx); /* may be NULL */
+	/* Something a person should know that is not a failure ("folder X was
+	 * deleted on the server; the local copy is kept"). May be NULL. */
+	void (*notice)(const char *account, const char *text, void *ctx);
 	void *ctx;
 };
 

@@ -19,6 +19,7 @@ struct engine {
 	struct imap *imap;                /* owned */
 	struct state *st;                 /* owned */
 	struct state_lock *lock;          /* owned */
+	const struct folder_job *selected; /* the job whose mailbox is selected */
 };
 
 /* A message on the server, as the metadata fetch reported it. */
@@ -29,6 +30,15 @@ struct remote_msg {
 	uint32_t size;
 	time_t internaldate;
 	uint64_t gm_msgid;
+};
+
+/* A message moved out of a folder into another one (PLAN_MOVE_OUT). */
+struct move_out {
+	size_t action;             /* index into the source job's plan */
+	struct folder_job *target; /* borrowed */
+	size_t target_local;       /* index into target->local */
+	uint32_t dst_uid;          /* the UID in the target, 0 until moved */
+	unsigned flags;            /* the flags the server copy carries */
 };
 
 /* One folder's sync: what was gathered from both sides and the base, the
@@ -51,12 +61,29 @@ struct folder_job {
 	struct state_pair *pairs;          /* owned */
 	size_t n_pairs;
 	struct plan plan;                  /* owned */
+	struct move_out *moves;            /* owned */
+	size_t n_moves;
+	size_t cap_moves;
 	struct engine_folder_report report;
 };
 
-/* folder.c */
-int folder_sync(struct engine *eng, const struct imap_mailbox *mbx, struct error *err);
+/* folder.c: a folder's sync in two phases, so that moves across folders
+ * can be matched between them. Both return 0 ok, -1 error (err). */
+int folder_plan(struct folder_job *job, struct error *err);
+int folder_apply(struct folder_job *job, struct error *err);
+/* Tells the observer how the folder went (err NULL: it succeeded). */
+void folder_report(struct folder_job *job, const struct error *err);
 void folder_job_clear(struct folder_job *job);
+
+/* moves.c: turns a deletion in one folder and an upload of the same key in
+ * another into a move (needs UIDPLUS for COPYUID); apply_moves runs the
+ * moves out of a folder. */
+void moves_match(struct folder_job *jobs, size_t n);
+int apply_moves(struct folder_job *job, struct error *err);
+/* After every folder was applied: a moved file whose flags were also
+ * changed gets them on the server now (the target folder is selected for
+ * it), so that one sync converges. */
+int moves_finish(struct folder_job *jobs, size_t n, struct error *err);
 
 /* recover.c: finishes or drops the intents an interrupted run left for this
  * folder; needs the remote and local views gathered. */
@@ -70,6 +97,10 @@ int download_run(struct folder_job *job, struct error *err);
 int apply_flags(struct folder_job *job, struct error *err);
 int apply_deletions(struct folder_job *job, struct error *err);
 int apply_uploads(struct folder_job *job, struct error *err);
+
+/* Tells the observer something a person should know (printf-like). */
+void engine_notice(const struct engine *eng, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Reports progress of the transfers of a folder. */
 void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t bytes,

@@ -11,7 +11,6 @@
 #include "sync/folders.h"
 #include "sync/roles.h"
 #include "util/fs.h"
-#include "util/log.h"
 #include "util/xalloc.h"
 
 #define MASS_DELETE_SHARE 0.5
@@ -30,6 +29,7 @@ void folder_job_clear(struct folder_job *job)
 	free(job->display);
 	free(job->local_rel);
 	free(job->local_abs);
+	free(job->moves);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -129,8 +129,8 @@ static int gather_local(struct folder_job *job, struct error *err)
 	if (maildir_scan(job->md, &job->local, &job->n_local, &skipped, err) < 0)
 		return -1;
 	if (skipped > 0)
-		log_warn("%s: ignored %zu files that are not Maildir messages", job->local_abs,
-			 skipped);
+		engine_notice(job->eng, "%s: ignored %zu files that are not Maildir messages",
+			      job->local_abs, skipped);
 	return 0;
 }
 
@@ -156,6 +156,31 @@ static int prepare(struct folder_job *job, struct error *err)
 		const char *role = folder_role_name(m->attrs);
 		job->sf.role = role ? xstrdup(role) : NULL;
 	}
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Files kept after the server expunged them (remote_deletions: keep) are
+ * marked so that they are never uploaded again. */
+static int mark_local_only(struct folder_job *job, struct plan_local *l, struct error *err)
+{
+	char **keys = NULL;
+	size_t n = 0;
+
+	if (job->sf.id == 0)
+		return 0;
+	if (state_local_only_load(job->eng->st, job->sf.id, &keys, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < job->n_local && n > 0; i++) {
+		const char *k = l[i].key;
+
+		l[i].local_only = bsearch(&k, keys, n, sizeof(*keys), cmp_key) != NULL;
+	}
+	state_keys_free(keys, n);
 	return 0;
 }
 
@@ -220,9 +245,13 @@ static int plan_folder(struct folder_job *job, struct error *err)
 	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
 		return -1;
 	fill_plan_input(job, &in);
+	if (mark_local_only(job, (struct plan_local *)in.local, err) < 0) {
+		free_plan_input(&in);
+		return -1;
+	}
 	plan_build(&in, &job->plan);
 	free_plan_input(&in);
-	return check_mass_delete(job, err);
+	return 0;
 }
 
 /* The checkpoint is written only when it moved, so that a sync that changed
@@ -246,10 +275,9 @@ static int record_checkpoint(struct folder_job *job, struct error *err)
 
 static int apply_plan(struct folder_job *job, struct error *err)
 {
-	if (job->eng->opts->dry_run)
-		return 0;
-	if (apply_flags(job, err) < 0 || apply_deletions(job, err) < 0 ||
-	    download_run(job, err) < 0 || apply_uploads(job, err) < 0)
+	if (apply_flags(job, err) < 0 || apply_moves(job, err) < 0 ||
+	    apply_deletions(job, err) < 0 || download_run(job, err) < 0 ||
+	    apply_uploads(job, err) < 0)
 		return -1;
 	return 0;
 }
@@ -280,6 +308,9 @@ static void count_plan(struct folder_job *job)
 		case PLAN_DELETE_REMOTE:
 			r->deleted_remote++;
 			break;
+		case PLAN_MOVE_OUT:
+			r->moved++;
+			break;
 		default:
 			break;
 		}
@@ -299,13 +330,18 @@ static int check_uidvalidity(struct folder_job *job, struct error *err)
 	return -1;
 }
 
-static int run(struct folder_job *job, struct error *err)
+/* Phase one: everything up to the plan. Nothing is changed on either side
+ * except finishing what an interrupted run left (recover.c). */
+int folder_plan(struct folder_job *job, struct error *err)
 {
 	size_t n_pairs = 0;
 
+	job->report.account = job->eng->acct->name;
 	if (prepare(job, err) < 0 ||
-	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0 ||
-	    check_uidvalidity(job, err) < 0)
+	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
+		return -1;
+	job->eng->selected = job;
+	if (check_uidvalidity(job, err) < 0)
 		return -1;
 	if (job->sf.id == 0 && !job->eng->opts->dry_run &&
 	    state_folder_put(job->eng->st, &job->sf, err) < 0)
@@ -317,39 +353,42 @@ static int run(struct folder_job *job, struct error *err)
 		return -1;
 	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
 		return -1;
-	if (plan_folder(job, err) < 0)
+	return plan_folder(job, err);
+}
+
+/* Phase two, after moves across folders were matched: the guard, then the
+ * actions, then the checkpoint. */
+int folder_apply(struct folder_job *job, struct error *err)
+{
+	if (check_mass_delete(job, err) < 0)
 		return -1;
 	count_plan(job);
-	if (apply_plan(job, err) < 0)
-		return -1;
 	if (job->eng->opts->dry_run)
 		return 0;
-	if (record_checkpoint(job, err) < 0 ||
+	if (job->plan.n > 0 && job->eng->selected != job &&
+	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
+		return -1;
+	job->eng->selected = job;
+	if (apply_plan(job, err) < 0 || record_checkpoint(job, err) < 0 ||
 	    state_pair_count(job->eng->st, job->sf.id, &job->report.messages, err) < 0)
 		return -1;
 	job->report.unchanged = job->plan.n == 0;
 	return 0;
 }
 
-int folder_sync(struct engine *eng, const struct imap_mailbox *mbx, struct error *err)
+void folder_report(struct folder_job *job, const struct error *err)
 {
-	struct folder_job job = {.eng = eng, .mbx = mbx};
-	const struct engine_observer *obs = eng->obs;
-	int ret;
+	const struct engine_observer *obs = job->eng->obs;
 
-	job.report.account = eng->acct->name;
-	ret = run(&job, err);
-
-	if (ret < 0) {
-		job.report.failed = true;
-		job.report.err = *err;
-		if (!job.report.folder)
-			job.report.folder = mbx->name;
+	job->report.account = job->eng->acct->name;
+	if (err) {
+		job->report.failed = true;
+		job->report.err = *err;
 	}
-	if (eng->opts->dry_run)
-		job.report.messages = job.n_pairs;
+	if (!job->report.folder)
+		job->report.folder = job->mbx->name;
+	if (job->eng->opts->dry_run)
+		job->report.messages = job->n_pairs;
 	if (obs && obs->folder_done)
-		obs->folder_done(&job.report, obs->ctx);
-	folder_job_clear(&job);
-	return ret;
+		obs->folder_done(&job->report, obs->ctx);
 }

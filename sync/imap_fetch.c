@@ -53,6 +53,7 @@ struct meta_run {
 	void *ctx;
 	uint32_t lo, hi; /* the chunk's range; hi UINT32_MAX for "*" */
 	size_t seen;	 /* messages of the chunk reported so far */
+	uint32_t first_seen; /* the lowest UID among them */
 	char *kw;	 /* keyword buffer, reused */
 	size_t kw_len, kw_cap;
 };
@@ -192,7 +193,8 @@ static void meta_handler(struct mailimap_msg_att *att, void *ctx)
 	 * message: only the chunk's own range counts. */
 	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi)
 		return;
-	run->seen++;
+	if (run->seen++ == 0 || m.uid < run->first_seen)
+		run->first_seen = m.uid;
 	run->fn(&m, run->ctx);
 }
 
@@ -246,34 +248,64 @@ static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsi
 	return 0;
 }
 
-/* The next chunk's width in UIDs, aiming at META_CHUNK messages from the
- * density of the last chunk; UIDs can be sparse (Gmail's are). */
-static uint64_t next_step(uint64_t step, size_t seen)
-{
-	uint64_t want;
+/* How the UID range is cut into commands. Only whole UID FETCH commands
+ * bound libetpan's buffer, and UIDs can be sparse (Gmail's are), so the
+ * width of the next chunk follows the density of the last one. Sequence
+ * numbers would cut exactly, but an out-of-range one is a BAD (Dovecot),
+ * and libetpan does not count VANISHED, so its EXISTS can be too high. */
+struct meta_plan {
+	uint64_t step;	    /* width of the next chunk in UIDs */
+	uint64_t max_width; /* a chunk never spans more UIDs */
+	uint64_t growth;    /* nor grows faster than this per chunk */
+	size_t seen_total;  /* messages reported so far */
+};
 
-	if (seen == 0)
-		want = step * 8;
-	else
-		want = step * META_CHUNK / seen;
-	if (want > step * 8)
-		want = step * 8;
-	if (want < step / 4)
-		want = step / 4;
-	if (want < 1)
-		want = 1;
-	return want > UINT32_MAX ? UINT32_MAX : want;
-}
-
-/* The first chunk's width, from the mailbox's EXISTS and UIDNEXT. */
-static uint64_t first_step(struct imap *imap)
+/* A full listing spans at most 16 chunks' worth of UIDs per command, so
+ * that a dense region after a sparse one cannot make one huge response.
+ * A CHANGEDSINCE answer holds only changed messages: its size depends on
+ * them, not on the width, and wide chunks save round trips. */
+static void plan_init(struct meta_plan *pl, struct imap *imap, uint64_t changedsince)
 {
 	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
 
-	if (!si || si->sel_exists == 0 || si->sel_uidnext == 0 ||
-	    si->sel_uidnext <= si->sel_exists)
-		return META_CHUNK;
-	return (uint64_t)META_CHUNK * si->sel_uidnext / si->sel_exists;
+	memset(pl, 0, sizeof(*pl));
+	pl->max_width = changedsince ? UINT32_MAX : 16 * META_CHUNK;
+	pl->growth = changedsince ? 8 : 2;
+	pl->step = META_CHUNK;
+	/* The mailbox's mean density, from SELECT's EXISTS and UIDNEXT. */
+	if (si && si->sel_exists > 0 && si->sel_uidnext > si->sel_exists)
+		pl->step = (uint64_t)META_CHUNK * si->sel_uidnext / si->sel_exists;
+	if (pl->step > pl->max_width)
+		pl->step = pl->max_width;
+}
+
+/* span: the UIDs from the first message seen to the end of the chunk. The
+ * density next to the end predicts the next chunk better than the whole
+ * chunk's (a sparse start would make it look too thin). */
+static void plan_next(struct meta_plan *pl, size_t seen, uint64_t span)
+{
+	uint64_t want = seen ? span * META_CHUNK / seen : pl->step * pl->growth;
+
+	pl->seen_total += seen;
+	if (want > pl->step * pl->growth)
+		want = pl->step * pl->growth;
+	if (want < pl->step / 4)
+		want = pl->step / 4;
+	if (want < 1)
+		want = 1;
+	if (want > pl->max_width)
+		want = pl->max_width;
+	pl->step = want;
+}
+
+/* True when what is left of the mailbox fits in one chunk: the messages
+ * not yet reported number at most EXISTS - seen (EXISTS follows new mail;
+ * without VANISHED counted it can only be too high, which is safe). */
+static bool plan_rest_fits(const struct meta_plan *pl, struct imap *imap, uint64_t changedsince)
+{
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
+
+	return !changedsince && si && si->sel_exists <= pl->seen_total + META_CHUNK;
 }
 
 /* The highest UID worth asking for without "*": UIDNEXT - 1 of SELECT. */
@@ -289,24 +321,27 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 {
 	struct meta_run run = {.imap = imap, .fn = fn, .ctx = ctx, .lo = uid_lo ? uid_lo : 1};
 	uint32_t end = uid_hi ? uid_hi : known_last_uid(imap);
-	uint64_t step = first_step(imap);
+	struct meta_plan pl;
 	int ret = 0;
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
 	if (uid_hi && uid_hi < run.lo)
 		return 0;
+	plan_init(&pl, imap, changedsince);
 	for (;;) {
-		bool last = (uint64_t)run.lo + step - 1 >= end;
-		uint32_t hi_wire = last ? uid_hi : (uint32_t)(run.lo + step - 1);
+		bool last = plan_rest_fits(&pl, imap, changedsince) ||
+			    (uint64_t)run.lo + pl.step - 1 >= end;
+		uint32_t hi_wire = last ? uid_hi : (uint32_t)(run.lo + pl.step - 1);
 
 		run.hi = hi_wire ? hi_wire : UINT32_MAX;
 		run.seen = 0;
+		run.first_seen = 0;
 		ret = meta_chunk(&run, hi_wire, changedsince, err);
 		if (ret < 0 || last)
 			break;
+		plan_next(&pl, run.seen, (uint64_t)hi_wire - run.first_seen + 1);
 		run.lo = hi_wire + 1;
-		step = next_step(step, run.seen);
 	}
 	free(run.kw);
 	return ret;

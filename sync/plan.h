@@ -74,6 +74,11 @@ enum plan_op {
 			     * the key local-only */
 	PLAN_RESTORE_LOCAL, /* drop pair, download again (keep policy / pull) */
 	PLAN_RESTORE_REMOTE,/* drop pair, upload again (keep policy / push) */
+	/* Never made by plan_build: the engine rewrites a PLAN_DELETE_REMOTE in
+	 * one folder and a PLAN_UPLOAD of the same key in another into a move
+	 * (UID MOVE on the server, not delete + append). */
+	PLAN_MOVE_OUT, /* in the source folder: UID MOVE this message */
+	PLAN_MOVE_IN,  /* in the target folder: nothing to do, the source moves */
 };
 
 struct plan_action {

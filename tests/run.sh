@@ -27,7 +27,7 @@ want() { # want KIND NAME
 
 run_unit() { # run_unit BINARY LABEL
 	local bin=$1 label=$2 out p f
-	out="$logdir/$label.log"
+	out="$logdir/${label//\//_}.log"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		timeout 300 "$bin" >"$out" 2>&1
 	local rc=$?

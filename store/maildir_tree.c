@@ -1,0 +1,96 @@
+/* Finding the Maildir folders below an account root: every directory that
+ * holds cur/ and new/ is one, at any depth (folder "A/B" is R/A/B). Symlinks
+ * are not followed and dot directories are skipped, so a walk never leaves
+ * the root. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/maildir.h"
+#include "util/xalloc.h"
+
+#define MAX_DEPTH 32
+
+struct tree_walk {
+	char **paths;
+	size_t n;
+	size_t cap;
+};
+
+static bool is_subdir(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_reserved(const char *name)
+{
+	return name[0] == '.' || strcmp(name, "cur") == 0 || strcmp(name, "new") == 0 ||
+	       strcmp(name, "tmp") == 0;
+}
+
+static void walk(struct tree_walk *w, int dfd, const char *rel, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (depth > 0 && is_subdir(dfd, "cur") && is_subdir(dfd, "new")) {
+		w->paths = xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
+		w->paths[w->n++] = xstrdup(rel);
+	}
+	if (depth >= MAX_DEPTH || !(d = fdopendir(dup(dfd))))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int sub;
+		char *path;
+
+		if (is_reserved(de->d_name))
+			continue;
+		sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		path = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		walk(w, sub, path, depth + 1);
+		free(path);
+		close(sub);
+	}
+	closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err)
+{
+	struct tree_walk w = {0};
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	*paths_r = NULL;
+	*n_r = 0;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", root, strerror(errno));
+		return -1;
+	}
+	walk(&w, fd, "", 0);
+	close(fd);
+	qsort(w.paths, w.n, sizeof(*w.paths), cmp_str);
+	*paths_r = w.paths;
+	*n_r = w.n;
+	return 0;
+}
+
+void maildir_tree_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
