@@ -89,6 +89,10 @@ int moves_finish(struct folder_job *jobs, size_t n, struct error *err);
  * folder; needs the remote and local views gathered. */
 int recover_intents(struct folder_job *job, struct error *err);
 
+/* rebuild.c: after a UIDVALIDITY change, replaces the folder's pairs by
+ * matching (needs the remote and local views gathered). */
+int rebuild_pairs(struct folder_job *job, struct error *err);
+
 /* download.c: every PLAN_DOWNLOAD / PLAN_RESTORE_LOCAL of the plan, in
  * batches bounded by bytes. */
 int download_run(struct folder_job *job, struct error *err);

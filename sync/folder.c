@@ -317,17 +317,10 @@ static void count_plan(struct folder_job *job)
 	}
 }
 
-/* UIDVALIDITY changed: every pair is stale. Until pairs are rebuilt by
- * matching, the folder stops (nothing deleted, nothing duplicated). */
-static int check_uidvalidity(struct folder_job *job, struct error *err)
+static bool uidvalidity_changed(const struct folder_job *job)
 {
-	if (job->sf.id == 0 || job->sf.uidvalidity == 0 ||
-	    job->sf.uidvalidity == job->info.uidvalidity)
-		return 0;
-	error_set(err, ERR_SAFETY, RETRY_NEVER,
-		  "the server changed UIDVALIDITY (%u -> %u); nothing was changed",
-		  job->sf.uidvalidity, job->info.uidvalidity);
-	return -1;
+	return job->sf.id != 0 && job->sf.uidvalidity != 0 &&
+	       job->sf.uidvalidity != job->info.uidvalidity;
 }
 
 /* Phase one: everything up to the plan. Nothing is changed on either side
@@ -341,8 +334,6 @@ int folder_plan(struct folder_job *job, struct error *err)
 	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
 		return -1;
 	job->eng->selected = job;
-	if (check_uidvalidity(job, err) < 0)
-		return -1;
 	if (job->sf.id == 0 && !job->eng->opts->dry_run &&
 	    state_folder_put(job->eng->st, &job->sf, err) < 0)
 		return -1;
@@ -351,6 +342,15 @@ int folder_plan(struct folder_job *job, struct error *err)
 	if (open_local(job, n_pairs, err) < 0 || gather_remote(job, err) < 0 ||
 	    gather_local(job, err) < 0)
 		return -1;
+	if (uidvalidity_changed(job)) {
+		if (job->eng->opts->dry_run) {
+			engine_notice(job->eng, "%s: the server changed UIDVALIDITY; a real sync "
+						"will re-pair its messages", job->display);
+			return 0;
+		}
+		if (rebuild_pairs(job, err) < 0)
+			return -1;
+	}
 	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
 		return -1;
 	return plan_folder(job, err);

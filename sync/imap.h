@@ -124,6 +124,13 @@ typedef void imap_meta_fn(const struct imap_meta *meta, void *ctx);
 int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_t changedsince,
 		    imap_meta_fn *fn, void *ctx, struct error *err);
 
+typedef void imap_msgid_fn(uint32_t uid, const char *message_id, void *ctx);
+
+/* The Message-ID of every message of the selected mailbox (message_id NULL
+ * when a message has none), handled as responses are parsed. Used to re-pair
+ * messages after a UIDVALIDITY change. */
+int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, struct error *err);
+
 /* Receives one whole message body (exactly the server's bytes). Returns 0
  * to go on, -1 to record a failure for this UID (the fetch goes on). */
 typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);

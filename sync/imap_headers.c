@@ -1,0 +1,93 @@
+/* Fetching the Message-ID of every message of the selected mailbox: needed
+ * only to re-pair messages after a UIDVALIDITY change, so it is a separate,
+ * rarely used command. Each response is handled as it is parsed (memory stays
+ * bounded) with UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/imap_p.h"
+#include "sync/message.h"
+#include "util/xalloc.h"
+
+struct id_run {
+	imap_msgid_fn *fn;
+	void *ctx;
+};
+
+static void progress_none(size_t current, size_t maximum, void *ctx)
+{
+	(void)current;
+	(void)maximum;
+	(void)ctx;
+}
+
+static void id_handler(struct mailimap_msg_att *att, void *ctx)
+{
+	struct id_run *run = ctx;
+	const struct mailimap_msg_att_body_section *sec = NULL;
+	uint32_t uid = 0;
+	char *id;
+
+	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *st = item->att_data.att_static;
+
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !st)
+			continue;
+		if (st->att_type == MAILIMAP_MSG_ATT_UID)
+			uid = st->att_data.att_uid;
+		else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION)
+			sec = st->att_data.att_body_section;
+	}
+	if (!uid || !sec || !sec->sec_body_part)
+		return;
+	id = message_id_get(sec->sec_body_part, sec->sec_length);
+	run->fn(uid, id, run->ctx);
+	free(id);
+}
+
+static struct mailimap_fetch_type *id_fetch_type(void)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *fields = clist_new();
+	struct mailimap_header_list *hl;
+	struct mailimap_section *sec;
+
+	if (!ft || !fields || clist_append(fields, xstrdup("MESSAGE-ID")) < 0)
+		abort();
+	hl = mailimap_header_list_new(fields);
+	sec = hl ? mailimap_section_new_header_fields(hl) : NULL;
+	if (!sec || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft,
+						       mailimap_fetch_att_new_body_peek_section(sec)))
+		abort();
+	return ft;
+}
+
+int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, struct error *err)
+{
+	struct id_run run = {fn, ctx};
+	struct mailimap_set *set = NULL;
+	struct mailimap_fetch_type *ft = NULL;
+	clist *result = NULL;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	set = mailimap_set_new_interval(1, 0);
+	ft = id_fetch_type();
+	if (!set)
+		abort();
+	mailimap_set_msg_att_handler(imap->mi, id_handler, &run);
+	mailimap_set_progress_callback(imap->mi, progress_none, progress_none, NULL);
+	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
+	mailimap_set_msg_att_handler(imap->mi, NULL, NULL);
+	mailimap_set_progress_callback(imap->mi, NULL, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(result);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (Message-ID)");
+	return 0;
+}

@@ -1,0 +1,245 @@
+/* The server changed a folder's UIDVALIDITY: every UID in the state is
+ * meaningless. No pair is trusted; pairs are rebuilt by matching the server's
+ * messages against the old pairs whose files are still here (X-GM-MSGID on
+ * Gmail, else Message-ID + size). During that pass nothing is deleted and
+ * nothing re-uploaded (DESIGN.md §4):
+ *   - a matched message gets a pair with its new UID and the old base flags,
+ *     so the ordinary merge then carries any flag change either way;
+ *   - an old local file that matches nothing is kept and marked local-only
+ *     (never uploaded: it may well be on the server under a form we could not
+ *     recognise, and a second copy there is worse than a kept local one);
+ *   - a server message that matches nothing is downloaded as new. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "util/xalloc.h"
+
+struct rb_ctx {
+	struct folder_job *job;
+	char **ids; /* owned: Message-ID per remote index, or NULL */
+};
+
+struct old_ref {
+	size_t pair;    /* index into job->pairs */
+	bool local;     /* its file is still here */
+	bool taken;
+};
+
+static size_t remote_index(const struct folder_job *job, uint32_t uid)
+{
+	size_t lo = 0, hi = job->n_remote;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (job->remote[mid].uid == uid)
+			return mid;
+		if (job->remote[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+static void on_id(uint32_t uid, const char *message_id, void *ctx)
+{
+	struct rb_ctx *c = ctx;
+	size_t i = remote_index(c->job, uid);
+
+	if (i != PLAN_NONE && !c->ids[i] && message_id)
+		c->ids[i] = xstrdup(message_id);
+}
+
+static bool local_has(const struct folder_job *job, const char *key)
+{
+	size_t lo = 0, hi = job->n_local;
+
+	/* maildir_scan returns entries sorted by unique. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(job->local[mid].unique, key);
+
+		if (d == 0)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Old pairs are sorted by identity (X-GM-MSGID, else Message-ID) so that
+ * matching a whole folder costs O(n log n). */
+static _Thread_local const struct state_pair *sort_pairs;
+
+/* Orders by X-GM-MSGID, then Message-ID (absent first). A search with a
+ * non-zero gm compares the X-GM-MSGID alone. */
+static int cmp_msgid(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a ? 1 : (b ? -1 : 0);
+	return strcmp(a, b);
+}
+
+static int cmp_ident(const struct state_pair *a, uint64_t gm, const char *id)
+{
+	if (a->gm_msgid != gm)
+		return a->gm_msgid < gm ? -1 : 1;
+	return gm ? 0 : cmp_msgid(a->message_id, id);
+}
+
+static int cmp_ref(const void *x, const void *y)
+{
+	const struct state_pair *a = &sort_pairs[((const struct old_ref *)x)->pair];
+	const struct state_pair *b = &sort_pairs[((const struct old_ref *)y)->pair];
+
+	if (a->gm_msgid != b->gm_msgid)
+		return a->gm_msgid < b->gm_msgid ? -1 : 1;
+	return cmp_msgid(a->message_id, b->message_id);
+}
+
+/* The old pair that is this server message, if any: each is taken once.
+ * On Gmail the X-GM-MSGID decides; elsewhere Message-ID and size. */
+static struct old_ref *match(struct rb_ctx *c, struct old_ref *refs, size_t r)
+{
+	const struct folder_job *job = c->job;
+	const struct remote_msg *m = &job->remote[r];
+	bool gm = m->gm_msgid != 0;
+	size_t lo = 0, hi = job->n_pairs;
+
+	if (!gm && !c->ids[r])
+		return NULL;
+	while (lo < hi) { /* the first ref not below the identity */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_ident(&job->pairs[refs[mid].pair], gm ? m->gm_msgid : 0,
+			      gm ? NULL : c->ids[r]) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < job->n_pairs; lo++) {
+		const struct state_pair *p = &job->pairs[refs[lo].pair];
+
+		if (cmp_ident(p, gm ? m->gm_msgid : 0, gm ? NULL : c->ids[r]) != 0)
+			break;
+		if (!refs[lo].taken && refs[lo].local && (gm || p->size == m->size))
+			return &refs[lo];
+	}
+	return NULL;
+}
+
+/* Intents name old UIDs and mean nothing now. A file an interrupted
+ * download or upload left is kept like an unmatched one: local-only. */
+static int drop_intents(struct folder_job *job, size_t *n_kept_r, struct error *err)
+{
+	struct state *st = job->eng->st;
+	struct state_intent *ins = NULL;
+	size_t n = 0;
+	int ret = -1;
+
+	if (state_intents_load(st, job->sf.id, &ins, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (ins[i].key && local_has(job, ins[i].key)) {
+			if (state_local_only_add(st, job->sf.id, ins[i].key, err) < 0)
+				goto out;
+			(*n_kept_r)++;
+		}
+		if (state_intent_done(st, ins[i].id, err) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	state_intents_free(ins, n);
+	return ret;
+}
+
+static int store_pairs(struct rb_ctx *c, struct old_ref *refs, size_t *n_matched_r,
+		       size_t *n_kept_r, struct error *err)
+{
+	struct folder_job *job = c->job;
+	struct state *st = job->eng->st;
+
+	for (size_t r = 0; r < job->n_remote; r++) {
+		struct old_ref *o = match(c, refs, r);
+		struct state_pair p;
+
+		if (!o)
+			continue;
+		o->taken = true;
+		p = job->pairs[o->pair];
+		p.uid = job->remote[r].uid;
+		if (state_pair_put(st, job->sf.id, &p, err) < 0)
+			return -1;
+		(*n_matched_r)++;
+	}
+	for (size_t i = 0; i < job->n_pairs; i++) {
+		if (refs[i].taken || !refs[i].local)
+			continue;
+		if (state_local_only_add(st, job->sf.id, job->pairs[refs[i].pair].key, err) < 0)
+			return -1;
+		(*n_kept_r)++;
+	}
+	return 0;
+}
+
+/* Replaces every pair of the folder in one transaction, with the new
+ * UIDVALIDITY, so that a crash leaves either the old state (and the rebuild
+ * runs again) or the new one. */
+static int replace_pairs(struct rb_ctx *c, struct error *err)
+{
+	struct folder_job *job = c->job;
+	struct state *st = job->eng->st;
+	struct old_ref *refs = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*refs));
+	size_t matched = 0, kept = 0;
+	uint32_t old = job->sf.uidvalidity;
+	int ret = -1;
+
+	for (size_t i = 0; i < job->n_pairs; i++)
+		refs[i] = (struct old_ref){i, local_has(job, job->pairs[i].key), false};
+	sort_pairs = job->pairs;
+	qsort(refs, job->n_pairs, sizeof(*refs), cmp_ref);
+	if (state_begin(st, err) < 0)
+		goto out;
+	job->sf.uidvalidity = job->info.uidvalidity;
+	if (state_pairs_clear(st, job->sf.id, err) < 0 ||
+	    store_pairs(c, refs, &matched, &kept, err) < 0 || drop_intents(job, &kept, err) < 0 ||
+	    state_folder_put(st, &job->sf, err) < 0) {
+		state_rollback(st);
+		job->sf.uidvalidity = old;
+		goto out;
+	}
+	ret = state_commit(st, err);
+	engine_notice(job->eng,
+		      "%s: the server changed UIDVALIDITY (%u -> %u): %zu messages matched, "
+		      "%zu kept locally without a server copy we could recognise (not uploaded)",
+		      job->display, old, job->info.uidvalidity, matched, kept);
+out:
+	free(refs);
+	return ret;
+}
+
+int rebuild_pairs(struct folder_job *job, struct error *err)
+{
+	struct rb_ctx c = {job, xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *))};
+	int ret = -1;
+
+	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+		goto out;
+	if (job->n_remote > 0 && !(imap_caps(job->eng->imap) & IMAP_CAP_XGM) &&
+	    imap_fetch_message_ids(job->eng->imap, on_id, &c, err) < 0)
+		goto out;
+	ret = replace_pairs(&c, err);
+out:
+	for (size_t i = 0; i < job->n_remote; i++)
+		free(c.ids[i]);
+	free(c.ids);
+	state_pairs_free(job->pairs, job->n_pairs);
+	job->pairs = NULL;
+	job->n_pairs = 0;
+	return ret;
+}
