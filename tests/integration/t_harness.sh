@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Proves the Dovecot test harness (tests/lib/dovecot.sh) and the mail
 # generator (tests/lib/genmail.py) against a real, throwaway Dovecot.
+# shellcheck disable=SC2016 # single quotes around flags and bash -c scripts
+# shellcheck source-path=SCRIPTDIR
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$here/../lib
@@ -63,11 +65,19 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 s4=$(printf '%s\n' "$login" 'z LOGOUT' | DC_CA=$other_ca dc_imap imaps 2>/dev/null)
 check "imaps: an unknown CA fails verification" lacks "a OK" "$s4"
 
+bad=$(printf '%s\n' "a LOGIN $DC_USER wrong-password" 'z LOGOUT' | dc_imap imaps 2>/dev/null)
+check_contains "a wrong password: NO [AUTHENTICATIONFAILED]" "a NO [AUTHENTICATIONFAILED]" "$bad"
+t0=$(date +%s%N)
+s5=$(printf '%s\n' "$login" 'z LOGOUT' | dc_imap imaps 2>/dev/null)
+ms=$((($(date +%s%N) - t0) / 1000000))
+check_contains "the next good login works" "a OK" "$s5"
+check "... without an auth penalty delay (${ms} ms)" test "$ms" -lt 2000
+
 greeting=$(printf '%s\n' 'z LOGOUT' | dc_imap plain)
 check_contains "plain port announces STARTTLS" "STARTTLS" "$greeting"
-st=$(printf '%s\n' "$login" 'b CAPABILITY' 'z LOGOUT' |
+stls=$(printf '%s\n' "$login" 'b CAPABILITY' 'z LOGOUT' |
 	dc_imap starttls -verify_hostname localhost 2>/dev/null)
-check_contains "STARTTLS on the plain port: verified, LOGIN ok" "a OK" "$st"
+check_contains "STARTTLS on the plain port: verified, LOGIN ok" "a OK" "$stls"
 
 caps=$(grep '^\* CAPABILITY' <<<"$session" | tail -1)
 for c in IDLE CONDSTORE QRESYNC SPECIAL-USE UIDPLUS MOVE ESEARCH; do
@@ -76,7 +86,7 @@ done
 
 for f in Sent Drafts Trash Junk Archive; do
 	check "LIST: $f is \\$f, delimiter /" \
-		grep -Eq "^\* LIST \([^)]*\\\\$f[ )].*\"/\" \"?$f\"?\$" <<<"$session"
+		grep -Eq "^\* LIST \([^)]*\\\\${f}[ )].*\"/\" \"?${f}\"?\$" <<<"$session"
 done
 
 # ---------------------------------------------------------------- folders
@@ -92,6 +102,7 @@ check "A/B is nested under A (\\HasChildren)" \
 "$DC_PYTHON" "$DC_GENMAIL" --count 30 --seed 42 --out "$work/g2" >/dev/null
 "$DC_PYTHON" "$DC_GENMAIL" --count 30 --seed 43 --out "$work/g3" >/dev/null
 check "genmail: same seed, same bytes" diff -r "$work/g1" "$work/g2"
+check_eq "genmail: --list prints one line per message" 30 "$(wc -l <"$work/g1.list")"
 check "genmail: other seed, other mail" lacks "$(cat "$work/g1/000001.eml")" \
 	"$(cat "$work/g3/000001.eml")"
 check_eq "genmail: Message-IDs unique" 60 \
@@ -164,7 +175,7 @@ check "dc_fetch_raw = saved file with LF -> CRLF" \
 
 # The reference: what IMAP itself serves (BODY.PEEK[] over verified TLS).
 mkdir -p "$work/imap"
-big=$(ls -S "$gen"/*.eml | head -1)
+big=$(find "$gen" -name '*.eml' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
 big_uid=$((10#$(basename "$big" .eml)))
 check "IMAP BODY[] fetched over TLS" timeout 60 "$DC_PYTHON" - "$work/imap" \
 	"$DC_PORT_IMAPS" "$DC_CA" "$DC_USER" "$DC_PASS" \
@@ -221,7 +232,7 @@ check "dc_stop: temp dir removed" test ! -e "$main_dir"
 check "dc_stop: DC_DIR unset" test -z "${DC_DIR:-}"
 
 # ---------------------------------------------------------------- options
-if dc_start --cert-name imap.test --cap-hide "QRESYNC CONDSTORE"; then
+if dc_start --cert-name imap.test --cap-hide "QRESYNC CONDSTORE" --mail-debug; then
 	s=$(printf '%s\n' "$login" 'b CAPABILITY' 'z LOGOUT' |
 		dc_imap imaps -verify_hostname localhost 2>/dev/null)
 	check "--cert-name imap.test: localhost fails verification" lacks "a OK" "$s"
@@ -232,22 +243,41 @@ if dc_start --cert-name imap.test --cap-hide "QRESYNC CONDSTORE"; then
 	check "--cap-hide hides QRESYNC" lacks " QRESYNC " "$caps "
 	check "--cap-hide hides CONDSTORE" lacks " CONDSTORE " "$caps "
 	check_contains "--cap-hide keeps the rest" " IDLE " "$caps "
+	check "--mail-debug logs debug lines" grep -q ': Debug: ' "$DC_LOG"
 	dc_stop
 else
 	not_ok "dc_start --cert-name imap.test --cap-hide"
 fi
 
-if DC_NO_STARTTLS=1 dc_start; then
-	s=$(printf '%s\n' 'a STARTTLS' 'z LOGOUT' | dc_imap plain)
+if DC_NO_STARTTLS=1 DC_IMAP_CAPABILITY=+XGDTEST dc_start; then
+	s=$(printf '%s\n' 'a STARTTLS' "b LOGIN $DC_USER $DC_PASS" 'c CAPABILITY' \
+		'z LOGOUT' | dc_imap plain)
 	check_contains "DC_NO_STARTTLS=1: greeting" "* OK" "$(head -1 <<<"$s")"
 	check "DC_NO_STARTTLS=1: no STARTTLS announced" lacks STARTTLS "$(head -1 <<<"$s")"
 	check "DC_NO_STARTTLS=1: STARTTLS command refused" \
 		grep -Eq '^a (BAD|NO)' <<<"$s"
 	check_eq "DC_NO_STARTTLS=1: no imaps port" "" "$DC_PORT_IMAPS"
+	check_contains "DC_NO_STARTTLS=1: plaintext LOGIN works" "b OK" "$s"
+	caps=$(grep '^\* CAPABILITY' <<<"$s" | tail -1)
+	check_contains "DC_IMAP_CAPABILITY=+XGDTEST adds to the default" " XGDTEST" "$caps"
+	check_contains "... keeping the default" " QRESYNC " "$caps "
 	dc_stop
 else
 	not_ok "DC_NO_STARTTLS=1 dc_start"
 fi
+
+# ---------------------------------------------------------------- set -e
+out=$(timeout 60 bash -c '
+	set -euo pipefail
+	source "$0"
+	dc_start
+	dc_mkfolder "$DC_USER" X
+	dc_folders "$DC_USER" >/dev/null
+	dc_uids "$DC_USER" X
+	dc_status "$DC_USER" X >/dev/null
+	dc_stop
+	echo done' "$lib/dovecot.sh" 2>&1)
+check_eq "works under set -euo pipefail" "done" "$out"
 
 # ---------------------------------------------------------------- cleanup paths
 # A test that fails: its own EXIT trap still runs, its exit status is kept,

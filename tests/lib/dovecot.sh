@@ -1,63 +1,124 @@
-# Throwaway Dovecot for integration tests: source this file (bash).
+# Throwaway Dovecot (2.3) for the integration tests. Source it from bash:
 #
 #   source tests/lib/dovecot.sh
-#   dc_start || exit 1          # exports DC_* (see below), installs an EXIT trap
-#   ... tests ...
-#   dc_stop                     # optional: the EXIT trap does it too
+#   dc_start || exit 1      # exports the DC_* below; chains an EXIT trap
+#   ...                     # tests: the client on $DC_HOST:$DC_PORT_IMAPS ...
+#   dc_stop                 # optional: the EXIT trap does it too
 #
-# One instance per shell. Everything lives in a short temp dir
-# (mktemp -d /tmp/gd.XXXXXX): config, CA + server certificate, base_dir,
-# state, log, homes, mail. Nothing from /etc/dovecot is read and the system
-# service is never touched.
+# One instance per shell at a time (dc_stop, then dc_start again is fine).
+# Safe under `set -u` and `set -e`.
 #
-# Listeners (127.0.0.1 only, free ports picked at start):
-#   DC_PORT_IMAPS  implicit TLS
-#   DC_PORT_IMAP   plain, offers STARTTLS (unless DC_NO_STARTTLS=1)
+# Exported by dc_start:
+#   DC_DIR         the instance's temp dir (mktemp -d /tmp/gd.XXXXXX)
+#   DC_CONF        its dovecot.conf (nothing from /etc/dovecot is read)
+#   DC_LOG         its log file (all of Dovecot's logging goes there)
+#   DC_HOST        127.0.0.1 (the only address it listens on)
+#   DC_PORT_IMAPS  implicit-TLS port (empty with DC_NO_STARTTLS=1)
+#   DC_PORT_IMAP   plain port, offers STARTTLS (unless DC_NO_STARTTLS=1)
+#   DC_CA          PEM of the instance's own CA (server cert: DNS:localhost,
+#                  IP:127.0.0.1 unless DC_CERT_NAME)
+#   DC_USER DC_PASS     alice / alice-secret
+#   DC_USER2 DC_PASS2   bob / bob-secret
+# Set on sourcing: DC_PYTHON (python3 to use), DC_GENMAIL (genmail.py),
+# DC_TIMEOUT (seconds, bound of each doveadm call; default 60).
 #
-# Mail storage: maildir:~/Maildir:LAYOUT=fs with namespace separator "/",
-# so folder "A/B" is the directory Maildir/A/B and folder names may contain
-# dots. INBOX is Maildir itself. Special-use folders Sent, Drafts, Trash,
-# Junk, Archive are auto-created and subscribed.
+# Options of dc_start, each also settable as an environment variable:
+#   --no-starttls    DC_NO_STARTTLS=1   no TLS at all: the plain port neither
+#                    announces nor accepts STARTTLS, there is no imaps
+#                    listener (DC_PORT_IMAPS empty), plaintext LOGIN works
+#   --cert-name N    DC_CERT_NAME=N     server certificate for DNS:N only
+#   --capability S   DC_IMAP_CAPABILITY=S  imap_capability after login as is
+#                    (a full list, or "+WORDS" to add to the default)
+#   --cap-hide "A B" DC_CAP_HIDE="A B"  post-login CAPABILITY = the default
+#                    list minus these words (e.g. "QRESYNC CONDSTORE"); the
+#                    server still implements them if a client uses them
+#   --mail-debug     DC_MAIL_DEBUG=1    mail_debug, auth_debug, verbose_ssl
+#   --conf "LINES"   DC_CONF_EXTRA=...  appended to dovecot.conf
 #
-# Options of dc_start (each also settable as an environment variable):
-#   --no-starttls        DC_NO_STARTTLS=1     no TLS at all: the plain port
-#                        offers no STARTTLS (and refuses the command), there
-#                        is no imaps listener (DC_PORT_IMAPS is empty) and
-#                        plaintext LOGIN is allowed
-#   --cert-name NAME     DC_CERT_NAME=NAME    server certificate only for
-#                        DNS:NAME (default: DNS:localhost + IP:127.0.0.1)
-#   --capability STR     DC_IMAP_CAPABILITY=STR  imap_capability setting as is
-#                        (full list, or "+EXTRA" to add)
-#   --cap-hide "A B"     DC_CAP_HIDE="A B"    post-login capability = the
-#                        default list without these words (e.g. "QRESYNC
-#                        CONDSTORE"); the server still implements them
-#   --mail-debug         DC_MAIL_DEBUG=1      mail_debug/auth_debug/verbose_ssl
-#   --conf "LINES"       DC_CONF_EXTRA=LINES  appended to dovecot.conf
+# Storage: maildir:~/Maildir:LAYOUT=fs, namespace separator "/": folder
+# "A/B" is the directory Maildir/A/B (nested), names may contain ".", INBOX
+# is Maildir itself. Sent Drafts Trash Junk Archive are auto-created and
+# subscribed with \Sent \Drafts \Trash \Junk \Archive. After login the
+# CAPABILITY has IDLE CONDSTORE QRESYNC SPECIAL-USE UIDPLUS MOVE ESEARCH
+# (all built into Dovecot 2.3; no mail plugin needed). TLS >= 1.2.
+# mail_fsync = never (a throwaway server), IDLE notices changes in ~1 s.
+# Logins: no auth penalty (a failed LOGIN answers NO [AUTHENTICATIONFAILED]
+# in ~0.5 s and does not slow later logins). Note: Dovecot counts a
+# connection whose remote IP equals its local IP as secured, so on 127.0.0.1
+# it never announces LOGINDISABLED and accepts LOGIN on the plain port even
+# without STARTTLS: a test that a client never sends its password in clear
+# must watch the client, not rely on the server refusing.
 #
-# Privileges: as root, the whole instance (master and all its processes)
-# and every doveadm call run as nobody:nogroup (override: DC_RUN_USER /
-# DC_RUN_GROUP); the temp dir is chowned to that user. As any other user,
-# everything runs as that user.
+# Privileges: as root, the whole instance (master and every process) and
+# every doveadm call run as nobody:nogroup (DC_RUN_USER / DC_RUN_GROUP to
+# change), via setpriv; DC_DIR (0755, under /tmp) is chowned to it. Run as
+# any other user, everything runs as that user. Either way first/last_valid
+# uid/gid are that user's, and the passwd-file gives alice and bob its uid.
 #
-# Line ends: Dovecot stores LF in Maildir and serves CRLF over IMAP.
-# dc_fetch_raw prints the message as IMAP serves it (BODY[]), i.e. the stored
-# bytes with every LF that lacks a CR turned into CRLF; dc_fetch_stored prints
-# the stored (LF) bytes. Both are byte-exact, 8-bit safe, and keep a missing
-# final newline missing.
+# Cleanup: dc_stop sends SIGTERM to the master (pid file), waits up to 10 s
+# for its process group, then SIGKILLs the group, and removes DC_DIR. The
+# EXIT trap that dc_start chains (after any trap already set; INT/TERM/HUP
+# are made to exit if untrapped) calls dc_cleanup; a caller that sets its own
+# EXIT trap later must call dc_cleanup from it. A detached watchdog also
+# stops the instance and removes DC_DIR within ~2 s if the calling shell dies
+# without cleanup (even by SIGKILL). The daemonized master may linger as a
+# zombie until PID 1 reaps it: not a live process. dc_cleanup leaves HUP,
+# INT and TERM ignored (it is for exit paths; mid-test, use dc_stop).
+# dc_stop takes ~1.5 s (Dovecot's log process lingers a moment).
+#
+# Line ends: Dovecot stores LF in Maildir and IMAP serves CRLF.
+#   dc_fetch_raw    = the bytes IMAP serves as BODY[] (CRLF): the stored
+#                     bytes with each LF not preceded by CR made CRLF (that
+#                     is what Dovecot does; checked against BODY[] in
+#                     t_harness.sh, 8-bit, lone CR, no final newline)
+#   dc_fetch_stored = the stored bytes (LF)
+#   dc_to_crlf / dc_to_lf convert a file the same way for comparisons.
+#
+# Helpers (USER is alice or bob; FOLDER as IMAP names it, "/" separated;
+# UIDSET like 5, 1:10, 3,7,9:*; FLAG like '\Seen' or a keyword):
+#   dc_doveadm ARGS...                  doveadm -c $DC_CONF ARGS, right user
+#   dc_mkfolder USER NAME               create + subscribe; a parent that
+#                                       was never created itself (A of A/B)
+#                                       is a \Noselect placeholder
+#   dc_rmfolder USER NAME               delete with its messages
+#   dc_rename USER OLD NEW              rename
+#   dc_folders USER                     all folder names (\Noselect ones
+#                                       too), sorted, one a line
+#   dc_add USER FOLDER FILE [FLAG...]   doveadm save, then flags; prints UID
+#                                       (~0.1 s each: for many, dc_populate)
+#   dc_populate USER FOLDER COUNT SEED [MIN MAX]   COUNT genmail.py messages
+#                                       (sizes 1K..2M default) appended fast;
+#                                       prints the dir of their .eml files
+#   dc_uids USER FOLDER                 UIDs, ascending, one a line
+#   dc_flags USER FOLDER UID            flags+keywords sorted, no \Recent
+#   dc_set_flags USER FOLDER UIDSET [FLAG...]   replace (none: clear)
+#   dc_add_flags USER FOLDER UIDSET FLAG...
+#   dc_remove_flags USER FOLDER UIDSET FLAG...
+#   dc_expunge USER FOLDER UIDSET
+#   dc_move USER FOLDER UIDSET DEST
+#   dc_fetch_raw USER FOLDER UID > F    exact bytes as IMAP serves (CRLF)
+#   dc_fetch_stored USER FOLDER UID > F exact bytes as stored (LF)
+#   dc_status USER FOLDER               "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ"
+#   dc_status_field USER FOLDER FIELD   one doveadm status field (unseen ...)
+#   dc_uidvalidity USER FOLDER          UIDVALIDITY
+#   dc_set_uidvalidity USER FOLDER N    doveadm mailbox update --uid-validity
+#   dc_imap [imaps|starttls|plain] [OPENSSL_ARGS] < CMDS   one IMAP session
+#   dc_log_check                        fails if the log has Error/Fatal/Panic
+#   dc_to_crlf < IN, dc_to_lf < IN      the conversions described above
+# Every server-side change goes through doveadm, never through the files.
 
+# shellcheck disable=SC2016 # single-quoted bash -c scripts are intended
 _DC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DC_GENMAIL=$_DC_LIB_DIR/genmail.py
 DC_DOVECOT_BIN=${DC_DOVECOT_BIN:-/usr/sbin/dovecot}
 DC_DOVEADM_BIN=${DC_DOVEADM_BIN:-doveadm}
-DC_TIMEOUT=${DC_TIMEOUT:-60}      # bound for each doveadm call, seconds
+DC_TIMEOUT=${DC_TIMEOUT:-60}
 
-# The capability list Dovecot 2.3.19 announces after login (for --cap-hide).
+# The CAPABILITY Dovecot 2.3.19 announces after login (base for --cap-hide).
 DC_DEFAULT_CAPS="IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
 
-_dc_err() { echo "dovecot.sh: $*" >&2; }
-
-# DC_PYTHON: the system python3 when there is one (a version-manager shim
-# on PATH can cost 200 ms a start), else python3 from PATH.
+# The system python3 if there is one (a version-manager shim on PATH can cost
+# 200 ms per start), else python3 from PATH.
 if [ -z "${DC_PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then
 		DC_PYTHON=/usr/bin/python3
@@ -65,12 +126,14 @@ if [ -z "${DC_PYTHON:-}" ]; then
 		DC_PYTHON=python3
 	fi
 fi
-_dc_python() { "$DC_PYTHON" "$@"; }
 
-# _dc_as_user CMD...: runs CMD as the instance's user (as root: setpriv to
-# _DC_RUN_UID/_DC_RUN_GID), bounded by DC_TIMEOUT seconds.
+_dc_err() { echo "dovecot.sh: $*" >&2; }
+_dc_python() { "$DC_PYTHON" "$@"; }
+_dc_is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# _dc_as_user CMD...: CMD as the instance's user, bounded by DC_TIMEOUT.
 _dc_as_user() {
-	if [ "$(id -u)" -eq 0 ] && [ "${_DC_RUN_UID:-0}" -ne 0 ]; then
+	if _dc_is_root && [ "${_DC_RUN_UID:-0}" -ne 0 ]; then
 		HOME=$DC_DIR timeout -k 5 "$DC_TIMEOUT" setpriv --reuid="$_DC_RUN_UID" \
 			--regid="$_DC_RUN_GID" --clear-groups -- "$@"
 	else
@@ -78,7 +141,7 @@ _dc_as_user() {
 	fi
 }
 
-# Two distinct free TCP ports on 127.0.0.1, one per line.
+# _dc_free_ports N: N distinct free TCP ports on 127.0.0.1, one a line.
 _dc_free_ports() {
 	_dc_python - "$1" <<'EOF'
 import socket, sys
@@ -87,15 +150,14 @@ for _ in range(int(sys.argv[1])):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
-for s in socks:
-    print(s.getsockname()[1])
+print("\n".join(str(s.getsockname()[1]) for s in socks))
 for s in socks:
     s.close()
 EOF
 }
 
-# _dc_make_certs DIR NAME: CA (ca.key, ca.pem) and server cert (server.key,
-# server.pem) signed by it. NAME empty: SAN DNS:localhost, IP:127.0.0.1.
+# _dc_make_certs DIR NAME: ca.key/ca.pem and server.key/server.pem signed by
+# that CA (EC P-256, 30 days). NAME empty: DNS:localhost + IP:127.0.0.1.
 _dc_make_certs() {
 	local d=$1 name=$2 san cn
 	if [ -n "$name" ]; then
@@ -114,7 +176,7 @@ _dc_make_certs() {
 		-keyout "$d/server.key" -out "$d/server.csr" \
 		-subj "/O=gmaildir tests/CN=$cn" 2>/dev/null || return 1
 	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-		"keyUsage=critical,digitalSignature,keyEncipherment" \
+		"keyUsage=critical,digitalSignature" \
 		"extendedKeyUsage=serverAuth" "subjectAltName=$san" >"$d/server.ext"
 	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
 		-CAcreateserial -days 30 -extfile "$d/server.ext" \
@@ -122,30 +184,37 @@ _dc_make_certs() {
 	rm -f "$d/server.csr" "$d/server.ext" "$d/ca.srl"
 }
 
-# _dc_write_conf PORT_IMAP PORT_IMAPS
-_dc_write_conf() {
-	local pimap=$1 pimaps=$2 d=$DC_DIR ssl=yes cap=""
-	local run_user run_group
-	run_user=$(id -nu "$_DC_RUN_UID")
-	run_group=$(getent group "$_DC_RUN_GID" | cut -d: -f1)
-	[ -n "$run_group" ] || run_group=$_DC_RUN_GID
-	[ "$_DC_OPT_NO_STARTTLS" = 1 ] && ssl=no
+# _dc_caps: the imap_capability value from the options ("" = default).
+_dc_caps() {
+	local w h keep out=""
 	if [ -n "$_DC_OPT_CAPABILITY" ]; then
-		cap=$_DC_OPT_CAPABILITY
+		printf '%s\n' "$_DC_OPT_CAPABILITY"
 	elif [ -n "$_DC_OPT_CAP_HIDE" ]; then
-		local w h keep out=""
 		for w in $DC_DEFAULT_CAPS; do
 			keep=1
 			for h in $_DC_OPT_CAP_HIDE; do
-				[ "$w" = "$h" ] && keep=0
+				if [ "$w" = "$h" ]; then keep=0; fi
 			done
-			[ "$keep" = 1 ] && out="$out $w"
+			if [ "$keep" = 1 ]; then out="$out $w"; fi
 		done
-		cap=${out# }
+		printf '%s\n' "${out# }"
 	fi
+}
+
+# _dc_write_conf PORT_IMAP PORT_IMAPS: writes $DC_CONF.
+_dc_write_conf() {
+	local pimap=$1 pimaps=$2 d=$DC_DIR ssl=yes cap run_user run_group
+	run_user=$(id -nu "$_DC_RUN_UID")
+	run_group=$(getent group "$_DC_RUN_GID" | cut -d: -f1)
+	if [ -z "$run_group" ]; then run_group=$_DC_RUN_GID; fi
+	if [ "$_DC_OPT_NO_STARTTLS" = 1 ]; then
+		ssl=no
+		pimaps=0 # no imaps listener
+	fi
+	cap=$(_dc_caps)
 	{
 		cat <<EOF
-# Generated by tests/lib/dovecot.sh: throwaway test instance.
+# Generated by tests/lib/dovecot.sh: a throwaway test instance.
 protocols = imap
 listen = 127.0.0.1
 base_dir = $d/run
@@ -188,7 +257,8 @@ userdb {
   driver = passwd-file
   args = $d/users
 }
-# gd-stage: no password, no login; dc_populate stages mail in its Maildir.
+# gd-stage: a userdb-only user (no password, no login) in whose Maildir
+# dc_populate stages generated mail for one doveadm copy.
 userdb {
   driver = passwd-file
   args = $d/stage-users
@@ -196,8 +266,8 @@ userdb {
 
 mail_location = maildir:~/Maildir:LAYOUT=fs
 mail_max_userip_connections = 100
-# A throwaway server: no fsync (10x faster bulk loads; crash tests kill the
-# client, never this server).
+# A throwaway server: no fsync (10x faster bulk loads). Crash tests kill the
+# client, never this server.
 mail_fsync = never
 mailbox_idle_check_interval = 1 secs
 namespace inbox {
@@ -235,13 +305,16 @@ service imap-login {
   inet_listener imaps {
     address = 127.0.0.1
     port = $pimaps
-EOF
-		[ "$ssl" = yes ] && echo "    ssl = yes"
-		cat <<EOF
+    ssl = $ssl
   }
 }
 service anvil {
   chroot =
+  # No auth penalty: failed logins (tests do them on purpose) would delay
+  # every later login from 127.0.0.1 by up to 15 s.
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
 }
 service auth-worker {
   user = \$default_internal_user
@@ -257,21 +330,24 @@ service stats {
   }
 }
 EOF
-		[ -n "$cap" ] && printf 'protocol imap {\n  imap_capability = %s\n}\n' "$cap"
+		if [ -n "$cap" ]; then
+			printf 'protocol imap {\n  imap_capability = %s\n}\n' "$cap"
+		fi
 		if [ "$_DC_OPT_MAIL_DEBUG" = 1 ]; then
 			printf '%s\n' "mail_debug = yes" "auth_debug = yes" \
 				"auth_verbose = yes" "verbose_ssl = yes"
 		fi
-		[ -n "$_DC_OPT_CONF_EXTRA" ] && printf '%s\n' "$_DC_OPT_CONF_EXTRA"
+		if [ -n "$_DC_OPT_CONF_EXTRA" ]; then
+			printf '%s\n' "$_DC_OPT_CONF_EXTRA"
+		fi
 	} >"$DC_CONF"
 }
 
-# Waits until PORT answers with an IMAP greeting; ≤ $2 seconds.
+# _dc_wait_greeting PORT SECONDS: until PORT sends an IMAP "* OK" greeting.
 _dc_wait_greeting() {
-	local port=$1 limit=$2
-	timeout "$limit" bash -c '
+	timeout "$2" bash -c '
 		while :; do
-			if exec 3<>"/dev/tcp/127.0.0.1/$0" 2>/dev/null; then
+			if exec 3<>"/dev/tcp/127.0.0.1/$0"; then
 				if IFS= read -r -t 2 line <&3 && [[ $line == "* OK"* ]]; then
 					printf "a LOGOUT\r\n" >&3
 					exit 0
@@ -279,19 +355,31 @@ _dc_wait_greeting() {
 				exec 3<&- 3>&-
 			fi
 			sleep 0.05
-		done' "$port" 2>/dev/null
+		done' "$1" 2>/dev/null
 }
 
+# _dc_master_pid: the master's pid from its pid file (empty if none).
 _dc_master_pid() {
-	[ -n "${DC_DIR:-}" ] && [ -s "$DC_DIR/run/master.pid" ] &&
+	if [ -n "${DC_DIR:-}" ] && [ -s "$DC_DIR/run/master.pid" ]; then
 		tr -dc 0-9 <"$DC_DIR/run/master.pid"
+	fi
+	return 0
+}
+
+_dc_fail_start() {
+	_dc_err "$1; dovecot log follows"
+	if [ -n "${DC_LOG:-}" ] && [ -f "$DC_LOG" ]; then
+		sed 's/^/# dovecot.log: /' "$DC_LOG" >&2
+	fi
+	dc_stop
+	return 1
 }
 
 # dc_start [--no-starttls] [--cert-name NAME] [--capability STR]
 #          [--cap-hide "CAP ..."] [--mail-debug] [--conf "LINES"]
 dc_start() {
 	if [ -n "${DC_DIR:-}" ] && [ -d "$DC_DIR" ]; then
-		_dc_err "an instance is already running in $DC_DIR"
+		_dc_err "an instance is already running in $DC_DIR (dc_stop first)"
 		return 1
 	fi
 	_DC_OPT_NO_STARTTLS=${DC_NO_STARTTLS:-0}
@@ -303,20 +391,22 @@ dc_start() {
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--no-starttls) _DC_OPT_NO_STARTTLS=1 ;;
-		--cert-name) _DC_OPT_CERT_NAME=$2; shift ;;
-		--capability) _DC_OPT_CAPABILITY=$2; shift ;;
-		--cap-hide) _DC_OPT_CAP_HIDE=$2; shift ;;
+		--cert-name) _DC_OPT_CERT_NAME=${2:?}; shift ;;
+		--capability) _DC_OPT_CAPABILITY=${2:?}; shift ;;
+		--cap-hide) _DC_OPT_CAP_HIDE=${2:?}; shift ;;
 		--mail-debug) _DC_OPT_MAIL_DEBUG=1 ;;
-		--conf) _DC_OPT_CONF_EXTRA=$2; shift ;;
+		--conf) _DC_OPT_CONF_EXTRA=${2:?}; shift ;;
 		*) _dc_err "dc_start: unknown option $1"; return 2 ;;
 		esac
 		shift
 	done
 
-	if [ "$(id -u)" -eq 0 ]; then
+	if _dc_is_root; then
 		_DC_RUN_UID=$(id -u "${DC_RUN_USER:-nobody}") || return 1
 		_DC_RUN_GID=$(getent group "${DC_RUN_GROUP:-nogroup}" | cut -d: -f3)
-		[ -n "$_DC_RUN_GID" ] || _DC_RUN_GID=$(id -g "${DC_RUN_USER:-nobody}")
+		if [ -z "$_DC_RUN_GID" ]; then
+			_DC_RUN_GID=$(id -g "${DC_RUN_USER:-nobody}") || return 1
+		fi
 	else
 		_DC_RUN_UID=$(id -u)
 		_DC_RUN_GID=$(id -g)
@@ -324,91 +414,88 @@ dc_start() {
 
 	DC_DIR=$(mktemp -d /tmp/gd.XXXXXX) || return 1
 	export DC_DIR
-	_dc_install_trap
-	chmod 755 "$DC_DIR"
 	export DC_CONF=$DC_DIR/dovecot.conf
 	export DC_LOG=$DC_DIR/dovecot.log
 	export DC_CA=$DC_DIR/ca.pem
 	export DC_HOST=127.0.0.1
 	export DC_USER=alice DC_PASS=alice-secret
 	export DC_USER2=bob DC_PASS2=bob-secret
-	mkdir -p "$DC_DIR/run" "$DC_DIR/state" "$DC_DIR/home" "$DC_DIR/tmp"
+	export DC_PORT_IMAP='' DC_PORT_IMAPS=''
+	_dc_install_trap
+	_dc_start_watchdog
+	chmod 755 "$DC_DIR"
+	mkdir -p "$DC_DIR/run" "$DC_DIR/state" "$DC_DIR/home/$DC_USER" \
+		"$DC_DIR/home/$DC_USER2" "$DC_DIR/stage/Maildir" "$DC_DIR/gen" \
+		"$DC_DIR/tmp"
 	: >"$DC_LOG"
-	local u
-	{
-		for u in "$DC_USER:$DC_PASS" "$DC_USER2:$DC_PASS2"; do
-			printf '%s:%s:%s:%s::%s::\n' "${u%%:*}" "${u#*:}" \
-				"$_DC_RUN_UID" "$_DC_RUN_GID" "$DC_DIR/home/${u%%:*}"
-			mkdir -p "$DC_DIR/home/${u%%:*}"
-		done
-	} >"$DC_DIR/users"
+	printf '%s:%s:%s:%s::%s::\n' \
+		"$DC_USER" "$DC_PASS" "$_DC_RUN_UID" "$_DC_RUN_GID" "$DC_DIR/home/$DC_USER" \
+		"$DC_USER2" "$DC_PASS2" "$_DC_RUN_UID" "$_DC_RUN_GID" "$DC_DIR/home/$DC_USER2" \
+		>"$DC_DIR/users"
 	printf 'gd-stage::%s:%s::%s::\n' "$_DC_RUN_UID" "$_DC_RUN_GID" \
 		"$DC_DIR/stage" >"$DC_DIR/stage-users"
-	mkdir -p "$DC_DIR/stage/Maildir" "$DC_DIR/gen"
 	if ! _dc_make_certs "$DC_DIR" "$_DC_OPT_CERT_NAME"; then
-		_dc_err "certificate generation failed"
-		dc_stop
+		_dc_fail_start "certificate generation failed"
 		return 1
-	fi
-	if [ "$(id -u)" -eq 0 ]; then
-		chown -R "$_DC_RUN_UID:$_DC_RUN_GID" "$DC_DIR"
 	fi
 	chmod 644 "$DC_CA"
 
 	local try ports pimap pimaps pid waited=0
 	for try in 1 2 3; do
-		ports=$(_dc_free_ports 2) || { dc_stop; return 1; }
-		pimap=$(sed -n 1p <<<"$ports")
-		pimaps=$(sed -n 2p <<<"$ports")
+		ports=$(_dc_free_ports 2) || { _dc_fail_start "no free ports"; return 1; }
+		pimap=${ports%%$'\n'*}
+		pimaps=${ports#*$'\n'}
 		_dc_write_conf "$pimap" "$pimaps"
-		[ "$(id -u)" -eq 0 ] && chown "$_DC_RUN_UID:$_DC_RUN_GID" "$DC_CONF"
-		# The master binds its listeners, then daemonizes and writes
-		# run/master.pid.
+		if _dc_is_root; then
+			chown -R "$_DC_RUN_UID:$_DC_RUN_GID" "$DC_DIR"
+		fi
+		# The master binds its listeners, then daemonizes (own session and
+		# process group) and writes run/master.pid.
 		if DC_TIMEOUT=15 _dc_as_user "$DC_DOVECOT_BIN" -c "$DC_CONF" \
 			</dev/null >>"$DC_LOG" 2>&1; then
 			break
 		fi
 		if [ "$try" -lt 3 ] && grep -q 'Address already in use' "$DC_LOG"; then
-			echo "# dovecot.sh: port taken, retrying" >>"$DC_LOG"
+			# A port was taken meanwhile: keep that log aside, try others.
+			mv "$DC_LOG" "$DC_DIR/dovecot.start$try.log"
+			: >"$DC_LOG"
 			continue
 		fi
-		_dc_err "dovecot failed to start; log follows"
-		sed 's/^/# dovecot.log: /' "$DC_LOG" >&2
-		dc_stop
+		_dc_fail_start "dovecot failed to start"
 		return 1
 	done
-	export DC_PORT_IMAP=$pimap
-	if [ "$_DC_OPT_NO_STARTTLS" = 1 ]; then
-		export DC_PORT_IMAPS=
-	else
-		export DC_PORT_IMAPS=$pimaps
-	fi
-	# Master pid file first (≤ 5 s), then a real IMAP greeting (≤ 10 s).
+	DC_PORT_IMAP=$pimap
+	if [ "$_DC_OPT_NO_STARTTLS" != 1 ]; then DC_PORT_IMAPS=$pimaps; fi
+	# The pid file (<= 5 s), then a real IMAP greeting (<= 10 s).
 	while [ -z "$(_dc_master_pid)" ] && [ "$waited" -lt 100 ]; do
 		sleep 0.05
 		waited=$((waited + 1))
 	done
 	pid=$(_dc_master_pid)
-	if [ -z "$pid" ] || ! _dc_wait_greeting "$DC_PORT_IMAP" 10; then
-		_dc_err "dovecot did not come up (master pid '${pid}'); log follows"
-		sed 's/^/# dovecot.log: /' "$DC_LOG" >&2
-		dc_stop
+	if [ -z "$pid" ]; then
+		_dc_fail_start "dovecot wrote no pid file"
 		return 1
 	fi
 	_DC_MASTER_PID=$pid
-	_dc_start_watchdog
+	if ! _dc_wait_greeting "$DC_PORT_IMAP" 10; then
+		_dc_fail_start "no IMAP greeting on port $DC_PORT_IMAP within 10 s"
+		return 1
+	fi
 	return 0
 }
 
-# A detached guard: if the shell that called dc_start dies without cleaning
-# up (even by SIGKILL), it stops the instance and removes DC_DIR within ~1 s.
+# A detached watchdog (own session, stdio closed): once the shell that ran
+# dc_start is gone while DC_DIR still exists, it stops the instance (pid from
+# the pid file, only if that process runs with this config) and removes
+# DC_DIR. It exits by itself as soon as DC_DIR is gone.
 _dc_start_watchdog() {
-	local parent=$BASHPID # (inside the "&" below, BASHPID is the child's)
+	local parent=$BASHPID # (in the "&" below BASHPID would be the child's)
 	setsid bash -c '
-		parent=$1 master=$2 dir=$3 conf=$4
+		parent=$1 dir=$2 conf=$3
 		while kill -0 "$parent" 2>/dev/null && [ -d "$dir" ]; do sleep 1; done
 		[ -d "$dir" ] || exit 0
-		if grep -qF -- "$conf" "/proc/$master/cmdline" 2>/dev/null; then
+		master=$(tr -dc 0-9 <"$dir/run/master.pid" 2>/dev/null)
+		if [ -n "$master" ] && grep -qF -- "$conf" "/proc/$master/cmdline" 2>/dev/null; then
 			kill -TERM "$master" 2>/dev/null
 			for _ in $(seq 100); do
 				ps -eo pgid=,stat= | grep -qE "^ *$master +[^Z]" || break
@@ -417,77 +504,82 @@ _dc_start_watchdog() {
 			kill -KILL -- "-$master" 2>/dev/null
 		fi
 		rm -rf "$dir"
-	' dc-watchdog "$parent" "$_DC_MASTER_PID" "$DC_DIR" "$DC_CONF" \
-		</dev/null >/dev/null 2>&1 &
+	' dc-watchdog "$parent" "$DC_DIR" "$DC_CONF" </dev/null >/dev/null 2>&1 &
 	_DC_WATCHDOG_PID=$!
 }
 
 # Chains dc_cleanup into the EXIT trap (after any trap already set) and makes
-# INT/TERM/HUP exit (so the EXIT trap runs) unless the caller trapped them.
-# A caller that sets its own EXIT trap after dc_start should call dc_cleanup
-# from it.
+# HUP/INT/TERM exit (so that the EXIT trap runs) unless already trapped.
 _dc_install_trap() {
-	local cur sig n
+	local cur sig n parts
 	cur=$(trap -p EXIT)
 	case $cur in
 	*dc_cleanup*) ;;
 	'') trap dc_cleanup EXIT ;;
 	*)
-		eval "set -- $cur" # trap -- 'CMD' EXIT
+		eval "parts=($cur)" # trap -- 'CMD' EXIT
 		# shellcheck disable=SC2064
-		trap "{ $3
+		trap "{ ${parts[2]}
 }; dc_cleanup" EXIT
 		;;
 	esac
 	for sig in HUP:129 INT:130 TERM:143; do
 		n=${sig#*:}
 		sig=${sig%:*}
-		# shellcheck disable=SC2064
-		[ -n "$(trap -p "$sig")" ] || trap "exit $n" "$sig"
+		if [ -z "$(trap -p "$sig")" ]; then
+			# The first signal exits; any further one is ignored so that
+			# the EXIT trap (dc_cleanup) runs to its end.
+			# shellcheck disable=SC2064
+			trap "trap '' HUP INT TERM; exit $n" "$sig"
+		fi
 	done
 }
 
-# dc_cleanup: dc_stop for traps; keeps $?.
-# Ignores HUP/INT/TERM meanwhile: `timeout` signals the whole process group,
-# often twice, and a second signal must not cut the cleanup short.
+# dc_cleanup: dc_stop for exit paths (traps); keeps $?. It leaves HUP, INT
+# and TERM ignored: `timeout` signals the whole process group, often twice,
+# and a second signal must not cut the cleanup short. (Mid-test: dc_stop.)
 dc_cleanup() {
 	local rc=$?
 	trap '' HUP INT TERM
-	dc_stop >/dev/null 2>&1
+	dc_stop >/dev/null 2>&1 || true
 	return "$rc"
 }
 
-# Processes of the instance: the master's process group (the master
-# daemonizes into its own session, children stay in its group).
-# Zombies do not count (PID 1 may reap the daemonized master late).
+# _dc_pids: live processes of the instance = the master's process group (the
+# master daemonizes into its own session; its children stay in its group).
+# Zombies do not count (PID 1 reaps the daemonized master when it gets to).
 _dc_pids() {
-	[ -n "${_DC_MASTER_PID:-}" ] && ps -eo pid=,pgid=,stat= |
-		awk -v g="$_DC_MASTER_PID" '$2 == g && $3 !~ /^Z/ { print $1 }'
+	if [ -n "${_DC_MASTER_PID:-}" ]; then
+		ps -eo pid=,pgid=,stat= |
+			awk -v g="$_DC_MASTER_PID" '$2 == g && $3 !~ /^Z/ { print $1 }'
+	fi
+	return 0
 }
 
-# dc_stop: SIGTERM to the master, ≤ 10 s for the whole process group to go,
-# then SIGKILL the group; removes DC_DIR; unsets the DC_* variables.
+# dc_stop: SIGTERM to the master, <= 10 s for its process group to go, then
+# SIGKILL to the group; removes DC_DIR; unsets DC_DIR and friends.
 dc_stop() {
-	local d=${DC_DIR:-} pid i
-	[ -n "$d" ] || return 0
+	local d=${DC_DIR:-} pid _
+	if [ -z "$d" ]; then return 0; fi
 	pid=$(_dc_master_pid)
-	[ -n "$pid" ] || pid=${_DC_MASTER_PID:-}
+	if [ -z "$pid" ]; then pid=${_DC_MASTER_PID:-}; fi
 	if [ -n "$pid" ] && grep -qF -- "$DC_CONF" "/proc/$pid/cmdline" 2>/dev/null; then
 		_DC_MASTER_PID=$pid
-		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 100); do
-			[ -n "$(_dc_pids)" ] || break
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 100); do
+			if [ -z "$(_dc_pids)" ]; then break; fi
 			sleep 0.1
 		done
 		if [ -n "$(_dc_pids)" ]; then
-			_dc_err "dovecot did not stop in 10 s: SIGKILL"
-			kill -KILL -- "-$pid" 2>/dev/null
+			_dc_err "dovecot did not stop within 10 s: SIGKILL"
+			kill -KILL -- "-$pid" 2>/dev/null || true
 			sleep 0.2
 		fi
 	fi
 	if [ -n "${_DC_WATCHDOG_PID:-}" ]; then
-		kill -- "-$_DC_WATCHDOG_PID" 2>/dev/null || kill "$_DC_WATCHDOG_PID" 2>/dev/null
-		wait "$_DC_WATCHDOG_PID" 2>/dev/null
+		kill -- "-$_DC_WATCHDOG_PID" 2>/dev/null ||
+			kill "$_DC_WATCHDOG_PID" 2>/dev/null || true
+		wait "$_DC_WATCHDOG_PID" 2>/dev/null || true
 	fi
 	rm -rf "$d"
 	unset DC_DIR DC_CONF DC_LOG DC_CA DC_PORT_IMAP DC_PORT_IMAPS \
@@ -503,23 +595,23 @@ dc_doveadm() {
 }
 
 # dc_status_field USER FOLDER FIELD: one `doveadm mailbox status` field
-# (messages recent uidnext uidvalidity unseen highestmodseq vsize guid ...).
+# (messages recent uidnext uidvalidity unseen highestmodseq vsize guid).
 dc_status_field() {
 	local out
 	out=$(dc_doveadm -f tab mailbox status -u "$1" "$3" "$2") || return 1
-	# tab format: a header line, then "MAILBOX<TAB>VALUE".
-	out=$(sed -n 2p <<<"$out")
-	[ -n "$out" ] || return 1
+	out=$(sed -n 2p <<<"$out") # tab format: header line, "MAILBOX<TAB>VALUE"
+	if [ -z "$out" ]; then return 1; fi
 	printf '%s\n' "${out##*$'\t'}"
 }
 
-# dc_status USER FOLDER: prints "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ".
+# dc_status USER FOLDER: "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ".
+#   read -r n next uidv modseq < <(dc_status alice INBOX)
 dc_status() {
 	local out
 	out=$(dc_doveadm -f tab mailbox status -u "$1" \
 		"messages uidnext uidvalidity highestmodseq" "$2") || return 1
 	out=$(sed -n 2p <<<"$out" | awk -F '\t' '{ print $(NF-3), $(NF-2), $(NF-1), $NF }')
-	[ -n "$out" ] || return 1
+	if [ -z "$out" ]; then return 1; fi
 	printf '%s\n' "$out"
 }
 
@@ -527,36 +619,34 @@ dc_status() {
 dc_uidvalidity() { dc_status_field "$1" "$2" uidvalidity; }
 
 # dc_set_uidvalidity USER FOLDER N
-dc_set_uidvalidity() {
-	dc_doveadm mailbox update -u "$1" --uid-validity "$3" "$2"
-}
+dc_set_uidvalidity() { dc_doveadm mailbox update -u "$1" --uid-validity "$3" "$2"; }
 
-# dc_folders USER: every folder name, one per line, sorted (LC_ALL=C).
+# dc_folders USER: every folder name, one per line, sorted (C locale).
 dc_folders() {
 	local out
 	out=$(dc_doveadm mailbox list -u "$1") || return 1
-	[ -z "$out" ] || LC_ALL=C sort <<<"$out"
+	if [ -n "$out" ]; then LC_ALL=C sort <<<"$out"; fi
 }
 
-# dc_mkfolder USER NAME: creates (and subscribes) NAME; "A/B" is nested.
+# dc_mkfolder USER NAME: creates and subscribes NAME ("A/B" is nested).
 dc_mkfolder() { dc_doveadm mailbox create -s -u "$1" "$2"; }
 
-# dc_rmfolder USER NAME: deletes NAME with its messages.
+# dc_rmfolder USER NAME: deletes NAME and its messages.
 dc_rmfolder() { dc_doveadm mailbox delete -s -u "$1" "$2"; }
 
 # dc_rename USER OLD NEW
 dc_rename() { dc_doveadm mailbox rename -s -u "$1" "$2" "$3"; }
 
-# dc_uids USER FOLDER: the folder's UIDs, one per line, ascending.
+# dc_uids USER FOLDER: the folder's UIDs, ascending, one per line.
 dc_uids() {
 	local out
 	out=$(dc_doveadm search -u "$1" mailbox "$2" all) || return 1
-	[ -z "$out" ] || awk '{ print $2 }' <<<"$out" | sort -n
+	if [ -n "$out" ]; then awk '{ print $2 }' <<<"$out" | sort -n; fi
 }
 
 # dc_flags USER FOLDER UID: the message's flags and keywords, sorted (C
-# locale), space-separated, without \Recent; empty line for none. Fails if
-# there is no such message.
+# locale), space-separated, without \Recent; an empty line for none. Fails
+# if there is no such message.
 dc_flags() {
 	local out f res=()
 	out=$(dc_doveadm fetch -u "$1" flags mailbox "$2" uid "$3") || return 1
@@ -564,9 +654,8 @@ dc_flags() {
 	flags:*) ;;
 	*) _dc_err "dc_flags: no message $2 uid $3"; return 1 ;;
 	esac
-	out=${out#flags:}
-	for f in $out; do
-		[ "$f" = '\Recent' ] || res+=("$f")
+	for f in ${out#flags:}; do
+		if [ "$f" != '\Recent' ]; then res+=("$f"); fi
 	done
 	if [ ${#res[@]} -gt 0 ]; then
 		printf '%s\n' "${res[@]}" | LC_ALL=C sort | paste -sd ' ' -
@@ -575,40 +664,46 @@ dc_flags() {
 	fi
 }
 
-# dc_set_flags USER FOLDER UID [FLAG...]: replaces all flags (none: clears).
+# dc_set_flags USER FOLDER UIDSET [FLAG...]: replaces the flags (none: clears).
 dc_set_flags() {
-	local u=$1 f=$2 uid=$3
+	local u=$1 f=$2 uids=$3
 	shift 3
-	dc_doveadm flags replace -u "$u" "$*" mailbox "$f" uid "$uid"
+	dc_doveadm flags replace -u "$u" "$*" mailbox "$f" uid "$uids"
 }
 
-# dc_add_flags USER FOLDER UID FLAG...
+# dc_add_flags USER FOLDER UIDSET FLAG...
 dc_add_flags() {
-	local u=$1 f=$2 uid=$3
+	local u=$1 f=$2 uids=$3
 	shift 3
-	dc_doveadm flags add -u "$u" "$*" mailbox "$f" uid "$uid"
+	dc_doveadm flags add -u "$u" "$*" mailbox "$f" uid "$uids"
 }
 
-# dc_remove_flags USER FOLDER UID FLAG...
+# dc_remove_flags USER FOLDER UIDSET FLAG...
 dc_remove_flags() {
-	local u=$1 f=$2 uid=$3
+	local u=$1 f=$2 uids=$3
 	shift 3
-	dc_doveadm flags remove -u "$u" "$*" mailbox "$f" uid "$uid"
+	dc_doveadm flags remove -u "$u" "$*" mailbox "$f" uid "$uids"
 }
 
-# dc_expunge USER FOLDER UIDSET: expunges the messages (UIDSET: 5, 3,7:9, 1:*).
+# dc_expunge USER FOLDER UIDSET
 dc_expunge() { dc_doveadm expunge -u "$1" mailbox "$2" uid "$3"; }
 
-# dc_move USER FOLDER UIDSET DEST: moves the messages to folder DEST.
+# dc_move USER FOLDER UIDSET DEST
 dc_move() { dc_doveadm move -u "$1" "$4" mailbox "$2" uid "$3"; }
 
-# Byte filters (python3: binary-safe, keeps a missing final newline).
+# _dc_pyfilter MODE: binary-safe byte filter, stdin to stdout; keeps a
+# missing final newline missing.
+#   fetch-lf    strip the "text:\n" that `doveadm fetch text` (pager format,
+#               one record) puts before the message; fails without it
+#   fetch-crlf  the same, then LF -> CRLF
+#   crlf        each LF not preceded by CR -> CRLF (what Dovecot serves)
+#   lf          CRLF -> LF (what Dovecot stores; a lone CR stays)
 _dc_pyfilter() {
 	_dc_python -c '
 import re, sys
 mode = sys.argv[1]
 data = sys.stdin.buffer.read()
-if mode in ("fetch-lf", "fetch-crlf"):
+if mode.startswith("fetch-"):
     if not data.startswith(b"text:\n"):
         sys.exit(3)
     data = data[6:]
@@ -620,44 +715,44 @@ sys.stdout.buffer.write(data)
 ' "$1"
 }
 
-# dc_to_crlf < IN > OUT: the bytes as IMAP serves a message stored from IN
-# (every LF without CR before it becomes CRLF).
+# dc_to_crlf < IN > OUT: how IMAP serves a message saved from IN.
 dc_to_crlf() { _dc_pyfilter crlf; }
 
-# dc_to_lf < IN > OUT: the bytes Dovecot stores for IN (CRLF becomes LF).
+# dc_to_lf < IN > OUT: how Dovecot stores a message saved from IN.
 dc_to_lf() { _dc_pyfilter lf; }
 
-# dc_fetch_stored USER FOLDER UID > FILE: the message as stored (LF ends).
+# dc_fetch_stored USER FOLDER UID > FILE: the message as stored (LF).
 dc_fetch_stored() {
+	local st
 	dc_doveadm fetch -u "$1" text mailbox "$2" uid "$3" | _dc_pyfilter fetch-lf
-	local st=("${PIPESTATUS[@]}")
+	st=("${PIPESTATUS[@]}")
 	[ "${st[0]}" -eq 0 ] && [ "${st[1]}" -eq 0 ]
 }
 
 # dc_fetch_raw USER FOLDER UID > FILE: the message exactly as IMAP serves it
-# in BODY[] (CRLF line ends; the stored LF bytes with LF -> CRLF).
+# as BODY[] (CRLF line ends).
 dc_fetch_raw() {
+	local st
 	dc_doveadm fetch -u "$1" text mailbox "$2" uid "$3" | _dc_pyfilter fetch-crlf
-	local st=("${PIPESTATUS[@]}")
+	st=("${PIPESTATUS[@]}")
 	[ "${st[0]}" -eq 0 ] && [ "${st[1]}" -eq 0 ]
 }
 
-# dc_add USER FOLDER FILE [FLAG...]: saves FILE (doveadm save), sets FLAGs,
-# prints the new UID. FILE may have LF or CRLF ends (stored as LF).
+# dc_add USER FOLDER FILE [FLAG...]: `doveadm save` of FILE (LF or CRLF;
+# stored as LF), then the FLAGs; prints the new UID. INTERNALDATE is now.
 dc_add() {
-	local u=$1 f=$2 file=$3 next uid cand=() c
+	local u=$1 f=$2 file=$3 next uid="" cand=() c
 	shift 3
 	next=$(dc_status_field "$u" "$f" uidnext) || return 1
 	dc_doveadm save -u "$u" -m "$f" <"$file" || return 1
 	# UIDs >= next: normally just ours; with concurrent appends, compare.
 	for c in $(dc_doveadm search -u "$u" mailbox "$f" uid "$next:*" |
 		awk '{ print $2 }'); do
-		[ "$c" -ge "$next" ] && cand+=("$c")
+		if [ "$c" -ge "$next" ]; then cand+=("$c"); fi
 	done
 	if [ ${#cand[@]} -eq 1 ]; then
 		uid=${cand[0]}
 	else
-		uid=
 		for c in "${cand[@]}"; do
 			if cmp -s <(dc_fetch_stored "$u" "$f" "$c") <(dc_to_lf <"$file"); then
 				uid=$c
@@ -675,16 +770,18 @@ dc_add() {
 	echo "$uid"
 }
 
-# dc_populate USER FOLDER COUNT SEED [MINSIZE MAXSIZE]: COUNT generated
-# messages (genmail.py; sizes like 1K, 2M; default 1K..2M) appended to
-# FOLDER (created if missing) in one `doveadm copy` from a staging Maildir of
-# the no-login user gd-stage. Message k (1..COUNT) gets the k-th new UID.
-# Prints the directory holding the messages as 000001.eml ... (LF ends,
-# read-only: may share inodes with the stored mail).
+# dc_populate USER FOLDER COUNT SEED [MINSIZE MAXSIZE]: appends COUNT
+# messages made by genmail.py (seeded; sizes like 1K, 300K, 2M; default
+# 1K..2M) to FOLDER, creating it if missing. genmail.py writes them into a
+# staging Maildir folder of the no-login user gd-stage, and one `doveadm
+# copy` appends them all (then the staging folder is deleted through
+# doveadm): message k gets the k-th new UID, INTERNALDATE = its Date header.
+# Prints the directory of the generated messages 000001.eml... (LF ends;
+# read-only: they may share inodes with the stored mail).
 dc_populate() {
-	local u=$1 f=$2 count=$3 seed=$4 min=${5:-1K} max=${6:-2M}
-	local gen box
+	local u=$1 f=$2 count=$3 seed=$4 min=${5:-1K} max=${6:-2M} gen box rc=0
 	gen=$(mktemp -d "$DC_DIR/gen/p.XXXXXX") || return 1
+	chmod 755 "$gen"
 	box=$(basename "$gen" | tr -dc 'a-zA-Z0-9')
 	if ! _dc_python "$DC_GENMAIL" --count "$count" --seed "$seed" \
 		--min-size "$min" --max-size "$max" --to "$u@example.test" \
@@ -692,20 +789,23 @@ dc_populate() {
 		_dc_err "dc_populate: genmail.py failed"
 		return 1
 	fi
-	if [ "$(id -u)" -eq 0 ]; then
+	if _dc_is_root; then
 		chown -R "$_DC_RUN_UID:$_DC_RUN_GID" "$gen" "$DC_DIR/stage/Maildir/$box"
 	fi
 	if ! dc_status_field "$u" "$f" uidnext >/dev/null 2>&1; then
 		dc_mkfolder "$u" "$f" || return 1
 	fi
-	local rc=0
-	dc_doveadm copy -u "$u" "$f" user gd-stage mailbox "$box" all || rc=1
+	DC_TIMEOUT=$((DC_TIMEOUT > 600 ? DC_TIMEOUT : 600)) \
+		dc_doveadm copy -u "$u" "$f" user gd-stage mailbox "$box" all || rc=1
 	dc_doveadm mailbox delete -u gd-stage "$box" || rc=1
-	[ "$rc" -eq 0 ] || { _dc_err "dc_populate: doveadm copy failed"; return 1; }
+	if [ "$rc" -ne 0 ]; then
+		_dc_err "dc_populate: doveadm copy failed"
+		return 1
+	fi
 	echo "$gen"
 }
 
-# dc_log_check: fails (and prints them) if the log has Panic/Fatal/Error lines.
+# dc_log_check: fails, printing them, if the log has Error/Fatal/Panic lines.
 dc_log_check() {
 	if grep -E ': (Panic|Fatal|Error):' "$DC_LOG" >&2; then
 		return 1
@@ -713,37 +813,44 @@ dc_log_check() {
 	return 0
 }
 
-# dc_imap [imaps|starttls|plain] [OPENSSL_ARG...] < SCRIPT: one IMAP session.
-# SCRIPT holds command lines (LF or CRLF), sent at once (pipelined); end it
-# with a LOGOUT so the server closes. Prints the server's lines without CR.
-# imaps/starttls go through `openssl s_client -CAfile $DC_CA
-# -verify_return_error` (extra args e.g. -verify_hostname NAME); a failed
-# verification fails the session before any IMAP line. Bounded: 20 s.
+# dc_imap [imaps|starttls|plain] [OPENSSL_ARG...] < CMDS: one IMAP session.
+# CMDS: command lines (LF or CRLF), sent at once (pipelined); end with a
+# LOGOUT so that the server closes. Prints the server's lines without CR.
+# imaps/starttls use `openssl s_client -quiet -CAfile $DC_CA
+# -verify_return_error [OPENSSL_ARG...]` (e.g. -verify_hostname localhost):
+# a failed verification ends the session before any IMAP line. plain is a
+# bare TCP connection to DC_PORT_IMAP. Bounded: 20 s.
 dc_imap() {
-	local mode=${1:-imaps} rc
-	[ $# -gt 0 ] && shift
+	local mode=${1:-imaps} rc port in
+	if [ $# -gt 0 ]; then shift; fi
 	case $mode in
-	imaps | starttls)
-		local st=()
-		[ "$mode" = starttls ] && st=(-starttls imap)
-		local port=$DC_PORT_IMAPS
-		[ "$mode" = starttls ] && port=$DC_PORT_IMAP
+	imaps)
 		sed 's/\r$//; s/$/\r/' |
-			timeout -k 2 20 openssl s_client -quiet -connect "$DC_HOST:$port" \
-				"${st[@]}" -CAfile "$DC_CA" -verify_return_error "$@" |
-			tr -d '\r'
+			timeout -k 2 20 openssl s_client -quiet \
+				-connect "$DC_HOST:$DC_PORT_IMAPS" \
+				-CAfile "$DC_CA" -verify_return_error "$@" | tr -d '\r'
+		rc=${PIPESTATUS[1]}
+		;;
+	starttls)
+		sed 's/\r$//; s/$/\r/' |
+			timeout -k 2 20 openssl s_client -quiet -starttls imap \
+				-connect "$DC_HOST:$DC_PORT_IMAP" \
+				-CAfile "$DC_CA" -verify_return_error "$@" | tr -d '\r'
 		rc=${PIPESTATUS[1]}
 		;;
 	plain)
-		local in
 		in=$(sed 's/\r$//; s/$/\r/')
+		port=$DC_PORT_IMAP
 		timeout -k 2 20 bash -c '
 			exec 3<>"/dev/tcp/$0/$1" || exit 1
 			printf "%s\n" "$2" >&3
-			cat <&3' "$DC_HOST" "$DC_PORT_IMAP" "$in" | tr -d '\r'
+			cat <&3' "$DC_HOST" "$port" "$in" | tr -d '\r'
 		rc=${PIPESTATUS[0]}
 		;;
-	*) _dc_err "dc_imap: mode imaps|starttls|plain"; return 2 ;;
+	*)
+		_dc_err "dc_imap: mode is imaps, starttls or plain"
+		return 2
+		;;
 	esac
 	return "$rc"
 }

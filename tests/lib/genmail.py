@@ -20,6 +20,13 @@ so a Dovecot reading DIR assigns UIDs in message order and uses the Date as
 INTERNALDATE. With --out too, the Maildir file is a hard link to the .eml
 file where the file system allows (treat both as read-only).
 --list prints one line per message: file, size, Message-ID.
+
+Loading into Dovecot: dc_populate in tests/lib/dovecot.sh runs this with
+--maildir pointing into a staging user's Maildir and appends the lot with a
+single `doveadm copy` (measured: 500 mixed 1K..2M messages, 150 MB, in
+about 2 s of doveadm time plus about 2.5 s of generation; 5,000 small ones
+in about 1-4 s of doveadm time, depending on machine load), against about
+40 ms per message for one `doveadm save` each.
 """
 
 import argparse
