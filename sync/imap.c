@@ -22,19 +22,19 @@ static const struct {
 	const char *name;
 	unsigned cap;
 } cap_names[] = {
-	{"IDLE", IMAP_CAP_IDLE},
-	{"CONDSTORE", IMAP_CAP_CONDSTORE},
-	{"QRESYNC", IMAP_CAP_QRESYNC},
-	{"UIDPLUS", IMAP_CAP_UIDPLUS},
-	{"MOVE", IMAP_CAP_MOVE},
-	{"SPECIAL-USE", IMAP_CAP_SPECIAL_USE},
-	{"X-GM-EXT-1", IMAP_CAP_XGM},
-	{"ESEARCH", IMAP_CAP_ESEARCH},
-	{"LIST-STATUS", IMAP_CAP_LIST_STATUS},
-	{"LITERAL+", IMAP_CAP_LITERAL_PLUS},
-	{"ENABLE", IMAP_CAP_ENABLE},
-	{"ID", IMAP_CAP_ID},
-	{"XLIST", IMAP_CAP_XLIST},
+    {"IDLE", IMAP_CAP_IDLE},
+    {"CONDSTORE", IMAP_CAP_CONDSTORE},
+    {"QRESYNC", IMAP_CAP_QRESYNC},
+    {"UIDPLUS", IMAP_CAP_UIDPLUS},
+    {"MOVE", IMAP_CAP_MOVE},
+    {"SPECIAL-USE", IMAP_CAP_SPECIAL_USE},
+    {"X-GM-EXT-1", IMAP_CAP_XGM},
+    {"ESEARCH", IMAP_CAP_ESEARCH},
+    {"LIST-STATUS", IMAP_CAP_LIST_STATUS},
+    {"LITERAL+", IMAP_CAP_LITERAL_PLUS},
+    {"ENABLE", IMAP_CAP_ENABLE},
+    {"ID", IMAP_CAP_ID},
+    {"XLIST", IMAP_CAP_XLIST},
 };
 
 /* ------------------------------------------------------ shared helpers */
@@ -71,8 +71,8 @@ static void sanitize(char *s)
  * command and that say nothing about why it failed. */
 static bool code_is_informational(const char *atom)
 {
-	static const char *const info[] = {"CLOSED", "NOMODSEQ", "UIDNOTSTICKY",
-					   "HIGHESTMODSEQ", "URLMECH"};
+	static const char *const info[] = {"CLOSED", "NOMODSEQ", "UIDNOTSTICKY", "HIGHESTMODSEQ",
+					   "URLMECH"};
 
 	for (size_t i = 0; i < sizeof(info) / sizeof(info[0]); i++)
 		if (strcasecmp(atom, info[i]) == 0)
@@ -123,8 +123,8 @@ static void fatal_reason(struct imap *imap, int r, char *buf, size_t cap)
 	sanitize(buf);
 }
 
-int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err,
-	      const char *fmt, ...)
+int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err, const char *fmt,
+	      ...)
 {
 	char what[512], why[700];
 	va_list ap;
@@ -230,8 +230,9 @@ static struct imap *imap_alloc(const struct account_conf *acct)
 	imap->mi = mailimap_new(0, NULL);
 	if (!imap->mi)
 		abort();
-	/* Read only when a stream is created; ours has socket timeouts of its
-	 * own, this covers libetpan's internal waits (IDLE). */
+	/* libetpan reads this only for streams it creates itself (it never
+	 * does here: the socket timeouts of tls.c bound every read and
+	 * write); set anyway so that no path falls back to its 300 s. */
 	mailimap_set_timeout(imap->mi, acct->timeout);
 	/* The trace costs a callback per read: only when it is shown. */
 	if (log_enabled(LOG_LVL_TRACE))
@@ -282,8 +283,8 @@ static int open_session(struct imap *imap, struct error *err)
 			  a->host, (unsigned)a->port, text);
 		return -1;
 	}
-	return imap_fail(imap, r, ERR_ACCOUNT, err, "connect to %s:%u: no IMAP greeting",
-			 a->host, (unsigned)a->port);
+	return imap_fail(imap, r, ERR_ACCOUNT, err, "connect to %s:%u: no IMAP greeting", a->host,
+			 (unsigned)a->port);
 }
 
 /* Re-reads the capabilities when asked to or when the greeting carried
@@ -312,8 +313,14 @@ static int starttls(struct imap *imap, struct error *err)
 	struct tls_opts o = tls_opts_of(imap->acct);
 	int r;
 
-	if (imap->mi->imap_state != MAILIMAP_STATE_NON_AUTHENTICATED ||
-	    !mailimap_has_extension(imap->mi, "STARTTLS")) {
+	if (imap->mi->imap_state != MAILIMAP_STATE_NON_AUTHENTICATED) {
+		imap->dead = true;
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "server logged us in (PREAUTH) before STARTTLS; refusing to continue "
+			  "without TLS");
+		return -1;
+	}
+	if (!mailimap_has_extension(imap->mi, "STARTTLS")) {
 		imap->dead = true;
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
 			  "server does not offer STARTTLS; refusing to continue without TLS");
@@ -434,7 +441,7 @@ static int enable_qresync(struct imap *imap, struct error *err)
 	int r;
 
 	if (!list || clist_append(list, mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL,
-								 xstrdup("QRESYNC"))) < 0)
+								xstrdup("QRESYNC"))) < 0)
 		abort();
 	want = mailimap_capability_data_new(list);
 	if (!want)
@@ -468,7 +475,7 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 	if ((imap->caps & IMAP_CAP_ID) && send_id(imap, err) < 0)
 		return -1;
 	if ((imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
-		    (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE) &&
+		(IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE) &&
 	    enable_qresync(imap, err) < 0)
 		return -1;
 	if (!(imap->caps & IMAP_CAP_ENABLE))

@@ -5,6 +5,9 @@
  * 0 ok, -1 error with err filled (the server's own NO/BAD text where there is
  * one), unless its comment says otherwise. After an error with scope
  * ERR_ACCOUNT the connection is dead (imap_is_dead) and must be freed.
+ * A tagged NO keeps the connection: scope ERR_MESSAGE for STORE, EXPUNGE,
+ * APPEND, MOVE and body FETCH, ERR_FOLDER for the others, retry
+ * RETRY_BACKOFF; a BAD, a parse error or a lost link is ERR_ACCOUNT.
  *
  * Protocol traps handled here (LIBETPAN.md): UID FETCH n:* also returns the
  * last message when n is above the highest UID, so results below n are
@@ -75,12 +78,14 @@ enum imap_mbx_attr {
 };
 
 struct imap_mailbox {
-	char *name;  /* owned: as on the wire (modified UTF-7), unquoted */
-	char delim;  /* hierarchy delimiter, '\0' when NIL */
+	char *name; /* owned: as on the wire (modified UTF-7), unquoted */
+	char delim; /* hierarchy delimiter, '\0' when NIL */
 	unsigned attrs;
 };
 
-/* LIST "" "*" with special-use attributes. Free with imap_mailboxes_free. */
+/* LIST "" "*" with special-use attributes (LIST ... RETURN (SPECIAL-USE)
+ * when SPECIAL-USE and LIST-EXTENDED are offered, XLIST on old Gmail, else
+ * a plain LIST). Free with imap_mailboxes_free. */
 int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struct error *err);
 void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n);
 
@@ -98,6 +103,8 @@ int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info
  * need not be selected. */
 int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
 		struct error *err);
+/* CREATE; a mailbox that already exists ([ALREADYEXISTS]) counts as
+ * created. */
 int imap_create(struct imap *imap, const char *mailbox, struct error *err);
 int imap_noop(struct imap *imap, struct error *err);
 
@@ -105,9 +112,11 @@ int imap_noop(struct imap *imap, struct error *err);
  * the duration of the callback. */
 struct imap_meta {
 	uint32_t uid;
-	unsigned flags;       /* MF_* */
-	const char *keywords; /* other flags, space separated; NULL when none */
-	uint32_t size;        /* RFC822.SIZE */
+	unsigned flags;	      /* MF_* */
+	const char *keywords; /* other flags, space separated; NULL when none.
+			       * An unknown system flag keeps its backslash
+			       * ("\Important"); \Recent is dropped. */
+	uint32_t size;	      /* RFC822.SIZE */
 	time_t internaldate;  /* 0 when not fetched */
 	uint64_t modseq;      /* 0 without CONDSTORE */
 	uint64_t gm_msgid;    /* 0 unless Gmail */
@@ -117,10 +126,13 @@ typedef void imap_meta_fn(const struct imap_meta *meta, void *ctx);
 
 /* UID FETCH uid_lo:uid_hi (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]
  * [X-GM-MSGID]) of the selected mailbox; uid_hi 0 means "*". With
- * changedsince > 0 only messages with a higher MODSEQ come back (CONDSTORE).
+ * changedsince > 0 only messages with a higher MODSEQ come back (CONDSTORE;
+ * without it changedsince is ignored and everything comes back).
  * Calls fn once per message in the range (UIDs below uid_lo are dropped) as
  * responses are parsed: memory does not grow with the mailbox (the range is
- * fetched in chunks). */
+ * fetched in chunks of about 2000 messages). Unsolicited FETCH responses
+ * (another client's flag change: no RFC822.SIZE) are not reported. A tagged
+ * NO fails the whole call (ERR_FOLDER), even after some fn calls. */
 int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_t changedsince,
 		    imap_meta_fn *fn, void *ctx, struct error *err);
 
@@ -135,27 +147,33 @@ int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, stru
  * to go on, -1 to record a failure for this UID (the fetch goes on). */
 typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);
 
-/* UID FETCH uids (BODY.PEEK[]) in one command; the caller bounds the batch by
- * bytes. fn is called as each message is parsed, so at most one message body
- * is held at a time. Returns 0 when every UID came back, 1 when the command
- * completed but some UIDs did not (err says so, with the server's text,
- * scope ERR_MESSAGE), -1 on a failed command or a dead connection. */
+/* UID FETCH uids (BODY.PEEK[]) in one command (several only when the UID
+ * set has more than 1000 runs); the caller bounds the batch by bytes. fn is
+ * called as each message is parsed, so at most one message body is held at
+ * a time. Returns 0 when every UID came back, 1 when the command completed
+ * but some UIDs did not (err says so, with the server's text, scope
+ * ERR_MESSAGE), -1 on a failed command (a NO with no data at all: scope
+ * ERR_FOLDER) or a dead connection. */
 int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
 		      void *ctx, struct error *err);
 
 /* UID STORE uids +FLAGS.SILENT (or -FLAGS.SILENT when !add) with the MF_*
- * flags and the space-separated keywords (may be NULL), as compact UID sets. */
+ * flags and the space-separated keywords (may be NULL; "\Name" is sent as
+ * a system flag), as compact UID sets. No flags at all: nothing is sent. A
+ * keyword that is not an IMAP atom is refused (ERR_MESSAGE) before sending. */
 int imap_store_flags(struct imap *imap, const uint32_t *uids, size_t n, bool add, unsigned flags,
 		     const char *keywords, struct error *err);
 /* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE (needs UIDPLUS; without
  * it this refuses rather than expunge other clients' \Deleted messages). */
 int imap_expunge_uids(struct imap *imap, const uint32_t *uids, size_t n, struct error *err);
 /* APPEND with flags and INTERNALDATE (0: none). *uid_r gets the APPENDUID
- * answer, 0 when the server has no UIDPLUS. */
+ * answer, 0 when the server has no UIDPLUS. A NO [TRYCREATE] (no such
+ * mailbox) has scope ERR_FOLDER. */
 int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const char *keywords,
 		time_t internaldate, const char *data, size_t len, uint32_t *uidvalidity_r,
 		uint32_t *uid_r, struct error *err);
-/* UID MOVE (or COPY + expunge without MOVE) of uids to mailbox; with COPYUID
+/* UID MOVE (or UID COPY + UID EXPUNGE without MOVE; refused when the server
+ * has neither MOVE nor UIDPLUS) of uids to mailbox; with COPYUID
  * *dst_uids_r[i] is the new UID of uids[i] (0 when unknown). Caller frees. */
 int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
 	      uint32_t **dst_uids_r, struct error *err);

@@ -13,6 +13,7 @@
 
 #include "store/msgflags.h"
 #include "sync/imap_p.h"
+#include "util/uidset.h"
 #include "util/xalloc.h"
 
 /* Messages per metadata chunk: the raw response text of a whole chunk
@@ -51,10 +52,10 @@ struct meta_run {
 	struct imap *imap;
 	imap_meta_fn *fn;
 	void *ctx;
-	uint32_t lo, hi; /* the chunk's range; hi UINT32_MAX for "*" */
-	size_t seen;	 /* messages of the chunk reported so far */
+	uint32_t lo, hi;     /* the chunk's range; hi UINT32_MAX for "*" */
+	size_t seen;	     /* messages of the chunk reported so far */
 	uint32_t first_seen; /* the lowest UID among them */
-	char *kw;	 /* keyword buffer, reused */
+	char *kw;	     /* keyword buffer, reused */
 	size_t kw_len, kw_cap;
 };
 
@@ -152,8 +153,8 @@ static void parse_ext(const struct mailimap_extension_data *ext, struct imap_met
 		return;
 	if (ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
 	    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_FETCH_DATA)
-		m->modseq = ((struct mailimap_condstore_fetch_mod_resp *)ext->ext_data)
-				    ->cs_modseq_value;
+		m->modseq =
+		    ((struct mailimap_condstore_fetch_mod_resp *)ext->ext_data)->cs_modseq_value;
 	else if (ext->ext_extension->ext_id == MAILIMAP_EXTENSION_XGMMSGID)
 		m->gm_msgid = *(uint64_t *)ext->ext_data;
 }
@@ -172,7 +173,8 @@ static bool parse_meta(struct meta_run *run, const struct mailimap_msg_att *att,
 
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC)
 			parse_flags(run, item->att_data.att_dyn, m);
-		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static)
+		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+			 item->att_data.att_static)
 			has_size |= parse_static(item->att_data.att_static, m);
 		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION)
 			parse_ext(item->att_data.att_extension_data, m);
@@ -356,6 +358,8 @@ struct body_run {
 	size_t n;
 	bool *got; /* per uid: delivered and accepted */
 	size_t n_got, n_refused;
+	bool said_no;	   /* a command ended with a tagged NO */
+	char no_text[600]; /* its text */
 };
 
 static int cmp_u32(const void *a, const void *b)
@@ -407,9 +411,10 @@ static struct mailimap_fetch_type *body_fetch_type(void)
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_section *sec = mailimap_section_new(NULL);
 
-	if (!ft || !sec || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft,
-						       mailimap_fetch_att_new_body_peek_section(sec)))
+	if (!ft || !sec ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(
+		ft, mailimap_fetch_att_new_body_peek_section(sec)))
 		abort();
 	return ft;
 }
@@ -427,33 +432,39 @@ static void missing_list(const struct body_run *run, char *buf, size_t cap)
 			snprintf(buf + len, cap - len, ", ...");
 			break;
 		}
-		len += (size_t)snprintf(buf + len, cap - len, "%s%u", shown ? ", " : "",
-					run->uids[i]);
+		len +=
+		    (size_t)snprintf(buf + len, cap - len, "%s%u", shown ? ", " : "", run->uids[i]);
 		shown++;
 	}
 }
 
-/* The outcome once the command is over: 0, or 1 with the UIDs missing. */
-static int body_outcome(struct imap *imap, const struct body_run *run, bool said_no,
-			struct error *err)
+/* The outcome once every command is over: 0, 1 with the UIDs missing, or
+ * -1 when the server refused everything. */
+static int body_outcome(const struct body_run *run, struct error *err)
 {
-	char missing[128], text[700] = "";
+	char missing[128];
 
+	if (run->said_no && run->n_got + run->n_refused == 0) {
+		error_set(err, ERR_FOLDER, RETRY_BACKOFF, "UID FETCH (%zu bodies): %s", run->n,
+			  run->no_text);
+		return -1;
+	}
 	if (run->n_got == run->n)
 		return 0;
 	missing_list(run, missing, sizeof(missing));
-	if (said_no)
-		imap_server_text(imap, text, sizeof(text));
 	error_set(err, ERR_MESSAGE, RETRY_BACKOFF,
 		  "UID FETCH: %zu of %zu messages not received (UID %s)%s%s%s", run->n - run->n_got,
 		  run->n, missing, run->n_refused ? "; some refused by the caller" : "",
-		  said_no ? ": " : "", text);
+		  run->said_no ? ": " : "", run->said_no ? run->no_text : "");
 	return 1;
 }
 
-static int fetch_bodies_sorted(struct imap *imap, struct body_run *run, struct error *err)
+/* One UID FETCH of the n sorted UIDs at uids. 0 when the command completed,
+ * even with a NO (noted in run), -1 when it failed as a whole. */
+static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *uids, size_t n,
+		      struct error *err)
 {
-	struct mailimap_set *set = imap_set_new(run->uids, run->n);
+	struct mailimap_set *set = imap_set_new(uids, n);
 	struct mailimap_fetch_type *ft = body_fetch_type();
 	clist *result = NULL;
 	int r;
@@ -463,15 +474,19 @@ static int fetch_bodies_sorted(struct imap *imap, struct body_run *run, struct e
 	handler_set(imap, NULL, NULL);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
-	if (r == MAILIMAP_NO_ERROR)
+	if (r == MAILIMAP_NO_ERROR) {
 		mailimap_fetch_list_free(result);
-	/* With the handler a tagged NO is reported as an error even when part
-	 * of the data came: then it is a per-message failure. */
-	if (r == MAILIMAP_ERROR_UID_FETCH && run->n_got + run->n_refused > 0)
-		return body_outcome(imap, run, true, err);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu bodies)", run->n);
-	return body_outcome(imap, run, false, err);
+		return 0;
+	}
+	/* With the handler a tagged NO is an error even when part of the
+	 * data came (Gmail: "Some messages could not be FETCHed"): it is
+	 * judged per message, with the server's text. */
+	if (r == MAILIMAP_ERROR_UID_FETCH) {
+		run->said_no = true;
+		imap_server_text(imap, run->no_text, sizeof(run->no_text));
+		return 0;
+	}
+	return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu bodies)", n);
 }
 
 int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
@@ -479,18 +494,21 @@ int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_bo
 {
 	struct body_run run = {.fn = fn, .ctx = ctx};
 	uint32_t *sorted;
-	int ret;
+	size_t len;
+	int ret = 0;
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
 	sorted = imap_uids_sorted(uids, n, &run.n);
-	if (run.n == 0) {
-		free(sorted);
-		return 0;
-	}
 	run.uids = sorted;
-	run.got = xcalloc(run.n, sizeof(*run.got));
-	ret = fetch_bodies_sorted(imap, &run, err);
+	run.got = xcalloc(run.n ? run.n : 1, sizeof(*run.got));
+	/* One command unless the set is too fragmented for one line. */
+	for (size_t pos = 0; pos < run.n && ret == 0; pos += len) {
+		len = uidset_prefix_len(sorted + pos, run.n - pos, IMAP_MAX_RUNS);
+		ret = body_chunk(imap, &run, sorted + pos, len, err);
+	}
+	if (ret == 0 && run.n > 0)
+		ret = body_outcome(&run, err);
 	free(run.got);
 	free(sorted);
 	return ret;

@@ -12,14 +12,21 @@ static const struct {
 	const char *name;
 	unsigned attr;
 } mbx_attrs[] = {
-	{"All", IMAP_MBX_ALL},	      {"Archive", IMAP_MBX_ARCHIVE},
-	{"Drafts", IMAP_MBX_DRAFTS},  {"Flagged", IMAP_MBX_FLAGGED},
-	{"Junk", IMAP_MBX_JUNK},      {"Sent", IMAP_MBX_SENT},
-	{"Trash", IMAP_MBX_TRASH},    {"Important", IMAP_MBX_IMPORTANT},
-	{"Noselect", IMAP_MBX_NOSELECT}, {"NonExistent", IMAP_MBX_NOSELECT},
-	/* XLIST only */
-	{"Inbox", IMAP_MBX_INBOX},    {"AllMail", IMAP_MBX_ALL},
-	{"Spam", IMAP_MBX_JUNK},      {"Starred", IMAP_MBX_FLAGGED},
+    {"All", IMAP_MBX_ALL},
+    {"Archive", IMAP_MBX_ARCHIVE},
+    {"Drafts", IMAP_MBX_DRAFTS},
+    {"Flagged", IMAP_MBX_FLAGGED},
+    {"Junk", IMAP_MBX_JUNK},
+    {"Sent", IMAP_MBX_SENT},
+    {"Trash", IMAP_MBX_TRASH},
+    {"Important", IMAP_MBX_IMPORTANT},
+    {"Noselect", IMAP_MBX_NOSELECT},
+    {"NonExistent", IMAP_MBX_NOSELECT},
+    /* XLIST only */
+    {"Inbox", IMAP_MBX_INBOX},
+    {"AllMail", IMAP_MBX_ALL},
+    {"Spam", IMAP_MBX_JUNK},
+    {"Starred", IMAP_MBX_FLAGGED},
 };
 
 static unsigned attr_of(const char *name)
@@ -92,7 +99,8 @@ int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struc
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
-	if (imap_has(imap, IMAP_CAP_SPECIAL_USE) && mailimap_has_extension(imap->mi, "LIST-EXTENDED"))
+	if (imap_has(imap, IMAP_CAP_SPECIAL_USE) &&
+	    mailimap_has_extension(imap->mi, "LIST-EXTENDED"))
 		return list_special_use(imap, mbx_r, n_r, err);
 	/* Without LIST-EXTENDED a SPECIAL-USE server still sends the
 	 * attributes with a plain LIST; XLIST is Gmail's older form. */
@@ -159,8 +167,8 @@ static void status_item(const struct mailimap_status_info *st, struct imap_mailb
 		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
 		    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO && ext->ext_data)
 			info->highestmodseq =
-				((struct mailimap_condstore_status_info *)ext->ext_data)
-					->cs_highestmodseq_value;
+			    ((struct mailimap_condstore_status_info *)ext->ext_data)
+				->cs_highestmodseq_value;
 		break;
 	default:
 		break;

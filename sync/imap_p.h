@@ -52,8 +52,8 @@ bool imap_r_is_fatal(int r);
  * server refused (a tagged NO): the given scope, RETRY_BACKOFF, and the
  * server's text with its response code, e.g. "SELECT Foo: [NONEXISTENT]
  * Mailbox doesn't exist: Foo". */
-int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err,
-	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *err, const char *fmt,
+	      ...) __attribute__((format(printf, 5, 6)));
 
 /* 0 when the connection can still be used, else -1 with err (ERR_ACCOUNT):
  * every command starts with it. */

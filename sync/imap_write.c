@@ -63,8 +63,9 @@ static int add_keywords(struct mailimap_flag_list *fl, const char *keywords)
 		if (len > 0) {
 			if (!keyword_ok(p + ext, len - ext))
 				return -1;
-			add_flag(fl, ext ? mailimap_flag_new_flag_extension(xstrndup(p + 1, len - 1))
-					 : mailimap_flag_new_flag_keyword(xstrndup(p, len)));
+			add_flag(fl,
+				 ext ? mailimap_flag_new_flag_extension(xstrndup(p + 1, len - 1))
+				     : mailimap_flag_new_flag_keyword(xstrndup(p, len)));
 		}
 		p += len;
 		p += strspn(p, " ");
@@ -84,8 +85,8 @@ static struct mailimap_flag_list *flag_list_new(unsigned flags, const char *keyw
 	add_system_flags(fl, flags);
 	if (add_keywords(fl, keywords) < 0) {
 		mailimap_flag_list_free(fl);
-		error_set(err, ERR_MESSAGE, RETRY_NEVER, "keyword list \"%s\" cannot be sent as IMAP flags",
-			  keywords);
+		error_set(err, ERR_MESSAGE, RETRY_NEVER,
+			  "keyword list \"%s\" cannot be sent as IMAP flags", keywords);
 		return NULL;
 	}
 	return fl;
@@ -99,8 +100,8 @@ static bool no_flags(unsigned flags, const char *keywords)
 /* ----------------------------------------------------------------- STORE */
 
 /* UID STORE of one chunk of a sorted UID array. */
-static int store_chunk(struct imap *imap, const uint32_t *uids, size_t n, bool add,
-		       unsigned flags, const char *keywords, struct error *err)
+static int store_chunk(struct imap *imap, const uint32_t *uids, size_t n, bool add, unsigned flags,
+		       const char *keywords, struct error *err)
 {
 	struct mailimap_flag_list *fl = flag_list_new(flags, keywords, err);
 	struct mailimap_store_att_flags *att;
@@ -148,8 +149,7 @@ struct store_args {
 	const char *keywords;
 };
 
-static int store_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg,
-		    struct error *err)
+static int store_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg, struct error *err)
 {
 	const struct store_args *a = arg;
 
@@ -298,7 +298,7 @@ static int cmp_pair(const void *a, const void *b)
 struct move_args {
 	const uint32_t *uids; /* the caller's, in the caller's order */
 	size_t n;
-	uint32_t *dst;	/* dst[i] for uids[i] */
+	uint32_t *dst; /* dst[i] for uids[i] */
 	const char *mailbox;
 };
 
@@ -331,8 +331,7 @@ out:
 	free(d);
 }
 
-static int move_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg,
-		   struct error *err)
+static int move_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg, struct error *err)
 {
 	struct move_args *a = arg;
 	struct mailimap_set *set = imap_set_new(uids, n), *src = NULL, *dst = NULL;

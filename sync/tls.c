@@ -28,11 +28,11 @@
 
 /* The data behind both of our mailstream_low drivers. */
 struct conn {
-	int fd;		 /* owned: closed by the driver's close */
-	SSL *ssl;	 /* owned; NULL for the plain transport */
+	int fd;		  /* owned: closed by the driver's close */
+	SSL *ssl;	  /* owned; NULL for the plain transport */
 	unsigned timeout; /* seconds, for messages */
-	bool failed;	 /* an I/O error happened: no TLS close_notify */
-	char error[256]; /* why the last I/O failed; "" when none did */
+	bool failed;	  /* an I/O error happened: no TLS close_notify */
+	char error[256];  /* why the last I/O failed; "" when none did */
 };
 
 static ssize_t plain_read(mailstream_low *low, void *buf, size_t count);
@@ -45,19 +45,19 @@ static void conn_free(mailstream_low *low);
 
 /* libetpan takes a non-const driver pointer but never writes through it. */
 static mailstream_low_driver plain_driver = {
-	.mailstream_read = plain_read,
-	.mailstream_write = plain_write,
-	.mailstream_close = conn_close,
-	.mailstream_get_fd = conn_get_fd,
-	.mailstream_free = conn_free,
+    .mailstream_read = plain_read,
+    .mailstream_write = plain_write,
+    .mailstream_close = conn_close,
+    .mailstream_get_fd = conn_get_fd,
+    .mailstream_free = conn_free,
 };
 
 static mailstream_low_driver ssl_driver = {
-	.mailstream_read = ssl_read,
-	.mailstream_write = ssl_write,
-	.mailstream_close = conn_close,
-	.mailstream_get_fd = conn_get_fd,
-	.mailstream_free = conn_free,
+    .mailstream_read = ssl_read,
+    .mailstream_write = ssl_write,
+    .mailstream_close = conn_close,
+    .mailstream_get_fd = conn_get_fd,
+    .mailstream_free = conn_free,
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -138,8 +138,8 @@ static int wait_connected(int fd, unsigned timeout)
 /* One address: returns the connected socket or -1 with errno. */
 static int connect_one(const struct addrinfo *ai, unsigned timeout)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			ai->ai_protocol);
+	int fd =
+	    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 	int saved;
 
 	if (fd < 0)
@@ -159,7 +159,8 @@ fail:
 
 int tls_tcp_connect(const struct tls_opts *o, struct error *err)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+	/* No AI_ADDRCONFIG: it hides 127.0.0.1 on a host with only loopback. */
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
 	char port[8];
 	int fd = -1, gai, last = 0;
@@ -397,7 +398,7 @@ static SSL_CTX *make_ctx(const struct tls_opts *o, struct error *err)
 	SSL_CTX_set_default_verify_paths(ctx);
 	if (o->ca_file && SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
 		const char *why = access(o->ca_file, R_OK) < 0 ? strerror(errno)
-							      : ssl_reason("no certificate found");
+							       : ssl_reason("no certificate found");
 
 		error_set(err, ERR_CONFIG, RETRY_NEVER, "ca_file %s: %s", o->ca_file, why);
 		SSL_CTX_free(ctx);
@@ -465,9 +466,8 @@ static void cert_names(X509 *cert, char *buf, size_t cap)
 	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++)
 		append_general_name(buf, cap, sk_GENERAL_NAME_value(sans, i));
 	GENERAL_NAMES_free(sans);
-	if (buf[0] == '\0' &&
-	    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-				      sizeof(cn)) > 0)
+	if (buf[0] == '\0' && X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
+							cn, sizeof(cn)) > 0)
 		append_clean(buf, cap, cn, strlen(cn));
 	if (buf[0] == '\0')
 		snprintf(buf, cap, "no name");
@@ -490,11 +490,11 @@ static void verify_error(SSL *ssl, long vr, const char *host, struct error *err)
 	X509 *leaf = peer_leaf(ssl);
 	char names[512];
 
-	if ((vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) &&
-	    leaf) {
+	if ((vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) && leaf) {
 		cert_names(leaf, names, sizeof(names));
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
-			  "host name mismatch: certificate is for %s, connected to %s", names, host);
+			  "host name mismatch: certificate is for %s, connected to %s", names,
+			  host);
 		return;
 	}
 	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "certificate verify failed: %s (host %s)",
@@ -506,7 +506,8 @@ static bool version_refused(void)
 {
 	int reason = ERR_GET_REASON(ERR_peek_error());
 
-	return reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+	return reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+	       reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
 	       reason == SSL_R_NO_PROTOCOLS_AVAILABLE;
 }
 

@@ -24,7 +24,7 @@
 
 struct tls_opts {
 	const char *host;    /* borrowed: connected to, sent as SNI, verified */
-	uint16_t port;       /* for messages only once connected */
+	uint16_t port;	     /* for messages only once connected */
 	const char *ca_file; /* borrowed: extra trusted CAs (PEM), NULL: none */
 	unsigned timeout;    /* seconds: connect, handshake, each read or write */
 };

@@ -30,8 +30,7 @@ size_t uidset_normalize(uint32_t *uids, size_t n)
 	return out;
 }
 
-int uidset_next_run(const uint32_t *uids, size_t n, size_t *pos, uint32_t *lo_r,
-		    uint32_t *hi_r)
+int uidset_next_run(const uint32_t *uids, size_t n, size_t *pos, uint32_t *lo_r, uint32_t *hi_r)
 {
 	size_t i = *pos;
 
@@ -80,8 +79,8 @@ char *uidset_format(const uint32_t *uids, size_t n)
 		if (lo == hi)
 			len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu32, sep, lo);
 		else
-			len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu32 ":%" PRIu32,
-						sep, lo, hi);
+			len += (size_t)snprintf(buf + len, cap - len, "%s%" PRIu32 ":%" PRIu32, sep,
+						lo, hi);
 	}
 	return buf;
 }

@@ -17,8 +17,7 @@ size_t uidset_normalize(uint32_t *uids, size_t n);
 
 /* Reads the run that starts at *pos: sets *lo_r and *hi_r and advances *pos
  * past it. Returns 1 when a run was read, 0 when *pos >= n. */
-int uidset_next_run(const uint32_t *uids, size_t n, size_t *pos, uint32_t *lo_r,
-		    uint32_t *hi_r);
+int uidset_next_run(const uint32_t *uids, size_t n, size_t *pos, uint32_t *lo_r, uint32_t *hi_r);
 
 /* Number of runs in uids. */
 size_t uidset_count_runs(const uint32_t *uids, size_t n);

@@ -12,7 +12,9 @@
  * fetches N bodies instead of 3 (0: none, "all": every message);
  * IMAP_PROBE_SAVE=DIR writes each fetched body to DIR/<uid>;
  * IMAP_PROBE_QUIET=1 prints counts instead of one line per message;
- * IMAP_PROBE_MASK=hex masks capabilities (imap_mask_caps). */
+ * IMAP_PROBE_MASK=hex masks capabilities (imap_mask_caps);
+ * IMAP_PROBE_XOAUTH2=1 sends PASS as an OAuth2 token (AUTHENTICATE XOAUTH2);
+ * IMAP_PROBE_TIMEOUT=N sets the network timeout (default 30 s). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,24 +40,30 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } caps[] = {
-	{IMAP_CAP_IDLE, "IDLE"},	   {IMAP_CAP_CONDSTORE, "CONDSTORE"},
-	{IMAP_CAP_QRESYNC, "QRESYNC"},	   {IMAP_CAP_UIDPLUS, "UIDPLUS"},
-	{IMAP_CAP_MOVE, "MOVE"},	   {IMAP_CAP_SPECIAL_USE, "SPECIAL-USE"},
-	{IMAP_CAP_XGM, "X-GM-EXT-1"},	   {IMAP_CAP_ESEARCH, "ESEARCH"},
-	{IMAP_CAP_LIST_STATUS, "LIST-STATUS"}, {IMAP_CAP_LITERAL_PLUS, "LITERAL+"},
-	{IMAP_CAP_ENABLE, "ENABLE"},	   {IMAP_CAP_ID, "ID"},
-	{IMAP_CAP_XLIST, "XLIST"},
+    {IMAP_CAP_IDLE, "IDLE"},
+    {IMAP_CAP_CONDSTORE, "CONDSTORE"},
+    {IMAP_CAP_QRESYNC, "QRESYNC"},
+    {IMAP_CAP_UIDPLUS, "UIDPLUS"},
+    {IMAP_CAP_MOVE, "MOVE"},
+    {IMAP_CAP_SPECIAL_USE, "SPECIAL-USE"},
+    {IMAP_CAP_XGM, "X-GM-EXT-1"},
+    {IMAP_CAP_ESEARCH, "ESEARCH"},
+    {IMAP_CAP_LIST_STATUS, "LIST-STATUS"},
+    {IMAP_CAP_LITERAL_PLUS, "LITERAL+"},
+    {IMAP_CAP_ENABLE, "ENABLE"},
+    {IMAP_CAP_ID, "ID"},
+    {IMAP_CAP_XLIST, "XLIST"},
 };
 
 static const struct {
 	unsigned bit;
 	const char *name;
 } attrs[] = {
-	{IMAP_MBX_NOSELECT, "\\Noselect"}, {IMAP_MBX_ALL, "\\All"},
-	{IMAP_MBX_ARCHIVE, "\\Archive"},   {IMAP_MBX_DRAFTS, "\\Drafts"},
-	{IMAP_MBX_FLAGGED, "\\Flagged"},   {IMAP_MBX_JUNK, "\\Junk"},
-	{IMAP_MBX_SENT, "\\Sent"},	   {IMAP_MBX_TRASH, "\\Trash"},
-	{IMAP_MBX_IMPORTANT, "\\Important"}, {IMAP_MBX_INBOX, "INBOX"},
+    {IMAP_MBX_NOSELECT, "\\Noselect"},	 {IMAP_MBX_ALL, "\\All"},
+    {IMAP_MBX_ARCHIVE, "\\Archive"},	 {IMAP_MBX_DRAFTS, "\\Drafts"},
+    {IMAP_MBX_FLAGGED, "\\Flagged"},	 {IMAP_MBX_JUNK, "\\Junk"},
+    {IMAP_MBX_SENT, "\\Sent"},		 {IMAP_MBX_TRASH, "\\Trash"},
+    {IMAP_MBX_IMPORTANT, "\\Important"}, {IMAP_MBX_INBOX, "INBOX"},
 };
 
 static void print_caps(unsigned c)
@@ -233,6 +241,8 @@ int main(int argc, char **argv)
 	acct.allow_insecure = acct.tls == TLS_NONE;
 	acct.ca_file = strcmp(argv[4], "-") == 0 ? NULL : argv[4];
 	acct.user = argv[5];
+	if (getenv("IMAP_PROBE_XOAUTH2"))
+		acct.auth = AUTH_XOAUTH2;
 	if (getenv("IMAP_PROBE_TIMEOUT"))
 		acct.timeout = (unsigned)strtoul(getenv("IMAP_PROBE_TIMEOUT"), NULL, 10);
 	return probe(&acct, argv[6], argc == 8 ? argv[7] : NULL);

@@ -30,13 +30,13 @@ static const struct {
 	const char *text;
 	size_t runs;
 } format_cases[] = {
-	{{0}, 0, "", 0},
-	{{5}, 1, "5", 1},
-	{{1, 2, 3}, 3, "1:3", 1},
-	{{1, 3, 5}, 3, "1,3,5", 3},
-	{{1, 2, 3, 7, 9, 10, 11, 12}, 8, "1:3,7,9:12", 3},
-	{{4294967294u, 4294967295u}, 2, "4294967294:4294967295", 1},
-	{{1, 4294967295u}, 2, "1,4294967295", 2},
+    {{0}, 0, "", 0},
+    {{5}, 1, "5", 1},
+    {{1, 2, 3}, 3, "1:3", 1},
+    {{1, 3, 5}, 3, "1,3,5", 3},
+    {{1, 2, 3, 7, 9, 10, 11, 12}, 8, "1:3,7,9:12", 3},
+    {{4294967294u, 4294967295u}, 2, "4294967294:4294967295", 1},
+    {{1, 4294967295u}, 2, "1,4294967295", 2},
 };
 
 static void test_format(void **state)
@@ -102,7 +102,7 @@ static void test_parse(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"0", "1:", ":3", "1,,2", "1,", "a", "1:*", "4294967296", "1 2", "-1",
+	    "0", "1:", ":3", "1,,2", "1,", "a", "1:*", "4294967296", "1 2", "-1",
 	};
 	uint32_t *u = NULL;
 	size_t n = 0;
@@ -140,10 +140,10 @@ static void test_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_normalize), cmocka_unit_test(test_format),
-		cmocka_unit_test(test_next_run),  cmocka_unit_test(test_prefix_len),
-		cmocka_unit_test(test_parse),     cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_normalize), cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_next_run),  cmocka_unit_test(test_prefix_len),
+	    cmocka_unit_test(test_parse),     cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_roundtrip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
