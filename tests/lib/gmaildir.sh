@@ -84,3 +84,170 @@ gd_compare() {
 gd_state() {
 	sqlite3 "$GD_STATE/state.db" "$1"
 }
+
+# ------------------------------------------------- two-way helpers (additions)
+
+# gd_pairs_dump: the whole pairs table, in a stable order.
+gd_pairs_dump() {
+	gd_state 'select * from pairs order by folder_id, uid'
+}
+
+# gd_snapshot: everything a sync could change, as text: every path under
+# $GD_MAIL with its size and mtime, the server's folder list with
+# "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ" of each folder (HIGHESTMODSEQ
+# moves on any STORE, APPEND or EXPUNGE), and the pairs table. Equal
+# snapshots before and after a sync mean it changed nothing anywhere.
+gd_snapshot() {
+	local f
+	echo "== local"
+	if [ -d "$GD_MAIL" ]; then
+		(cd "$GD_MAIL" && find . -printf '%p %s %T@\n' | LC_ALL=C sort)
+	fi
+	echo "== server"
+	while IFS= read -r f; do
+		[ -n "$f" ] && echo "$f: $(dc_status "$DC_USER" "$f")"
+	done < <(dc_folders "$DC_USER")
+	echo "== pairs"
+	[ -f "$GD_STATE/state.db" ] && gd_pairs_dump
+	echo "== local_only"
+	[ -f "$GD_STATE/state.db" ] && gd_state 'select * from local_only order by folder_id, key'
+	return 0
+}
+
+# gd_check_idle DESC: one more sync must change nothing (promise 3): it
+# exits 0, reports every folder unchanged, and gd_snapshot is the same
+# before and after. Prints TAP lines (needs tap.sh).
+gd_check_idle() {
+	local desc=$1 before after out rc busy
+	before=$(gd_snapshot)
+	out=$(gd sync 2>&1)
+	rc=$?
+	after=$(gd_snapshot)
+	check_eq "$desc: the next sync exits 0" 0 "$rc"
+	busy=$(printf '%s\n' "$out" | grep -v ': unchanged, ' || true)
+	if [ -z "$busy" ]; then
+		ok "$desc: the next sync reports every folder unchanged"
+	else
+		not_ok "$desc: the next sync reports every folder unchanged"
+		printf '%s\n' "$busy" | head -10 | sed 's/^/#   /'
+	fi
+	if [ "$before" = "$after" ]; then
+		ok "$desc: the next sync changes no file, no server folder, no pair"
+	else
+		not_ok "$desc: the next sync changes no file, no server folder, no pair"
+		diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | head -20 | sed 's/^/#   /'
+	fi
+}
+
+# gd_key FOLDER UID: the local key paired with UID in server folder FOLDER.
+gd_key() {
+	gd_state "select p.key from pairs p join folders f on f.id = p.folder_id
+		where f.remote = '$1' and p.uid = $2"
+}
+
+# gd_uid FOLDER KEY: the UID paired with local KEY in server folder FOLDER.
+gd_uid() {
+	gd_state "select p.uid from pairs p join folders f on f.id = p.folder_id
+		where f.remote = '$1' and p.key = '$2'"
+}
+
+# gd_file_of_key FOLDER KEY: the path of the message file of KEY in the
+# Maildir of FOLDER (new/KEY, cur/KEY or cur/KEY:2,...); fails if none.
+# Prints every match, one per line, when there are several.
+gd_file_of_key() {
+	local d=$GD_MAIL/$1 k=$2 p found=1
+	for p in "$d/new/$k" "$d/new/$k:2,"* "$d/cur/$k" "$d/cur/$k:2,"*; do
+		[ -f "$p" ] && { echo "$p"; found=0; }
+	done
+	return "$found"
+}
+
+# gd_file FOLDER UID: the path of the file paired with UID.
+gd_file() {
+	local k
+	k=$(gd_key "$1" "$2")
+	[ -n "$k" ] || return 1
+	gd_file_of_key "$1" "$k"
+}
+
+# gd_count_local FOLDER: message files in the Maildir of FOLDER (new + cur).
+gd_count_local() {
+	find "$GD_MAIL/$1/new" "$GD_MAIL/$1/cur" -maxdepth 1 -type f ! -name '.*' 2>/dev/null |
+		wc -l
+}
+
+# gd_count_server FOLDER: messages in the server folder.
+gd_count_server() {
+	dc_status_field "$DC_USER" "$1" messages
+}
+
+# gd_same_as_server FOLDER UID FILE: FILE holds exactly the bytes the server
+# stores for UID (LF form).
+gd_same_as_server() {
+	cmp -s <(dc_fetch_stored "$DC_USER" "$1" "$2") "$3"
+}
+
+# gd_write_msg PATH SEED [DATE]: writes one generated message (genmail.py,
+# 1..3 KB, its own Message-ID) at PATH the way a mail reader delivers: the
+# file is made outside the Maildir, given mtime DATE (default 2023-05-06
+# 07:08:09 UTC) and renamed into place.
+gd_write_msg() {
+	local path=$1 seed=$2 date=${3:-2023-05-06 07:08:09} tmp
+	tmp=$(mktemp -d "$GD_DIR/msg.XXXXXX") || return 1
+	if ! "$DC_PYTHON" "$DC_GENMAIL" --count 1 --seed "$seed" --min-size 1K --max-size 3K \
+		--to "$DC_USER@example.test" --to-name "$DC_USER" --out "$tmp" >/dev/null; then
+		rm -rf "$tmp"
+		return 1
+	fi
+	chmod 600 "$tmp/000001.eml"
+	touch -d "$date" "$tmp/000001.eml"
+	mv "$tmp/000001.eml" "$path"
+	local rc=$?
+	rm -rf "$tmp"
+	return "$rc"
+}
+
+# gd_reset_server: empties the harness account: every message of the
+# auto-created folders (INBOX Sent Drafts Trash Junk Archive) is expunged,
+# every other folder deleted. For scripts that run several scenarios on one
+# Dovecot, each with a fresh gd_setup.
+gd_reset_server() {
+	local f
+	while IFS= read -r f; do
+		case $f in
+		'') ;;
+		INBOX | Sent | Drafts | Trash | Junk | Archive)
+			dc_expunge "$DC_USER" "$f" 1:* >/dev/null 2>&1 || true
+			;;
+		*) dc_rmfolder "$DC_USER" "$f" >/dev/null 2>&1 || true ;;
+		esac
+	done < <(dc_folders "$DC_USER" | LC_ALL=C sort -r)
+}
+
+# gd_server_ids FOLDER / gd_local_ids FOLDER: sorted Message-IDs, one per
+# message ("-" for none), duplicates kept.
+gd_server_ids() {
+	local dump
+	dump=$(mktemp "$GD_DIR/dump.XXXXXX")
+	# With one field the pager format has no record separators: ask for two.
+	dc_doveadm -f pager fetch -u "$DC_USER" "uid text" mailbox "$1" all >"$dump" || return 1
+	python3 "$GD_LIB_DIR/msgids.py" dump "$dump"
+}
+
+gd_local_ids() {
+	python3 "$GD_LIB_DIR/msgids.py" maildir "$GD_MAIL/$1"
+}
+
+# gd_write_local FOLDER SUB NAME MESSAGE-ID [BODY]: a message written into
+# FOLDER's SUB (new or cur) as a mail reader would: tmp/ then rename.
+gd_write_local() {
+	local dir=$GD_MAIL/$1
+	mkdir -p "$dir/tmp" "$dir/new" "$dir/cur"
+	{
+		printf 'From: reader@example.test\nTo: you@example.test\n'
+		printf 'Subject: written locally %s\n' "$3"
+		[ "$4" = "-" ] || printf 'Message-ID: %s\n' "$4"
+		printf 'Date: Mon, 2 Nov 2026 10:00:00 +0000\n\n%s\n' "${5:-local body of $3}"
+	} >"$dir/tmp/$3"
+	mv "$dir/tmp/$3" "$dir/$2/$3"
+}

@@ -635,6 +635,10 @@ static void sim_action(struct model *w, const struct plan_action *a, bool *rgone
 		bgone[a->base] = true;
 		sim_upload(w, a->local);
 		break;
+	case PLAN_MOVE_OUT:
+	case PLAN_MOVE_IN:
+		fail_msg("plan_build never makes moves (the engine does)");
+		break;
 	}
 }
 
