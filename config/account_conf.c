@@ -35,10 +35,11 @@ enum key {
 	K_POLL_INTERVAL,
 	K_CONNECTIONS,
 	K_TIMEOUT,
+	K_TRASH,
 	K_COUNT
 };
 
-enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_COUNT };
+enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_PROPAGATE_DELETES, FK_COUNT };
 
 /* The account being read and which of its keys were present. */
 struct actx {
@@ -54,6 +55,7 @@ static const char *const auth_names[] = {"login", "xoauth2", NULL};
 static const char *const conflict_names[] = {"deletion-wins", "keep", NULL};
 static const char *const direction_names[] = {"both", "pull", "push", NULL};
 static const char *const remote_deletion_names[] = {"propagate", "keep", NULL};
+static const char *const trash_names[] = {"expunge", "move", NULL};
 
 static struct account_conf *acct(void *obj)
 {
@@ -193,9 +195,15 @@ static int set_exclude(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return schema_strlist(c, v, &acct(obj)->exclude);
 }
 
+static int set_propagate_deletes(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_bool(c, v, &acct(obj)->propagate_folder_deletes);
+}
+
 static const struct schema_key folder_keys[FK_COUNT] = {
     [FK_INCLUDE] = {"include", set_include},
     [FK_EXCLUDE] = {"exclude", set_exclude},
+    [FK_PROPAGATE_DELETES] = {"propagate_deletes", set_propagate_deletes},
 };
 
 static int set_folders(struct schema_ctx *c, const struct ynode *v, void *obj)
@@ -232,6 +240,16 @@ static int set_remote_deletions(struct schema_ctx *c, const struct ynode *v, voi
 	if (schema_enum(c, v, remote_deletion_names, &i) < 0)
 		return -1;
 	acct(obj)->remote_deletions = (enum remote_deletions)i;
+	return 0;
+}
+
+static int set_trash(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, trash_names, &i) < 0)
+		return -1;
+	acct(obj)->trash = (enum trash_mode)i;
 	return 0;
 }
 
@@ -281,6 +299,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_POLL_INTERVAL] = {"poll_interval", set_poll_interval},
     [K_CONNECTIONS] = {"connections", set_connections},
     [K_TIMEOUT] = {"timeout", set_timeout},
+    [K_TRASH] = {"trash", set_trash},
 };
 
 /* "missing required key WHAT in account ..." at the account's mapping. */

@@ -18,6 +18,9 @@ enum auth_mode { AUTH_LOGIN = 0, AUTH_XOAUTH2 };
 enum conflict_policy { CONFLICT_DELETION_WINS = 0, CONFLICT_KEEP };
 enum sync_direction { DIRECTION_BOTH = 0, DIRECTION_PULL, DIRECTION_PUSH };
 enum remote_deletions { REMOTE_DELETIONS_PROPAGATE = 0, REMOTE_DELETIONS_KEEP };
+/* How a local deletion reaches the server: \Deleted + UID EXPUNGE, or a
+ * UID MOVE into the folder with the \Trash role. */
+enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
 
 /* A list of strings (glob patterns, folder names). */
 struct strlist {
@@ -44,9 +47,11 @@ struct account_conf {
 	const char *state_dir;            /* ~ expanded; default under XDG_STATE_HOME */
 	struct strlist include;           /* default ["*"] */
 	struct strlist exclude;           /* default [] */
+	bool propagate_folder_deletes;    /* folders.propagate_deletes, default false */
 	enum conflict_policy conflicts;
 	enum sync_direction direction;
 	enum remote_deletions remote_deletions;
+	enum trash_mode trash; /* default expunge */
 	struct strlist idle;    /* default ["INBOX"] */
 	unsigned poll_interval; /* seconds, default 300 */
 	unsigned connections;   /* parallel connections, default 4 */

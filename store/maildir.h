@@ -59,6 +59,9 @@ char *maildir_unique_new(void);
  * are not entered. A missing root is no folder. Free with maildir_tree_free. */
 int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err);
 void maildir_tree_free(char **paths, size_t n);
+/* Removes a Maildir folder: every file in its new/, cur/ and tmp/, those
+ * directories, and the folder directory itself unless subfolders remain. */
+int maildir_remove_folder(const char *path, struct error *err);
 
 /* Reads new/ and cur/ once (one readdir each, no stat per file). Files whose
  * name does not parse, subdirectories and symlinks are skipped (their count

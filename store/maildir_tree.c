@@ -94,3 +94,57 @@ void maildir_tree_free(char **paths, size_t n)
 		free(paths[i]);
 	free(paths);
 }
+
+/* Unlinks every file of one subdirectory, then the subdirectory. */
+static int remove_sub(int dfd, const char *sub)
+{
+	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT) {
+			closedir(d);
+			return -1;
+		}
+	closedir(d);
+	return unlinkat(dfd, sub, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int maildir_remove_folder(const char *path, struct error *err)
+{
+	static const char *const subs[] = {"new", "cur", "tmp"};
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = -1;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		error_set(err, ERR_FOLDER, RETRY_NEVER, "open(%s): %s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (remove_sub(fd, subs[i]) < 0) {
+			error_set(err, ERR_FOLDER, RETRY_NEVER, "remove(%s/%s): %s", path, subs[i],
+				  strerror(errno));
+			goto out;
+		}
+	}
+	/* Subfolders stay: only an emptied directory goes. */
+	if (rmdir(path) < 0 && errno != ENOTEMPTY && errno != EEXIST) {
+		error_set(err, ERR_FOLDER, RETRY_NEVER, "rmdir(%s): %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}

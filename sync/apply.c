@@ -193,6 +193,21 @@ out:
 	return ret;
 }
 
+/* trash: move sends deleted messages to the \Trash folder (from anywhere
+ * but the Trash itself); otherwise, or without a Trash, they are expunged. */
+static int remove_remote(struct folder_job *job, const struct uid_list *uids, struct error *err)
+{
+	const char *trash = job->eng->trash;
+	uint32_t *dst = NULL;
+	int ret;
+
+	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
+		return imap_expunge_uids(job->eng->imap, uids->uids, uids->n, err);
+	ret = imap_move(job->eng->imap, uids->uids, uids->n, trash, &dst, err);
+	free(dst);
+	return ret;
+}
+
 int apply_deletions(struct folder_job *job, struct error *err)
 {
 	struct uid_list uids = {0};
@@ -209,7 +224,7 @@ int apply_deletions(struct folder_job *job, struct error *err)
 	    remote_delete_intents(job, &uids, err) < 0)
 		goto out;
 	qsort(uids.uids, uids.n, sizeof(*uids.uids), cmp_u32);
-	if (uids.n && imap_expunge_uids(job->eng->imap, uids.uids, uids.n, err) < 0)
+	if (uids.n && remove_remote(job, &uids, err) < 0)
 		goto out;
 	ret = drop_pairs(job, err);
 out:

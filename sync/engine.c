@@ -166,6 +166,34 @@ static char list_delim(const struct imap_mailbox *mbx, size_t n)
 	return '/';
 }
 
+/* The server deleted a folder we synced. With folders.propagate_deletes and
+ * no local change since the last sync, the local copy goes too; otherwise
+ * it is kept, and said so. */
+static void forget_local_folder(struct engine *eng, struct state_folder *sf, const char *path,
+				const char *display)
+{
+	char *abs = fs_join(eng->acct->maildir, path);
+	struct maildir *md = NULL;
+	struct error err = {0};
+	uint64_t stamp = 0;
+
+	if (!eng->acct->propagate_folder_deletes || eng->opts->dry_run ||
+	    maildir_open(abs, false, &md, &err) < 0 || maildir_stamp(md, &stamp, &err) < 0 ||
+	    stamp != sf->local_stamp) {
+		engine_notice(eng, "folder '%s' is gone from the server; the local copy is kept%s",
+			      display, eng->acct->propagate_folder_deletes ? " (it changed here)" : "");
+		goto out;
+	}
+	maildir_free(&md);
+	if (maildir_remove_folder(abs, &err) < 0 || state_folder_delete(eng->st, sf->id, &err) < 0)
+		engine_notice(eng, "folder '%s': %s", display, err.msg);
+	else
+		engine_notice(eng, "folder '%s' was deleted on the server: deleted here too", display);
+out:
+	maildir_free(&md);
+	free(abs);
+}
+
 /* A local folder the server does not have: created there, unless the state
  * knows it (then the server deleted it, and the local copy is kept). */
 static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t *n,
@@ -185,8 +213,7 @@ static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t 
 		goto out;
 	known = state_folder_get(eng->st, remote, &sf, &err);
 	if (known != 0) {
-		engine_notice(eng, "folder '%s' is gone from the server; the local copy is kept",
-			      display);
+		forget_local_folder(eng, &sf, path, display);
 		goto out;
 	}
 	if (eng->opts->dry_run) {
@@ -235,6 +262,8 @@ static int sync_folders(struct engine *eng, struct error *err)
 		goto out;
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
+		if ((mbx[i].attrs & IMAP_MBX_TRASH) && !eng->trash)
+			eng->trash = mbx[i].name;
 		if (!mailbox_wanted(eng, &mbx[i]))
 			continue;
 		jobs[n_jobs].eng = eng;

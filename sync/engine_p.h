@@ -20,6 +20,7 @@ struct engine {
 	struct state *st;                 /* owned */
 	struct state_lock *lock;          /* owned */
 	const struct folder_job *selected; /* the job whose mailbox is selected */
+	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
 };
 
 /* A message on the server, as the metadata fetch reported it. */
@@ -65,6 +66,7 @@ struct folder_job {
 	size_t n_moves;
 	size_t cap_moves;
 	struct engine_folder_report report;
+	bool drop_remote; /* propagate_deletes: the local folder was deleted */
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders

@@ -82,6 +82,15 @@ static int gather_remote(struct folder_job *job, struct error *err)
 	return 0;
 }
 
+/* folders.propagate_deletes deletes a folder on the server only when its
+ * server copy is exactly as the last sync left it. */
+static bool remote_unchanged(const struct folder_job *job, size_t n_pairs)
+{
+	return job->info.uidnext == job->sf.uidnext && job->info.exists == n_pairs &&
+	       job->info.highestmodseq == job->sf.highestmodseq &&
+	       job->info.uidvalidity == job->sf.uidvalidity;
+}
+
 /* The local folder must exist if the state says it held mail: a vanished
  * directory (an unmounted disk, a mistaken rm -rf) is never taken as "the
  * user deleted everything". */
@@ -90,6 +99,10 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 	struct stat st;
 
 	if (n_pairs > 0 && stat(job->local_abs, &st) < 0 && errno == ENOENT) {
+		if (job->eng->acct->propagate_folder_deletes && remote_unchanged(job, n_pairs)) {
+			job->drop_remote = true;
+			return 0;
+		}
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "local folder %s is missing but held %zu messages at the last sync; "
 			  "nothing was deleted (restore it, or run with --allow-mass-delete to "
@@ -339,7 +352,11 @@ int folder_plan(struct folder_job *job, struct error *err)
 		return -1;
 	if (job->sf.id && state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0)
 		return -1;
-	if (open_local(job, n_pairs, err) < 0 || gather_remote(job, err) < 0 ||
+	if (open_local(job, n_pairs, err) < 0)
+		return -1;
+	if (job->drop_remote)
+		return 0;
+	if (gather_remote(job, err) < 0 ||
 	    gather_local(job, err) < 0)
 		return -1;
 	if (uidvalidity_changed(job)) {
@@ -358,8 +375,26 @@ int folder_plan(struct folder_job *job, struct error *err)
 
 /* Phase two, after moves across folders were matched: the guard, then the
  * actions, then the checkpoint. */
+/* The user deleted the whole local folder, and propagate_deletes is on. */
+static int drop_remote_folder(struct folder_job *job, struct error *err)
+{
+	if (job->eng->opts->dry_run) {
+		engine_notice(job->eng, "would delete folder '%s' on the server", job->display);
+		return 0;
+	}
+	if (imap_delete(job->eng->imap, job->mbx->name, err) < 0 ||
+	    state_folder_delete(job->eng->st, job->sf.id, err) < 0)
+		return -1;
+	job->eng->selected = NULL;
+	engine_notice(job->eng, "folder '%s' was deleted here: deleted on the server too",
+		      job->display);
+	return 0;
+}
+
 int folder_apply(struct folder_job *job, struct error *err)
 {
+	if (job->drop_remote)
+		return drop_remote_folder(job, err);
 	if (check_mass_delete(job, err) < 0)
 		return -1;
 	count_plan(job);

@@ -106,6 +106,8 @@ int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 /* CREATE; a mailbox that already exists ([ALREADYEXISTS]) counts as
  * created. */
 int imap_create(struct imap *imap, const char *mailbox, struct error *err);
+/* DELETE of a mailbox (with the messages in it). */
+int imap_delete(struct imap *imap, const char *mailbox, struct error *err);
 int imap_noop(struct imap *imap, struct error *err);
 
 /* What a metadata fetch reports of one message. Pointers are borrowed for

@@ -226,6 +226,18 @@ int imap_create(struct imap *imap, const char *mailbox, struct error *err)
 	return imap_fail(imap, r, ERR_FOLDER, err, "CREATE %s", mailbox);
 }
 
+int imap_delete(struct imap *imap, const char *mailbox, struct error *err)
+{
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	r = mailimap_delete(imap->mi, mailbox);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "DELETE %s", mailbox);
+	return 0;
+}
+
 int imap_noop(struct imap *imap, struct error *err)
 {
 	int r;
