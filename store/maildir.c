@@ -396,6 +396,26 @@ int maildir_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err)
 	return 0;
 }
 
+static bool recently(struct timespec ts, time_t now)
+{
+	return ts.tv_sec + 2 >= now;
+}
+
+int maildir_settled_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err)
+{
+	struct stat sn, sc;
+	time_t now = time(NULL);
+
+	if (maildir_stamp(md, stamp_r, err) < 0)
+		return -1;
+	if (fstat(md->new_fd, &sn) < 0 || fstat(md->cur_fd, &sc) < 0)
+		return maildir_sys_error(err, ERR_FOLDER, errno, "fstat(%s)", md->path);
+	if (recently(sn.st_mtim, now) || recently(sn.st_ctim, now) || recently(sc.st_mtim, now) ||
+	    recently(sc.st_ctim, now))
+		*stamp_r = 0;
+	return 0;
+}
+
 static int entry_dir_fd(const struct maildir *md, const struct maildir_entry *entry)
 {
 	return entry->in_new ? md->new_fd : md->cur_fd;

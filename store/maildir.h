@@ -80,6 +80,11 @@ void maildir_entries_free(struct maildir_entry *entries, size_t n);
  * equal stamps mean no file was added, removed or renamed in between, up to
  * the file system's timestamp granularity. Never 0. */
 int maildir_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err);
+/* The stamp a sync records to skip an unchanged folder next time: as
+ * maildir_stamp, but 0 ("read the folder next time") when new/ or cur/
+ * changed in the last 2 seconds, since a change within the same timestamp
+ * tick would not move it. */
+int maildir_settled_stamp(struct maildir *md, uint64_t *stamp_r, struct error *err);
 
 int maildir_delivery_begin(struct maildir *md, const char *unique, struct maildir_delivery **d_r,
 			   struct error *err);

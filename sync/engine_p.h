@@ -67,6 +67,8 @@ struct folder_job {
 	size_t cap_moves;
 	struct engine_folder_report report;
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
+	bool quiet;       /* nothing changed on either side: skipped */
+	uint64_t stamp;   /* maildir_settled_stamp before the scan */
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders
@@ -86,6 +88,11 @@ int apply_moves(struct folder_job *job, struct error *err);
  * changed gets them on the server now (the target folder is selected for
  * it), so that one sync converges. */
 int moves_finish(struct folder_job *jobs, size_t n, struct error *err);
+
+/* changes.c: the remote view, read cheapest first (needs job->pairs
+ * loaded), and whether the folder can be skipped altogether. */
+int gather_remote(struct folder_job *job, struct error *err);
+bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 
 /* recover.c: finishes or drops the intents an interrupted run left for this
  * folder; needs the remote and local views gathered. */

@@ -33,55 +33,6 @@ void folder_job_clear(struct folder_job *job)
 	memset(job, 0, sizeof(*job));
 }
 
-static void on_meta(const struct imap_meta *m, void *ctx)
-{
-	struct folder_job *job = ctx;
-	struct remote_msg *r;
-
-	job->remote = xgrow(job->remote, &job->cap_remote, job->n_remote + 1, sizeof(*r));
-	r = &job->remote[job->n_remote++];
-	r->uid = m->uid;
-	r->flags = m->flags;
-	r->keywords = m->keywords ? xstrdup(m->keywords) : NULL;
-	r->size = m->size;
-	r->internaldate = m->internaldate;
-	r->gm_msgid = m->gm_msgid;
-}
-
-static int cmp_remote(const void *a, const void *b)
-{
-	uint32_t ua = ((const struct remote_msg *)a)->uid, ub = ((const struct remote_msg *)b)->uid;
-
-	return ua < ub ? -1 : ua > ub;
-}
-
-/* Drops duplicate UIDs (a server may repeat a FETCH response): the later
- * response wins, as it is the more recent state. */
-static void remote_dedup(struct folder_job *job)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < job->n_remote; i++) {
-		if (w > 0 && job->remote[w - 1].uid == job->remote[i].uid) {
-			free(job->remote[w - 1].keywords);
-			job->remote[w - 1] = job->remote[i];
-			continue;
-		}
-		job->remote[w++] = job->remote[i];
-	}
-	job->n_remote = w;
-}
-
-static int gather_remote(struct folder_job *job, struct error *err)
-{
-	if (job->info.exists > 0 &&
-	    imap_fetch_meta(job->eng->imap, 1, 0, 0, on_meta, job, err) < 0)
-		return -1;
-	qsort(job->remote, job->n_remote, sizeof(*job->remote), cmp_remote);
-	remote_dedup(job);
-	return 0;
-}
-
 /* folders.propagate_deletes deletes a folder on the server only when its
  * server copy is exactly as the last sync left it. */
 static bool remote_unchanged(const struct folder_job *job, size_t n_pairs)
@@ -251,10 +202,24 @@ static int check_mass_delete(struct folder_job *job, struct error *err)
 	return 0;
 }
 
+static int count_intents(struct folder_job *job, size_t *n_r, struct error *err)
+{
+	struct state_intent *ins = NULL;
+
+	if (state_intents_load(job->eng->st, job->sf.id, &ins, n_r, err) < 0)
+		return -1;
+	state_intents_free(ins, *n_r);
+	return 0;
+}
+
+/* Pairs are read again: recovery may have added some. */
 static int plan_folder(struct folder_job *job, struct error *err)
 {
 	struct plan_input in;
 
+	state_pairs_free(job->pairs, job->n_pairs);
+	job->pairs = NULL;
+	job->n_pairs = 0;
 	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
 		return -1;
 	fill_plan_input(job, &in);
@@ -272,14 +237,11 @@ static int plan_folder(struct folder_job *job, struct error *err)
 static int record_checkpoint(struct folder_job *job, struct error *err)
 {
 	struct state_folder *sf = &job->sf;
-	uint64_t stamp = 0;
 
-	if (maildir_stamp(job->md, &stamp, err) < 0)
-		return -1;
 	sf->uidvalidity = job->info.uidvalidity;
 	sf->uidnext = job->info.uidnext;
 	sf->highestmodseq = job->info.highestmodseq;
-	sf->local_stamp = stamp;
+	sf->local_stamp = job->stamp;
 	sf->last_sync = time(NULL);
 	free(sf->last_error);
 	sf->last_error = NULL;
@@ -340,7 +302,7 @@ static bool uidvalidity_changed(const struct folder_job *job)
  * except finishing what an interrupted run left (recover.c). */
 int folder_plan(struct folder_job *job, struct error *err)
 {
-	size_t n_pairs = 0;
+	size_t n_pairs = 0, n_intents = 0;
 
 	job->report.account = job->eng->acct->name;
 	if (prepare(job, err) < 0 ||
@@ -356,8 +318,18 @@ int folder_plan(struct folder_job *job, struct error *err)
 		return -1;
 	if (job->drop_remote)
 		return 0;
-	if (gather_remote(job, err) < 0 ||
-	    gather_local(job, err) < 0)
+	/* The stamp is taken before the scan: a change made after it moves it. */
+	if (job->md && maildir_settled_stamp(job->md, &job->stamp, err) < 0)
+		return -1;
+	if (job->sf.id && (count_intents(job, &n_intents, err) < 0 ||
+			   state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs,
+					    err) < 0))
+		return -1;
+	if (n_intents == 0 && folder_quiet(job, n_pairs, job->stamp)) {
+		job->quiet = true;
+		return 0;
+	}
+	if (gather_remote(job, err) < 0 || gather_local(job, err) < 0)
 		return -1;
 	if (uidvalidity_changed(job)) {
 		if (job->eng->opts->dry_run) {
@@ -395,6 +367,11 @@ int folder_apply(struct folder_job *job, struct error *err)
 {
 	if (job->drop_remote)
 		return drop_remote_folder(job, err);
+	if (job->quiet) {
+		job->report.unchanged = true;
+		job->report.messages = job->n_pairs;
+		return 0;
+	}
 	if (check_mass_delete(job, err) < 0)
 		return -1;
 	count_plan(job);

@@ -145,6 +145,11 @@ typedef void imap_msgid_fn(uint32_t uid, const char *message_id, void *ctx);
  * messages after a UIDVALIDITY change. */
 int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, struct error *err);
 
+/* The UIDs of the selected mailbox in lo:hi (hi 0: "*") with UID SEARCH,
+ * unsorted. Caller frees *uids_r. */
+int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r, size_t *n_r,
+		  struct error *err);
+
 /* Receives one whole message body (exactly the server's bytes). Returns 0
  * to go on, -1 to record a failure for this UID (the fetch goes on). */
 typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);

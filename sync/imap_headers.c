@@ -91,3 +91,40 @@ int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, stru
 		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (Message-ID)");
 	return 0;
 }
+
+int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r, size_t *n_r,
+		  struct error *err)
+{
+	struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
+	struct mailimap_search_key *key = set ? mailimap_search_key_new_uid(set) : NULL;
+	clist *result = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0, cap = 0;
+	int r;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	if (!key)
+		abort();
+	if (imap_check_alive(imap, err) < 0) {
+		mailimap_search_key_free(key);
+		return -1;
+	}
+	r = mailimap_uid_search(imap->mi, NULL, key, &result);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "UID SEARCH UID %u:%u", lo, hi);
+	for (clistiter *it = imap_first(result); it; it = clist_next(it)) {
+		uint32_t uid = *(uint32_t *)clist_content(it);
+
+		/* "n:*" also matches the last message when n is above it. */
+		if (uid < lo || (hi && uid > hi))
+			continue;
+		uids = xgrow(uids, &cap, n + 1, sizeof(*uids));
+		uids[n++] = uid;
+	}
+	mailimap_search_result_free(result);
+	*uids_r = uids;
+	*n_r = n;
+	return 0;
+}

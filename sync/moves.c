@@ -107,81 +107,125 @@ static char *move_message_id(const struct folder_job *src, const struct move_out
 	return id ? id : xstrdup("");
 }
 
-static int record_intent(struct folder_job *src, const struct move_out *m, int64_t *id_r,
-			 struct error *err)
-{
-	struct folder_job *t = m->target;
-	char *msgid = move_message_id(src, m);
-	struct state_intent in = {.folder_id = t->sf.id,
-				  .kind = INTENT_UPLOAD,
-				  .key = t->local[m->target_local].unique};
-	int ret;
-
-	in.extra = xasprintf("%u %s", t->info.uidnext, msgid);
-	ret = state_begin(src->eng->st, err) < 0 || state_intent_add(src->eng->st, &in, id_r, err) < 0
-		      ? -1
-		      : state_commit(src->eng->st, err);
-	if (ret < 0)
-		state_rollback(src->eng->st);
-	free(in.extra);
-	free(msgid);
-	return ret;
-}
-
-/* After the MOVE: the pair moves to the target folder with the UID that
- * COPYUID gave (or none: then recover.c finds it next time). */
-static int record_moved(struct folder_job *src, const struct move_out *m, uint32_t dst_uid,
-			int64_t intent, struct error *err)
+/* The intents of a batch of moves into one target, in one transaction,
+ * before the MOVE is sent. */
+static int record_intents(struct folder_job *src, struct move_out **ms, size_t n,
+			  int64_t *ids, struct error *err)
 {
 	struct state *st = src->eng->st;
-	const struct plan_action *a = &src->plan.actions[m->action];
-	struct state_pair p = src->pairs[a->base];
 
-	p.uid = dst_uid;
-	p.key = m->target->local[m->target_local].unique;
-	p.flags = src->remote[a->remote].flags;
 	if (state_begin(st, err) < 0)
 		return -1;
-	if (state_pair_delete(st, src->sf.id, src->pairs[a->base].uid, err) < 0 ||
-	    (dst_uid && (state_pair_put(st, m->target->sf.id, &p, err) < 0 ||
-			 state_intent_done(st, intent, err) < 0))) {
-		state_rollback(st);
-		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct folder_job *t = ms[i]->target;
+		char *msgid = move_message_id(src, ms[i]);
+		struct state_intent in = {.folder_id = t->sf.id,
+					  .kind = INTENT_UPLOAD,
+					  .key = t->local[ms[i]->target_local].unique};
+		int r;
+
+		in.extra = xasprintf("%u %s", t->info.uidnext, msgid);
+		r = state_intent_add(st, &in, &ids[i], err);
+		free(in.extra);
+		free(msgid);
+		if (r < 0) {
+			state_rollback(st);
+			return -1;
+		}
 	}
 	return state_commit(st, err);
 }
 
-static int move_one(struct folder_job *src, struct move_out *m, struct error *err)
+/* After the MOVE: each pair moves to the target folder with the UID that
+ * COPYUID gave (none: recover.c finds it next time, by its intent). */
+static int record_moved(struct folder_job *src, struct move_out **ms, size_t n,
+			const int64_t *ids, struct error *err)
 {
-	const struct plan_action *a = &src->plan.actions[m->action];
-	uint32_t uid = src->remote[a->remote].uid, *dst = NULL;
-	int64_t intent = 0;
+	struct state *st = src->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a = &src->plan.actions[ms[i]->action];
+		struct state_pair p = src->pairs[a->base];
+
+		p.uid = ms[i]->dst_uid;
+		p.key = ms[i]->target->local[ms[i]->target_local].unique;
+		if (state_pair_delete(st, src->sf.id, src->pairs[a->base].uid, err) < 0 ||
+		    (p.uid && (state_pair_put(st, ms[i]->target->sf.id, &p, err) < 0 ||
+			       state_intent_done(st, ids[i], err) < 0))) {
+			state_rollback(st);
+			return -1;
+		}
+	}
+	return state_commit(st, err);
+}
+
+/* One UID MOVE for every message going to the same target. */
+static int move_batch(struct folder_job *src, struct move_out **ms, size_t n, struct error *err)
+{
+	uint32_t *uids = xcalloc(n, sizeof(*uids)), *dst = NULL;
+	int64_t *ids = xcalloc(n, sizeof(*ids));
 	int ret = -1;
 
-	if (record_intent(src, m, &intent, err) < 0)
-		return -1;
-	if (imap_move(src->eng->imap, &uid, 1, m->target->mbx->name, &dst, err) < 0)
+	for (size_t i = 0; i < n; i++)
+		uids[i] = src->remote[src->plan.actions[ms[i]->action].remote].uid;
+	if (record_intents(src, ms, n, ids, err) < 0 ||
+	    imap_move(src->eng->imap, uids, n, ms[0]->target->mbx->name, &dst, err) < 0)
 		goto out;
-	m->dst_uid = dst ? dst[0] : 0;
-	m->flags = src->remote[a->remote].flags;
-	ret = record_moved(src, m, m->dst_uid, intent, err);
+	for (size_t i = 0; i < n; i++) {
+		ms[i]->dst_uid = dst ? dst[i] : 0;
+		ms[i]->flags = src->remote[src->plan.actions[ms[i]->action].remote].flags;
+	}
+	ret = record_moved(src, ms, n, ids, err);
 out:
 	free(dst);
+	free(ids);
+	free(uids);
 	return ret;
 }
 
 int apply_moves(struct folder_job *job, struct error *err)
 {
-	for (size_t i = 0; i < job->n_moves; i++)
-		if (move_one(job, &job->moves[i], err) < 0)
-			return -1;
-	return 0;
+	struct move_out **batch = xcalloc(job->n_moves ? job->n_moves : 1, sizeof(*batch));
+	bool *done = xcalloc(job->n_moves ? job->n_moves : 1, sizeof(bool));
+	int ret = 0;
+
+	for (size_t i = 0; i < job->n_moves && ret == 0; i++) {
+		size_t n = 0;
+
+		if (done[i])
+			continue;
+		for (size_t k = i; k < job->n_moves; k++) {
+			if (!done[k] && job->moves[k].target == job->moves[i].target) {
+				batch[n++] = &job->moves[k];
+				done[k] = true;
+			}
+		}
+		ret = move_batch(job, batch, n, err);
+	}
+	free(done);
+	free(batch);
+	return ret;
+}
+
+/* The moved message's flags, merged as for any pair: the base is the
+ * source pair's, the server side what the source had, the local side the
+ * moved file. */
+static unsigned merged_flags(const struct folder_job *src, const struct move_out *m)
+{
+	unsigned b = src->pairs[src->plan.actions[m->action].base].flags;
+	unsigned r = m->flags, l = m->target->local[m->target_local].flags;
+	unsigned ch_r = r ^ b, ch_l = l ^ b;
+
+	return (b & ~(ch_r | ch_l)) | (r & ch_r) | (l & ch_l & ~ch_r);
 }
 
 static int push_moved_flags(struct folder_job *src, const struct move_out *m, struct error *err)
 {
 	struct folder_job *t = m->target;
-	unsigned want = t->local[m->target_local].flags;
+	struct maildir_entry *e = &t->local[m->target_local];
+	unsigned want = merged_flags(src, m);
 	struct state_pair p = src->pairs[src->plan.actions[m->action].base];
 	struct imap *imap = src->eng->imap;
 
@@ -194,8 +238,11 @@ static int push_moved_flags(struct folder_job *src, const struct move_out *m, st
 	if ((m->flags & ~want) &&
 	    imap_store_flags(imap, &m->dst_uid, 1, false, m->flags & ~want, NULL, err) < 0)
 		return -1;
+	if (want != e->flags &&
+	    (maildir_set_flags(t->md, e, want, err) < 0 || maildir_sync(t->md, err) < 0))
+		return -1;
 	p.uid = m->dst_uid;
-	p.key = t->local[m->target_local].unique;
+	p.key = e->unique;
 	p.flags = want;
 	return state_pair_put(src->eng->st, t->sf.id, &p, err);
 }
@@ -206,7 +253,12 @@ int moves_finish(struct folder_job *jobs, size_t n, struct error *err)
 		for (size_t i = 0; i < jobs[j].n_moves; i++) {
 			const struct move_out *m = &jobs[j].moves[i];
 
-			if (!m->dst_uid || m->target->local[m->target_local].flags == m->flags)
+			unsigned want = merged_flags(&jobs[j], m);
+			unsigned base = jobs[j].pairs[jobs[j].plan.actions[m->action].base].flags;
+
+			/* The pair was recorded with the old base: settle it. */
+			if (!m->dst_uid || (want == m->flags && want == base &&
+					    m->target->local[m->target_local].flags == want))
 				continue;
 			if (push_moved_flags(&jobs[j], m, err) < 0)
 				return -1;

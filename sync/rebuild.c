@@ -11,6 +11,7 @@
  *   - a server message that matches nothing is downloaded as new. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sync/engine_p.h"
 #include "util/xalloc.h"
@@ -24,6 +25,7 @@ struct old_ref {
 	size_t pair;    /* index into job->pairs */
 	bool local;     /* its file is still here */
 	bool taken;
+	time_t mtime;   /* of its file, for pairs without a Message-ID */
 };
 
 static size_t remote_index(const struct folder_job *job, uint32_t uid)
@@ -52,7 +54,7 @@ static void on_id(uint32_t uid, const char *message_id, void *ctx)
 		c->ids[i] = xstrdup(message_id);
 }
 
-static bool local_has(const struct folder_job *job, const char *key)
+static const struct maildir_entry *local_find(const struct folder_job *job, const char *key)
 {
 	size_t lo = 0, hi = job->n_local;
 
@@ -62,13 +64,50 @@ static bool local_has(const struct folder_job *job, const char *key)
 		int d = strcmp(job->local[mid].unique, key);
 
 		if (d == 0)
-			return true;
+			return &job->local[mid];
 		if (d < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return NULL;
+}
+
+static bool local_has(const struct folder_job *job, const char *key)
+{
+	return local_find(job, key) != NULL;
+}
+
+/* The file's mtime, which is the message's INTERNALDATE for every file we
+ * wrote or sent: with the size, it identifies a message without Message-ID. */
+static time_t local_mtime(const struct folder_job *job, const char *key)
+{
+	const struct maildir_entry *e = local_find(job, key);
+	struct stat st;
+	char *path;
+	time_t t = 0;
+
+	if (!e)
+		return 0;
+	path = xasprintf("%s/%s/%s", job->local_abs, e->in_new ? "new" : "cur", e->filename);
+	if (stat(path, &st) == 0)
+		t = st.st_mtime;
+	free(path);
+	return t;
+}
+
+static struct old_ref *match_without_id(struct rb_ctx *c, struct old_ref *refs, size_t r)
+{
+	const struct remote_msg *m = &c->job->remote[r];
+
+	for (size_t i = 0; i < c->job->n_pairs; i++) {
+		const struct state_pair *p = &c->job->pairs[refs[i].pair];
+
+		if (!refs[i].taken && refs[i].local && !p->message_id && !p->gm_msgid &&
+		    p->size == m->size && refs[i].mtime && refs[i].mtime == m->internaldate)
+			return &refs[i];
+	}
+	return NULL;
 }
 
 /* Old pairs are sorted by identity (X-GM-MSGID, else Message-ID) so that
@@ -168,6 +207,8 @@ static int store_pairs(struct rb_ctx *c, struct old_ref *refs, size_t *n_matched
 		struct old_ref *o = match(c, refs, r);
 		struct state_pair p;
 
+		if (!o && !job->remote[r].gm_msgid && !c->ids[r])
+			o = match_without_id(c, refs, r);
 		if (!o)
 			continue;
 		o->taken = true;
@@ -199,8 +240,13 @@ static int replace_pairs(struct rb_ctx *c, struct error *err)
 	uint32_t old = job->sf.uidvalidity;
 	int ret = -1;
 
-	for (size_t i = 0; i < job->n_pairs; i++)
-		refs[i] = (struct old_ref){i, local_has(job, job->pairs[i].key), false};
+	for (size_t i = 0; i < job->n_pairs; i++) {
+		const struct state_pair *p = &job->pairs[i];
+
+		refs[i] = (struct old_ref){i, local_has(job, p->key), false, 0};
+		if (!p->message_id && !p->gm_msgid && refs[i].local)
+			refs[i].mtime = local_mtime(job, p->key);
+	}
 	sort_pairs = job->pairs;
 	qsort(refs, job->n_pairs, sizeof(*refs), cmp_ref);
 	if (state_begin(st, err) < 0)
@@ -228,6 +274,9 @@ int rebuild_pairs(struct folder_job *job, struct error *err)
 	struct rb_ctx c = {job, xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *))};
 	int ret = -1;
 
+	state_pairs_free(job->pairs, job->n_pairs);
+	job->pairs = NULL;
+	job->n_pairs = 0;
 	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
 		goto out;
 	if (job->n_remote > 0 && !(imap_caps(job->eng->imap) & IMAP_CAP_XGM) &&

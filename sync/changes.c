@@ -1,0 +1,186 @@
+/* How much of a folder must be read: work proportional to what changed,
+ * not to the mailbox (DESIGN.md §6).
+ *
+ *  - Quiet folder: UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ as recorded, as
+ *    many messages as pairs, the Maildir's settled stamp as recorded and no
+ *    intent pending: nothing is fetched and nothing is read from disk.
+ *  - CONDSTORE: flags of known messages with UID FETCH 1:<old UIDNEXT-1>
+ *    (FLAGS) (CHANGEDSINCE <old HIGHESTMODSEQ>), new messages with UID
+ *    FETCH <old UIDNEXT>:*, and expunges from the count: if EXISTS minus the
+ *    new messages equals the pairs, nothing was expunged; else one UID SEARCH
+ *    of the old range lists the survivors. Every other known message is
+ *    taken as the base says (after a completed sync the server holds the
+ *    base flags).
+ *  - Otherwise: every UID with its flags (UID FETCH 1:*).
+ * Direction push keeps remote flags that differ from the base (it never
+ * brings server changes down), so it always reads everything. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "util/xalloc.h"
+
+static void on_meta(const struct imap_meta *m, void *ctx)
+{
+	struct folder_job *job = ctx;
+	struct remote_msg *r;
+
+	job->remote = xgrow(job->remote, &job->cap_remote, job->n_remote + 1, sizeof(*r));
+	r = &job->remote[job->n_remote++];
+	r->uid = m->uid;
+	r->flags = m->flags;
+	r->keywords = m->keywords ? xstrdup(m->keywords) : NULL;
+	r->size = m->size;
+	r->internaldate = m->internaldate;
+	r->gm_msgid = m->gm_msgid;
+}
+
+static int cmp_remote(const void *a, const void *b)
+{
+	uint32_t ua = ((const struct remote_msg *)a)->uid, ub = ((const struct remote_msg *)b)->uid;
+
+	return ua < ub ? -1 : ua > ub;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts by UID and drops duplicate UIDs (a server may repeat a FETCH
+ * response): the later response wins, as it is the more recent state. */
+static void remote_normalize(struct folder_job *job)
+{
+	size_t w = 0;
+
+	qsort(job->remote, job->n_remote, sizeof(*job->remote), cmp_remote);
+	for (size_t i = 0; i < job->n_remote; i++) {
+		if (w > 0 && job->remote[w - 1].uid == job->remote[i].uid) {
+			free(job->remote[w - 1].keywords);
+			job->remote[w - 1] = job->remote[i];
+			continue;
+		}
+		job->remote[w++] = job->remote[i];
+	}
+	job->n_remote = w;
+}
+
+bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp)
+{
+	const struct state_folder *sf = &job->sf;
+
+	return sf->id != 0 && sf->uidvalidity == job->info.uidvalidity &&
+	       sf->uidnext == job->info.uidnext && job->info.highestmodseq != 0 &&
+	       sf->highestmodseq == job->info.highestmodseq && job->info.exists == n_pairs &&
+	       stamp != 0 && stamp == sf->local_stamp;
+}
+
+static bool incremental_ok(const struct folder_job *job)
+{
+	const struct state_folder *sf = &job->sf;
+
+	return sf->id != 0 && sf->uidvalidity == job->info.uidvalidity && sf->uidnext > 1 &&
+	       sf->highestmodseq != 0 && job->info.highestmodseq != 0 &&
+	       job->eng->acct->direction != DIRECTION_PUSH;
+}
+
+/* The UIDs below the old UIDNEXT that still exist, sorted. */
+static int surviving_uids(struct folder_job *job, size_t n_new, uint32_t **uids_r, size_t *n_r,
+			  struct error *err)
+{
+	if (job->info.exists >= n_new && job->info.exists - n_new == job->n_pairs) {
+		uint32_t *uids = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*uids));
+
+		for (size_t i = 0; i < job->n_pairs; i++)
+			uids[i] = job->pairs[i].uid;
+		*uids_r = uids;
+		*n_r = job->n_pairs;
+		return 0;
+	}
+	if (imap_uid_list(job->eng->imap, 1, job->sf.uidnext - 1, uids_r, n_r, err) < 0)
+		return -1;
+	qsort(*uids_r, *n_r, sizeof(**uids_r), cmp_u32);
+	return 0;
+}
+
+static const struct state_pair *pair_by_uid(const struct folder_job *job, uint32_t uid)
+{
+	size_t lo = 0, hi = job->n_pairs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (job->pairs[mid].uid == uid)
+			return &job->pairs[mid];
+		if (job->pairs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Adds the surviving known messages the CHANGEDSINCE answer did not
+ * mention, as the base has them. A survivor without a pair (a message the
+ * last sync did not take, e.g. in direction pull) needs its metadata. */
+static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n,
+			 size_t n_fetched, struct error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct state_pair *p = pair_by_uid(job, uids[i]);
+		struct remote_msg *r;
+
+		if (bsearch(&(struct remote_msg){.uid = uids[i]}, job->remote, n_fetched,
+			    sizeof(*job->remote), cmp_remote))
+			continue;
+		if (!p) {
+			if (imap_fetch_meta(job->eng->imap, uids[i], uids[i], 0, on_meta, job, err) < 0)
+				return -1;
+			continue;
+		}
+		job->remote = xgrow(job->remote, &job->cap_remote, job->n_remote + 1, sizeof(*r));
+		r = &job->remote[job->n_remote++];
+		*r = (struct remote_msg){p->uid, p->flags, p->keywords ? xstrdup(p->keywords) : NULL,
+					 (uint32_t)p->size, 0, p->gm_msgid};
+	}
+	return 0;
+}
+
+static int gather_incremental(struct folder_job *job, struct error *err)
+{
+	struct imap *imap = job->eng->imap;
+	uint32_t *uids = NULL;
+	size_t n_changed, n_uids = 0;
+	int ret = -1;
+
+	if (imap_fetch_meta(imap, 1, job->sf.uidnext - 1, job->sf.highestmodseq, on_meta, job,
+			    err) < 0)
+		return -1;
+	n_changed = job->n_remote;
+	if (imap_fetch_meta(imap, job->sf.uidnext, 0, 0, on_meta, job, err) < 0)
+		return -1;
+	if (surviving_uids(job, job->n_remote - n_changed, &uids, &n_uids, err) < 0)
+		goto out;
+	remote_normalize(job);
+	ret = add_unchanged(job, uids, n_uids, job->n_remote, err);
+	remote_normalize(job);
+out:
+	free(uids);
+	return ret;
+}
+
+int gather_remote(struct folder_job *job, struct error *err)
+{
+	if (job->info.exists == 0)
+		return 0;
+	if (incremental_ok(job)) {
+		if (gather_incremental(job, err) < 0)
+			return -1;
+	} else if (imap_fetch_meta(job->eng->imap, 1, 0, 0, on_meta, job, err) < 0) {
+		return -1;
+	}
+	remote_normalize(job);
+	return 0;
+}
