@@ -20,8 +20,11 @@ void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t
 	struct engine_progress p = {job->eng->acct->name, job->display, done, total, bytes,
 				    total_bytes};
 
-	if (obs && obs->progress)
-		obs->progress(&p, obs->ctx);
+	if (!obs || !obs->progress)
+		return;
+	pthread_mutex_lock(job->eng->obs_lock);
+	obs->progress(&p, obs->ctx);
+	pthread_mutex_unlock(job->eng->obs_lock);
 }
 
 void engine_notice(const struct engine *eng, const char *fmt, ...)
@@ -34,7 +37,9 @@ void engine_notice(const struct engine *eng, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(eng->obs_lock);
 	eng->obs->notice(eng->acct->name, text, eng->obs->ctx);
+	pthread_mutex_unlock(eng->obs_lock);
 }
 
 static void free_secret(char **secret)
@@ -51,24 +56,21 @@ static void free_secret(char **secret)
 static int engine_open(struct engine *eng, struct error *err)
 {
 	const struct account_conf *acct = eng->acct;
-	char *secret = NULL;
-	int ret = -1;
 
+	/* The secret is kept (and wiped at the end) for the extra connections
+	 * of parallel folders: a password command runs once per sync. */
 	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
 	    state_lock_acquire(acct->state_dir, acct->name, &eng->lock, err) < 0 ||
-	    state_open(acct->state_dir, &eng->st, err) < 0)
-		goto out;
-	if (config_get_secret(acct, &secret, err) < 0 ||
-	    imap_connect(acct, secret, &eng->imap, err) < 0)
-		goto out;
-	ret = 0;
-out:
-	free_secret(&secret);
-	return ret;
+	    state_open(acct->state_dir, &eng->st, err) < 0 ||
+	    config_get_secret(acct, &eng->secret, err) < 0 ||
+	    imap_connect(acct, eng->secret, &eng->imap, err) < 0)
+		return -1;
+	return 0;
 }
 
 static void engine_close(struct engine *eng)
 {
+	free_secret(&eng->secret);
 	imap_free(&eng->imap);
 	state_free(&eng->st);
 	state_lock_release(&eng->lock);
@@ -124,16 +126,8 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 		}
 	}
 	moves_match(jobs, n);
-	for (size_t i = 0; i < n && !imap_is_dead(eng->imap); i++) {
-		struct error ferr = {0};
-
-		if (failed[i])
-			continue;
-		failed[i] = folder_apply(&jobs[i], &ferr) < 0;
-		folder_report(&jobs[i], failed[i] ? &ferr : NULL);
-		if (failed[i])
-			*err = ferr;
-	}
+	if (!imap_is_dead(eng->imap))
+		workers_apply(eng, jobs, n, failed);
 	if (!imap_is_dead(eng->imap) && !eng->opts->dry_run && moves_finish(jobs, n, err) < 0)
 		ret = 1;
 	for (size_t i = 0; i < n; i++)
@@ -282,7 +276,8 @@ out:
 int engine_sync_account(const struct account_conf *acct, const struct engine_opts *opts,
 			const struct engine_observer *obs, struct error *err)
 {
-	struct engine eng = {.acct = acct, .opts = opts, .obs = obs};
+	pthread_mutex_t obs_lock = PTHREAD_MUTEX_INITIALIZER;
+	struct engine eng = {.acct = acct, .opts = opts, .obs = obs, .obs_lock = &obs_lock};
 	int ret = -1;
 
 	if (engine_open(&eng, err) < 0)

@@ -5,6 +5,8 @@
 #ifndef GMAILDIR_SYNC_ENGINE_P_H
 #define GMAILDIR_SYNC_ENGINE_P_H
 
+#include <pthread.h>
+
 #include "store/maildir.h"
 #include "store/state.h"
 #include "sync/engine.h"
@@ -21,6 +23,8 @@ struct engine {
 	struct state_lock *lock;          /* owned */
 	const struct folder_job *selected; /* the job whose mailbox is selected */
 	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
+	char *secret;                     /* owned by the account's engine, wiped */
+	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
 };
 
 /* A message on the server, as the metadata fetch reported it. */
@@ -38,6 +42,7 @@ struct move_out {
 	size_t action;             /* index into the source job's plan */
 	struct folder_job *target; /* borrowed */
 	size_t target_local;       /* index into target->local */
+	uint32_t target_uidnext;   /* the target's UIDNEXT before any move */
 	uint32_t dst_uid;          /* the UID in the target, 0 until moved */
 	unsigned flags;            /* the flags the server copy carries */
 };
@@ -97,6 +102,10 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 /* recover.c: finishes or drops the intents an interrupted run left for this
  * folder; needs the remote and local views gathered. */
 int recover_intents(struct folder_job *job, struct error *err);
+
+/* workers.c: folder_apply for every job not failed, on up to
+ * acct->connections connections at once; failed[] is updated. */
+void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *failed);
 
 /* rebuild.c: after a UIDVALIDITY change, replaces the folder's pairs by
  * matching (needs the remote and local views gathered). */

@@ -375,8 +375,10 @@ int folder_apply(struct folder_job *job, struct error *err)
 	if (check_mass_delete(job, err) < 0)
 		return -1;
 	count_plan(job);
-	if (job->eng->opts->dry_run)
+	if (job->eng->opts->dry_run) {
+		job->report.unchanged = job->plan.n == 0;
 		return 0;
+	}
 	if (job->plan.n > 0 && job->eng->selected != job &&
 	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
 		return -1;
@@ -401,6 +403,9 @@ void folder_report(struct folder_job *job, const struct error *err)
 		job->report.folder = job->mbx->name;
 	if (job->eng->opts->dry_run)
 		job->report.messages = job->n_pairs;
-	if (obs && obs->folder_done)
+	if (obs && obs->folder_done) {
+		pthread_mutex_lock(job->eng->obs_lock);
 		obs->folder_done(&job->report, obs->ctx);
+		pthread_mutex_unlock(job->eng->obs_lock);
+	}
 }

@@ -61,7 +61,8 @@ static void link_move(struct folder_job *src, size_t action, struct upload_ref *
 	in->op = PLAN_MOVE_IN;
 	ref->taken = true;
 	src->moves = xgrow(src->moves, &src->cap_moves, src->n_moves + 1, sizeof(*src->moves));
-	src->moves[src->n_moves++] = (struct move_out){action, ref->job, in->local, 0, 0};
+	src->moves[src->n_moves++] =
+		(struct move_out){action, ref->job, in->local, ref->job->info.uidnext, 0, 0};
 }
 
 void moves_match(struct folder_job *jobs, size_t n)
@@ -124,7 +125,7 @@ static int record_intents(struct folder_job *src, struct move_out **ms, size_t n
 					  .key = t->local[ms[i]->target_local].unique};
 		int r;
 
-		in.extra = xasprintf("%u %s", t->info.uidnext, msgid);
+		in.extra = xasprintf("%u %s", ms[i]->target_uidnext, msgid);
 		r = state_intent_add(st, &in, &ids[i], err);
 		free(in.extra);
 		free(msgid);

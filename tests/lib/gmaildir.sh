@@ -105,7 +105,7 @@ gd_snapshot() {
 	fi
 	echo "== server"
 	while IFS= read -r f; do
-		[ -n "$f" ] && echo "$f: $(dc_status "$DC_USER" "$f")"
+		[ -n "$f" ] && echo "$f: $(dc_status "$DC_USER" "$f" 2>/dev/null)"
 	done < <(dc_folders "$DC_USER")
 	echo "== pairs"
 	[ -f "$GD_STATE/state.db" ] && gd_pairs_dump

@@ -1,0 +1,182 @@
+/* Parallel folders: the apply phase (downloads, uploads, flag pushes,
+ * deletions) of several folders at once, each worker owning one IMAP
+ * connection and one SQLite connection (DESIGN.md §7). A folder is applied
+ * by exactly one worker. Worker 0 is the account's own connection; the
+ * others connect only when there are at least two folders with work to do,
+ * so a sync with nothing to do costs no extra login.
+ *
+ * Jobs are handed out largest first (by planned bytes), so that the biggest
+ * download starts at once and the small ones fill the gaps. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "util/xalloc.h"
+
+struct pool {
+	struct engine *main;    /* borrowed: the account's engine */
+	struct folder_job *jobs; /* borrowed */
+	size_t *order;          /* job indices, largest work first */
+	size_t n_order;
+	size_t next;            /* next index into order */
+	bool *failed;           /* borrowed: per job */
+	bool *done;             /* owned: per job, applied or failed */
+	pthread_mutex_t lock;
+};
+
+struct worker {
+	struct pool *pool;
+	struct engine eng; /* a copy of main with its own connections */
+	bool own;          /* eng.imap and eng.st belong to this worker */
+	pthread_t thread;
+};
+
+static uint64_t planned_bytes(const struct folder_job *job)
+{
+	uint64_t bytes = 1;
+
+	for (size_t i = 0; i < job->plan.n; i++)
+		if (job->plan.actions[i].remote != PLAN_NONE)
+			bytes += job->remote[job->plan.actions[i].remote].size;
+	return bytes;
+}
+
+static _Thread_local const struct folder_job *sort_jobs;
+
+static int cmp_work(const void *a, const void *b)
+{
+	uint64_t x = planned_bytes(&sort_jobs[*(const size_t *)a]);
+	uint64_t y = planned_bytes(&sort_jobs[*(const size_t *)b]);
+
+	return x > y ? -1 : x < y;
+}
+
+static struct folder_job *take(struct pool *p)
+{
+	struct folder_job *job = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->next < p->n_order)
+		job = &p->jobs[p->order[p->next++]];
+	pthread_mutex_unlock(&p->lock);
+	return job;
+}
+
+static void apply_one(struct worker *w, struct folder_job *job)
+{
+	struct error err = {0};
+	size_t i = (size_t)(job - w->pool->jobs);
+	bool failed;
+
+	job->eng = &w->eng;
+	failed = folder_apply(job, &err) < 0;
+	folder_report(job, failed ? &err : NULL);
+	pthread_mutex_lock(&w->pool->lock);
+	w->pool->failed[i] = failed;
+	w->pool->done[i] = true;
+	pthread_mutex_unlock(&w->pool->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct folder_job *job;
+
+	while (!imap_is_dead(w->eng.imap) && (job = take(w->pool)) != NULL)
+		apply_one(w, job);
+	return NULL;
+}
+
+/* A worker beyond the first gets its own login and state connection; one
+ * that cannot connect simply takes no job. */
+static bool worker_connect(struct worker *w, const struct engine *main)
+{
+	struct error err = {0};
+
+	w->eng = *main;
+	w->eng.imap = NULL;
+	w->eng.st = NULL;
+	w->eng.lock = NULL;
+	w->eng.selected = NULL;
+	w->own = true;
+	if (state_open(main->acct->state_dir, &w->eng.st, &err) == 0 &&
+	    imap_connect(main->acct, main->secret, &w->eng.imap, &err) == 0)
+		return true;
+	engine_notice(main, "an extra connection failed (%s); going on with fewer", err.msg);
+	imap_free(&w->eng.imap);
+	state_free(&w->eng.st);
+	return false;
+}
+
+static size_t busy_jobs(struct pool *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!p->failed[i] && !p->jobs[i].quiet && p->jobs[i].plan.n > 0)
+			p->order[p->n_order++] = i;
+	sort_jobs = p->jobs;
+	qsort(p->order, p->n_order, sizeof(*p->order), cmp_work);
+	/* Quiet and empty folders only need their report: they go last. */
+	for (size_t i = 0; i < n; i++)
+		if (!p->failed[i] && (p->jobs[i].quiet || p->jobs[i].plan.n == 0))
+			p->order[p->n_order++] = i;
+	return p->n_order;
+}
+
+static size_t worker_count(const struct engine *eng, size_t n_busy)
+{
+	size_t want = eng->acct->connections;
+
+	if (eng->opts->dry_run || n_busy < 2)
+		return 1;
+	return want < n_busy ? want : n_busy;
+}
+
+/* Runs folder_apply for every job not failed yet. Jobs a lost connection
+ * left behind are reported as failed. */
+void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *failed)
+{
+	struct pool p = {.main = eng, .jobs = jobs, .failed = failed};
+	size_t n_busy = 0, n_workers;
+	struct worker *ws;
+
+	p.order = xcalloc(n ? n : 1, sizeof(*p.order));
+	p.done = xcalloc(n ? n : 1, sizeof(bool));
+	pthread_mutex_init(&p.lock, NULL);
+	busy_jobs(&p, n);
+	for (size_t i = 0; i < p.n_order; i++)
+		n_busy += jobs[p.order[i]].plan.n > 0 && !jobs[p.order[i]].quiet;
+	n_workers = worker_count(eng, n_busy);
+	ws = xcalloc(n_workers, sizeof(*ws));
+	ws[0] = (struct worker){&p, *eng, false, 0};
+	for (size_t i = 1; i < n_workers; i++) {
+		ws[i].pool = &p;
+		if (worker_connect(&ws[i], eng))
+			pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+		else
+			ws[i].own = false;
+	}
+	worker_main(&ws[0]);
+	for (size_t i = 1; i < n_workers; i++) {
+		if (!ws[i].own)
+			continue;
+		pthread_join(ws[i].thread, NULL);
+		imap_free(&ws[i].eng.imap);
+		state_free(&ws[i].eng.st);
+	}
+	eng->selected = ws[0].eng.selected;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].eng = eng;
+		if (!failed[i] && !p.done[i]) {
+			struct error err;
+
+			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: the connection was lost");
+			failed[i] = true;
+			folder_report(&jobs[i], &err);
+		}
+	}
+	pthread_mutex_destroy(&p.lock);
+	free(ws);
+	free(p.done);
+	free(p.order);
+}
