@@ -193,6 +193,30 @@ out:
 	return ret;
 }
 
+/* Without UIDPLUS there is no UID EXPUNGE: a plain EXPUNGE removes every
+ * \Deleted message, so it is sent only when no other message of the folder
+ * carries \Deleted (another client's or the user's own T flag). */
+static int expunge(struct folder_job *job, const struct uid_list *uids, struct error *err)
+{
+	struct imap *imap = job->eng->imap;
+
+	if (imap_caps(imap) & IMAP_CAP_UIDPLUS)
+		return imap_expunge_uids(imap, uids->uids, uids->n, err);
+	for (size_t i = 0; i < job->n_remote; i++) {
+		if ((job->remote[i].flags & MF_DELETED) &&
+		    !bsearch(&job->remote[i].uid, uids->uids, uids->n, sizeof(uint32_t), cmp_u32)) {
+			error_set(err, ERR_FOLDER, RETRY_NEVER,
+				  "the server has no UIDPLUS and other messages in %s are marked "
+				  "\\Deleted: not expunging (it would remove those too)",
+				  job->display);
+			return -1;
+		}
+	}
+	if (imap_store_flags(imap, uids->uids, uids->n, true, MF_DELETED, NULL, err) < 0)
+		return -1;
+	return imap_expunge(imap, err);
+}
+
 /* trash: move sends deleted messages to the \Trash folder (from anywhere
  * but the Trash itself); otherwise, or without a Trash, they are expunged. */
 static int remove_remote(struct folder_job *job, const struct uid_list *uids, struct error *err)
@@ -202,7 +226,7 @@ static int remove_remote(struct folder_job *job, const struct uid_list *uids, st
 	int ret;
 
 	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
-		return imap_expunge_uids(job->eng->imap, uids->uids, uids->n, err);
+		return expunge(job, uids, err);
 	ret = imap_move(job->eng->imap, uids->uids, uids->n, trash, &dst, err);
 	free(dst);
 	return ret;

@@ -173,6 +173,10 @@ int imap_store_flags(struct imap *imap, const uint32_t *uids, size_t n, bool add
 /* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE (needs UIDPLUS; without
  * it this refuses rather than expunge other clients' \Deleted messages). */
 int imap_expunge_uids(struct imap *imap, const uint32_t *uids, size_t n, struct error *err);
+/* A plain EXPUNGE of every \Deleted message of the selected mailbox: for
+ * servers without UIDPLUS, only when the caller knows no other message there
+ * carries \Deleted. */
+int imap_expunge(struct imap *imap, struct error *err);
 /* APPEND with flags and INTERNALDATE (0: none). *uid_r gets the APPENDUID
  * answer, 0 when the server has no UIDPLUS. A NO [TRYCREATE] (no such
  * mailbox) has scope ERR_FOLDER. */
@@ -187,5 +191,91 @@ int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mai
 /* UID SEARCH UID min_uid:* HEADER Message-ID <message_id>. Caller frees. */
 int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t min_uid,
 			   uint32_t **uids_r, size_t *n_r, struct error *err);
+
+/* ------------------------------------------------------------------ IDLE
+ * (RFC 2177; sync/imap_idle.c). The daemon keeps one connection per pushed
+ * folder in IDLE and polls its fd in the event loop. Each step of a cycle
+ * exists in two halves, so that the loop thread never waits for the
+ * server: a *_send that only writes, and a *_finish to call once the fd is
+ * readable (its answer always comes through the socket: nothing was read
+ * since the command went out). A *_finish may still wait for the rest of
+ * an answer whose start has arrived, bounded by the account timeout.
+ *
+ *   imap_select(imap, "INBOX", ...);
+ *   imap_idle_start_send; on POLLIN: imap_idle_start_finish;
+ *   idling: if imap_idle_has_buffered(imap) act at once (poll() cannot
+ *     see those bytes, and only our own reads, i.e. right after a
+ *     *_finish, can have put them there); else wait for POLLIN, or for
+ *     the renewal every IMAP_IDLE_RENEW_S;
+ *   then imap_idle_done_send; on POLLIN: imap_idle_done_finish gives the
+ *     events; sync the folder if imap_idle_events_any; start again.
+ * A timer on each wait for POLLIN (the account timeout) catches a server
+ * that went silent: free the connection then.
+ *
+ * imap_idle_start, imap_idle_done and imap_idle_restart chain the halves
+ * and block for the round trips (tools and tests, or a thread of its own).
+ * While the connection is in any phase but IMAP_IDLE_OFF, no other command
+ * may be sent on it. A server that leaves (BYE, or the socket closed)
+ * shows as POLLIN; the next step fails with ERR_ACCOUNT and the
+ * connection is dead. */
+
+/* Re-issue IDLE at least this often: RFC 2177 lets servers drop an IDLE
+ * after 30 minutes of silence, and some NAT boxes forget quieter links. */
+#define IMAP_IDLE_RENEW_S (25 * 60)
+
+enum imap_idle_phase {
+	IMAP_IDLE_OFF = 0,  /* not in IDLE: commands may be sent */
+	IMAP_IDLE_STARTING, /* IDLE sent, continuation not read yet */
+	IMAP_IDLE_ON,	    /* idling */
+	IMAP_IDLE_ENDING,   /* DONE sent, tagged answer not read yet */
+};
+
+/* What the server reported while idling. */
+struct imap_idle_events {
+	bool exists;	   /* an EXISTS came: new messages */
+	uint32_t n_exists; /* the message count after IDLE (libetpan's view) */
+	size_t expunged;   /* EXPUNGE responses (without QRESYNC) */
+	size_t fetches;	   /* unsolicited FETCH: flags changed elsewhere */
+	size_t vanished;   /* UIDs in VANISHED responses (QRESYNC) */
+};
+
+/* Whether ev reports any change of the mailbox. */
+bool imap_idle_events_any(const struct imap_idle_events *ev);
+enum imap_idle_phase imap_idle_phase(const struct imap *imap);
+
+/* Sends IDLE. Requires IDLE in the capabilities and a selected mailbox
+ * (libetpan's own IDLE crashes without one): refused otherwise, as in any
+ * phase but IMAP_IDLE_OFF (ERR_FOLDER, RETRY_NEVER, nothing sent). */
+int imap_idle_start_send(struct imap *imap, struct error *err);
+/* Reads up to the server's "+" continuation. Untagged responses the server
+ * sends before it are kept for the answer to DONE (libetpan 1.9.4 would
+ * block on them until the timeout; LIBETPAN.md §0), and
+ * imap_idle_has_buffered is then true. A NO to IDLE: ERR_FOLDER, the
+ * connection stays usable. */
+int imap_idle_start_finish(struct imap *imap, struct error *err);
+/* Both halves. */
+int imap_idle_start(struct imap *imap, struct error *err);
+
+/* The socket to poll for POLLIN in every phase; -1 without a connection. */
+int imap_idle_fd(const struct imap *imap);
+/* True when data has already been read off the socket and waits in the
+ * stream's buffer or in OpenSSL's (SSL_pending): poll() would not wake
+ * for it, so the caller must act without polling. */
+bool imap_idle_has_buffered(const struct imap *imap);
+
+/* Sends DONE. First reads what the socket already holds, without waiting:
+ * a BYE there fails at once (the server is leaving, and may keep the
+ * socket open long after: Dovecot's TLS proxy does), as does a closed
+ * socket (ERR_ACCOUNT, the connection is dead). */
+int imap_idle_done_send(struct imap *imap, struct error *err);
+/* Reads everything up to the tagged answer and reports in *ev_r what
+ * arrived during IDLE (zeroed first; also filled after a NO, left zero
+ * when the answer could not be read). The phase is IMAP_IDLE_OFF after it
+ * whatever happens. */
+int imap_idle_done_finish(struct imap *imap, struct imap_idle_events *ev_r, struct error *err);
+/* Both halves. */
+int imap_idle_done(struct imap *imap, struct imap_idle_events *ev_r, struct error *err);
+/* imap_idle_done, then imap_idle_start. */
+int imap_idle_restart(struct imap *imap, struct imap_idle_events *ev_r, struct error *err);
 
 #endif

@@ -205,6 +205,18 @@ int imap_expunge_uids(struct imap *imap, const uint32_t *uids, size_t n, struct 
 	return for_chunks(imap, uids, n, expunge_cb, NULL, err);
 }
 
+int imap_expunge(struct imap *imap, struct error *err)
+{
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	r = mailimap_expunge(imap->mi);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "EXPUNGE");
+	return 0;
+}
+
 /* ---------------------------------------------------------------- APPEND */
 
 /* INTERNALDATE in UTC: the zone is part of the syntax, any zone will do. */
