@@ -10,13 +10,13 @@
 #include "sync/roles.h"
 #include "util/xalloc.h"
 
-static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m)
+static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m,
+			  bool gmail)
 {
 	char *path = NULL, *name = NULL;
 	const char *role = folder_role_name(m->attrs);
 
-	if (folder_display_name(m->name, m->delim, &name) < 0 ||
-	    folder_local_path(m->name, m->delim, &path) < 0) {
+	if (mailbox_display_name(m, gmail, &name) < 0 || mailbox_local_path(m, gmail, &path) < 0) {
 		printf("  %-30s (name is not valid modified UTF-7: skipped)\n", m->name);
 		goto out;
 	}
@@ -25,7 +25,10 @@ static void print_mailbox(const struct account_conf *acct, const struct imap_mai
 		goto out;
 	}
 	printf("  %-30s %-9s %-9s %s/%s\n", name, role ? role : "-",
-	       folder_selected(acct, name) ? "synced" : "excluded", acct->maildir, path);
+	       folder_selected(acct, name) && !(gmail && gmail_skipped_by_default(acct, m, name))
+		       ? "synced"
+		       : "excluded",
+	       acct->maildir, path);
 out:
 	free(path);
 	free(name);
@@ -47,7 +50,7 @@ static int list_account(const struct account_conf *acct)
 	}
 	printf("%s (%s:%u):\n", acct->name, acct->host, acct->port);
 	for (size_t i = 0; i < n; i++)
-		print_mailbox(acct, &mbx[i]);
+		print_mailbox(acct, &mbx[i], imap_caps(imap) & IMAP_CAP_XGM);
 	ret = EXIT_OK;
 out:
 	imap_mailboxes_free(mbx, n);

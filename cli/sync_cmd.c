@@ -64,9 +64,13 @@ static void print_counts(const struct engine_folder_report *r, bool dry_run)
 		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
 		return;
 	}
-	printf("%s/%s: %s%zu down (%.1f MB), %zu up, flags %zu down %zu up, "
+	char linked[48] = "";
+
+	if (r->linked)
+		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
+	printf("%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
 	       "deleted %zu here %zu there, %zu moved; %zu messages\n",
-	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6,
+	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6, linked,
 	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
 	       r->moved, r->messages);
 }

@@ -13,6 +13,7 @@
 #include "store/maildir.h"
 #include "sync/engine_p.h"
 #include "sync/message.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -26,10 +27,30 @@ struct dl_item {
 	char *message_id; /* owned or NULL */
 	int64_t intent;
 	bool delivered;
+	bool linked; /* a hard link of a copy already on disk (Gmail label) */
+};
+
+/* Folders already holding Gmail messages, opened once per download run to
+ * hard-link from: each read with one scan, so a copy is found whatever its
+ * flags are now. */
+struct link_src {
+	int64_t folder_id;
+	struct maildir *md;           /* owned, NULL when it cannot be opened */
+	struct maildir_entry *entries; /* owned, sorted by unique */
+	size_t n;
+};
+
+struct link_cache {
+	struct link_src *srcs; /* owned */
+	size_t n;
+	size_t cap;
+	struct state_folder *folders; /* owned: id -> local path */
+	size_t n_folders;
 };
 
 struct dl_batch {
 	struct folder_job *job;
+	struct link_cache *links;
 	struct dl_item *items; /* sorted by UID */
 	size_t n;
 	size_t failed; /* messages whose delivery failed locally */
@@ -140,14 +161,101 @@ fail:
 	return -1;
 }
 
+static struct link_src *link_src_get(struct dl_batch *b, int64_t folder_id)
+{
+	struct link_cache *c = b->links;
+	struct link_src *s;
+	struct error err = {0};
+	char *path = NULL;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->srcs[i].folder_id == folder_id)
+			return &c->srcs[i];
+	if (!c->folders && state_folders_list(b->job->eng->st, &c->folders, &c->n_folders, &err) < 0)
+		c->n_folders = 0;
+	c->srcs = xgrow(c->srcs, &c->cap, c->n + 1, sizeof(*c->srcs));
+	s = &c->srcs[c->n++];
+	memset(s, 0, sizeof(*s));
+	s->folder_id = folder_id;
+	for (size_t i = 0; i < c->n_folders && !path; i++)
+		if (c->folders[i].id == folder_id)
+			path = fs_join(b->job->eng->acct->maildir, c->folders[i].local_path);
+	if (path && (maildir_open(path, false, &s->md, &err) < 0 ||
+		     maildir_scan(s->md, &s->entries, &s->n, NULL, &err) < 0))
+		maildir_free(&s->md);
+	free(path);
+	return s;
+}
+
+static const struct maildir_entry *link_entry(const struct link_src *s, const char *key)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(s->entries[mid].unique, key);
+
+		if (d == 0)
+			return &s->entries[mid];
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Gmail: a message whose X-GM-MSGID is already on disk in another folder
+ * is hard-linked from there instead of downloaded (labels are folders: one
+ * message, one download). Any failure simply means a download. */
+static void try_link(struct dl_batch *b, struct dl_item *it)
+{
+	const struct remote_msg *r = &b->job->remote[it->remote];
+	struct state_pair p = {0};
+	struct link_src *s;
+	const struct maildir_entry *e;
+	struct error err = {0};
+	int64_t folder_id = 0;
+
+	if (!r->gm_msgid ||
+	    state_pair_by_gm_msgid(b->job->eng->st, r->gm_msgid, &folder_id, &p, &err) != 1)
+		goto out;
+	s = folder_id == b->job->sf.id ? NULL : link_src_get(b, folder_id);
+	e = s && s->md ? link_entry(s, p.key) : NULL;
+	if (!e || maildir_deliver_link(b->job->md, s->md, e, it->key, r->flags, &err) < 0)
+		goto out;
+	it->delivered = it->linked = true;
+	it->message_id = p.message_id;
+	p.message_id = NULL;
+out:
+	state_pair_clear(&p);
+}
+
+static void link_cache_clear(struct link_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		maildir_entries_free(c->srcs[i].entries, c->srcs[i].n);
+		maildir_free(&c->srcs[i].md);
+	}
+	free(c->srcs);
+	state_folders_free(c->folders, c->n_folders);
+	memset(c, 0, sizeof(*c));
+}
+
 static int fetch_batch(struct dl_batch *b, struct error *err)
 {
 	uint32_t *uids = xcalloc(b->n, sizeof(*uids));
-	int ret;
+	size_t n = 0;
+	int ret = 0;
 
-	for (size_t i = 0; i < b->n; i++)
-		uids[i] = b->job->remote[b->items[i].remote].uid;
-	ret = imap_fetch_bodies(b->job->eng->imap, uids, b->n, deliver, b, err);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->job->eng->gmail)
+			try_link(b, &b->items[i]);
+		if (!b->items[i].linked)
+			uids[n++] = b->job->remote[b->items[i].remote].uid;
+	}
+	if (n > 0)
+		ret = imap_fetch_bodies(b->job->eng->imap, uids, n, deliver, b, err);
 	free(uids);
 	return ret;
 }
@@ -235,18 +343,22 @@ int download_run(struct folder_job *job, struct error *err)
 	uint64_t total_bytes, bytes = 0;
 	size_t n, done = 0, failed = 0;
 	struct dl_item *items = collect(job, &n, &total_bytes);
+	struct link_cache links = {0};
 	struct error first = {0};
 	int ret = 0;
 
 	while (done < n && ret >= 0) {
-		struct dl_batch b = {.job = job, .items = items + done};
+		struct dl_batch b = {.job = job, .links = &links, .items = items + done};
 
 		b.n = batch_len(job, items + done, n - done);
 		int r = run_batch(&b, err);
 
-		for (size_t i = 0; i < b.n; i++)
-			if (b.items[i].delivered)
+		for (size_t i = 0; i < b.n; i++) {
+			if (b.items[i].linked)
+				job->report.linked++;
+			else if (b.items[i].delivered)
 				bytes += job->remote[b.items[i].remote].size;
+		}
 		done += b.n;
 		engine_progress(job, done, n, bytes, total_bytes);
 		if (r > 0 && failed++ == 0)
@@ -260,6 +372,7 @@ int download_run(struct folder_job *job, struct error *err)
 		err->scope = ERR_FOLDER;
 		ret = -1;
 	}
+	link_cache_clear(&links);
 	free_items(items, n);
 	return ret;
 }

@@ -9,6 +9,7 @@
 
 #include "sync/engine_p.h"
 #include "sync/folders.h"
+#include "sync/roles.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -98,12 +99,13 @@ static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *
 
 	if (m->attrs & IMAP_MBX_NOSELECT)
 		return false;
-	if (folder_display_name(m->name, m->delim, &display) < 0) {
+	if (mailbox_display_name(m, eng->gmail, &display) < 0) {
 		engine_notice(eng, "skipping folder '%s': its name is not valid modified UTF-7",
 			      m->name);
 		return false;
 	}
-	wanted = folder_selected(eng->acct, display) && name_requested(eng->opts, display);
+	wanted = folder_selected(eng->acct, display) && name_requested(eng->opts, display) &&
+		 !(eng->gmail && gmail_skipped_by_default(eng->acct, m, display));
 	free(display);
 	return wanted;
 }
@@ -139,14 +141,15 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 }
 
 /* True when one of the remote mailboxes maps to the local path. */
-static bool remote_has(const struct imap_mailbox *mbx, size_t n, const char *path)
+static bool remote_has(const struct engine *eng, const struct imap_mailbox *mbx, size_t n,
+		       const char *path)
 {
 	bool found = false;
 
 	for (size_t i = 0; i < n && !found; i++) {
 		char *p = NULL;
 
-		found = folder_local_path(mbx[i].name, mbx[i].delim, &p) == 0 && strcmp(p, path) == 0;
+		found = mailbox_local_path(&mbx[i], eng->gmail, &p) == 0 && strcmp(p, path) == 0;
 		free(p);
 	}
 	return found;
@@ -239,7 +242,7 @@ static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size
 	if (maildir_tree_list(eng->acct->maildir, &paths, &n_paths, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n_paths; i++)
-		if (!remote_has(*mbx, n_remote, paths[i]))
+		if (!remote_has(eng, *mbx, n_remote, paths[i]))
 			create_remote(eng, mbx, n, paths[i], delim);
 	maildir_tree_free(paths, n_paths);
 	return 0;
@@ -252,6 +255,7 @@ static int sync_folders(struct engine *eng, struct error *err)
 	size_t n = 0, n_jobs = 0;
 	int ret = -1;
 
+	eng->gmail = imap_caps(eng->imap) & IMAP_CAP_XGM;
 	if (imap_list(eng->imap, &mbx, &n, err) < 0 || add_local_folders(eng, &mbx, &n, err) < 0)
 		goto out;
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));

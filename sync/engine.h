@@ -17,6 +17,7 @@ struct engine_folder_report {
 	const char *account; /* borrowed */
 	const char *folder;  /* borrowed: display name (UTF-8, '/' delimiter) */
 	size_t downloaded;
+	size_t linked; /* of those, hard-linked from a copy on disk (Gmail labels) */
 	size_t uploaded;
 	size_t flags_pulled; /* remote flag changes applied locally */
 	size_t flags_pushed; /* local flag changes sent to the server */

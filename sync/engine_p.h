@@ -24,6 +24,7 @@ struct engine {
 	const struct folder_job *selected; /* the job whose mailbox is selected */
 	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
 	char *secret;                     /* owned by the account's engine, wiped */
+	bool gmail;                       /* the server speaks X-GM-EXT-1 */
 	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
 };
 

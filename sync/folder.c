@@ -103,8 +103,8 @@ static int prepare(struct folder_job *job, struct error *err)
 	const struct imap_mailbox *m = job->mbx;
 	int found;
 
-	if (folder_display_name(m->name, m->delim, &job->display) < 0 ||
-	    folder_local_path(m->name, m->delim, &job->local_rel) < 0) {
+	if (mailbox_display_name(m, job->eng->gmail, &job->display) < 0 ||
+	    mailbox_local_path(m, job->eng->gmail, &job->local_rel) < 0) {
 		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'", m->name);
 		return -1;
 	}

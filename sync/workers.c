@@ -132,6 +132,23 @@ static size_t worker_count(const struct engine *eng, size_t n_busy)
 	return want < n_busy ? want : n_busy;
 }
 
+/* Gmail: All Mail holds every message, so it is applied first and alone;
+ * the label folders then hard-link its files instead of downloading the same
+ * messages again in parallel. */
+static void first_all_mail(struct pool *p, struct worker *w0)
+{
+	for (size_t i = p->next; i < p->n_order; i++) {
+		struct folder_job *job = &p->jobs[p->order[i]];
+
+		if (!(job->mbx->attrs & IMAP_MBX_ALL))
+			continue;
+		memmove(&p->order[p->next + 1], &p->order[p->next], (i - p->next) * sizeof(size_t));
+		p->order[p->next] = (size_t)(job - p->jobs);
+		apply_one(w0, take(p));
+		return;
+	}
+}
+
 /* Runs folder_apply for every job not failed yet. Jobs a lost connection
  * left behind are reported as failed. */
 void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *failed)
@@ -149,6 +166,8 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 	n_workers = worker_count(eng, n_busy);
 	ws = xcalloc(n_workers, sizeof(*ws));
 	ws[0] = (struct worker){&p, *eng, false, 0};
+	if (eng->gmail)
+		first_all_mail(&p, &ws[0]);
 	for (size_t i = 1; i < n_workers; i++) {
 		ws[i].pool = &p;
 		if (worker_connect(&ws[i], eng))
