@@ -46,6 +46,7 @@ static int list_account(const struct account_conf *acct)
 	if (config_get_secret(acct, &secret, &err) < 0 ||
 	    imap_connect(acct, secret, &imap, &err) < 0 || imap_list(imap, &mbx, &n, &err) < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		cli_hint(err.msg);
 		goto out;
 	}
 	printf("%s (%s:%u):\n", acct->name, acct->host, acct->port);

@@ -30,7 +30,7 @@ static const struct command commands[] = {
 	{"daemon", cmd_not_yet, "stay running: IDLE + inotify + periodic sync"},
 	{"status", cmd_not_yet, "per folder: messages, last sync, pending work, errors"},
 	{"doctor", cmd_not_yet, "check DNS, TCP, TLS, login and capabilities"},
-	{"init", cmd_not_yet, "write a starter config (init gmail ADDRESS)"},
+	{"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
 	{"list", cli_cmd_list, "remote folders, their roles, their local paths"},
 	{"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},
 };

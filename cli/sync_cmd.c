@@ -113,6 +113,7 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	close_line(view);
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		cli_hint(err.msg);
 		if (err.scope == ERR_SAFETY)
 			view->any_safety = true;
 		else if (err.scope == ERR_CONFIG)

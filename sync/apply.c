@@ -219,17 +219,55 @@ static int expunge(struct folder_job *job, const struct uid_list *uids, struct e
 
 /* trash: move sends deleted messages to the \Trash folder (from anywhere
  * but the Trash itself); otherwise, or without a Trash, they are expunged. */
-static int remove_remote(struct folder_job *job, const struct uid_list *uids, struct error *err)
+static int move_to_trash(struct folder_job *job, struct uid_list *uids, struct error *err)
 {
-	const char *trash = job->eng->trash;
 	uint32_t *dst = NULL;
 	int ret;
 
-	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
-		return expunge(job, uids, err);
-	ret = imap_move(job->eng->imap, uids->uids, uids->n, trash, &dst, err);
+	qsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
+	ret = imap_move(job->eng->imap, uids->uids, uids->n, job->eng->trash, &dst, err);
 	free(dst);
 	return ret;
+}
+
+/* Gmail: the deletions gmail.c chose to send to Trash go there, the rest
+ * (label removals) are expunged. */
+static int remove_remote_gmail(struct folder_job *job, struct uid_list *uids, struct error *err)
+{
+	struct uid_list trash = {0}, rest = {0};
+	int ret = 0;
+
+	for (size_t i = 0; i < job->n_to_trash; i++)
+		uid_list_add(&trash, job->remote[job->plan.actions[job->to_trash[i]].remote].uid);
+	qsort(trash.uids, trash.n, sizeof(*trash.uids), cmp_u32);
+	for (size_t i = 0; i < uids->n; i++)
+		if (!trash.n ||
+		    !bsearch(&uids->uids[i], trash.uids, trash.n, sizeof(uint32_t), cmp_u32))
+			uid_list_add(&rest, uids->uids[i]);
+	if (trash.n && job->eng->trash)
+		ret = move_to_trash(job, &trash, err);
+	else /* no Trash folder found: the plain expunge is all there is */
+		for (size_t i = 0; i < trash.n; i++)
+			uid_list_add(&rest, trash.uids[i]);
+	if (ret == 0 && rest.n) {
+		qsort(rest.uids, rest.n, sizeof(*rest.uids), cmp_u32);
+		ret = expunge(job, &rest, err);
+	}
+	free(trash.uids);
+	free(rest.uids);
+	return ret;
+}
+
+static int remove_remote(struct folder_job *job, struct uid_list *uids, struct error *err)
+{
+	const char *trash = job->eng->trash;
+
+	if (job->eng->gmail)
+		return remove_remote_gmail(job, uids, err);
+	qsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
+	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
+		return expunge(job, uids, err);
+	return move_to_trash(job, uids, err);
 }
 
 int apply_deletions(struct folder_job *job, struct error *err)
@@ -247,7 +285,6 @@ int apply_deletions(struct folder_job *job, struct error *err)
 	if (delete_local_files(job, err) < 0 || maildir_sync(job->md, err) < 0 ||
 	    remote_delete_intents(job, &uids, err) < 0)
 		goto out;
-	qsort(uids.uids, uids.n, sizeof(*uids.uids), cmp_u32);
 	if (uids.n && remove_remote(job, &uids, err) < 0)
 		goto out;
 	ret = drop_pairs(job, err);

@@ -128,6 +128,7 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 		}
 	}
 	moves_match(jobs, n);
+	gmail_match(jobs, n);
 	if (!imap_is_dead(eng->imap))
 		workers_apply(eng, jobs, n, failed);
 	if (!imap_is_dead(eng->imap) && !eng->opts->dry_run && moves_finish(jobs, n, err) < 0)

@@ -74,6 +74,9 @@ struct folder_job {
 	struct engine_folder_report report;
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
 	bool quiet;       /* nothing changed on either side: skipped */
+	size_t *to_trash; /* owned: DELETE_REMOTE actions to move to Trash (Gmail) */
+	size_t n_to_trash;
+	size_t cap_to_trash;
 	uint64_t stamp;   /* maildir_settled_stamp before the scan */
 };
 
@@ -103,6 +106,10 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 /* recover.c: finishes or drops the intents an interrupted run left for this
  * folder; needs the remote and local views gathered. */
 int recover_intents(struct folder_job *job, struct error *err);
+
+/* gmail.c: Gmail's deletion semantics and global flags across folders
+ * (a no-op on other servers). */
+void gmail_match(struct folder_job *jobs, size_t n);
 
 /* workers.c: folder_apply for every job not failed, on up to
  * acct->connections connections at once; failed[] is updated. */

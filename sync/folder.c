@@ -30,6 +30,7 @@ void folder_job_clear(struct folder_job *job)
 	free(job->local_rel);
 	free(job->local_abs);
 	free(job->moves);
+	free(job->to_trash);
 	memset(job, 0, sizeof(*job));
 }
 

@@ -22,6 +22,7 @@ struct pool {
 	size_t next;            /* next index into order */
 	bool *failed;           /* borrowed: per job */
 	bool *done;             /* owned: per job, applied or failed */
+	bool paused;            /* a quota answer: start no other folder */
 	pthread_mutex_t lock;
 };
 
@@ -52,12 +53,20 @@ static int cmp_work(const void *a, const void *b)
 	return x > y ? -1 : x < y;
 }
 
+/* Gmail's quota answers: the account pauses (no other folder is started),
+ * what was done is kept, and the next run resumes (GMAIL.md, Limits). */
+static bool is_quota(const struct error *err)
+{
+	return strstr(err->msg, "[OVERQUOTA]") || strstr(err->msg, "[THROTTLED]") ||
+	       strstr(err->msg, "[UNAVAILABLE]");
+}
+
 static struct folder_job *take(struct pool *p)
 {
 	struct folder_job *job = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->next < p->n_order)
+	if (p->next < p->n_order && !p->paused)
 		job = &p->jobs[p->order[p->next++]];
 	pthread_mutex_unlock(&p->lock);
 	return job;
@@ -71,8 +80,13 @@ static void apply_one(struct worker *w, struct folder_job *job)
 
 	job->eng = &w->eng;
 	failed = folder_apply(job, &err) < 0;
+	if (failed && is_quota(&err))
+		error_prefix(&err, "the server's quota stopped the sync (everything done so far is "
+				   "kept; run again later to resume)");
 	folder_report(job, failed ? &err : NULL);
 	pthread_mutex_lock(&w->pool->lock);
+	if (failed && is_quota(&err))
+		w->pool->paused = true;
 	w->pool->failed[i] = failed;
 	w->pool->done[i] = true;
 	pthread_mutex_unlock(&w->pool->lock);
@@ -189,7 +203,9 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 		if (!failed[i] && !p.done[i]) {
 			struct error err;
 
-			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: the connection was lost");
+			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: %s",
+				  p.paused ? "paused by the server's quota, run again later"
+					   : "the connection was lost");
 			failed[i] = true;
 			folder_report(&jobs[i], &err);
 		}

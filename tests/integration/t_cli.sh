@@ -18,7 +18,7 @@ check_contains "--version prints the version" "gmaildir 0." "$("$BIN" --version)
 check_eq "unknown command: exit 2" 2 "$?"
 "$BIN" >/dev/null 2>&1
 check_eq "no command: exit 2" 2 "$?"
-for c in daemon status doctor init; do
+for c in daemon status doctor; do
 	out=$("$BIN" -c /dev/null "$c" 2>&1)
 	rc=$?
 	check_eq "$c: not implemented yet, exit 2 (no fake success)" "2 yes" \
@@ -96,4 +96,12 @@ check_eq "binary junk as config: exit 2, no crash" 2 "$?"
 out=$("$BIN" -c "$T/missing.yaml" check-config 2>&1)
 check_eq "missing config file: exit 2" 2 "$?"
 check_contains "... naming the file" "missing.yaml" "$out"
+out=$("$BIN" -c "$T/new/config.yaml" init gmail you@gmail.com)
+check_eq "init gmail writes a starter config" 0 "$?"
+check_eq "... mode 0600" 600 "$(stat -c %a "$T/new/config.yaml")"
+check_contains "... and says what to do next" "App Password" "$out"
+out=$("$BIN" -c "$T/new/config.yaml" check-config)
+check_contains "... which loads, with the Gmail preset" "host: imap.gmail.com" "$out"
+"$BIN" -c "$T/new/config.yaml" init gmail you@gmail.com >/dev/null 2>&1
+check_eq "init never overwrites a config (exit 2)" 2 "$?"
 tap_done

@@ -1,0 +1,95 @@
+/* `gmaildir init gmail ADDRESS`: writes a starter config (0600, in a 0700
+ * directory) for a Gmail account and says what to do next. It never
+ * overwrites an existing file. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* The account name: the address's local part, reduced to the characters
+ * the config accepts in a name. */
+static char *account_name(const char *address)
+{
+	char *name = xstrndup(address, strcspn(address, "@"));
+
+	for (char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			*p = '-';
+	return name;
+}
+
+static int write_config(const char *path, const char *address, struct error *err)
+{
+	char *name = account_name(address), *dir = xstrdup(path);
+	int fd = -1, ret = -1;
+	FILE *f = NULL;
+
+	*strrchr(dir, '/') = '\0';
+	if (*dir && fs_mkdir_p(dir, 0700, err) < 0)
+		goto out;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		error_set(err, ERR_CONFIG, RETRY_NEVER, "%s: %s", path,
+			  errno == EEXIST ? "already exists; not overwritten" : strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	fprintf(f,
+		"# gmaildir config: see the README for every key.\n"
+		"accounts:\n"
+		"  - name: %s\n"
+		"    provider: gmail            # imap.gmail.com:993, implicit TLS\n"
+		"    user: %s\n"
+		"    # A command that prints your App Password (Google Account >\n"
+		"    # Security > App passwords; needs 2-Step Verification).\n"
+		"    password_command: \"pass show google/app-password\"\n"
+		"    maildir: ~/Mail/%s\n",
+		name, address, name);
+	ret = fclose(f) == 0 ? 0 : -1;
+	f = NULL;
+	if (ret < 0)
+		error_set(err, ERR_CONFIG, RETRY_NEVER, "%s: %s", path, strerror(errno));
+out:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	free(name);
+	return ret;
+}
+
+int cli_cmd_init(struct cli *cli, int argc, char **argv)
+{
+	struct error err = {0};
+	char *def = NULL;
+	const char *path = cli->config_path;
+
+	if (argc != 3 || strcmp(argv[1], "gmail") != 0 || !strchr(argv[2], '@')) {
+		fprintf(stderr, "usage: gmaildir [-c FILE] init gmail ADDRESS\n");
+		return EXIT_USAGE;
+	}
+	if (!path)
+		path = def = config_default_path();
+	if (write_config(path, argv[2], &err) < 0) {
+		fprintf(stderr, "gmaildir: %s\n", err.msg);
+		free(def);
+		return EXIT_USAGE;
+	}
+	printf("Wrote %s (mode 0600). Next:\n"
+	       "  1. Turn on 2-Step Verification, then create an App Password:\n"
+	       "     https://myaccount.google.com/apppasswords\n"
+	       "  2. Store it (e.g. pass insert google/app-password) and make password_command\n"
+	       "     print it, or use auth: xoauth2 with oauth2_token_command.\n"
+	       "  3. Run: gmaildir sync\n",
+	       path);
+	free(def);
+	return EXIT_OK;
+}

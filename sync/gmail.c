@@ -1,0 +1,205 @@
+/* Gmail's dialect across folders (GMAIL.md, DESIGN.md §8), decided after
+ * every folder was planned and before any is applied:
+ *
+ *  - Deleting: EXPUNGE in a label folder removes only that label, which is
+ *    what deleting one local copy means. Deleting in Archive (All Mail), or
+ *    deleting every local copy of a message, means "delete the message": it
+ *    is moved to [Gmail]/Trash (found by its \Trash attribute), which removes
+ *    it from every label; the other copies disappear at the next sync, when
+ *    Gmail's state is read again rather than predicted.
+ *  - Flags belong to the message, not to the label: a flag changed on one
+ *    local copy is set on every local copy in the same sync. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "util/xalloc.h"
+
+/* One local copy of a Gmail message: a pair of some folder. */
+struct copy {
+	uint64_t gm;
+	struct folder_job *job;
+	size_t pair;   /* index into job->pairs */
+	size_t action; /* its plan action, or PLAN_NONE */
+};
+
+static int cmp_copy(const void *a, const void *b)
+{
+	uint64_t x = ((const struct copy *)a)->gm, y = ((const struct copy *)b)->gm;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct copy *collect_copies(struct folder_job *jobs, size_t n, size_t *n_r)
+{
+	struct copy *cs = NULL;
+	size_t k = 0, cap = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		struct folder_job *job = &jobs[j];
+		size_t *act = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(size_t));
+
+		for (size_t i = 0; i < job->n_pairs; i++)
+			act[i] = PLAN_NONE;
+		for (size_t a = 0; a < job->plan.n; a++)
+			if (job->plan.actions[a].base != PLAN_NONE)
+				act[job->plan.actions[a].base] = a;
+		for (size_t i = 0; i < job->n_pairs; i++) {
+			if (!job->pairs[i].gm_msgid)
+				continue;
+			cs = xgrow(cs, &cap, k + 1, sizeof(*cs));
+			cs[k++] = (struct copy){job->pairs[i].gm_msgid, job, i, act[i]};
+		}
+		free(act);
+	}
+	qsort(cs, k, sizeof(*cs), cmp_copy);
+	*n_r = k;
+	return cs;
+}
+
+static enum plan_op op_of(const struct copy *c)
+{
+	return c->action == PLAN_NONE ? PLAN_FLAGS : c->job->plan.actions[c->action].op;
+}
+
+static bool is_all_mail(const struct folder_job *job)
+{
+	return job->mbx->attrs & IMAP_MBX_ALL;
+}
+
+/* Deletions of one message's copies: to Trash when it is deleted in All Mail
+ * or when no copy survives; one move suffices, the other copies are left to
+ * their (then empty) expunge. */
+static void settle_deletions(struct copy *g, size_t n)
+{
+	bool all_deleted = true;
+	struct copy *mover = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		if (op_of(&g[i]) != PLAN_DELETE_REMOTE)
+			all_deleted = false;
+		else if (!mover || is_all_mail(g[i].job))
+			mover = &g[i];
+	}
+	if (!mover || (!all_deleted && !is_all_mail(mover->job)))
+		return;
+	mover->job->to_trash = xgrow(mover->job->to_trash, &mover->job->cap_to_trash,
+				     mover->job->n_to_trash + 1, sizeof(size_t));
+	mover->job->to_trash[mover->job->n_to_trash++] = mover->action;
+}
+
+/* The message's flags after this sync: every copy's change applied. */
+static unsigned group_flags(const struct copy *g, size_t n)
+{
+	unsigned flags = g[0].job->pairs[g[0].pair].flags;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a =
+			g[i].action == PLAN_NONE ? NULL : &g[i].job->plan.actions[g[i].action];
+		unsigned base = g[i].job->pairs[g[i].pair].flags;
+
+		if (a && a->op == PLAN_FLAGS)
+			flags = (flags & ~(a->flags ^ base)) | (a->flags & (a->flags ^ base));
+	}
+	return flags;
+}
+
+static size_t remote_index(const struct folder_job *job, uint32_t uid)
+{
+	size_t lo = 0, hi = job->n_remote;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (job->remote[mid].uid == uid)
+			return mid;
+		if (job->remote[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+static size_t local_index(const struct folder_job *job, const char *key)
+{
+	size_t lo = 0, hi = job->n_local;
+
+	while (lo < hi) { /* maildir_scan sorts by unique */
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(job->local[mid].unique, key);
+
+		if (d == 0)
+			return mid;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+/* A copy that had nothing to do gets a flag action of its own. */
+static size_t add_flags_action(struct folder_job *job, size_t pair)
+{
+	size_t r = remote_index(job, job->pairs[pair].uid);
+	size_t l = local_index(job, job->pairs[pair].key);
+	struct plan_action *a;
+
+	if (r == PLAN_NONE || l == PLAN_NONE)
+		return PLAN_NONE;
+	job->plan.actions =
+		xgrow(job->plan.actions, &job->plan.cap, job->plan.n + 1, sizeof(*job->plan.actions));
+	a = &job->plan.actions[job->plan.n];
+	memset(a, 0, sizeof(*a));
+	*a = (struct plan_action){.op = PLAN_FLAGS, .remote = r, .local = l, .base = pair};
+	return job->plan.n++;
+}
+
+/* Gives every surviving copy the message's flags. Flags are global on Gmail,
+ * so one copy's STORE sets them for all: only the first push is kept. */
+static void spread_flags(struct copy *g, size_t n)
+{
+	unsigned want = group_flags(g, n);
+	bool pushed = false;
+
+	for (size_t i = 0; i < n; i++) {
+		struct folder_job *job = g[i].job;
+		struct plan_action *a;
+		unsigned rf;
+
+		if (op_of(&g[i]) != PLAN_FLAGS || job->quiet || !job->md ||
+		    (g[i].action == PLAN_NONE && job->pairs[g[i].pair].flags == want))
+			continue;
+		if (g[i].action == PLAN_NONE && (g[i].action = add_flags_action(job, g[i].pair)) ==
+						       PLAN_NONE)
+			continue;
+		a = &job->plan.actions[g[i].action];
+		rf = job->remote[a->remote].flags;
+		a->push_add = pushed ? 0 : want & ~rf;
+		a->push_remove = pushed ? 0 : rf & ~want;
+		pushed = pushed || a->push_add || a->push_remove;
+		a->pull = job->local[a->local].flags != want;
+		a->flags = a->local_flags = want;
+	}
+}
+
+void gmail_match(struct folder_job *jobs, size_t n)
+{
+	size_t n_copies = 0;
+	struct copy *cs;
+
+	if (n == 0 || !jobs[0].eng->gmail)
+		return;
+	cs = collect_copies(jobs, n, &n_copies);
+	for (size_t i = 0; i < n_copies;) {
+		size_t k = i + 1;
+
+		while (k < n_copies && cs[k].gm == cs[i].gm)
+			k++;
+		settle_deletions(&cs[i], k - i);
+		spread_flags(&cs[i], k - i);
+		i = k;
+	}
+	free(cs);
+}
