@@ -38,14 +38,18 @@ struct remote_msg {
 	uint64_t gm_msgid;
 };
 
-/* A message moved out of a folder into another one (PLAN_MOVE_OUT). */
+/* A message moved (PLAN_MOVE_OUT) or, on Gmail, copied (a label added)
+ * out of a folder into another one. */
 struct move_out {
-	size_t action;             /* index into the source job's plan */
+	size_t action;             /* the source job's plan action, or PLAN_NONE */
+	size_t src_pair;           /* index into the source job's pairs */
+	uint32_t src_uid;
+	unsigned src_flags;        /* the server copy's flags before the move */
+	bool copy;                 /* UID COPY: the source message stays */
 	struct folder_job *target; /* borrowed */
 	size_t target_local;       /* index into target->local */
 	uint32_t target_uidnext;   /* the target's UIDNEXT before any move */
 	uint32_t dst_uid;          /* the UID in the target, 0 until moved */
-	unsigned flags;            /* the flags the server copy carries */
 };
 
 /* One folder's sync: what was gathered from both sides and the base, the
@@ -107,9 +111,12 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
  * folder; needs the remote and local views gathered. */
 int recover_intents(struct folder_job *job, struct error *err);
 
-/* gmail.c: Gmail's deletion semantics and global flags across folders
- * (a no-op on other servers). */
+/* gmail.c: Gmail's deletion semantics and global flags across folders,
+ * and new local copies of a known message turned into UID COPY (a label
+ * added, never a second message); a no-op on other servers. */
 void gmail_match(struct folder_job *jobs, size_t n);
+/* moves.c: records a move or copy out of src (see struct move_out). */
+void move_link(struct folder_job *src, const struct move_out *m);
 
 /* workers.c: folder_apply for every job not failed, on up to
  * acct->connections connections at once; failed[] is updated. */

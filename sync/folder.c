@@ -380,7 +380,7 @@ int folder_apply(struct folder_job *job, struct error *err)
 		job->report.unchanged = job->plan.n == 0;
 		return 0;
 	}
-	if (job->plan.n > 0 && job->eng->selected != job &&
+	if ((job->plan.n > 0 || job->n_moves > 0) && job->eng->selected != job &&
 	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
 		return -1;
 	job->eng->selected = job;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sync/engine_p.h"
+#include "sync/message.h"
 #include "util/xalloc.h"
 
 /* One local copy of a Gmail message: a pair of some folder. */
@@ -184,6 +185,88 @@ static void spread_flags(struct copy *g, size_t n)
 	}
 }
 
+/* A known message by content: Message-ID and size, over every pair. */
+struct known {
+	const char *message_id; /* borrowed */
+	uint64_t size;
+	struct folder_job *job;
+	size_t pair;
+};
+
+static int cmp_known(const void *a, const void *b)
+{
+	const struct known *x = a, *y = b;
+	int d = strcmp(x->message_id, y->message_id);
+
+	return d ? d : (x->size < y->size ? -1 : x->size > y->size);
+}
+
+static struct known *collect_known(struct folder_job *jobs, size_t n, size_t *n_r)
+{
+	struct known *ks = NULL;
+	size_t k = 0, cap = 0;
+
+	for (size_t j = 0; j < n; j++)
+		for (size_t i = 0; i < jobs[j].n_pairs; i++) {
+			const struct state_pair *p = &jobs[j].pairs[i];
+
+			if (!p->message_id)
+				continue;
+			ks = xgrow(ks, &cap, k + 1, sizeof(*ks));
+			ks[k++] = (struct known){p->message_id, p->size, &jobs[j], i};
+		}
+	qsort(ks, k, sizeof(*ks), cmp_known);
+	*n_r = k;
+	return ks;
+}
+
+/* A new local file that is a known message (a hard link or a byte copy of
+ * it, put into another label's folder): on Gmail an APPEND would make a
+ * second message; UID COPY from a folder that has it adds the label. */
+static void copy_instead(struct folder_job *job, size_t action, const struct known *ks, size_t n)
+{
+	struct plan_action *a = &job->plan.actions[action];
+	struct known key = {0}, *hit;
+	struct error err = {0};
+	char *data = NULL;
+	size_t len = 0;
+	time_t mtime;
+
+	if (maildir_read_crlf(job->md, &job->local[a->local], &data, &len, &mtime, &err) < 0)
+		return;
+	key.message_id = message_id_get(data, len);
+	key.size = len;
+	free(data);
+	hit = key.message_id ? bsearch(&key, ks, n, sizeof(*ks), cmp_known) : NULL;
+	if (hit && hit->job != job) {
+		const struct state_pair *p = &hit->job->pairs[hit->pair];
+		struct move_out m = {.action = PLAN_NONE,
+				     .src_pair = hit->pair,
+				     .src_uid = p->uid,
+				     .src_flags = p->flags,
+				     .copy = true,
+				     .target = job,
+				     .target_local = a->local,
+				     .target_uidnext = job->info.uidnext};
+
+		move_link(hit->job, &m);
+		a->op = PLAN_MOVE_IN;
+	}
+	free((char *)key.message_id);
+}
+
+static void copies_match(struct folder_job *jobs, size_t n)
+{
+	size_t n_known = 0;
+	struct known *ks = collect_known(jobs, n, &n_known);
+
+	for (size_t j = 0; j < n && n_known > 0; j++)
+		for (size_t i = 0; i < jobs[j].plan.n; i++)
+			if (jobs[j].plan.actions[i].op == PLAN_UPLOAD && jobs[j].md)
+				copy_instead(&jobs[j], i, ks, n_known);
+	free(ks);
+}
+
 void gmail_match(struct folder_job *jobs, size_t n)
 {
 	size_t n_copies = 0;
@@ -191,6 +274,7 @@ void gmail_match(struct folder_job *jobs, size_t n)
 
 	if (n == 0 || !jobs[0].eng->gmail)
 		return;
+	copies_match(jobs, n);
 	cs = collect_copies(jobs, n, &n_copies);
 	for (size_t i = 0; i < n_copies;) {
 		size_t k = i + 1;

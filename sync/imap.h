@@ -188,6 +188,10 @@ int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const ch
  * *dst_uids_r[i] is the new UID of uids[i] (0 when unknown). Caller frees. */
 int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
 	      uint32_t **dst_uids_r, struct error *err);
+/* UID COPY of uids to mailbox (on Gmail: adds a label); *dst_uids_r as for
+ * imap_move. Caller frees. */
+int imap_copy(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
+	      uint32_t **dst_uids_r, struct error *err);
 /* UID SEARCH UID min_uid:* HEADER Message-ID <message_id>. Caller frees. */
 int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t min_uid,
 			   uint32_t **uids_r, size_t *n_r, struct error *err);

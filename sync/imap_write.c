@@ -312,6 +312,7 @@ struct move_args {
 	size_t n;
 	uint32_t *dst; /* dst[i] for uids[i] */
 	const char *mailbox;
+	bool copy; /* UID COPY only: the source messages stay */
 };
 
 /* Records COPYUID src -> dst in a->dst for the caller's UIDs. */
@@ -348,7 +349,7 @@ static int move_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg,
 	struct move_args *a = arg;
 	struct mailimap_set *set = imap_set_new(uids, n), *src = NULL, *dst = NULL;
 	uint32_t uidvalidity = 0;
-	bool move = imap_has(imap, IMAP_CAP_MOVE);
+	bool move = imap_has(imap, IMAP_CAP_MOVE) && !a->copy;
 	int r;
 
 	if (move)
@@ -365,13 +366,13 @@ static int move_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg,
 	if (dst)
 		mailimap_set_free(dst);
 	/* Without MOVE: the copy is made, now remove exactly these. */
-	return move ? 0 : expunge_cb(imap, uids, n, NULL, err);
+	return move || a->copy ? 0 : expunge_cb(imap, uids, n, NULL, err);
 }
 
-int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
-	      uint32_t **dst_uids_r, struct error *err)
+static int move_or_copy(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
+			uint32_t **dst_uids_r, bool copy, struct error *err)
 {
-	struct move_args a = {.uids = uids, .n = n, .mailbox = mailbox};
+	struct move_args a = {.uids = uids, .n = n, .mailbox = mailbox, .copy = copy};
 
 	*dst_uids_r = NULL;
 	if (imap_check_alive(imap, err) < 0)
@@ -385,6 +386,18 @@ int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mai
 	}
 	*dst_uids_r = a.dst;
 	return 0;
+}
+
+int imap_move(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
+	      uint32_t **dst_uids_r, struct error *err)
+{
+	return move_or_copy(imap, uids, n, mailbox, dst_uids_r, false, err);
+}
+
+int imap_copy(struct imap *imap, const uint32_t *uids, size_t n, const char *mailbox,
+	      uint32_t **dst_uids_r, struct error *err)
+{
+	return move_or_copy(imap, uids, n, mailbox, dst_uids_r, true, err);
 }
 
 /* ---------------------------------------------------------------- SEARCH */

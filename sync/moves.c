@@ -51,18 +51,31 @@ static struct upload_ref *collect_uploads(struct folder_job *jobs, size_t n, siz
 	return refs;
 }
 
+void move_link(struct folder_job *src, const struct move_out *m)
+{
+	src->moves = xgrow(src->moves, &src->cap_moves, src->n_moves + 1, sizeof(*src->moves));
+	src->moves[src->n_moves++] = *m;
+	/* A folder skipped as quiet must still be applied to send it. */
+	src->quiet = false;
+}
+
 static void link_move(struct folder_job *src, size_t action, struct upload_ref *ref)
 {
 	struct plan_action *out = &src->plan.actions[action];
 	struct plan_action *in = &ref->job->plan.actions[ref->action];
+	struct move_out m = {.action = action,
+			     .src_pair = out->base,
+			     .src_uid = src->remote[out->remote].uid,
+			     .src_flags = src->remote[out->remote].flags,
+			     .target = ref->job,
+			     .target_local = in->local,
+			     .target_uidnext = ref->job->info.uidnext};
 
 	out->op = PLAN_MOVE_OUT;
 	src->plan.n_delete_remote--;
 	in->op = PLAN_MOVE_IN;
 	ref->taken = true;
-	src->moves = xgrow(src->moves, &src->cap_moves, src->n_moves + 1, sizeof(*src->moves));
-	src->moves[src->n_moves++] =
-		(struct move_out){action, ref->job, in->local, ref->job->info.uidnext, 0, 0};
+	move_link(src, &m);
 }
 
 void moves_match(struct folder_job *jobs, size_t n)
@@ -93,7 +106,7 @@ void moves_match(struct folder_job *jobs, size_t n)
  * recorded at download, else read from the moved file. */
 static char *move_message_id(const struct folder_job *src, const struct move_out *m)
 {
-	const struct state_pair *p = &src->pairs[src->plan.actions[m->action].base];
+	const struct state_pair *p = &src->pairs[m->src_pair];
 	struct folder_job *t = m->target;
 	char *data = NULL, *id = NULL;
 	size_t len;
@@ -147,12 +160,11 @@ static int record_moved(struct folder_job *src, struct move_out **ms, size_t n,
 	if (state_begin(st, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const struct plan_action *a = &src->plan.actions[ms[i]->action];
-		struct state_pair p = src->pairs[a->base];
+		struct state_pair p = src->pairs[ms[i]->src_pair];
 
 		p.uid = ms[i]->dst_uid;
 		p.key = ms[i]->target->local[ms[i]->target_local].unique;
-		if (state_pair_delete(st, src->sf.id, src->pairs[a->base].uid, err) < 0 ||
+		if ((!ms[i]->copy && state_pair_delete(st, src->sf.id, ms[i]->src_uid, err) < 0) ||
 		    (p.uid && (state_pair_put(st, ms[i]->target->sf.id, &p, err) < 0 ||
 			       state_intent_done(st, ids[i], err) < 0))) {
 			state_rollback(st);
@@ -170,14 +182,13 @@ static int move_batch(struct folder_job *src, struct move_out **ms, size_t n, st
 	int ret = -1;
 
 	for (size_t i = 0; i < n; i++)
-		uids[i] = src->remote[src->plan.actions[ms[i]->action].remote].uid;
+		uids[i] = ms[i]->src_uid;
 	if (record_intents(src, ms, n, ids, err) < 0 ||
-	    imap_move(src->eng->imap, uids, n, ms[0]->target->mbx->name, &dst, err) < 0)
+	    (ms[0]->copy ? imap_copy : imap_move)(src->eng->imap, uids, n, ms[0]->target->mbx->name,
+						  &dst, err) < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		ms[i]->dst_uid = dst ? dst[i] : 0;
-		ms[i]->flags = src->remote[src->plan.actions[ms[i]->action].remote].flags;
-	}
 	ret = record_moved(src, ms, n, ids, err);
 out:
 	free(dst);
@@ -198,7 +209,8 @@ int apply_moves(struct folder_job *job, struct error *err)
 		if (done[i])
 			continue;
 		for (size_t k = i; k < job->n_moves; k++) {
-			if (!done[k] && job->moves[k].target == job->moves[i].target) {
+			if (!done[k] && job->moves[k].target == job->moves[i].target &&
+			    job->moves[k].copy == job->moves[i].copy) {
 				batch[n++] = &job->moves[k];
 				done[k] = true;
 			}
@@ -215,8 +227,8 @@ int apply_moves(struct folder_job *job, struct error *err)
  * moved file. */
 static unsigned merged_flags(const struct folder_job *src, const struct move_out *m)
 {
-	unsigned b = src->pairs[src->plan.actions[m->action].base].flags;
-	unsigned r = m->flags, l = m->target->local[m->target_local].flags;
+	unsigned b = src->pairs[m->src_pair].flags;
+	unsigned r = m->src_flags, l = m->target->local[m->target_local].flags;
 	unsigned ch_r = r ^ b, ch_l = l ^ b;
 
 	return (b & ~(ch_r | ch_l)) | (r & ch_r) | (l & ch_l & ~ch_r);
@@ -227,17 +239,17 @@ static int push_moved_flags(struct folder_job *src, const struct move_out *m, st
 	struct folder_job *t = m->target;
 	struct maildir_entry *e = &t->local[m->target_local];
 	unsigned want = merged_flags(src, m);
-	struct state_pair p = src->pairs[src->plan.actions[m->action].base];
+	struct state_pair p = src->pairs[m->src_pair];
 	struct imap *imap = src->eng->imap;
 
 	if (t->eng->selected != t && imap_select(imap, t->mbx->name, &t->info, err) < 0)
 		return -1;
 	t->eng->selected = t;
-	if ((want & ~m->flags) &&
-	    imap_store_flags(imap, &m->dst_uid, 1, true, want & ~m->flags, NULL, err) < 0)
+	if ((want & ~m->src_flags) &&
+	    imap_store_flags(imap, &m->dst_uid, 1, true, want & ~m->src_flags, NULL, err) < 0)
 		return -1;
-	if ((m->flags & ~want) &&
-	    imap_store_flags(imap, &m->dst_uid, 1, false, m->flags & ~want, NULL, err) < 0)
+	if ((m->src_flags & ~want) &&
+	    imap_store_flags(imap, &m->dst_uid, 1, false, m->src_flags & ~want, NULL, err) < 0)
 		return -1;
 	if (want != e->flags &&
 	    (maildir_set_flags(t->md, e, want, err) < 0 || maildir_sync(t->md, err) < 0))
@@ -255,10 +267,10 @@ int moves_finish(struct folder_job *jobs, size_t n, struct error *err)
 			const struct move_out *m = &jobs[j].moves[i];
 
 			unsigned want = merged_flags(&jobs[j], m);
-			unsigned base = jobs[j].pairs[jobs[j].plan.actions[m->action].base].flags;
+			unsigned base = jobs[j].pairs[m->src_pair].flags;
 
 			/* The pair was recorded with the old base: settle it. */
-			if (!m->dst_uid || (want == m->flags && want == base &&
+			if (!m->dst_uid || (want == m->src_flags && want == base &&
 					    m->target->local[m->target_local].flags == want))
 				continue;
 			if (push_moved_flags(&jobs[j], m, err) < 0)

@@ -104,6 +104,20 @@ gd -q sync
 check_eq "... and after the next sync no local copy is left" "" "$(local_files "$z")"
 check_eq "no APPEND was ever sent" 0 "$(gm_counter appends)"
 
+# A copy into another label's folder (a hard link, as a mail reader or a
+# script might make) adds the label; it never creates a second message.
+c=$(awk -F'\t' '$2 !~ /Travel/ && $2 !~ /Work/ {n++} $2 !~ /Work/ && n == 5 {print $1; exit}' "$gen/index.tsv")
+src=$(local_files "$c" | grep '/Archive/' | head -1)
+mkdir -p "$GD_MAIL/Work/cur"
+ln "$src" "$GD_MAIL/Work/cur/1800000000.copy.test:2,S"
+msgs_before=$(gm_ctl list 'folder=[Gmail]/All Mail' | gm_json 'len(r["messages"])')
+gd -q sync
+check_contains "a file linked into Work adds the Work label to that message" "Work" \
+	"$(gm_ctl message "msgid=$c" | gm_json 'r["labels"]')"
+check_eq "... no new message on the server" "$msgs_before" \
+	"$(gm_ctl list 'folder=[Gmail]/All Mail' | gm_json 'len(r["messages"])')"
+check_eq "... no APPEND sent" 0 "$(gm_counter appends)"
+
 before=$(gm_ctl counters | gm_json 'r["commands"].get("UID STORE", 0) + r["commands"].get("APPEND", 0)')
 out=$(gd sync 2>&1)
 check_contains "a sync after all that changes nothing" "unchanged" "$out"
