@@ -52,29 +52,23 @@ static void free_secret(char **secret)
 	*secret = NULL;
 }
 
-/* Lock first, so that a second process says who holds the account before it
- * spends a login on it. */
-static int engine_open(struct engine *eng, struct error *err)
+/* A connection for this account. XOAUTH2 tokens expire, so the token
+ * command runs for each new connection; a password is read once per
+ * session and kept (wiped at the end) for reconnects and extra connections.
+ * Workers call this too: the secret is guarded. */
+int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err)
 {
-	const struct account_conf *acct = eng->acct;
+	int ret = 0;
 
-	/* The secret is kept (and wiped at the end) for the extra connections
-	 * of parallel folders: a password command runs once per sync. */
-	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
-	    state_lock_acquire(acct->state_dir, acct->name, &eng->lock, err) < 0 ||
-	    state_open(acct->state_dir, &eng->st, err) < 0 ||
-	    config_get_secret(acct, &eng->secret, err) < 0 ||
-	    imap_connect(acct, eng->secret, &eng->imap, err) < 0)
-		return -1;
-	return 0;
-}
-
-static void engine_close(struct engine *eng)
-{
-	free_secret(&eng->secret);
-	imap_free(&eng->imap);
-	state_free(&eng->st);
-	state_lock_release(&eng->lock);
+	pthread_mutex_lock(eng->secret_lock);
+	if (!*eng->secret || eng->acct->auth == AUTH_XOAUTH2) {
+		free_secret(eng->secret);
+		ret = config_get_secret(eng->acct, eng->secret, err);
+	}
+	if (ret == 0)
+		ret = imap_connect(eng->acct, *eng->secret, imap_r, err);
+	pthread_mutex_unlock(eng->secret_lock);
+	return ret;
 }
 
 static bool name_requested(const struct engine_opts *opts, const char *display)
@@ -278,17 +272,79 @@ out:
 	return ret;
 }
 
+struct engine_session {
+	struct engine eng;
+	char *secret; /* owned: see engine_connect */
+	pthread_mutex_t obs_lock;
+	pthread_mutex_t secret_lock;
+};
+
+/* Lock first, so that a second process says who holds the account before
+ * it spends a login on it. */
+int engine_session_open(const struct account_conf *acct, const struct engine_observer *obs,
+			struct engine_session **s_r, struct error *err)
+{
+	struct engine_session *s = xcalloc(1, sizeof(*s));
+
+	pthread_mutex_init(&s->obs_lock, NULL);
+	pthread_mutex_init(&s->secret_lock, NULL);
+	s->eng = (struct engine){.acct = acct, .obs = obs, .obs_lock = &s->obs_lock,
+				 .secret = &s->secret, .secret_lock = &s->secret_lock};
+	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
+	    state_lock_acquire(acct->state_dir, acct->name, &s->eng.lock, err) < 0 ||
+	    state_open(acct->state_dir, &s->eng.st, err) < 0) {
+		engine_session_free(&s);
+		return -1;
+	}
+	*s_r = s;
+	return 0;
+}
+
+int engine_session_sync(struct engine_session *s, const struct engine_opts *opts,
+			struct error *err)
+{
+	struct engine *eng = &s->eng;
+
+	eng->opts = opts;
+	eng->selected = NULL;
+	eng->trash = NULL;
+	if (eng->imap && imap_is_dead(eng->imap))
+		imap_free(&eng->imap);
+	if (!eng->imap && engine_connect(eng, &eng->imap, err) < 0)
+		return -1;
+	return sync_folders(eng, err);
+}
+
+bool engine_session_connected(const struct engine_session *s)
+{
+	return s->eng.imap && !imap_is_dead(s->eng.imap);
+}
+
+void engine_session_free(struct engine_session **sp)
+{
+	struct engine_session *s = *sp;
+
+	if (!s)
+		return;
+	free_secret(&s->secret);
+	imap_free(&s->eng.imap);
+	state_free(&s->eng.st);
+	state_lock_release(&s->eng.lock);
+	pthread_mutex_destroy(&s->obs_lock);
+	pthread_mutex_destroy(&s->secret_lock);
+	free(s);
+	*sp = NULL;
+}
+
 int engine_sync_account(const struct account_conf *acct, const struct engine_opts *opts,
 			const struct engine_observer *obs, struct error *err)
 {
-	pthread_mutex_t obs_lock = PTHREAD_MUTEX_INITIALIZER;
-	struct engine eng = {.acct = acct, .opts = opts, .obs = obs, .obs_lock = &obs_lock};
-	int ret = -1;
+	struct engine_session *s = NULL;
+	int ret;
 
-	if (engine_open(&eng, err) < 0)
-		goto out;
-	ret = sync_folders(&eng, err);
-out:
-	engine_close(&eng);
+	if (engine_session_open(acct, obs, &s, err) < 0)
+		return -1;
+	ret = engine_session_sync(s, opts, err);
+	engine_session_free(&s);
 	return ret;
 }

@@ -61,6 +61,19 @@ struct engine_opts {
 	size_t batch_messages;
 };
 
+/* A long-lived sync session of one account (the daemon): the account lock
+ * and the state are held from open to free; the connection is made at the
+ * first sync and made again after it was lost. */
+struct engine_session;
+
+int engine_session_open(const struct account_conf *acct, const struct engine_observer *obs,
+			struct engine_session **s_r, struct error *err);
+/* One sync with these options; returns as engine_sync_account. */
+int engine_session_sync(struct engine_session *s, const struct engine_opts *opts,
+			struct error *err);
+bool engine_session_connected(const struct engine_session *s);
+void engine_session_free(struct engine_session **s);
+
 /* Syncs one account. Folder failures are reported to obs->folder_done and
  * the other folders go on. Returns 0 when every folder succeeded, 1 when
  * some folder failed (see the reports), -1 when the account as a whole failed

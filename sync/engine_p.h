@@ -23,7 +23,8 @@ struct engine {
 	struct state_lock *lock;          /* owned */
 	const struct folder_job *selected; /* the job whose mailbox is selected */
 	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
-	char *secret;                     /* owned by the account's engine, wiped */
+	char **secret;                    /* the session's secret (engine_connect) */
+	pthread_mutex_t *secret_lock;     /* guards *secret */
 	bool gmail;                       /* the server speaks X-GM-EXT-1 */
 	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
 };
@@ -134,6 +135,10 @@ int download_run(struct folder_job *job, struct error *err);
 int apply_flags(struct folder_job *job, struct error *err);
 int apply_deletions(struct folder_job *job, struct error *err);
 int apply_uploads(struct folder_job *job, struct error *err);
+
+/* A new connection for the account (the secret read or refreshed as
+ * needed); safe from worker threads. */
+int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err);
 
 /* Tells the observer something a person should know (printf-like). */
 void engine_notice(const struct engine *eng, const char *fmt, ...)

@@ -115,7 +115,7 @@ static bool worker_connect(struct worker *w, const struct engine *main)
 	w->eng.selected = NULL;
 	w->own = true;
 	if (state_open(main->acct->state_dir, &w->eng.st, &err) == 0 &&
-	    imap_connect(main->acct, main->secret, &w->eng.imap, &err) == 0)
+	    engine_connect(&w->eng, &w->eng.imap, &err) == 0)
 		return true;
 	engine_notice(main, "an extra connection failed (%s); going on with fewer", err.msg);
 	imap_free(&w->eng.imap);
