@@ -221,7 +221,9 @@ int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t m
  * While the connection is in any phase but IMAP_IDLE_OFF, no other command
  * may be sent on it. A server that leaves (BYE, or the socket closed)
  * shows as POLLIN; the next step fails with ERR_ACCOUNT and the
- * connection is dead. */
+ * connection is dead. imap_free in any phase does not wait: its LOGOUT
+ * ends the IDLE with a BAD (Dovecot: "Expected DONE") and the connection
+ * closes; leave IDLE first for a clean logout. */
 
 /* Re-issue IDLE at least this often: RFC 2177 lets servers drop an IDLE
  * after 30 minutes of silence, and some NAT boxes forget quieter links. */

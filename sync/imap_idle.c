@@ -320,11 +320,13 @@ static size_t vanished_count(clist *exts)
 
 	for (clistiter *it = imap_first(exts); it; it = clist_next(it)) {
 		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_qresync_vanished *v;
 
-		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
-		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data)
-			n += set_count(
-			    ((const struct mailimap_qresync_vanished *)ext->ext_data)->qr_known_uids);
+		if (!ext || ext->ext_extension->ext_id != MAILIMAP_EXTENSION_QRESYNC ||
+		    ext->ext_type != MAILIMAP_QRESYNC_TYPE_VANISHED || !ext->ext_data)
+			continue;
+		v = ext->ext_data;
+		n += set_count(v->qr_known_uids);
 	}
 	return n;
 }
