@@ -431,6 +431,8 @@ int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned 
 	if (entry->in_new || strcmp(name, entry->filename) != 0) {
 		/* NOREPLACE: a file already carrying the target name (a copy
 		 * made by someone else) is never overwritten. */
+		maildir_touch(md, entry->in_new ? "new" : "cur", entry->filename);
+		maildir_touch(md, "cur", name);
 		if (maildir_move_noreplace(entry_dir_fd(md, entry), entry->filename, md->cur_fd,
 					   name) < 0) {
 			maildir_sys_error(err, ERR_MESSAGE, errno, "rename(%s/%s/%s, cur/%s)",
@@ -452,6 +454,7 @@ out:
 
 int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct error *err)
 {
+	maildir_touch(md, entry->in_new ? "new" : "cur", entry->filename);
 	if (unlinkat(entry_dir_fd(md, entry), entry->filename, 0) < 0 && errno != ENOENT)
 		return maildir_sys_error(err, ERR_MESSAGE, errno, "unlink(%s/%s/%s)", md->path,
 					 entry->in_new ? "new" : "cur", entry->filename);
@@ -542,4 +545,21 @@ out:
 	free(raw);
 	close(fd);
 	return ret;
+}
+
+void maildir_set_touch(struct maildir *md, maildir_touch_fn *fn, void *ctx)
+{
+	md->touch = fn;
+	md->touch_ctx = ctx;
+}
+
+void maildir_touch(const struct maildir *md, const char *sub, const char *name)
+{
+	char *path;
+
+	if (!md->touch)
+		return;
+	path = xasprintf("%s/%s/%s", md->path, sub, name);
+	md->touch(path, md->touch_ctx);
+	free(path);
 }

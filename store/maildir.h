@@ -31,6 +31,11 @@
 struct maildir;
 struct maildir_delivery;
 
+/* Told the absolute path of every file about to appear in, leave, or be
+ * renamed within new/ or cur/ (both names of a rename), before it happens:
+ * the daemon's inotify watcher drops the events of our own changes. */
+typedef void maildir_touch_fn(const char *path, void *ctx);
+
 /* One message file found by a scan. */
 struct maildir_entry {
 	char *unique;	/* owned: the local key */
@@ -49,6 +54,8 @@ int maildir_open(const char *path, bool create, struct maildir **md_r, struct er
  * removed). Accepts NULL; NULLs the caller's pointer. */
 void maildir_free(struct maildir **md);
 const char *maildir_path(const struct maildir *md);
+/* Installs the touch hook (NULL: none). */
+void maildir_set_touch(struct maildir *md, maildir_touch_fn *fn, void *ctx);
 
 /* A fresh unique name: "<sec>.M<usec>P<pid>Q<counter>R<random>.<host>".
  * Never collides with another process or an earlier call. Caller frees. */

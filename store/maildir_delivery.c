@@ -196,6 +196,7 @@ static int commit_one(struct maildir *md, const struct maildir_pending *p, bool 
 			 : xstrdup(p->unique);
 	int ret = -1;
 
+	maildir_touch(md, to_fd == md->new_fd ? "new" : "cur", name);
 	if (maildir_move_noreplace(md->tmp_fd, p->unique, to_fd, name) < 0) {
 		maildir_sys_error(err, ERR_FOLDER, errno, "rename(%s/tmp/%s, %s/%s)", md->path,
 				  p->unique, cur ? "cur" : "new", name);

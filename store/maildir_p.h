@@ -27,7 +27,12 @@ struct maildir {
 	struct maildir_pending *pending; /* owned */
 	size_t n_pending;
 	size_t cap_pending;
+	maildir_touch_fn *touch; /* announced before each change in new/ cur/ */
+	void *touch_ctx;
 };
+
+/* Calls the touch hook, if any, with md->path + "/" + sub + "/" + name. */
+void maildir_touch(const struct maildir *md, const char *sub, const char *name);
 
 /* Sets err to "<formatted>: strerror(errnum)" with a retry class chosen by
  * errnum (a full disk or an I/O error is worth retrying later, a permission

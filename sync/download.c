@@ -348,6 +348,13 @@ int download_run(struct folder_job *job, struct error *err)
 	int ret = 0;
 
 	while (done < n && ret >= 0) {
+		if (engine_cancelled(job->eng)) {
+			/* Stopped between batches: what is committed stays, and the
+			 * folder records no checkpoint, so the rest comes next time. */
+			error_set(err, ERR_FOLDER, RETRY_NOW, "interrupted");
+			ret = -1;
+			break;
+		}
 		struct dl_batch b = {.job = job, .links = &links, .items = items + done};
 
 		b.n = batch_len(job, items + done, n - done);

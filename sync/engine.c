@@ -115,6 +115,11 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 	for (size_t i = 0; i < n && !imap_is_dead(eng->imap); i++) {
 		struct error ferr = {0};
 
+		if (engine_cancelled(eng)) {
+			error_set(&ferr, ERR_FOLDER, RETRY_NOW, "interrupted");
+			failed[i] = true;
+			continue;
+		}
 		if (folder_plan(&jobs[i], &ferr) < 0) {
 			failed[i] = true;
 			folder_report(&jobs[i], &ferr);
@@ -243,6 +248,8 @@ static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size
 	return 0;
 }
 
+static void keep_folders(struct engine *eng, const struct folder_job *jobs, size_t n);
+
 static int sync_folders(struct engine *eng, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
@@ -264,6 +271,7 @@ static int sync_folders(struct engine *eng, struct error *err)
 		n_jobs++;
 	}
 	ret = run_jobs(eng, jobs, n_jobs, err);
+	keep_folders(eng, jobs, n_jobs);
 out:
 	for (size_t i = 0; i < n_jobs; i++)
 		folder_job_clear(&jobs[i]);
@@ -274,6 +282,9 @@ out:
 
 struct engine_session {
 	struct engine eng;
+	pthread_mutex_t folders_lock;
+	struct engine_folder *folders; /* owned: of the last full sync */
+	size_t n_folders;
 	char *secret; /* owned: see engine_connect */
 	pthread_mutex_t obs_lock;
 	pthread_mutex_t secret_lock;
@@ -288,8 +299,10 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 
 	pthread_mutex_init(&s->obs_lock, NULL);
 	pthread_mutex_init(&s->secret_lock, NULL);
+	pthread_mutex_init(&s->folders_lock, NULL);
 	s->eng = (struct engine){.acct = acct, .obs = obs, .obs_lock = &s->obs_lock,
-				 .secret = &s->secret, .secret_lock = &s->secret_lock};
+				 .secret = &s->secret, .secret_lock = &s->secret_lock,
+				 .session = s};
 	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
 	    state_lock_acquire(acct->state_dir, acct->name, &s->eng.lock, err) < 0 ||
 	    state_open(acct->state_dir, &s->eng.st, err) < 0) {
@@ -298,6 +311,55 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 	}
 	*s_r = s;
 	return 0;
+}
+
+bool engine_cancelled(const struct engine *eng)
+{
+	return eng->opts->cancel && atomic_load(eng->opts->cancel);
+}
+
+void engine_folders_free(struct engine_folder *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].display);
+		free(f[i].local_abs);
+	}
+	free(f);
+}
+
+void engine_session_folders(struct engine_session *s, struct engine_folder **f_r, size_t *n_r)
+{
+	pthread_mutex_lock(&s->folders_lock);
+	*f_r = xcalloc(s->n_folders ? s->n_folders : 1, sizeof(**f_r));
+	for (size_t i = 0; i < s->n_folders; i++)
+		(*f_r)[i] = (struct engine_folder){xstrdup(s->folders[i].display),
+						   xstrdup(s->folders[i].local_abs)};
+	*n_r = s->n_folders;
+	pthread_mutex_unlock(&s->folders_lock);
+}
+
+/* Remembers the folders of a full sync, for the daemon's watcher. */
+static void keep_folders(struct engine *eng, const struct folder_job *jobs, size_t n)
+{
+	struct engine_session *s = eng->session;
+	struct engine_folder *f = xcalloc(n ? n : 1, sizeof(*f));
+	size_t k = 0;
+
+	if (!s || (eng->opts->folders && eng->opts->n_folders))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].display && jobs[i].local_abs)
+			f[k++] = (struct engine_folder){xstrdup(jobs[i].display),
+							xstrdup(jobs[i].local_abs)};
+	pthread_mutex_lock(&s->folders_lock);
+	engine_folders_free(s->folders, s->n_folders);
+	s->folders = f;
+	s->n_folders = k;
+	f = NULL;
+	k = 0;
+	pthread_mutex_unlock(&s->folders_lock);
+out:
+	engine_folders_free(f, k);
 }
 
 int engine_session_sync(struct engine_session *s, const struct engine_opts *opts,
@@ -332,6 +394,8 @@ void engine_session_free(struct engine_session **sp)
 	state_lock_release(&s->eng.lock);
 	pthread_mutex_destroy(&s->obs_lock);
 	pthread_mutex_destroy(&s->secret_lock);
+	pthread_mutex_destroy(&s->folders_lock);
+	engine_folders_free(s->folders, s->n_folders);
 	free(s);
 	*sp = NULL;
 }

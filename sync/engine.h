@@ -9,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "config/config.h"
+#include "store/maildir.h"
 #include "util/error.h"
 
 /* What one folder's sync did. */
@@ -59,6 +62,18 @@ struct engine_opts {
 	 * bytes / messages (0: defaults). */
 	uint64_t batch_bytes;
 	size_t batch_messages;
+	/* The daemon: told every path the sync is about to change on disk. */
+	maildir_touch_fn *touch;
+	void *touch_ctx;
+	/* Set from another thread to stop at the next batch boundary; a folder
+	 * stopped so fails ("interrupted") and records no checkpoint. */
+	atomic_bool *cancel;
+};
+
+/* A folder the last sync of a session covered. */
+struct engine_folder {
+	char *display;   /* owned */
+	char *local_abs; /* owned */
 };
 
 /* A long-lived sync session of one account (the daemon): the account lock
@@ -72,6 +87,10 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 int engine_session_sync(struct engine_session *s, const struct engine_opts *opts,
 			struct error *err);
 bool engine_session_connected(const struct engine_session *s);
+/* The folders the last full sync covered (display name, local path); the
+ * caller frees with engine_folders_free. */
+void engine_session_folders(struct engine_session *s, struct engine_folder **f_r, size_t *n_r);
+void engine_folders_free(struct engine_folder *f, size_t n);
 void engine_session_free(struct engine_session **s);
 
 /* Syncs one account. Folder failures are reported to obs->folder_done and

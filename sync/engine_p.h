@@ -25,6 +25,7 @@ struct engine {
 	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
 	char **secret;                    /* the session's secret (engine_connect) */
 	pthread_mutex_t *secret_lock;     /* guards *secret */
+	struct engine_session *session;   /* borrowed: the session it belongs to */
 	bool gmail;                       /* the server speaks X-GM-EXT-1 */
 	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
 };
@@ -135,6 +136,9 @@ int download_run(struct folder_job *job, struct error *err);
 int apply_flags(struct folder_job *job, struct error *err);
 int apply_deletions(struct folder_job *job, struct error *err);
 int apply_uploads(struct folder_job *job, struct error *err);
+
+/* Whether the caller asked the sync to stop (engine_opts.cancel). */
+bool engine_cancelled(const struct engine *eng);
 
 /* A new connection for the account (the secret read or refreshed as
  * needed); safe from worker threads. */

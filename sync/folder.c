@@ -80,9 +80,10 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 			  job->local_abs, why, n_pairs);
 		return -1;
 	}
-	if (job->md)
-		return 0;
-	return maildir_open(job->local_abs, !job->eng->opts->dry_run, &job->md, err);
+	if (!job->md && maildir_open(job->local_abs, !job->eng->opts->dry_run, &job->md, err) < 0)
+		return -1;
+	maildir_set_touch(job->md, job->eng->opts->touch, job->eng->opts->touch_ctx);
+	return 0;
 }
 
 static int gather_local(struct folder_job *job, struct error *err)

@@ -66,7 +66,7 @@ static struct folder_job *take(struct pool *p)
 	struct folder_job *job = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->next < p->n_order && !p->paused)
+	if (p->next < p->n_order && !p->paused && !engine_cancelled(p->main))
 		job = &p->jobs[p->order[p->next++]];
 	pthread_mutex_unlock(&p->lock);
 	return job;
@@ -205,7 +205,8 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 
 			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: %s",
 				  p.paused ? "paused by the server's quota, run again later"
-					   : "the connection was lost");
+				  : engine_cancelled(eng) ? "interrupted"
+							  : "the connection was lost");
 			failed[i] = true;
 			folder_report(&jobs[i], &err);
 		}
