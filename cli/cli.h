@@ -32,6 +32,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv);
 int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_check_config(struct cli *cli, int argc, char **argv);
 int cli_cmd_init(struct cli *cli, int argc, char **argv);
+int cli_cmd_daemon(struct cli *cli, int argc, char **argv);
 
 /* Prints a plain-language hint under an error whose text is a known one. */
 void cli_hint(const char *message);

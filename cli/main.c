@@ -27,7 +27,7 @@ static int cmd_not_yet(struct cli *cli, int argc, char **argv)
 
 static const struct command commands[] = {
 	{"sync", cli_cmd_sync, "one two-way sync, then exit (--dry-run, --allow-mass-delete)"},
-	{"daemon", cmd_not_yet, "stay running: IDLE + inotify + periodic sync"},
+	{"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
 	{"status", cmd_not_yet, "per folder: messages, last sync, pending work, errors"},
 	{"doctor", cmd_not_yet, "check DNS, TCP, TLS, login and capabilities"},
 	{"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},

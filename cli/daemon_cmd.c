@@ -1,0 +1,31 @@
+/* `gmaildir daemon`: the long-running service (systemd user unit). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "sync/daemon.h"
+
+int cli_cmd_daemon(struct cli *cli, int argc, char **argv)
+{
+	struct error err = {0};
+	char *def = NULL;
+	const char *path = cli->config_path;
+	int ret = cli_load_config(cli);
+
+	(void)argv;
+	if (ret != EXIT_OK)
+		return ret;
+	if (argc > 1) {
+		fprintf(stderr, "usage: gmaildir [-c FILE] daemon\n");
+		return EXIT_USAGE;
+	}
+	if (!path)
+		path = def = config_default_path();
+	if (daemon_run(path, &cli->config, &err) < 0) {
+		fprintf(stderr, "gmaildir: %s\n", err.msg);
+		cli_hint(err.msg);
+		ret = EXIT_FAILED;
+	}
+	free(def);
+	return ret;
+}

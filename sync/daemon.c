@@ -1,0 +1,457 @@
+/* `gmaildir daemon`: stays running and syncs each account as soon as
+ * something changes (DESIGN.md §7).
+ *
+ * The main thread runs the one event loop and only waits and schedules:
+ * IDLE connections (idler.c), the inotify watcher (debounced 200 ms),
+ * timers (poll_interval, retry backoff, systemd watchdog), signals
+ * (SIGTERM/SIGINT stop, SIGHUP reloads the config, SIGUSR1 syncs now) and
+ * wake-ups from the workers. Each account has one worker thread that runs
+ * the blocking syncs through an engine session, one request at a time; a
+ * folder is therefore never synced by two workers at once. Our own changes
+ * on disk are announced to the watcher (the touch hook) and never wake us. */
+#include "sync/daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/daemon_p.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/sdnotify.h"
+#include "util/xalloc.h"
+
+#define DEBOUNCE_MS 200
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS (5 * 60 * 1000)
+
+struct daemon {
+	struct loop *loop;       /* owned */
+	const char *config_path; /* borrowed */
+	struct config *cfg;      /* owned */
+	struct daccount *accts;  /* owned */
+	size_t n;
+	struct loop_timer *watchdog;
+	bool ready; /* READY=1 was sent */
+};
+
+struct loop *daemon_loop(struct daemon *d)
+{
+	return d->loop;
+}
+
+/* ------------------------------------------------------------ the worker */
+
+static void touch(const char *path, void *ctx)
+{
+	watch_ignore_path(ctx, path);
+}
+
+static void on_folder_done(const struct engine_folder_report *r, void *ctx)
+{
+	(void)ctx;
+	if (r->failed)
+		log_error("%s/%s: %s", r->account, r->folder, r->err.msg);
+	else if (!r->unchanged)
+		log_info("%s/%s: %zu down, %zu up, flags %zu down %zu up, deleted %zu here %zu "
+			 "there, %zu moved",
+			 r->account, r->folder, r->downloaded, r->uploaded, r->flags_pulled,
+			 r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+}
+
+static void on_notice(const char *account, const char *text, void *ctx)
+{
+	(void)ctx;
+	log_warn("%s: %s", account, text);
+}
+
+static const struct engine_observer observer = {NULL, on_folder_done, on_notice, NULL};
+
+/* Takes the pending request under the lock: a full sync, or a list of
+ * folders (owned by the caller then). Returns false when asked to quit. */
+static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r)
+{
+	bool go;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->quit && !a->req_full && a->n_req == 0)
+		pthread_cond_wait(&a->cv, &a->mu);
+	go = !a->quit;
+	*folders_r = a->req_full ? NULL : a->req_folders;
+	*n_r = a->req_full ? 0 : a->n_req;
+	if (a->req_full) {
+		for (size_t i = 0; i < a->n_req; i++)
+			free(a->req_folders[i]);
+		free(a->req_folders);
+	}
+	a->req_folders = NULL;
+	a->n_req = a->cap_req = 0;
+	a->req_full = false;
+	pthread_mutex_unlock(&a->mu);
+	return go;
+}
+
+static void *worker_main(void *arg)
+{
+	struct daccount *a = arg;
+	char **folders;
+	size_t n;
+
+	while (next_request(a, &folders, &n)) {
+		struct engine_opts o = {.folders = (const char *const *)folders,
+					.n_folders = n,
+					.touch = a->watch ? touch : NULL,
+					.touch_ctx = a->watch,
+					.cancel = &a->cancel};
+		struct error err = {0};
+		int ret = engine_session_sync(a->session, &o, &err);
+
+		if (ret < 0 && !atomic_load(&a->cancel))
+			log_error("%s: %s", a->acct->name, err.msg);
+		for (size_t i = 0; i < n; i++)
+			free(folders[i]);
+		free(folders);
+		pthread_mutex_lock(&a->mu);
+		a->last_ret = ret;
+		a->synced_once = a->synced_once || ret >= 0;
+		pthread_mutex_unlock(&a->mu);
+		loop_wake(a->done);
+	}
+	return NULL;
+}
+
+void daccount_request(struct daccount *a, const char *folder)
+{
+	pthread_mutex_lock(&a->mu);
+	if (!folder) {
+		a->req_full = true;
+	} else if (!a->req_full) {
+		bool known = false;
+
+		for (size_t i = 0; i < a->n_req && !known; i++)
+			known = strcmp(a->req_folders[i], folder) == 0;
+		if (!known) {
+			a->req_folders =
+				xgrow(a->req_folders, &a->cap_req, a->n_req + 1, sizeof(char *));
+			a->req_folders[a->n_req++] = xstrdup(folder);
+		}
+	}
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* ------------------------------------------------------------ loop side */
+
+static void watch_folders(struct daccount *a)
+{
+	struct engine_folder *f = NULL;
+	size_t n = 0;
+	struct error err = {0};
+
+	if (!a->watch)
+		return;
+	engine_session_folders(a->session, &f, &n);
+	for (size_t i = 0; i < n; i++)
+		if (watch_add_folder(a->watch, f[i].display, f[i].local_abs, &err) < 0)
+			log_debug("%s: not watching %s: %s", a->acct->name, f[i].display, err.msg);
+	engine_folders_free(f, n);
+}
+
+static void maybe_ready(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->accts[i].synced_once)
+			return;
+	if (!d->ready) {
+		d->ready = true;
+		log_info("first sync done; watching for changes");
+		sdnotify("READY=1\nSTATUS=%zu account(s) in sync, watching", d->n);
+	}
+}
+
+/* A sync finished: watch what it covered; back off after a failure. */
+static void on_done(void *ctx)
+{
+	struct daccount *a = ctx;
+	int ret;
+
+	pthread_mutex_lock(&a->mu);
+	ret = a->last_ret;
+	pthread_mutex_unlock(&a->mu);
+	watch_folders(a);
+	if (ret < 0 && !atomic_load(&a->cancel)) {
+		loop_timer_reset(a->retry, a->retry_ms, 0);
+		a->retry_ms = a->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->retry_ms * 2;
+	} else {
+		a->retry_ms = RETRY_MIN_MS;
+	}
+	maybe_ready(a->d);
+}
+
+static void on_retry(void *ctx)
+{
+	daccount_request(ctx, NULL);
+}
+
+static void on_poll(void *ctx)
+{
+	daccount_request(ctx, NULL);
+}
+
+static void add_pending(struct daccount *a, const char *folder)
+{
+	for (size_t i = 0; i < a->n_pending; i++)
+		if (strcmp(a->pending[i], folder) == 0)
+			return;
+	a->pending = xgrow(a->pending, &a->cap_pending, a->n_pending + 1, sizeof(char *));
+	a->pending[a->n_pending++] = xstrdup(folder);
+}
+
+static void on_watch_event(const struct watch_event *ev, void *ctx)
+{
+	struct daccount *a = ctx;
+
+	if (ev->kind == WATCH_FOLDER)
+		add_pending(a, ev->name);
+	else
+		a->pending_full = true; /* new folders, or lost events: everything */
+}
+
+static void on_watch_fd(int fd, unsigned revents, void *ctx)
+{
+	struct daccount *a = ctx;
+	struct error err = {0};
+
+	(void)fd;
+	(void)revents;
+	if (watch_read(a->watch, on_watch_event, a, &err) < 0)
+		log_warn("%s: inotify: %s", a->acct->name, err.msg);
+	if (a->pending_full || a->n_pending > 0)
+		loop_timer_reset(a->debounce, DEBOUNCE_MS, 0);
+}
+
+/* Changes on disk settled: one sync for all of them. */
+static void on_debounce(void *ctx)
+{
+	struct daccount *a = ctx;
+
+	if (a->pending_full)
+		daccount_request(a, NULL);
+	for (size_t i = 0; i < a->n_pending; i++) {
+		if (!a->pending_full)
+			daccount_request(a, a->pending[i]);
+		free(a->pending[i]);
+	}
+	a->n_pending = 0;
+	a->pending_full = false;
+}
+
+/* ------------------------------------------------------ account lifetime */
+
+static void account_watch(struct daccount *a)
+{
+	struct error err = {0};
+
+	if (fs_mkdir_p(a->acct->maildir, 0700, &err) < 0 ||
+	    watch_new(a->acct->maildir, &a->watch, &err) < 0) {
+		log_warn("%s: local changes are noticed only by the periodic sync: %s",
+			 a->acct->name, err.msg);
+		return;
+	}
+	a->watch_h = loop_add_fd(a->d->loop, watch_fd(a->watch), POLLIN, on_watch_fd, a);
+}
+
+static struct loop_timer *idle_timer(struct loop *loop, loop_timer_fn *fn, void *ctx)
+{
+	struct loop_timer *t = loop_add_timer(loop, 1, 0, fn, ctx);
+
+	loop_timer_stop(t);
+	return t;
+}
+
+static int account_start(struct daemon *d, struct daccount *a, const struct account_conf *acct,
+			 struct error *err)
+{
+	int64_t poll_ms = (int64_t)acct->poll_interval * 1000;
+
+	a->d = d;
+	a->acct = acct;
+	a->retry_ms = RETRY_MIN_MS;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	atomic_init(&a->cancel, false);
+	if (engine_session_open(acct, &observer, &a->session, err) < 0)
+		return -1;
+	account_watch(a);
+	a->done = loop_add_wake(d->loop, on_done, a, err);
+	if (!a->done)
+		return -1;
+	a->debounce = idle_timer(d->loop, on_debounce, a);
+	a->retry = idle_timer(d->loop, on_retry, a);
+	a->poll = loop_add_timer(d->loop, poll_ms, poll_ms, on_poll, a);
+	a->idlers = xcalloc(acct->idle.len ? acct->idle.len : 1, sizeof(*a->idlers));
+	for (size_t i = 0; i < acct->idle.len; i++)
+		a->idlers[a->n_idlers++] = idler_new(a, acct->idle.items[i]);
+	a->req_full = true;
+	a->thread_started = pthread_create(&a->thread, NULL, worker_main, a) == 0;
+	return 0;
+}
+
+/* Finishes the step in flight (the engine stops at the next batch
+ * boundary, everything committed stays), then releases everything. */
+static void account_stop(struct daccount *a)
+{
+	atomic_store(&a->cancel, true);
+	pthread_mutex_lock(&a->mu);
+	a->quit = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (a->thread_started)
+		pthread_join(a->thread, NULL);
+	for (size_t i = 0; i < a->n_idlers; i++)
+		idler_free(&a->idlers[i]);
+	free(a->idlers);
+	loop_remove_fd(&a->watch_h);
+	loop_remove_wake(&a->done);
+	loop_remove_timer(&a->debounce);
+	loop_remove_timer(&a->retry);
+	loop_remove_timer(&a->poll);
+	watch_free(&a->watch);
+	engine_session_free(&a->session);
+	for (size_t i = 0; i < a->n_pending; i++)
+		free(a->pending[i]);
+	free(a->pending);
+	for (size_t i = 0; i < a->n_req; i++)
+		free(a->req_folders[i]);
+	free(a->req_folders);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	memset(a, 0, sizeof(*a));
+}
+
+static void accounts_stop(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		atomic_store(&d->accts[i].cancel, true);
+	for (size_t i = 0; i < d->n; i++)
+		account_stop(&d->accts[i]);
+	free(d->accts);
+	d->accts = NULL;
+	d->n = 0;
+}
+
+static int accounts_start(struct daemon *d, struct error *err)
+{
+	size_t n = config_account_count(d->cfg);
+
+	d->accts = xcalloc(n ? n : 1, sizeof(*d->accts));
+	for (size_t i = 0; i < n; i++) {
+		d->n++;
+		if (account_start(d, &d->accts[i], config_account(d->cfg, i), err) < 0) {
+			error_prefix(err, "%s", config_account(d->cfg, i)->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ signals */
+
+static void on_stop(int signo, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	log_info("signal %d: finishing the step in flight, then exiting", signo);
+	sdnotify("STOPPING=1");
+	for (size_t i = 0; i < d->n; i++)
+		atomic_store(&d->accts[i].cancel, true);
+	loop_stop(d->loop);
+}
+
+/* A config that does not load keeps the old one running. */
+static void on_reload(int signo, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct config *cfg = NULL;
+	struct error err = {0};
+
+	(void)signo;
+	if (config_load(d->config_path, &cfg, &err) < 0) {
+		log_error("reload refused, the running config stays: %s", err.msg);
+		return;
+	}
+	sdnotify("RELOADING=1");
+	accounts_stop(d);
+	config_free(&d->cfg);
+	d->cfg = cfg;
+	if (accounts_start(d, &err) < 0)
+		log_error("reload: %s", err.msg);
+	log_info("config reloaded: %zu account(s)", d->n);
+	sdnotify("READY=1");
+}
+
+static void on_sync_now(int signo, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	(void)signo;
+	for (size_t i = 0; i < d->n; i++)
+		daccount_request(&d->accts[i], NULL);
+}
+
+/* After a suspend every link is suspect: check them and sync everything. */
+static void on_suspend(int64_t slept_ms, void *ctx)
+{
+	struct daemon *d = ctx;
+
+	log_info("resumed after %lld s asleep: checking connections",
+		 (long long)(slept_ms / 1000));
+	for (size_t i = 0; i < d->n; i++) {
+		for (size_t k = 0; k < d->accts[i].n_idlers; k++)
+			idler_check(d->accts[i].idlers[k]);
+		daccount_request(&d->accts[i], NULL);
+	}
+}
+
+static void on_watchdog(void *ctx)
+{
+	(void)ctx;
+	sdnotify("WATCHDOG=1");
+}
+
+static int add_signals(struct daemon *d, struct error *err)
+{
+	if (loop_add_signal(d->loop, SIGTERM, on_stop, d, err) < 0 ||
+	    loop_add_signal(d->loop, SIGINT, on_stop, d, err) < 0 ||
+	    loop_add_signal(d->loop, SIGHUP, on_reload, d, err) < 0 ||
+	    loop_add_signal(d->loop, SIGUSR1, on_sync_now, d, err) < 0)
+		return -1;
+	loop_on_suspend(d->loop, on_suspend, d);
+	if (sdnotify_watchdog_usec() > 0) {
+		int64_t ms = (int64_t)(sdnotify_watchdog_usec() / 2000);
+
+		d->watchdog = loop_add_timer(d->loop, ms, ms, on_watchdog, d);
+	}
+	return 0;
+}
+
+int daemon_run(const char *config_path, struct config **cfg, struct error *err)
+{
+	struct daemon d = {.config_path = config_path, .cfg = *cfg};
+	int ret = -1;
+
+	*cfg = NULL;
+	/* Signals first: the worker threads inherit the blocked mask. */
+	if (loop_new(&d.loop, err) < 0 || add_signals(&d, err) < 0 ||
+	    accounts_start(&d, err) < 0)
+		goto out;
+	log_info("daemon started: %zu account(s)", d.n);
+	ret = loop_run(d.loop, err);
+out:
+	accounts_stop(&d);
+	loop_remove_timer(&d.watchdog);
+	loop_free(&d.loop);
+	config_free(&d.cfg);
+	return ret;
+}
