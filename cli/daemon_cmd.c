@@ -12,19 +12,19 @@ int cli_cmd_daemon(struct cli *cli, int argc, char **argv)
 	const char *path = cli->config_path;
 	int ret = cli_load_config(cli);
 
-	(void)argv;
 	if (ret != EXIT_OK)
 		return ret;
-	if (argc > 1) {
-		fprintf(stderr, "usage: gmaildir [-c FILE] daemon\n");
+	if (argc > 1 && argv[1][0] == '-') {
+		fprintf(stderr, "usage: gmaildir [-c FILE] daemon [ACCOUNT...]\n");
 		return EXIT_USAGE;
 	}
 	if (!path)
 		path = def = config_default_path();
-	if (daemon_run(path, &cli->config, &err) < 0) {
+	if (daemon_run(path, &cli->config, (const char *const *)argv + 1, (size_t)argc - 1,
+		       &err) < 0) {
 		fprintf(stderr, "gmaildir: %s\n", err.msg);
 		cli_hint(err.msg);
-		ret = EXIT_FAILED;
+		ret = err.scope == ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 	}
 	free(def);
 	return ret;

@@ -32,6 +32,8 @@ struct daemon {
 	struct config *cfg;      /* owned */
 	struct daccount *accts;  /* owned */
 	size_t n;
+	const char *const *names; /* borrowed: the accounts to run, or none: all */
+	size_t n_names;
 	struct loop_timer *watchdog;
 	bool ready; /* READY=1 was sent */
 };
@@ -345,11 +347,24 @@ static int accounts_start(struct daemon *d, struct error *err)
 {
 	size_t n = config_account_count(d->cfg);
 
+	for (size_t i = 0; i < d->n_names; i++) {
+		if (!config_find_account(d->cfg, d->names[i])) {
+			error_set(err, ERR_CONFIG, RETRY_NEVER, "no account named '%s' in the config",
+				  d->names[i]);
+			return -1;
+		}
+	}
 	d->accts = xcalloc(n ? n : 1, sizeof(*d->accts));
 	for (size_t i = 0; i < n; i++) {
-		d->n++;
-		if (account_start(d, &d->accts[i], config_account(d->cfg, i), err) < 0) {
-			error_prefix(err, "%s", config_account(d->cfg, i)->name);
+		const struct account_conf *acct = config_account(d->cfg, i);
+		bool wanted = d->n_names == 0;
+
+		for (size_t k = 0; k < d->n_names && !wanted; k++)
+			wanted = strcmp(d->names[k], acct->name) == 0;
+		if (!wanted)
+			continue;
+		if (account_start(d, &d->accts[d->n++], acct, err) < 0) {
+			error_prefix(err, "%s", acct->name);
 			return -1;
 		}
 	}
@@ -436,9 +451,11 @@ static int add_signals(struct daemon *d, struct error *err)
 	return 0;
 }
 
-int daemon_run(const char *config_path, struct config **cfg, struct error *err)
+int daemon_run(const char *config_path, struct config **cfg, const char *const *names,
+	       size_t n_names, struct error *err)
 {
-	struct daemon d = {.config_path = config_path, .cfg = *cfg};
+	struct daemon d = {.config_path = config_path, .cfg = *cfg, .names = names,
+			   .n_names = n_names};
 	int ret = -1;
 
 	*cfg = NULL;
