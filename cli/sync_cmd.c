@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "sync/engine.h"
+#include "sync/hooks.h"
 #include "util/xalloc.h"
 
 struct sync_view {
@@ -21,6 +22,7 @@ struct sync_view {
 	bool any_safety;
 	struct timespec folder_start;
 	const char *folder; /* borrowed: the folder of the open progress line */
+	struct hook_changes changes; /* folders changed on disk, for the hook */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -92,6 +94,8 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 	if (!v->quiet)
 		print_counts(r, v->dry_run);
 	fflush(stdout);
+	if (!v->dry_run)
+		hook_changes_note(&v->changes, r);
 }
 
 static void on_notice(const char *account, const char *text, void *ctx)
@@ -107,10 +111,13 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		    struct sync_view *view)
 {
 	struct engine_observer obs = {on_progress, on_folder_done, on_notice, view};
-	struct error err = {0};
+	struct error err = {0}, herr = {0};
 	int ret = engine_sync_account(acct, opts, &obs, &err);
 
 	close_line(view);
+	if (hook_post_sync(acct, &view->changes, &herr) < 0)
+		fprintf(stderr, "gmaildir: %s: warning: %s\n", acct->name, herr.msg);
+	hook_changes_clear(&view->changes);
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
 		cli_hint(err.msg);

@@ -36,6 +36,7 @@ enum key {
 	K_CONNECTIONS,
 	K_TIMEOUT,
 	K_TRASH,
+	K_POST_SYNC_COMMAND,
 	K_COUNT
 };
 
@@ -243,6 +244,11 @@ static int set_remote_deletions(struct schema_ctx *c, const struct ynode *v, voi
 	return 0;
 }
 
+static int set_post_sync_command(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_string(c, v, 0, &acct(obj)->post_sync_command);
+}
+
 static int set_trash(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
 	int i;
@@ -300,6 +306,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_CONNECTIONS] = {"connections", set_connections},
     [K_TIMEOUT] = {"timeout", set_timeout},
     [K_TRASH] = {"trash", set_trash},
+    [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},
 };
 
 /* "missing required key WHAT in account ..." at the account's mapping. */
@@ -422,6 +429,7 @@ void account_conf_deinit(struct account_conf *a)
 		explicit_bzero((char *)a->password, strlen(a->password));
 	free((char *)a->password);
 	free((char *)a->password_command);
+	free((char *)a->post_sync_command);
 	free((char *)a->oauth2_token_command);
 	free((char *)a->maildir);
 	free((char *)a->state_dir);

@@ -56,6 +56,7 @@ struct account_conf {
 	unsigned poll_interval; /* seconds, default 300 */
 	unsigned connections;   /* parallel connections, default 4 */
 	unsigned timeout;       /* network timeout in seconds, default 60 */
+	const char *post_sync_command; /* run after a sync that changed local mail */
 };
 
 struct config;

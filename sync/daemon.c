@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sync/daemon_p.h"
+#include "sync/hooks.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/sdnotify.h"
@@ -52,7 +53,9 @@ static void touch(const char *path, void *ctx)
 
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 {
-	(void)ctx;
+	struct daccount *a = ctx;
+
+	hook_changes_note(&a->changes, r);
 	if (r->failed)
 		log_error("%s/%s: %s", r->account, r->folder, r->err.msg);
 	else if (!r->unchanged)
@@ -68,7 +71,6 @@ static void on_notice(const char *account, const char *text, void *ctx)
 	log_warn("%s: %s", account, text);
 }
 
-static const struct engine_observer observer = {NULL, on_folder_done, on_notice, NULL};
 
 /* Takes the pending request under the lock: a full sync, or a list of
  * folders (owned by the caller then). Returns false when asked to quit. */
@@ -111,6 +113,9 @@ static void *worker_main(void *arg)
 
 		if (ret < 0 && !atomic_load(&a->cancel))
 			log_error("%s: %s", a->acct->name, err.msg);
+		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
+			log_warn("%s: %s", a->acct->name, err.msg);
+		hook_changes_clear(&a->changes);
 		for (size_t i = 0; i < n; i++)
 			free(folders[i]);
 		free(folders);
@@ -283,7 +288,8 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	atomic_init(&a->cancel, false);
-	if (engine_session_open(acct, &observer, &a->session, err) < 0)
+	a->observer = (struct engine_observer){NULL, on_folder_done, on_notice, a};
+	if (engine_session_open(acct, &a->observer, &a->session, err) < 0)
 		return -1;
 	account_watch(a);
 	a->done = loop_add_wake(d->loop, on_done, a, err);
@@ -324,6 +330,7 @@ static void account_stop(struct daccount *a)
 	for (size_t i = 0; i < a->n_pending; i++)
 		free(a->pending[i]);
 	free(a->pending);
+	hook_changes_clear(&a->changes);
 	for (size_t i = 0; i < a->n_req; i++)
 		free(a->req_folders[i]);
 	free(a->req_folders);

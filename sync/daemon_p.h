@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "store/watch.h"
 #include "sync/engine.h"
+#include "sync/hooks.h"
 #include "sync/imap.h"
 #include "util/loop.h"
 
@@ -21,6 +22,8 @@ struct daccount {
 	struct daemon *d;                 /* borrowed */
 	const struct account_conf *acct;  /* borrowed from d->cfg */
 	struct engine_session *session;   /* owned; used by the worker only */
+	struct engine_observer observer;  /* its ctx is this account */
+	struct hook_changes changes;      /* worker only: for post_sync_command */
 	pthread_t thread;
 	bool thread_started;
 

@@ -16,6 +16,7 @@ pkgs=(
 	sqlite3                        # tests inspect the state DB
 	procps psmisc                  # pgrep/pkill/fuser in the test harness
 	time                           # /usr/bin/time -v for peak RSS
+	notmuch                        # the notmuch integration test
 )
 
 missing=()
