@@ -67,8 +67,7 @@ static void print_account(const struct account_conf *a)
 		printf("    provider: gmail\n");
 	printf("    host: %s\n    port: %u\n    tls: %s\n", a->host, a->port,
 	       config_tls_name(a->tls));
-	if (a->allow_insecure)
-		printf("    allow_insecure: true\n");
+	printf("    allow_insecure: %s\n", a->allow_insecure ? "true" : "false");
 	if (a->ca_file)
 		printf("    ca_file: %s\n", a->ca_file);
 	printf("    user: %s\n    auth: %s\n", a->user, enum_name(auth, a->auth));
@@ -81,6 +80,10 @@ static void print_account(const struct account_conf *a)
 	printf("    maildir: %s\n    state_dir: %s\n", a->maildir, a->state_dir);
 	print_list("folders.include", &a->include);
 	print_list("folders.exclude", &a->exclude);
+	printf("    folders.propagate_deletes: %s\n", a->propagate_folder_deletes ? "true" : "false");
+	printf("    trash: %s\n", a->trash == TRASH_MOVE ? "move" : "expunge");
+	if (a->post_sync_command)
+		printf("    post_sync_command: \"%s\"\n", a->post_sync_command);
 	printf("    conflicts: %s\n    direction: %s\n    remote_deletions: %s\n",
 	       enum_name(conflicts, a->conflicts), enum_name(direction, a->direction),
 	       enum_name(deletions, a->remote_deletions));

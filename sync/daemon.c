@@ -436,10 +436,18 @@ static void on_suspend(int64_t slept_ms, void *ctx)
 	}
 }
 
+/* systemd ignores WATCHDOG=1 before READY=1: while the first sync runs
+ * (an offline laptop may wait long for it), the start timeout is extended
+ * instead, two watchdog periods at a time, so a hung loop is still caught. */
 static void on_watchdog(void *ctx)
 {
-	(void)ctx;
-	sdnotify("WATCHDOG=1");
+	struct daemon *d = ctx;
+
+	if (d->ready)
+		sdnotify("WATCHDOG=1");
+	else
+		sdnotify("EXTEND_TIMEOUT_USEC=%llu",
+			 (unsigned long long)sdnotify_watchdog_usec() * 2);
 }
 
 static int add_signals(struct daemon *d, struct error *err)

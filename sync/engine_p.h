@@ -127,6 +127,9 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 /* rebuild.c: after a UIDVALIDITY change, replaces the folder's pairs by
  * matching (needs the remote and local views gathered). */
 int rebuild_pairs(struct folder_job *job, struct error *err);
+/* A folder without pairs whose both sides hold mail (an existing Maildir):
+ * pairs local files with server messages by Message-ID + size. */
+int adopt_existing(struct folder_job *job, struct error *err);
 
 /* download.c: every PLAN_DOWNLOAD / PLAN_RESTORE_LOCAL of the plan, in
  * batches bounded by bytes. */

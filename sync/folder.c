@@ -344,6 +344,12 @@ int folder_plan(struct folder_job *job, struct error *err)
 	}
 	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
 		return -1;
+	/* Recovery may have paired files: count again before adopting. */
+	if (!job->eng->opts->dry_run && job->sf.id && job->n_local > 0 && job->n_remote > 0 &&
+	    !uidvalidity_changed(job) &&
+	    (state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0 ||
+	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
+		return -1;
 	return plan_folder(job, err);
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "sync/engine_p.h"
+#include "sync/message.h"
 #include "util/xalloc.h"
 
 struct rb_ctx {
@@ -290,5 +291,114 @@ out:
 	state_pairs_free(job->pairs, job->n_pairs);
 	job->pairs = NULL;
 	job->n_pairs = 0;
+	return ret;
+}
+
+/* ------------------------------------------------------------------------
+ * Adopting an existing Maildir: a folder with no pairs yet whose Maildir
+ * already holds mail (a move from another tool, a lost state directory).
+ * Without this, every local file would be uploaded and every server message
+ * downloaded: two copies of everything on both sides. Local files are read
+ * once for their Message-ID and size (CRLF, as RFC822.SIZE counts) and
+ * matched to the server's; a matched pair gets as base the flags both sides
+ * share, so that a flag set on either side is kept (the union wins). */
+
+struct local_id {
+	char *message_id; /* owned */
+	uint64_t size;
+	size_t local; /* index into job->local */
+	bool taken;
+};
+
+static int cmp_local_id(const void *a, const void *b)
+{
+	const struct local_id *x = a, *y = b;
+	int d = strcmp(x->message_id, y->message_id);
+
+	return d ? d : (x->size < y->size ? -1 : x->size > y->size);
+}
+
+static struct local_id *read_local_ids(struct folder_job *job, size_t *n_r)
+{
+	struct local_id *ids = xcalloc(job->n_local ? job->n_local : 1, sizeof(*ids));
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->n_local; i++) {
+		struct error err = {0};
+		char *data = NULL, *id;
+		size_t len = 0;
+		time_t mtime;
+
+		if (maildir_read_crlf(job->md, &job->local[i], &data, &len, &mtime, &err) < 0)
+			continue;
+		id = message_id_get(data, len);
+		free(data);
+		if (id)
+			ids[n++] = (struct local_id){id, len, i, false};
+	}
+	qsort(ids, n, sizeof(*ids), cmp_local_id);
+	*n_r = n;
+	return ids;
+}
+
+static int store_adopted(struct rb_ctx *c, struct local_id *ids, size_t n, size_t *matched_r,
+			 struct error *err)
+{
+	struct folder_job *job = c->job;
+
+	for (size_t r = 0; r < job->n_remote; r++) {
+		const struct remote_msg *m = &job->remote[r];
+		struct local_id key = {c->ids[r], m->size, 0, false}, *hit;
+		const struct maildir_entry *e;
+		struct state_pair p;
+
+		if (!c->ids[r] || !(hit = bsearch(&key, ids, n, sizeof(*ids), cmp_local_id)))
+			continue;
+		/* bsearch may land on any of equal entries: take a free one. */
+		while (hit > ids && cmp_local_id(hit - 1, &key) == 0)
+			hit--;
+		while (hit < ids + n && cmp_local_id(hit, &key) == 0 && hit->taken)
+			hit++;
+		if (hit == ids + n || cmp_local_id(hit, &key) != 0)
+			continue;
+		hit->taken = true;
+		e = &job->local[hit->local];
+		p = (struct state_pair){m->uid, e->unique, m->flags & e->flags, m->keywords,
+					m->size, c->ids[r], m->gm_msgid};
+		if (state_pair_put(job->eng->st, job->sf.id, &p, err) < 0)
+			return -1;
+		(*matched_r)++;
+	}
+	return 0;
+}
+
+int adopt_existing(struct folder_job *job, struct error *err)
+{
+	struct rb_ctx c = {job, xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *))};
+	struct local_id *ids = NULL;
+	size_t n_ids = 0, matched = 0;
+	int ret = -1;
+
+	if (imap_fetch_message_ids(job->eng->imap, on_id, &c, err) < 0)
+		goto out;
+	ids = read_local_ids(job, &n_ids);
+	if (state_begin(job->eng->st, err) < 0)
+		goto out;
+	if (store_adopted(&c, ids, n_ids, &matched, err) < 0) {
+		state_rollback(job->eng->st);
+		goto out;
+	}
+	ret = state_commit(job->eng->st, err);
+	if (matched)
+		engine_notice(job->eng,
+			      "%s: %zu messages already here matched the server's (not copied again)",
+			      job->display, matched);
+out:
+	for (size_t i = 0; i < n_ids; i++)
+		free(ids[i].message_id);
+	free(ids);
+	for (size_t i = 0; i < job->n_remote; i++)
+		free(c.ids[i]);
+	free(c.ids);
 	return ret;
 }

@@ -77,7 +77,9 @@ gd_compare() {
 	dump=$(mktemp "$GD_DIR/dump.XXXXXX")
 	TZ=UTC dc_doveadm -f pager fetch -u "$DC_USER" "uid flags date.received text" \
 		mailbox "$folder" all >"$dump" || return 1
-	python3 "$GD_LIB_DIR/compare.py" "$dump" "$path" --mtime
+	# GD_COMPARE_NO_MTIME=1: files another program wrote keep their own mtimes.
+	python3 "$GD_LIB_DIR/compare.py" "$dump" "$path" ${GD_COMPARE_NO_MTIME:+--quiet} \
+		${GD_COMPARE_NO_MTIME:---mtime}
 }
 
 # gd_state SQL: runs a query on the account's state DB.
