@@ -271,7 +271,7 @@ static void scan_dedup(struct scan *sc)
 
 	if (sc->n == 0)
 		return;
-	qsort(sc->entries, sc->n, sizeof(*sc->entries), entry_cmp);
+	xqsort(sc->entries, sc->n, sizeof(*sc->entries), entry_cmp);
 	for (size_t i = 1; i < sc->n; i++) {
 		if (strcmp(sc->entries[i].unique, sc->entries[out].unique) == 0)
 			entry_free(&sc->entries[i]);

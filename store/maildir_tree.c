@@ -82,7 +82,7 @@ int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct err
 	}
 	walk(&w, fd, "", 0);
 	close(fd);
-	qsort(w.paths, w.n, sizeof(*w.paths), cmp_str);
+	xqsort(w.paths, w.n, sizeof(*w.paths), cmp_str);
 	*paths_r = w.paths;
 	*n_r = w.n;
 	return 0;

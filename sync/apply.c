@@ -204,7 +204,7 @@ static int expunge(struct folder_job *job, const struct uid_list *uids, struct e
 		return imap_expunge_uids(imap, uids->uids, uids->n, err);
 	for (size_t i = 0; i < job->n_remote; i++) {
 		if ((job->remote[i].flags & MF_DELETED) &&
-		    !bsearch(&job->remote[i].uid, uids->uids, uids->n, sizeof(uint32_t), cmp_u32)) {
+		    !xbsearch(&job->remote[i].uid, uids->uids, uids->n, sizeof(uint32_t), cmp_u32)) {
 			error_set(err, ERR_FOLDER, RETRY_NEVER,
 				  "the server has no UIDPLUS and other messages in %s are marked "
 				  "\\Deleted: not expunging (it would remove those too)",
@@ -224,7 +224,7 @@ static int move_to_trash(struct folder_job *job, struct uid_list *uids, struct e
 	uint32_t *dst = NULL;
 	int ret;
 
-	qsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
+	xqsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
 	ret = imap_move(job->eng->imap, uids->uids, uids->n, job->eng->trash, &dst, err);
 	free(dst);
 	return ret;
@@ -239,10 +239,10 @@ static int remove_remote_gmail(struct folder_job *job, struct uid_list *uids, st
 
 	for (size_t i = 0; i < job->n_to_trash; i++)
 		uid_list_add(&trash, job->remote[job->plan.actions[job->to_trash[i]].remote].uid);
-	qsort(trash.uids, trash.n, sizeof(*trash.uids), cmp_u32);
+	xqsort(trash.uids, trash.n, sizeof(*trash.uids), cmp_u32);
 	for (size_t i = 0; i < uids->n; i++)
 		if (!trash.n ||
-		    !bsearch(&uids->uids[i], trash.uids, trash.n, sizeof(uint32_t), cmp_u32))
+		    !xbsearch(&uids->uids[i], trash.uids, trash.n, sizeof(uint32_t), cmp_u32))
 			uid_list_add(&rest, uids->uids[i]);
 	if (trash.n && job->eng->trash)
 		ret = move_to_trash(job, &trash, err);
@@ -250,7 +250,7 @@ static int remove_remote_gmail(struct folder_job *job, struct uid_list *uids, st
 		for (size_t i = 0; i < trash.n; i++)
 			uid_list_add(&rest, trash.uids[i]);
 	if (ret == 0 && rest.n) {
-		qsort(rest.uids, rest.n, sizeof(*rest.uids), cmp_u32);
+		xqsort(rest.uids, rest.n, sizeof(*rest.uids), cmp_u32);
 		ret = expunge(job, &rest, err);
 	}
 	free(trash.uids);
@@ -264,7 +264,7 @@ static int remove_remote(struct folder_job *job, struct uid_list *uids, struct e
 
 	if (job->eng->gmail)
 		return remove_remote_gmail(job, uids, err);
-	qsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
+	xqsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
 	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
 		return expunge(job, uids, err);
 	return move_to_trash(job, uids, err);

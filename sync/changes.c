@@ -55,7 +55,7 @@ static void remote_normalize(struct folder_job *job)
 {
 	size_t w = 0;
 
-	qsort(job->remote, job->n_remote, sizeof(*job->remote), cmp_remote);
+	xqsort(job->remote, job->n_remote, sizeof(*job->remote), cmp_remote);
 	for (size_t i = 0; i < job->n_remote; i++) {
 		if (w > 0 && job->remote[w - 1].uid == job->remote[i].uid) {
 			free(job->remote[w - 1].keywords);
@@ -101,7 +101,7 @@ static int surviving_uids(struct folder_job *job, size_t n_new, uint32_t **uids_
 	}
 	if (imap_uid_list(job->eng->imap, 1, job->sf.uidnext - 1, uids_r, n_r, err) < 0)
 		return -1;
-	qsort(*uids_r, *n_r, sizeof(**uids_r), cmp_u32);
+	xqsort(*uids_r, *n_r, sizeof(**uids_r), cmp_u32);
 	return 0;
 }
 
@@ -132,7 +132,7 @@ static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n,
 		const struct state_pair *p = pair_by_uid(job, uids[i]);
 		struct remote_msg *r;
 
-		if (bsearch(&(struct remote_msg){.uid = uids[i]}, job->remote, n_fetched,
+		if (xbsearch(&(struct remote_msg){.uid = uids[i]}, job->remote, n_fetched,
 			    sizeof(*job->remote), cmp_remote))
 			continue;
 		if (!p) {

@@ -144,7 +144,7 @@ static int mark_local_only(struct folder_job *job, struct plan_local *l, struct 
 	for (size_t i = 0; i < job->n_local && n > 0; i++) {
 		const char *k = l[i].key;
 
-		l[i].local_only = bsearch(&k, keys, n, sizeof(*keys), cmp_key) != NULL;
+		l[i].local_only = xbsearch(&k, keys, n, sizeof(*keys), cmp_key) != NULL;
 	}
 	state_keys_free(keys, n);
 	return 0;

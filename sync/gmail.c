@@ -53,7 +53,7 @@ static struct copy *collect_copies(struct folder_job *jobs, size_t n, size_t *n_
 		}
 		free(act);
 	}
-	qsort(cs, k, sizeof(*cs), cmp_copy);
+	xqsort(cs, k, sizeof(*cs), cmp_copy);
 	*n_r = k;
 	return cs;
 }
@@ -215,7 +215,7 @@ static struct known *collect_known(struct folder_job *jobs, size_t n, size_t *n_
 			ks = xgrow(ks, &cap, k + 1, sizeof(*ks));
 			ks[k++] = (struct known){p->message_id, p->size, &jobs[j], i};
 		}
-	qsort(ks, k, sizeof(*ks), cmp_known);
+	xqsort(ks, k, sizeof(*ks), cmp_known);
 	*n_r = k;
 	return ks;
 }
@@ -237,7 +237,7 @@ static void copy_instead(struct folder_job *job, size_t action, const struct kno
 	key.message_id = message_id_get(data, len);
 	key.size = len;
 	free(data);
-	hit = key.message_id ? bsearch(&key, ks, n, sizeof(*ks), cmp_known) : NULL;
+	hit = key.message_id ? xbsearch(&key, ks, n, sizeof(*ks), cmp_known) : NULL;
 	if (hit && hit->job != job) {
 		const struct state_pair *p = &hit->job->pairs[hit->pair];
 		struct move_out m = {.action = PLAN_NONE,

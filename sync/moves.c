@@ -46,7 +46,7 @@ static struct upload_ref *collect_uploads(struct folder_job *jobs, size_t n, siz
 							false};
 		}
 	}
-	qsort(refs, k, sizeof(*refs), cmp_ref);
+	xqsort(refs, k, sizeof(*refs), cmp_ref);
 	*n_r = k;
 	return refs;
 }
@@ -94,7 +94,7 @@ void moves_match(struct folder_job *jobs, size_t n)
 			if (a->op != PLAN_DELETE_REMOTE)
 				continue;
 			key.key = jobs[j].pairs[a->base].key;
-			ref = bsearch(&key, refs, n_refs, sizeof(*refs), cmp_ref);
+			ref = xbsearch(&key, refs, n_refs, sizeof(*refs), cmp_ref);
 			if (ref && !ref->taken && ref->job != &jobs[j])
 				link_move(&jobs[j], i, ref);
 		}

@@ -207,7 +207,7 @@ void plan_build(const struct plan_input *in, struct plan *plan_r)
 	/* qsort has no context argument in C17; planning is single-threaded
 	 * per call but workers plan concurrently, hence the thread-local. */
 	sort_base_local = in->local;
-	qsort(c.local_by_key, in->n_local, sizeof(size_t), cmp_local_idx);
+	xqsort(c.local_by_key, in->n_local, sizeof(size_t), cmp_local_idx);
 	mark_duplicate_keys(&c);
 	for (size_t b = 0; b < in->n_base; b++)
 		plan_pair(&c, b);

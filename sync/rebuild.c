@@ -249,7 +249,7 @@ static int replace_pairs(struct rb_ctx *c, struct error *err)
 			refs[i].mtime = local_mtime(job, p->key);
 	}
 	sort_pairs = job->pairs;
-	qsort(refs, job->n_pairs, sizeof(*refs), cmp_ref);
+	xqsort(refs, job->n_pairs, sizeof(*refs), cmp_ref);
 	if (state_begin(st, err) < 0)
 		goto out;
 	job->sf.uidvalidity = job->info.uidvalidity;
@@ -336,7 +336,7 @@ static struct local_id *read_local_ids(struct folder_job *job, size_t *n_r)
 		if (id)
 			ids[n++] = (struct local_id){id, len, i, false};
 	}
-	qsort(ids, n, sizeof(*ids), cmp_local_id);
+	xqsort(ids, n, sizeof(*ids), cmp_local_id);
 	*n_r = n;
 	return ids;
 }
@@ -352,7 +352,7 @@ static int store_adopted(struct rb_ctx *c, struct local_id *ids, size_t n, size_
 		const struct maildir_entry *e;
 		struct state_pair p;
 
-		if (!c->ids[r] || !(hit = bsearch(&key, ids, n, sizeof(*ids), cmp_local_id)))
+		if (!c->ids[r] || !(hit = xbsearch(&key, ids, n, sizeof(*ids), cmp_local_id)))
 			continue;
 		/* bsearch may land on any of equal entries: take a free one. */
 		while (hit > ids && cmp_local_id(hit - 1, &key) == 0)

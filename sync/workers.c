@@ -129,7 +129,7 @@ static size_t busy_jobs(struct pool *p, size_t n)
 		if (!p->failed[i] && !p->jobs[i].quiet && p->jobs[i].plan.n > 0)
 			p->order[p->n_order++] = i;
 	sort_jobs = p->jobs;
-	qsort(p->order, p->n_order, sizeof(*p->order), cmp_work);
+	xqsort(p->order, p->n_order, sizeof(*p->order), cmp_work);
 	/* Quiet and empty folders only need their report: they go last. */
 	for (size_t i = 0; i < n; i++)
 		if (!p->failed[i] && (p->jobs[i].quiet || p->jobs[i].plan.n == 0))

@@ -16,4 +16,11 @@ char *xstrndup(const char *s, size_t n);
 /* Returns a malloc'd formatted string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* qsort and bsearch for arrays that may be empty and then NULL (growing
+ * arrays start so): passing NULL to the libc ones is undefined behaviour
+ * even with no element, and UBSan stops on it. */
+void xqsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+void *xbsearch(const void *key, const void *base, size_t n, size_t size,
+	       int (*cmp)(const void *, const void *));
+
 #endif
