@@ -33,8 +33,13 @@ int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_check_config(struct cli *cli, int argc, char **argv);
 int cli_cmd_init(struct cli *cli, int argc, char **argv);
 int cli_cmd_daemon(struct cli *cli, int argc, char **argv);
+int cli_cmd_status(struct cli *cli, int argc, char **argv);
+int cli_cmd_doctor(struct cli *cli, int argc, char **argv);
 
 /* Prints a plain-language hint under an error whose text is a known one. */
 void cli_hint(const char *message);
+/* The hint for a known error text (lines after the first indented by two
+ * spaces), or NULL. */
+const char *cli_hint_text(const char *message);
 
 #endif

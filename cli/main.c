@@ -19,17 +19,11 @@ struct command {
 	const char *summary;
 };
 
-static int cmd_not_yet(struct cli *cli, int argc, char **argv)
-{
-	fprintf(stderr, "gmaildir: '%s' is not implemented yet\n", argv[0]);
-	return EXIT_USAGE;
-}
-
 static const struct command commands[] = {
 	{"sync", cli_cmd_sync, "one two-way sync, then exit (--dry-run, --allow-mass-delete)"},
 	{"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
-	{"status", cmd_not_yet, "per folder: messages, last sync, pending work, errors"},
-	{"doctor", cmd_not_yet, "check DNS, TCP, TLS, login and capabilities"},
+	{"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
+	{"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
 	{"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
 	{"list", cli_cmd_list, "remote folders, their roles, their local paths"},
 	{"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},

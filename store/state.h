@@ -151,4 +151,45 @@ int state_local_only_load(struct state *st, int64_t folder_id, char ***keys_r, s
 			  struct error *err);
 void state_keys_free(char **keys, size_t n);
 
+/* ----------------------------------------------------------------------
+ * Read-only views for `gmaildir status` and `doctor` (store/state_report.c).
+ * None of them takes the account lock, creates a file or directory, or
+ * migrates anything: they work while a daemon syncs the account (WAL lets a
+ * reader in beside the writer). */
+
+/* Opens <dir>/state.db read-only. Returns 1 opened, 0 when there is no
+ * database yet (never synced: nothing is created), -1 error. A database
+ * without a schema (created, never migrated) opens; its folders list is
+ * then simply empty. Free with state_free. */
+int state_open_readonly(const char *dir, struct state **st_r, struct error *err);
+
+/* What status shows of one folder: the folders row plus two counts. */
+struct state_folder_report {
+	char *remote;	  /* owned: the name as on the wire */
+	char *local_path; /* owned: relative to the account's maildir root */
+	time_t last_sync; /* 0: never */
+	char *last_error; /* owned or NULL */
+	size_t pairs;	  /* messages paired: on the server as last seen */
+	size_t pending;	  /* intents not yet done */
+};
+
+/* Every folder of the state, ordered by local path. An empty or
+ * schema-less database gives 0 folders. Free with state_reports_free. */
+int state_report_load(struct state *st, struct state_folder_report **r_r, size_t *n_r,
+		      struct error *err);
+void state_reports_free(struct state_folder_report *r, size_t n);
+
+/* Whether a process holds the account lock of <dir> right now, found
+ * without taking the lock (/proc/locks; where that cannot be read, a shared
+ * non-blocking flock that is dropped at once). *pid_r is the holder's pid
+ * (the one it wrote into the lock file) or 0 when unknown. Returns 1 held,
+ * 0 not held (also: no lock file), -1 error. */
+int state_lock_holder(const char *dir, long *pid_r, struct error *err);
+
+/* PRAGMA integrity_check of <dir>/state.db on a read-only connection.
+ * Returns 1 intact, 0 no database, -1 damaged or unreadable: err holds
+ * SQLite's message or the check's first complaint ("state.db: file is not a
+ * database"). */
+int state_integrity_check(const char *dir, struct error *err);
+
 #endif

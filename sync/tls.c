@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +28,47 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+/* Bounds on what a server may send (tls.h, "The guard"). */
+#define GUARD_LINE_MAX (32u << 20)	 /* bytes of one line outside literals */
+#define GUARD_LITERAL_MAX (256u << 20) /* bytes of one literal */
+#define GUARD_LINES_MAX 250000u	 /* lines but FETCH responses per command */
+#define GUARD_TEXT_MAX (256u << 20)	 /* bytes outside literals per command */
+#define GUARD_RATE_BYTES (16u << 10)	 /* per `timeout` seconds of waiting */
+
+/* The server's byte stream as IMAP frames it: lines that end with LF,
+ * each of which may announce a literal ("{123}" before its CRLF) whose
+ * bytes follow and continue the same response. The guard watches it; it
+ * never changes a byte. */
+struct inbound {
+	uint64_t literal_left; /* bytes of the current literal still to come */
+	uint64_t line_len;     /* bytes of the current line so far */
+	bool continued;	       /* this line continues a response after a literal */
+	char head[160];	       /* the start of the current line */
+	size_t head_len;
+	char tail[24]; /* its last bytes, where "{n}" is */
+	size_t tail_len;
+	uint64_t lines;	 /* lines but FETCH responses since our last write */
+	uint64_t text;	 /* bytes outside literals since our last write */
+	char bye[160];	 /* text of the last "* BYE" line; "" when none came */
+};
+
+/* Time spent blocked in reads (writes) and bytes moved since the last
+ * write (read) made progress: the slowloris guard. */
+struct pace {
+	int64_t wait_ms;
+	uint64_t bytes;
+};
+
 /* The data behind both of our mailstream_low drivers. */
 struct conn {
 	int fd;		  /* owned: closed by the driver's close */
 	SSL *ssl;	  /* owned; NULL for the plain transport */
 	unsigned timeout; /* seconds, for messages */
 	bool failed;	  /* an I/O error happened: no TLS close_notify */
+	bool refused;	  /* the guard refused what the server sent */
 	char error[256];  /* why the last I/O failed; "" when none did */
+	struct inbound in;
+	struct pace rd, wr;
 };
 
 static ssize_t plain_read(mailstream_low *low, void *buf, size_t count);
@@ -218,16 +254,236 @@ static void conn_fail_errno(struct conn *c, int e)
 		conn_fail(c, "%s", strerror(e));
 }
 
+/* ------------------------------------------------------------ the guard
+ *
+ * libetpan 1.9.4 believes whatever the server sends: it buffers a line
+ * until its LF however long it is, allocates a literal's announced size
+ * up front (up to 4 GB, and the number silently wraps at 2^32), keeps
+ * every line of a response in memory until the tagged answer, and waits
+ * for as long as bytes keep trickling in. The drivers check the stream on
+ * its way in, so that a broken or hostile server costs a bounded amount of
+ * memory and time, and fail the read (the connection is then dropped, with
+ * the reason in tls_low_error) when it goes beyond:
+ *   - a line (outside literals) of GUARD_LINE_MAX bytes: a UID SEARCH
+ *     answer of ~3 million UIDs still fits;
+ *   - a literal of GUARD_LITERAL_MAX bytes: the largest message we can
+ *     hold in memory (libetpan gets the whole body at once);
+ *   - GUARD_LINES_MAX lines but FETCH responses in one answer: each costs
+ *     libetpan ~200 bytes until the command ends (FETCH responses are
+ *     parsed and freed one by one by our handlers), and a real server
+ *     sends that many only for a mass EXPUNGE;
+ *   - GUARD_TEXT_MAX bytes outside literals in one answer: libetpan keeps
+ *     the text of a whole answer;
+ *   - too slow a trickle (pace_ok).
+ * The bytes of a refused read never reach libetpan. */
+
+static void guard_refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void guard_refuse(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->failed = true;
+	c->refused = true;
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+/* The size of the literal the line announces at its end ("{123}" before
+ * the CRLF; *found false when none); UINT64_MAX when the number is too
+ * long to mean anything. */
+static uint64_t line_literal(const struct inbound *in, bool *found)
+{
+	size_t end = in->tail_len, i;
+	uint64_t n = 0;
+
+	*found = false;
+	while (end > 0 && (in->tail[end - 1] == '\n' || in->tail[end - 1] == '\r'))
+		end--;
+	if (end < 3 || in->tail[end - 1] != '}')
+		return 0;
+	end--;
+	if (in->tail[end - 1] == '+')
+		end--;
+	for (i = end; i > 0 && in->tail[i - 1] >= '0' && in->tail[i - 1] <= '9'; i--)
+		;
+	if (i == 0 || i == end || in->tail[i - 1] != '{')
+		return 0;
+	*found = true;
+	for (; i < end; i++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return UINT64_MAX;
+		n = n * 10 + (uint64_t)(in->tail[i] - '0');
+	}
+	return n;
+}
+
+/* Whether the line is an untagged FETCH response ("* 12 FETCH ("): the
+ * only kind that comes by the thousand, and parsed one by one by our
+ * handlers (imap_fetch.c). */
+static bool is_fetch_line(const struct inbound *in)
+{
+	size_t i = 2;
+
+	if (in->head_len < 4 || in->head[0] != '*' || in->head[1] != ' ')
+		return false;
+	while (i < in->head_len && in->head[i] >= '0' && in->head[i] <= '9')
+		i++;
+	return i > 2 && in->head_len - i >= 7 && strncasecmp(in->head + i, " FETCH ", 7) == 0;
+}
+
+/* A line (or the part of a response before a literal) ended at LF. */
+static int guard_line_end(struct conn *c)
+{
+	struct inbound *in = &c->in;
+	bool lit;
+	uint64_t n = line_literal(in, &lit);
+
+	if (!in->continued) {
+		if (!is_fetch_line(in) && ++in->lines > GUARD_LINES_MAX) {
+			guard_refuse(c, "the server sent more than %u responses to one command",
+				     GUARD_LINES_MAX);
+			return -1;
+		}
+		if (in->head_len >= 6 && strncasecmp(in->head, "* BYE ", 6) == 0) {
+			size_t len = in->head_len - 6;
+
+			while (len > 0 && (in->head[6 + len - 1] == '\n' || in->head[6 + len - 1] == '\r'))
+				len--;
+			if (len >= sizeof(in->bye))
+				len = sizeof(in->bye) - 1;
+			for (size_t k = 0; k < len; k++) {
+				unsigned char ch = (unsigned char)in->head[6 + k];
+
+				in->bye[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+			}
+			in->bye[len] = '\0';
+		}
+	}
+	if (lit && n > GUARD_LITERAL_MAX) {
+		guard_refuse(c, "the server announced a literal of %s%" PRIu64 " bytes (at most %u "
+				"are accepted)", n == UINT64_MAX ? "more than " : "",
+			     n == UINT64_MAX ? UINT64_MAX : n, GUARD_LITERAL_MAX);
+		return -1;
+	}
+	in->literal_left = lit ? n : 0;
+	/* After a literal the response goes on: not a new line to count. */
+	in->continued = lit;
+	in->line_len = 0;
+	in->head_len = 0;
+	in->tail_len = 0;
+	return 0;
+}
+
+/* Watches n received bytes. -1 (with the reason) when they go beyond a
+ * bound; the bytes must then not be handed to libetpan. */
+static int guard_inbound(struct conn *c, const char *buf, size_t n)
+{
+	struct inbound *in = &c->in;
+
+	while (n > 0) {
+		if (in->literal_left > 0) {
+			size_t k = in->literal_left < n ? (size_t)in->literal_left : n;
+
+			in->literal_left -= k;
+			buf += k;
+			n -= k;
+			continue;
+		}
+		if (in->head_len < sizeof(in->head))
+			in->head[in->head_len++] = *buf;
+		if (in->tail_len == sizeof(in->tail)) {
+			memmove(in->tail, in->tail + 1, sizeof(in->tail) - 1);
+			in->tail_len--;
+		}
+		in->tail[in->tail_len++] = *buf;
+		if (++in->text > GUARD_TEXT_MAX) {
+			guard_refuse(c, "the server sent more than %u bytes of responses to one "
+					"command", GUARD_TEXT_MAX);
+			return -1;
+		}
+		if (++in->line_len > GUARD_LINE_MAX) {
+			guard_refuse(c, "the server sent a line of more than %u bytes without an end",
+				     GUARD_LINE_MAX);
+			return -1;
+		}
+		if (*buf == '\n' && guard_line_end(c) < 0)
+			return -1;
+		buf++;
+		n--;
+	}
+	return 0;
+}
+
+/* The slowloris guard. A read (write) blocks at most `timeout` seconds
+ * (SO_RCVTIMEO), but a server that sends a byte a second never lets that
+ * fire. So the time spent blocked since our side last made progress the
+ * other way (for reads: since our last write, i.e. during one answer) may
+ * not exceed `timeout` seconds plus one more for every GUARD_RATE_BYTES
+ * that came: a server that needs more than `timeout` seconds of our
+ * waiting for 16 KB is stalled or hostile. Time between reads (IDLE's
+ * poll) does not count: only time inside recv/SSL_read. */
+static bool pace_ok(struct conn *c, struct pace *p, int64_t waited_ms, ssize_t moved,
+		    const char *what)
+{
+	uint64_t allowed = (uint64_t)c->timeout * 1000 * (1 + p->bytes / GUARD_RATE_BYTES);
+
+	p->wait_ms += waited_ms;
+	if (moved > 0)
+		p->bytes += (uint64_t)moved;
+	if (c->timeout == 0 || (uint64_t)p->wait_ms <= allowed)
+		return true;
+	guard_refuse(c, "the server is too slow: %" PRIu64 " bytes %s in %" PRId64 " s",
+		     p->bytes, what, p->wait_ms / 1000);
+	return false;
+}
+
+/* A read of r bytes into buf, after blocking for waited_ms. */
+static ssize_t guard_read(struct conn *c, const void *buf, ssize_t r, int64_t waited_ms)
+{
+	if (c->refused)
+		return -1;
+	if (!pace_ok(c, &c->rd, waited_ms, r, "received"))
+		return -1;
+	if (r > 0) {
+		c->wr = (struct pace){0, 0};
+		if (guard_inbound(c, buf, (size_t)r) < 0)
+			return -1;
+	}
+	return r;
+}
+
+/* A write of r bytes, after blocking for waited_ms: a new command, or
+ * more of one. The next answer gets its own time, and its own budget of
+ * lines. */
+static ssize_t guard_write(struct conn *c, ssize_t r, int64_t waited_ms)
+{
+	if (c->refused)
+		return -1;
+	if (!pace_ok(c, &c->wr, waited_ms, r, "taken by the server"))
+		return -1;
+	if (r > 0) {
+		c->rd = (struct pace){0, 0};
+		c->in.lines = 0;
+		c->in.text = 0;
+	}
+	return r;
+}
+
 static ssize_t plain_read(mailstream_low *low, void *buf, size_t count)
 {
 	struct conn *c = conn_of(low);
+	int64_t t0 = now_ms();
 	ssize_t r;
 
+	if (c->refused)
+		return -1;
 	do
 		r = recv(c->fd, buf, count, 0);
 	while (r < 0 && errno == EINTR);
 	if (r > 0)
-		return r;
+		return guard_read(c, buf, r, now_ms() - t0);
 	/* Never 0: libetpan 1.9.4 spins on a 0 inside a literal. */
 	if (r == 0)
 		conn_fail(c, "connection closed by server");
@@ -239,8 +495,11 @@ static ssize_t plain_read(mailstream_low *low, void *buf, size_t count)
 static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count)
 {
 	struct conn *c = conn_of(low);
+	int64_t t0 = now_ms();
 	ssize_t r;
 
+	if (c->refused)
+		return -1;
 	do
 		r = send(c->fd, buf, count, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
@@ -248,7 +507,7 @@ static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count)
 		conn_fail_errno(c, errno);
 		return -1;
 	}
-	return r;
+	return guard_write(c, r, now_ms() - t0);
 }
 
 static int conn_close(mailstream_low *low)
@@ -349,26 +608,32 @@ static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count)
 {
 	struct conn *c = conn_of(low);
 	int n = count > INT_MAX ? INT_MAX : (int)count, r;
+	int64_t t0 = now_ms();
 
+	if (c->refused)
+		return -1;
 	do {
 		ERR_clear_error();
 		errno = 0;
 		r = SSL_read(c->ssl, buf, n);
 	} while (r <= 0 && ssl_io_failed(c, r));
-	return r > 0 ? r : -1;
+	return r > 0 ? guard_read(c, buf, r, now_ms() - t0) : -1;
 }
 
 static ssize_t ssl_write(mailstream_low *low, const void *buf, size_t count)
 {
 	struct conn *c = conn_of(low);
 	int n = count > INT_MAX ? INT_MAX : (int)count, r;
+	int64_t t0 = now_ms();
 
+	if (c->refused)
+		return -1;
 	do {
 		ERR_clear_error();
 		errno = 0;
 		r = SSL_write(c->ssl, buf, n);
 	} while (r <= 0 && ssl_io_failed(c, r));
-	return r > 0 ? r : -1;
+	return r > 0 ? guard_write(c, r, now_ms() - t0) : -1;
 }
 
 /* ------------------------------------------------- handshake and verify */
@@ -540,16 +805,64 @@ static void handshake_error(SSL *ssl, int r, int saved_errno, const struct tls_o
 }
 
 /* Runs the handshake on ssl; 0 ok, -1 with err. */
-static int do_handshake(SSL *ssl, const struct tls_opts *o, struct error *err)
+/* SSL_connect with the whole handshake bounded by o->timeout: SO_RCVTIMEO
+ * bounds each read only, and a server that sends its certificate a byte
+ * a second would hold a blocking handshake for an hour. The socket is
+ * non-blocking meanwhile. *timed_out_r tells a handshake cut short. */
+static int connect_bounded(SSL *ssl, const struct tls_opts *o, int *saved_r, bool *timed_out_r)
 {
-	int r, saved;
+	int fd = SSL_get_fd(ssl), fl = fcntl(fd, F_GETFL), r;
+	int64_t deadline = now_ms() + (int64_t)o->timeout * 1000;
+	bool nonblock = fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
 
-	do {
+	*timed_out_r = false;
+	for (;;) {
+		struct pollfd p = {.fd = fd};
+		int64_t left = o->timeout ? deadline - now_ms() : -1;
+		int e, pr;
+
 		ERR_clear_error();
 		errno = 0;
 		r = SSL_connect(ssl);
-		saved = errno;
-	} while (r <= 0 && saved == EINTR);
+		*saved_r = errno;
+		if (r == 1)
+			break;
+		e = SSL_get_error(ssl, r);
+		if (e == SSL_ERROR_SYSCALL && *saved_r == EINTR)
+			continue;
+		if (!nonblock || (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE))
+			break;
+		p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		if (o->timeout && left <= 0) {
+			*timed_out_r = true;
+			break;
+		}
+		do
+			pr = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		while (pr < 0 && errno == EINTR);
+		if (pr <= 0) {
+			*timed_out_r = pr == 0;
+			*saved_r = pr < 0 ? errno : 0;
+			break;
+		}
+	}
+	if (nonblock)
+		fcntl(fd, F_SETFL, fl);
+	return r;
+}
+
+static int do_handshake(SSL *ssl, const struct tls_opts *o, struct error *err)
+{
+	bool timed_out;
+	int saved, r = connect_bounded(ssl, o, &saved, &timed_out);
+
+	if (r != 1 && timed_out) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "TLS handshake with %s:%u: timed out after %u s", o->host,
+			  (unsigned)o->port, o->timeout);
+		ERR_clear_error();
+		return -1;
+	}
 	if (r != 1) {
 		handshake_error(ssl, r, saved, o, err);
 		ERR_clear_error();
@@ -626,4 +939,95 @@ const char *tls_low_error(mailstream_low *low)
 	if (!low || (low->driver != &ssl_driver && low->driver != &plain_driver))
 		return NULL;
 	return conn_of(low)->error[0] ? conn_of(low)->error : NULL;
+}
+
+bool tls_low_refused(mailstream_low *low)
+{
+	if (!low || (low->driver != &ssl_driver && low->driver != &plain_driver))
+		return false;
+	return conn_of(low)->refused;
+}
+
+const char *tls_low_bye(mailstream_low *low)
+{
+	if (!low || (low->driver != &ssl_driver && low->driver != &plain_driver))
+		return NULL;
+	return conn_of(low)->in.bye[0] ? conn_of(low)->in.bye : NULL;
+}
+
+/* ------------------------------------------------------- diagnostics */
+
+/* An X509_NAME as one RFC 2253 line, cleaned like every peer text. */
+static void name_line(const X509_NAME *name, char *buf, size_t cap)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	long len;
+
+	buf[0] = '\0';
+	if (!bio)
+		return;
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0) {
+		len = BIO_get_mem_data(bio, &data);
+		if (data && len > 0)
+			append_clean(buf, cap, data, (size_t)len);
+	}
+	BIO_free(bio);
+}
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+static void fill_peer_info(SSL *ssl, bool verified, struct tls_peer_info *info)
+{
+	X509 *leaf = peer_leaf(ssl);
+	STACK_OF(X509) *chain = verified ? SSL_get0_verified_chain(ssl) : NULL;
+	const char *cipher = SSL_get_cipher_name(ssl);
+
+	snprintf(info->version, sizeof(info->version), "%s", SSL_get_version(ssl));
+	if (cipher && strcmp(cipher, "(NONE)") != 0)
+		snprintf(info->cipher, sizeof(info->cipher), "%s", cipher);
+	info->verified = verified;
+	info->chain_len = chain ? sk_X509_num(chain) : 0;
+	if (!leaf)
+		return;
+	info->have_cert = true;
+	name_line(X509_get_subject_name(leaf), info->subject, sizeof(info->subject));
+	name_line(X509_get_issuer_name(leaf), info->issuer, sizeof(info->issuer));
+	cert_names(leaf, info->names, sizeof(info->names));
+	info->not_before = asn1_time(X509_get0_notBefore(leaf));
+	info->not_after = asn1_time(X509_get0_notAfter(leaf));
+}
+
+int tls_probe(int fd, const struct tls_opts *o, struct tls_peer_info *info_r, struct error *err)
+{
+	SSL_CTX *ctx = make_ctx(o, err);
+	SSL *ssl = NULL;
+	int ret = -1;
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (!ctx)
+		return -1;
+	ssl = SSL_new(ctx);
+	if (!ssl || set_peer_name(ssl, o->host) < 0 || SSL_set_fd(ssl, fd) != 1) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS setup for %s: %s", o->host,
+			  ssl_reason("failed"));
+		ERR_clear_error();
+		goto out;
+	}
+	ret = do_handshake(ssl, o, err);
+	fill_peer_info(ssl, ret == 0, info_r);
+	if (ret == 0)
+		SSL_shutdown(ssl);
+	ERR_clear_error();
+out:
+	SSL_free(ssl); /* a BIO_NOCLOSE socket BIO: fd stays open */
+	SSL_CTX_free(ctx);
+	return ret;
 }

@@ -11,12 +11,20 @@
  *
  * Reads and writes never return 0: end of file, errors and timeouts are -1
  * (a 0 makes libetpan 1.9.4 spin), and the reason is kept for
- * tls_low_error(). SIGPIPE is ignored process-wide by tls_init(). */
+ * tls_low_error(). SIGPIPE is ignored process-wide by tls_init().
+ *
+ * Time: connect and the TLS handshake are each bounded by the timeout as a
+ * whole; every read and write by the timeout (SO_RCVTIMEO/SO_SNDTIMEO);
+ * and a server that trickles (a byte a second never lets those fire) by
+ * a rate: the time blocked during one answer may not exceed the timeout
+ * plus one more timeout per 16 KB received. Memory: what a server sends is
+ * bounded per line, per literal and per answer (tls_low_refused). */
 #ifndef GMAILDIR_SYNC_TLS_H
 #define GMAILDIR_SYNC_TLS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <libetpan/mailstream.h>
 
@@ -80,5 +88,38 @@ bool tls_low_is_tls(mailstream_low *low);
  * NULL when none failed or low is not ours. Borrowed, valid until the next
  * I/O on low. */
 const char *tls_low_error(mailstream_low *low);
+
+/* True when the connection failed because the server went beyond what
+ * the drivers accept from it (a line or literal too long, too many
+ * responses to one command, too slow a trickle): tls_low_error says which.
+ * The drivers watch every byte received, as IMAP frames them (lines,
+ * literals announced by "{n}"), without changing any. */
+bool tls_low_refused(mailstream_low *low);
+
+/* The text of the last untagged BYE the server sent on low, printable
+ * ASCII; NULL when none came or low is not ours. */
+const char *tls_low_bye(mailstream_low *low);
+
+/* What a diagnostic handshake learnt (tls_probe). Strings are printable
+ * ASCII (certificate text comes from the peer), "" when unknown. */
+struct tls_peer_info {
+	char version[16];	      /* negotiated: "TLSv1.3" */
+	char cipher[64];	      /* negotiated cipher suite */
+	char subject[256];	      /* the leaf's subject, RFC 2253 */
+	char issuer[256];	      /* the leaf's issuer, RFC 2253 */
+	char names[512];	      /* the names it is valid for: SANs, else CN */
+	time_t not_before, not_after; /* 0 when unknown */
+	int chain_len;		      /* certificates in the verified chain; 0: none */
+	bool have_cert;		      /* the peer sent a certificate (fields above) */
+	bool verified;		      /* chain and host name verified */
+};
+
+/* For `gmaildir doctor`: the TLS handshake of tls_low_tls on the connected
+ * socket fd, with the same checks and the same error texts, which fills
+ * *info_r with the negotiated version and the peer's certificate, also when
+ * verification failed (have_cert then says whether one was received), and
+ * then closes the TLS session. fd stays open: it is the caller's.
+ * Returns 0 verified, -1 error (err as tls_low_tls). */
+int tls_probe(int fd, const struct tls_opts *o, struct tls_peer_info *info_r, struct error *err);
 
 #endif

@@ -1,0 +1,486 @@
+/* `gmaildir status [--json] [ACCOUNT...]`: per account, whether a sync or
+ * the daemon holds it right now, and per folder the messages on disk, the
+ * messages paired at the last sync (the server as last seen), the time of
+ * the last successful sync, the work still pending (intents) and the last
+ * error. Read-only: it takes no lock, creates no file and opens the state
+ * database read-only, so it works beside a running daemon.
+ *
+ * The --json schema (stable: scripts rely on it; fields are only ever
+ * added):
+ *   {"accounts": [{
+ *      "name": "personal",
+ *      "locked_by": 1234 | null,    pid of the sync or daemon holding the
+ *                                   account (0: held, pid not known yet)
+ *      "error": "..." | null,       the state database could not be read
+ *      "folders": [{
+ *         "name": "INBOX",          local path below the maildir root
+ *         "remote": "INBOX" | null, name on the server (null: never synced)
+ *         "local": 20,              message files in cur/ and new/
+ *         "synced": 20,             messages paired at the last sync
+ *         "last_sync": 1700000000 | null,   Unix time of the last success
+ *         "pending": 0,             unfinished operations (intents)
+ *         "last_error": "..." | null
+ *      }]
+ *   }]}
+ * Exit status: 0, or 1 when some account's state could not be read, 2 for
+ * a usage or config error. */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "store/maildir.h"
+#include "store/state.h"
+#include "util/xalloc.h"
+
+struct folder_row {
+	char *name;	  /* owned: local path */
+	char *remote;	  /* owned or NULL: never synced */
+	size_t local;	  /* files in cur/ + new/ */
+	size_t synced;	  /* pairs */
+	time_t last_sync; /* 0: never */
+	size_t pending;	  /* intents */
+	char *last_error; /* owned or NULL */
+};
+
+struct account_view {
+	const struct account_conf *acct; /* borrowed */
+	int held;			 /* 1 a process holds the lock, 0 not, -1 unknown */
+	long pid;			 /* the holder, 0 when unknown */
+	const char *holder;		 /* "daemon" or "sync": static */
+	bool has_db;			 /* a state database exists */
+	char *error;			 /* owned or NULL: the state could not be read */
+	struct folder_row *rows;	 /* owned */
+	size_t n_rows;
+};
+
+/* ------------------------------------------------------------ gathering */
+
+/* Message files in one of cur/ and new/: one readdir, no stat (dot files
+ * and subdirectories are not messages). */
+static size_t count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && de->d_type != DT_DIR && de->d_type != DT_LNK)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static size_t count_local(const char *root, const char *folder)
+{
+	char *cur = xasprintf("%s/%s/cur", root, folder);
+	char *new = xasprintf("%s/%s/new", root, folder);
+	size_t n = count_dir(cur) + count_dir(new);
+
+	free(cur);
+	free(new);
+	return n;
+}
+
+static struct folder_row *add_row(struct account_view *v, const char *name)
+{
+	struct folder_row *r;
+
+	v->rows = xrealloc(v->rows, (v->n_rows + 1) * sizeof(*v->rows));
+	r = &v->rows[v->n_rows++];
+	memset(r, 0, sizeof(*r));
+	r->name = xstrdup(name);
+	return r;
+}
+
+static bool has_row(const struct account_view *v, const char *name)
+{
+	for (size_t i = 0; i < v->n_rows; i++)
+		if (strcmp(v->rows[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The folders the state knows, with their counts. */
+static int gather_state(struct account_view *v, struct error *err)
+{
+	struct state *st = NULL;
+	struct state_folder_report *rep = NULL;
+	size_t n = 0;
+	int rc = state_open_readonly(v->acct->state_dir, &st, err);
+
+	if (rc <= 0)
+		return rc;
+	v->has_db = true;
+	rc = state_report_load(st, &rep, &n, err);
+	state_free(&st);
+	if (rc < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct folder_row *r = add_row(v, rep[i].local_path ? rep[i].local_path : "?");
+
+		r->remote = rep[i].remote ? xstrdup(rep[i].remote) : NULL;
+		r->synced = rep[i].pairs;
+		r->pending = rep[i].pending;
+		r->last_sync = rep[i].last_sync;
+		r->last_error = rep[i].last_error ? xstrdup(rep[i].last_error) : NULL;
+	}
+	state_reports_free(rep, n);
+	return 0;
+}
+
+/* Local folders the state does not know yet (created by a mail reader, or
+ * everything before the first sync). */
+static void gather_local_only(struct account_view *v)
+{
+	struct error err = {0};
+	char **paths = NULL;
+	size_t n = 0;
+
+	if (maildir_tree_list(v->acct->maildir, &paths, &n, &err) < 0)
+		return; /* the state's folders are still worth showing */
+	for (size_t i = 0; i < n; i++)
+		if (!has_row(v, paths[i]))
+			add_row(v, paths[i]);
+	maildir_tree_free(paths, n);
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	return strcmp(((const struct folder_row *)a)->name, ((const struct folder_row *)b)->name);
+}
+
+/* "daemon" or "sync" from the holder's command line; "sync" when it cannot
+ * be read (the holder may run as another user, or just exited). */
+static const char *holder_kind(long pid)
+{
+	char path[64], cmd[4096];
+	FILE *f;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return "sync";
+	len = fread(cmd, 1, sizeof(cmd) - 1, f);
+	fclose(f);
+	cmd[len] = '\0';
+	/* Arguments are NUL-separated: look at each. The first command word
+	 * decides; "daemon" cannot be an option's argument before it. */
+	for (size_t at = 0; at < len; at += strlen(cmd + at) + 1) {
+		if (strcmp(cmd + at, "daemon") == 0)
+			return "daemon";
+		if (strcmp(cmd + at, "sync") == 0)
+			return "sync";
+	}
+	return "sync";
+}
+
+static void gather(struct account_view *v)
+{
+	struct error err = {0};
+
+	v->held = state_lock_holder(v->acct->state_dir, &v->pid, &err);
+	if (v->held == 1 && v->pid > 0)
+		v->holder = holder_kind(v->pid);
+	if (gather_state(v, &err) < 0)
+		v->error = xstrdup(err.msg);
+	gather_local_only(v);
+	for (size_t i = 0; i < v->n_rows; i++)
+		v->rows[i].local = count_local(v->acct->maildir, v->rows[i].name);
+	if (v->n_rows)
+		qsort(v->rows, v->n_rows, sizeof(*v->rows), cmp_row);
+}
+
+static void view_clear(struct account_view *v)
+{
+	for (size_t i = 0; i < v->n_rows; i++) {
+		free(v->rows[i].name);
+		free(v->rows[i].remote);
+		free(v->rows[i].last_error);
+	}
+	free(v->rows);
+	free(v->error);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ----------------------------------------------------------- the table */
+
+/* "just now", "42 s ago", "3 min ago", "5 h ago", "12 days ago", "never". */
+static void relative_time(time_t t, time_t now, char *buf, size_t cap)
+{
+	long d = (long)(now - t);
+
+	if (t == 0)
+		snprintf(buf, cap, "never");
+	else if (d < 10)
+		snprintf(buf, cap, "just now");
+	else if (d < 60)
+		snprintf(buf, cap, "%ld s ago", d);
+	else if (d < 3600)
+		snprintf(buf, cap, "%ld min ago", d / 60);
+	else if (d < 48 * 3600)
+		snprintf(buf, cap, "%ld h ago", d / 3600);
+	else
+		snprintf(buf, cap, "%ld days ago", d / 86400);
+}
+
+/* Columns on screen of a UTF-8 string: one per code point, which is right
+ * for the names people give folders (no wide-character table needed). */
+static int columns(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Prints s with control characters as '?': names and server texts must not
+ * drive the terminal. */
+static void put_clean(const char *s)
+{
+	for (; *s; s++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static time_t latest_sync(const struct account_view *v)
+{
+	time_t t = 0;
+
+	for (size_t i = 0; i < v->n_rows; i++)
+		if (v->rows[i].last_sync > t)
+			t = v->rows[i].last_sync;
+	return t;
+}
+
+static void print_header(const struct account_view *v, time_t now)
+{
+	char when[32];
+	time_t last = latest_sync(v);
+
+	printf("%s: ", v->acct->name);
+	if (v->held == 1 && v->pid > 0)
+		printf("%s running (pid %ld)", v->holder, v->pid);
+	else if (v->held == 1)
+		printf("being synced");
+	else if (v->held == 0)
+		printf("idle");
+	else
+		printf("lock state unknown");
+	relative_time(last, now, when, sizeof(when));
+	if (v->error)
+		printf(", state unreadable\n");
+	else if (last)
+		printf(", last sync %s\n", when);
+	else
+		printf(", never synced%s\n", v->has_db ? "" : " (no state yet)");
+	if (v->error)
+		printf("  error: %s\n", v->error);
+}
+
+static void print_row(const struct folder_row *r, int name_w, time_t now)
+{
+	char when[32];
+
+	relative_time(r->last_sync, now, when, sizeof(when));
+	printf("  ");
+	put_clean(r->name);
+	printf("%*s  %6zu  %6zu  %7zu  %s\n", name_w - columns(r->name), "", r->local, r->synced,
+	       r->pending, when);
+	if (r->last_error) {
+		printf("    last error: ");
+		put_clean(r->last_error);
+		putchar('\n');
+	}
+}
+
+static void print_table(const struct account_view *v, time_t now)
+{
+	int name_w = (int)strlen("FOLDER");
+
+	print_header(v, now);
+	if (!v->n_rows)
+		return;
+	for (size_t i = 0; i < v->n_rows; i++)
+		if (columns(v->rows[i].name) > name_w)
+			name_w = columns(v->rows[i].name);
+	printf("  %-*s  %6s  %6s  %7s  %s\n", name_w, "FOLDER", "LOCAL", "SYNCED", "PENDING",
+	       "LAST SYNC");
+	for (size_t i = 0; i < v->n_rows; i++)
+		print_row(&v->rows[i], name_w, now);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* Length of the valid UTF-8 sequence at s, 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+	unsigned cp;
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	cp = len == 2	? (s[0] & 0x1fu) << 6 | (s[1] & 0x3fu)
+	     : len == 3 ? (s[0] & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 | (s[2] & 0x3fu)
+			: (s[0] & 0x07u) << 18 | (s[1] & 0x3fu) << 12 | (s[2] & 0x3fu) << 6 |
+			      (s[3] & 0x3fu);
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD so that the
+ * document always parses. NULL prints null. */
+static void json_str(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (!s) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	while (*p) {
+		size_t len;
+
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p++);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p++);
+		else if (*p < 0x80)
+			putchar(*p++);
+		else if ((len = utf8_len(p)) > 0) {
+			fwrite(p, 1, len, stdout);
+			p += len;
+		} else {
+			fputs("\\ufffd", stdout);
+			p++;
+		}
+	}
+	putchar('"');
+}
+
+static void json_folder(const struct folder_row *r)
+{
+	printf("{\"name\":");
+	json_str(r->name);
+	printf(",\"remote\":");
+	json_str(r->remote);
+	printf(",\"local\":%zu,\"synced\":%zu,\"last_sync\":", r->local, r->synced);
+	if (r->last_sync)
+		printf("%lld", (long long)r->last_sync);
+	else
+		printf("null");
+	printf(",\"pending\":%zu,\"last_error\":", r->pending);
+	json_str(r->last_error);
+	putchar('}');
+}
+
+static void json_account(const struct account_view *v)
+{
+	printf("{\"name\":");
+	json_str(v->acct->name);
+	printf(",\"locked_by\":");
+	if (v->held == 1)
+		printf("%ld", v->pid);
+	else
+		printf("null");
+	printf(",\"error\":");
+	json_str(v->error);
+	printf(",\"folders\":[");
+	for (size_t i = 0; i < v->n_rows; i++) {
+		if (i)
+			putchar(',');
+		json_folder(&v->rows[i]);
+	}
+	printf("]}");
+}
+
+/* ------------------------------------------------------------- command */
+
+static int parse_status_opts(int argc, char **argv, bool *json_r)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'j') {
+			fprintf(stderr, "usage: gmaildir status [--json] [ACCOUNT...]\n");
+			return EXIT_USAGE;
+		}
+		*json_r = true;
+	}
+	return EXIT_OK;
+}
+
+/* The accounts to show: the named ones, or all. NULL after an unknown
+ * name (already reported). */
+static const struct account_conf **pick_accounts(struct cli *cli, int argc, char **argv,
+						 size_t *n_r)
+{
+	size_t n = optind < argc ? (size_t)(argc - optind) : config_account_count(cli->config);
+	const struct account_conf **accts = xcalloc(n ? n : 1, sizeof(*accts));
+
+	for (size_t i = 0; i < n; i++) {
+		accts[i] = optind < argc ? cli_find_account(cli, argv[optind + (int)i], NULL)
+					 : config_account(cli->config, i);
+		if (!accts[i]) {
+			free(accts);
+			return NULL;
+		}
+	}
+	*n_r = n;
+	return accts;
+}
+
+int cli_cmd_status(struct cli *cli, int argc, char **argv)
+{
+	const struct account_conf **accts;
+	bool json = false, any_error = false;
+	time_t now = time(NULL);
+	size_t n = 0;
+	int ret = cli_load_config(cli);
+
+	if (ret == EXIT_OK)
+		ret = parse_status_opts(argc, argv, &json);
+	if (ret != EXIT_OK)
+		return ret;
+	accts = pick_accounts(cli, argc, argv, &n);
+	if (!accts)
+		return EXIT_USAGE;
+	if (json)
+		printf("{\"accounts\":[");
+	for (size_t i = 0; i < n; i++) {
+		struct account_view v = {.acct = accts[i]};
+
+		gather(&v);
+		any_error |= v.error != NULL;
+		if (json) {
+			if (i)
+				putchar(',');
+			json_account(&v);
+		} else {
+			if (i)
+				putchar('\n');
+			print_table(&v, now);
+		}
+		view_clear(&v);
+	}
+	if (json)
+		printf("]}\n");
+	free(accts);
+	return any_error ? EXIT_FAILED : EXIT_OK;
+}

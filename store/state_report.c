@@ -1,0 +1,288 @@
+/* Read-only views of an account's state for `gmaildir status` and
+ * `gmaildir doctor`: a read-only connection, per-folder counts, who holds
+ * the account lock, and an integrity check. Nothing here writes, creates or
+ * locks anything, so it is safe beside a running daemon. */
+#include "store/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "store/state_p.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+/* A reader normally never waits in WAL mode; only a checkpoint or a
+ * recovery in progress can make it. */
+#define READER_BUSY_TIMEOUT_MS 2000
+
+int state_open_readonly(const char *dir, struct state **st_r, struct error *err)
+{
+	char *path = fs_join(dir, "state.db");
+	struct state *st = NULL;
+	struct stat sb;
+	int ret = -1;
+
+	*st_r = NULL;
+	if (stat(path, &sb) < 0) {
+		if (errno == ENOENT) {
+			ret = 0;
+			goto out;
+		}
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "stat(%s): %s", path, strerror(errno));
+		goto out;
+	}
+	st = xcalloc(1, sizeof(*st));
+	/* READONLY: no migration, no journal_mode change. SQLite may still
+	 * open the -shm file of a live WAL database: that is how a reader
+	 * shares the writer's index, and it changes no data. */
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+			    NULL) != SQLITE_OK) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "state.db: %s",
+			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, READER_BUSY_TIMEOUT_MS);
+	*st_r = st;
+	st = NULL;
+	ret = 1;
+out:
+	state_free(&st);
+	free(path);
+	return ret;
+}
+
+void state_reports_free(struct state_folder_report *r, size_t n)
+{
+	for (size_t i = 0; r && i < n; i++) {
+		free(r[i].remote);
+		free(r[i].local_path);
+		free(r[i].last_error);
+	}
+	free(r);
+}
+
+/* 1 when the folders table exists, 0 when the schema was never created,
+ * -1 error (for example a file that is not a database). */
+static int has_schema(struct state *st, struct error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+		st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'", -1,
+		&s, NULL) != SQLITE_OK)
+		return state_db_error(st, err);
+	rc = state_step_row(st, s, err);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static void read_report(sqlite3_stmt *s, struct state_folder_report *r)
+{
+	r->remote = state_column_text(s, 0);
+	r->local_path = state_column_text(s, 1);
+	r->last_sync = (time_t)sqlite3_column_int64(s, 2);
+	r->last_error = state_column_text(s, 3);
+	r->pairs = (size_t)sqlite3_column_int64(s, 4);
+	r->pending = (size_t)sqlite3_column_int64(s, 5);
+}
+
+/* One statement, so the counts and the rows come from one snapshot. */
+#define REPORT_SQL                                                                                 \
+	"SELECT f.remote, f.local_path, f.last_sync, f.last_error,"                                \
+	" (SELECT count(*) FROM pairs p WHERE p.folder_id = f.id),"                                \
+	" (SELECT count(*) FROM intents i WHERE i.folder_id = f.id)"                               \
+	" FROM folders f ORDER BY f.local_path"
+
+int state_report_load(struct state *st, struct state_folder_report **r_r, size_t *n_r,
+		      struct error *err)
+{
+	struct state_folder_report *r = NULL;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0, cap = 0;
+	int rc = has_schema(st, err);
+
+	*r_r = NULL;
+	*n_r = 0;
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(st->db, REPORT_SQL, -1, &s, NULL) != SQLITE_OK)
+		return state_db_error(st, err);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = xgrow(r, &cap, n + 1, sizeof(*r));
+		memset(&r[n], 0, sizeof(r[n]));
+		read_report(s, &r[n++]);
+	}
+	if (rc != SQLITE_DONE) {
+		state_db_error(st, err);
+		sqlite3_finalize(s);
+		state_reports_free(r, n);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	*r_r = r;
+	*n_r = n;
+	return 0;
+}
+
+/* The pid the holder wrote into the lock file; 0 when none (the file is
+ * empty for a moment after the lock is taken, and after it is released). */
+static long pid_in_file(int fd)
+{
+	char buf[32] = {0};
+
+	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
+		return 0;
+	return strtol(buf, NULL, 10);
+}
+
+/* Looks for a flock on the file of sb in /proc/locks, whose lines read
+ * "1: FLOCK  ADVISORY  WRITE 1832 fe:00:10952738 0 EOF" (pid, then the
+ * device in hex and the inode). Returns 1 found (*pid_r set), 0 not, -1
+ * when /proc/locks cannot be read. */
+static int proc_locks_find(const struct stat *sb, long *pid_r)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char kind[16], mode[16], access[16];
+		unsigned maj, min;
+		uintmax_t ino;
+		long pid;
+
+		if (sscanf(line, "%*[^:]: %15s %15s %15s %ld %x:%x:%" SCNuMAX, kind, mode, access,
+			   &pid, &maj, &min, &ino) != 7 ||
+		    strcmp(kind, "FLOCK") != 0)
+			continue;
+		if (ino == (uintmax_t)sb->st_ino && maj == major(sb->st_dev) &&
+		    min == minor(sb->st_dev)) {
+			*pid_r = pid;
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Without /proc: a shared lock fails when a sync holds the exclusive one.
+ * Ours lasts only until the LOCK_UN; a sync starting in that instant would
+ * see the account as busy and retry. */
+static int flock_probe(int fd)
+{
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		return 0;
+	}
+	return errno == EWOULDBLOCK ? 1 : -1;
+}
+
+int state_lock_holder(const char *dir, long *pid_r, struct error *err)
+{
+	char *path = fs_join(dir, "lock");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	long locks_pid = 0;
+	struct stat sb;
+	int held = -1;
+
+	*pid_r = 0;
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			held = 0;
+		else
+			error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", path,
+				  strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) == 0)
+		held = proc_locks_find(&sb, &locks_pid);
+	if (held < 0)
+		held = flock_probe(fd);
+	if (held < 0) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "flock(%s): %s", path, strerror(errno));
+		goto out;
+	}
+	if (held) {
+		*pid_r = pid_in_file(fd);
+		if (*pid_r <= 0)
+			*pid_r = locks_pid > 0 ? locks_pid : 0;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return held;
+}
+
+/* The check's complaint on one line: SQLite starts it with "*** in database
+ * main ***" and separates its parts with newlines. */
+static void integrity_error(const char *answer, struct error *err)
+{
+	static const char banner[] = "*** in database main ***";
+	char buf[512];
+	size_t n = 0;
+
+	if (strncmp(answer, banner, sizeof(banner) - 1) == 0)
+		answer += sizeof(banner) - 1;
+	while (*answer == '\n' || *answer == ' ')
+		answer++;
+	for (; *answer && n + 3 < sizeof(buf); answer++) {
+		if (*answer == '\n') {
+			buf[n++] = ';';
+			buf[n++] = ' ';
+		} else {
+			buf[n++] = *answer;
+		}
+	}
+	buf[n] = '\0';
+	error_set(err, ERR_ACCOUNT, RETRY_NEVER, "state.db: damaged: %s", buf);
+}
+
+/* The first row of PRAGMA integrity_check: "ok" or the first problem. */
+static int run_integrity_check(struct state *st, struct error *err)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *answer;
+	int rc, ret = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA integrity_check(1)", -1, &s, NULL) != SQLITE_OK)
+		return state_db_error(st, err);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		state_db_error(st, err);
+		goto out;
+	}
+	answer = sqlite3_column_text(s, 0);
+	if (answer && strcmp((const char *)answer, "ok") == 0)
+		ret = 1;
+	else
+		integrity_error(answer ? (const char *)answer : "no answer", err);
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int state_integrity_check(const char *dir, struct error *err)
+{
+	struct state *st = NULL;
+	int ret = state_open_readonly(dir, &st, err);
+
+	if (ret <= 0)
+		return ret;
+	ret = run_integrity_check(st, err);
+	state_free(&st);
+	return ret;
+}

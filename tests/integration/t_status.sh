@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# gmaildir status against the real Dovecot: "never" before the first sync
+# (and nothing created), the right counts and "just now" after one, pending
+# work, last errors and relative times from the state, a --json document
+# that parses with exactly the documented fields and the right numbers, and,
+# while `gmaildir daemon` runs, the daemon's pid, without disturbing it.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/tap.sh
+source tests/lib/dovecot.sh
+source tests/lib/gmaildir.sh
+
+dc_start || exit 1
+gd_setup test "idle: [INBOX]"
+dc_populate "$DC_USER" INBOX 5 81 1K 4K >/dev/null
+dc_populate "$DC_USER" Other 3 82 1K 4K >/dev/null
+LOG=$GD_DIR/daemon.log
+DPID=
+stop_daemon() {
+	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=
+}
+trap 'stop_daemon; _gd_cleanup; dc_cleanup' EXIT
+
+wait_for() { # wait_for SECONDS CMD...
+	local limit=$(($1 * 10)) i=0
+	shift
+	while [ $i -lt $limit ]; do
+		"$@" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# jq-less checks: json_check PYTHON-EXPR < JSON, with the document as d.
+json_check() {
+	python3 -c 'import json, sys
+d = json.load(sys.stdin)
+ok = eval("(" + sys.argv[1].strip() + ")")
+sys.exit(0 if ok else 1)' "$1"
+}
+# row FOLDER: the table line of FOLDER.
+row() { grep -E "^  $1 " <<<"$OUT"; }
+
+# --- before any sync -------------------------------------------------------
+OUT=$(gd status 2>&1)
+check_eq "before any sync: exit 0" 0 "$?"
+check_contains "... says never synced" "test: idle, never synced" "$OUT"
+check "... and creates no state dir" test ! -e "$GD_STATE"
+JSON=$(gd status --json)
+check "... --json: no folders, nothing holds the account" json_check \
+	'd == {"accounts": [{"name": "test", "locked_by": None, "error": None, "folders": []}]}' \
+	<<<"$JSON"
+
+gd_write_local Local new 1800000000.M1.status "<status-local-1@test>"
+OUT=$(gd status)
+check_contains "a local folder not synced yet is listed as never" "never" "$(row Local)"
+
+# --- after a sync -----------------------------------------------------------
+gd sync >/dev/null 2>&1
+check_eq "the sync succeeds" 0 "$?"
+OUT=$(gd status)
+check_eq "after a sync: exit 0" 0 "$?"
+check_contains "... header: idle, synced just now" "test: idle, last sync just now" "$OUT"
+check "... a table header" grep -qE '^  FOLDER +LOCAL +SYNCED +PENDING +LAST SYNC$' <<<"$OUT"
+check "... INBOX: 5 local, 5 synced, 0 pending, just now" \
+	grep -qE '^  INBOX +5 +5 +0  just now$' <<<"$OUT"
+check "... Other: 3 3 0" grep -qE '^  Other +3 +3 +0  just now$' <<<"$OUT"
+check "... Local (uploaded): 1 1 0" grep -qE '^  Local +1 +1 +0  just now$' <<<"$OUT"
+check "... columns aligned (LOCAL column ends at the same place)" \
+	test "$(grep -E '^  (FOLDER|INBOX|Other|Local|Archive) ' <<<"$OUT" |
+		awk '{ print index($0, $2) + length($2) }' | sort -u | wc -l)" -eq 1
+
+JSON=$(gd status --json)
+check "--json parses" json_check 'True' <<<"$JSON"
+check "--json: the documented fields, no others" json_check '
+set(d) == {"accounts"} and
+set(d["accounts"][0]) == {"name", "locked_by", "error", "folders"} and
+all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error"}
+    for f in d["accounts"][0]["folders"])' <<<"$JSON"
+now=$(date +%s)
+check "--json: INBOX 5/5, pending 0, synced within a minute, no error" json_check "
+[(f['local'], f['synced'], f['pending'], f['last_error'], f['remote'], $now - f['last_sync'] < 60)
+ for f in d['accounts'][0]['folders'] if f['name'] == 'INBOX'] == [(5, 5, 0, None, 'INBOX', True)]" \
+	<<<"$JSON"
+check "--json: Other 3/3 and Local 1/1" json_check "
+{f['name']: (f['local'], f['synced']) for f in d['accounts'][0]['folders']
+ if f['name'] in ('Other', 'Local')} == {'Other': (3, 3), 'Local': (1, 1)}" <<<"$JSON"
+check "--json: not held" json_check 'd["accounts"][0]["locked_by"] is None' <<<"$JSON"
+
+# --- what the state records -------------------------------------------------
+rm "$(ls -d "$GD_MAIL"/INBOX/cur/* "$GD_MAIL"/INBOX/new/* 2>/dev/null | head -1)"
+INBOX_ID=$(gd_state "select id from folders where remote = 'INBOX'")
+gd_state "insert into intents(folder_id, kind, uid, key, created)
+	values($INBOX_ID, 1, 999, 'status-test', strftime('%s', 'now'));
+	update folders set last_error = 'SELECT failed: [UNAVAILABLE] try later',
+	last_sync = strftime('%s', 'now') - 300 where id = $INBOX_ID;
+	update folders set last_sync = strftime('%s', 'now') - 7300 where remote = 'Other';"
+OUT=$(gd status)
+check "a file deleted locally: 4 local, still 5 synced; a pending intent; 5 min ago" \
+	grep -qE '^  INBOX +4 +5 +1  5 min ago$' <<<"$OUT"
+check_contains "... the last error under its folder" \
+	"    last error: SELECT failed: [UNAVAILABLE] try later" "$OUT"
+check "... 2 h ago" grep -qE '^  Other +3 +3 +0  2 h ago$' <<<"$OUT"
+check_contains "... the header shows the latest sync" "last sync just now" "$OUT"
+JSON=$(gd status --json)
+check "--json: the same numbers and the error" json_check "
+[(f['local'], f['synced'], f['pending'], f['last_error'])
+ for f in d['accounts'][0]['folders'] if f['name'] == 'INBOX'] ==
+[(4, 5, 1, 'SELECT failed: [UNAVAILABLE] try later')]" <<<"$JSON"
+gd_state "delete from intents where key = 'status-test';
+	update folders set last_error = NULL"
+
+# --- while the daemon runs ---------------------------------------------------
+"$GMAILDIR_BIN" -c "$GD_CONF" daemon >>"$LOG" 2>&1 &
+DPID=$!
+check "the daemon finishes its first sync" wait_for 30 grep -q "first sync done" "$LOG"
+t0=$(date +%s%N)
+OUT=$(gd status 2>&1)
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check_eq "status while the daemon runs: exit 0" 0 "$rc"
+check_contains "... names the daemon and its pid" "test: daemon running (pid $DPID)" "$OUT"
+check "... answers at once (${ms} ms), never waits for the lock" test "$ms" -lt 5000
+check "... INBOX 4/4 once the daemon synced the local deletion" \
+	grep -qE '^  INBOX +4 +4 +0 ' <<<"$OUT"
+JSON=$(gd status --json test)
+check "--json: locked_by is the daemon's pid" json_check \
+	"d['accounts'][0]['locked_by'] == $DPID" <<<"$JSON"
+check "the daemon is still running after status" kill -0 "$DPID"
+dc_populate "$DC_USER" INBOX 1 83 1K 2K >/dev/null
+check "... and still syncs (a new server message arrives)" \
+	wait_for 15 bash -c "[ \$(find '$GD_MAIL/INBOX/cur' '$GD_MAIL/INBOX/new' -type f | wc -l) -eq 5 ]"
+kill -TERM "$DPID"
+wait "$DPID"
+check_eq "the daemon exits 0 on SIGTERM" 0 "$?"
+DPID=
+OUT=$(gd status)
+check_contains "after the daemon stopped: idle again" "test: idle" "$OUT"
+check "... INBOX 5/5" grep -qE '^  INBOX +5 +5 +0 ' <<<"$OUT"
+check "... --json: locked_by null" json_check 'd["accounts"][0]["locked_by"] is None' \
+	<<<"$(gd status --json)"
+
+# --- odd names, a damaged state, usage ---------------------------------------
+mkdir -p "$GD_MAIL/$(printf 'Bad\377name')"/{cur,new,tmp} "$GD_MAIL/Früh"/{cur,new,tmp}
+check "--json parses with a folder name that is not UTF-8" json_check \
+	'any(f["name"] == "Bad\ufffdname" for f in d["accounts"][0]["folders"]) and
+	 any(f["name"] == "Früh" for f in d["accounts"][0]["folders"])' <<<"$(gd status --json)"
+cp "$GD_STATE/state.db" "$GD_DIR/state.db.good"
+printf 'garbage, not a database %.0s' {1..300} >"$GD_STATE/state.db"
+OUT=$(gd status 2>&1)
+check_eq "a damaged state DB: exit 1" 1 "$?"
+check_contains "... says the state is unreadable" "state unreadable" "$OUT"
+check_contains "... and why" "file is not a database" "$OUT"
+JSON=$(gd status --json 2>/dev/null)
+check "... --json still parses, with the error" json_check \
+	'"not a database" in d["accounts"][0]["error"]' <<<"$JSON"
+cp "$GD_DIR/state.db.good" "$GD_STATE/state.db"
+gd status nosuch >/dev/null 2>&1
+check_eq "unknown account: exit 2" 2 "$?"
+gd status --frobnicate >/dev/null 2>&1
+check_eq "unknown option: exit 2" 2 "$?"
+tap_done
