@@ -11,7 +11,8 @@
 #                     ASan+UBSan), run every test, print "N passed, N failed"
 #   make demo         throwaway Dovecot with sample mail, real sync to ./demo/Mail
 #   make bench        benchmarks (never fail on a timing)
-#   make install      program, systemd user units, example config, README
+#   make install      program, systemd user units, man pages, shell completions,
+#                     example config, README
 #                     under PREFIX (/usr/local; DESTDIR honoured); uninstall
 #   make fuzz         libFuzzer harnesses of the pure cores (see below)
 #   BUILD=dir SAN=1   an out-of-tree sanitizer build
@@ -26,6 +27,12 @@ DOCDIR = $(PREFIX)/share/doc/gmaildir
 # directory only in ~/.local/share/systemd/user (not ~/.local/lib/...).
 USERUNITDIR = $(PREFIX)/$(if $(filter $(HOME)/.local,$(PREFIX:%/=%)),share,lib)/systemd/user
 UNITS := packaging/systemd/gmaildir.service packaging/systemd/gmaildir@.service
+MANDIR = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
+# Each completion is installed only when its file is there.
+BASHCOMP := $(wildcard packaging/completion/gmaildir.bash)
+ZSHCOMP := $(wildcard packaging/completion/_gmaildir)
 VERSION := 0.1.0
 
 CC ?= cc
@@ -165,8 +172,9 @@ lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr \
 		--suppress=missingIncludeSystem -I. $(LIB_SRC) $(CLI_SRC)
 
-# The program, the systemd user units (@BINDIR@ and @DOCDIR@ filled in), an
-# example config and the README. DESTDIR stages a package.
+# The program, the systemd user units (@BINDIR@ and @DOCDIR@ filled in), the
+# man pages, the bash and zsh completions, an example config and the README.
+# DESTDIR stages a package.
 install: $(BUILD)/gmaildir
 	install -D -m 0755 $(BUILD)/gmaildir $(DESTDIR)$(BINDIR)/gmaildir
 	install -d $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(DOCDIR)
@@ -176,11 +184,25 @@ install: $(BUILD)/gmaildir
 		chmod 0644 $(DESTDIR)$(USERUNITDIR)/$${u##*/} || exit 1; \
 	done
 	install -m 0644 packaging/config.yaml.example README.md $(DESTDIR)$(DOCDIR)/
+	install -D -m 0644 packaging/man/gmaildir.1 $(DESTDIR)$(MANDIR)/man1/gmaildir.1
+	install -D -m 0644 packaging/man/gmaildir.yaml.5 $(DESTDIR)$(MANDIR)/man5/gmaildir.yaml.5
+	$(if $(BASHCOMP),install -D -m 0644 $(BASHCOMP) $(DESTDIR)$(BASHCOMPDIR)/gmaildir)
+	$(if $(ZSHCOMP),install -D -m 0644 $(ZSHCOMP) $(DESTDIR)$(ZSHCOMPDIR)/_gmaildir)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gmaildir $(UNITS:packaging/systemd/%=$(DESTDIR)$(USERUNITDIR)/%) \
-		$(DESTDIR)$(DOCDIR)/config.yaml.example $(DESTDIR)$(DOCDIR)/README.md
+		$(DESTDIR)$(DOCDIR)/config.yaml.example $(DESTDIR)$(DOCDIR)/README.md \
+		$(DESTDIR)$(MANDIR)/man1/gmaildir.1 $(DESTDIR)$(MANDIR)/man5/gmaildir.yaml.5 \
+		$(DESTDIR)$(BASHCOMPDIR)/gmaildir $(DESTDIR)$(ZSHCOMPDIR)/_gmaildir
 	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# A Debian package (debian/) of the tree as it is, committed or not, less
+# what .gitignore ignores: dpkg-buildpackage -b runs in a throwaway copy and
+# the .deb lands in build/deb/. As root, packaging/deb.sh first installs
+# dpkg-dev, debhelper and the build dependencies if they are missing.
+deb:
+	@packaging/deb.sh build/deb
+.PHONY: deb
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

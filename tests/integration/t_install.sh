@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make install` and `make uninstall` into a DESTDIR: every file in place with
 # its mode, the units' @BINDIR@ filled in, the units accepted by
-# `systemd-analyze verify` (when it works here), the example config valid,
-# and uninstall leaving nothing but empty directories. Uses the program
+# `systemd-analyze verify` (when it works here), the man pages rendered by
+# man(1) without a warning, the shell completions (those the tree has), the
+# example config valid, and uninstall leaving nothing but empty directories. Uses the program
 # already built (never rebuilds it, with these flags or others).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -46,7 +47,13 @@ files="usr/bin/gmaildir 755
 usr/lib/systemd/user/gmaildir.service 644
 usr/lib/systemd/user/gmaildir@.service 644
 usr/share/doc/gmaildir/README.md 644
-usr/share/doc/gmaildir/config.yaml.example 644"
+usr/share/doc/gmaildir/config.yaml.example 644
+usr/share/man/man1/gmaildir.1 644
+usr/share/man/man5/gmaildir.yaml.5 644"
+# The completions are installed only when the tree has them.
+[ -f packaging/completion/gmaildir.bash ] &&
+	files+=$'\n'"usr/share/bash-completion/completions/gmaildir 644"
+[ -f packaging/completion/_gmaildir ] && files+=$'\n'"usr/share/zsh/site-functions/_gmaildir 644"
 while read -r f mode; do
 	check_eq "$f installed, mode $mode" "$mode" "$(stat -c %a "$D/$f" 2>&1)"
 done <<<"$files"
@@ -57,6 +64,26 @@ check "README.md installed as is" cmp -s README.md "$D/usr/share/doc/gmaildir/RE
 check "the example config installed as is" \
 	cmp -s packaging/config.yaml.example "$D/usr/share/doc/gmaildir/config.yaml.example"
 check_contains "the installed program runs" "gmaildir 0." "$("$D/usr/bin/gmaildir" --version 2>&1)"
+for m in man1/gmaildir.1 man5/gmaildir.yaml.5; do
+	check "$m installed as is" cmp -s "packaging/man/${m#*/}" "$D/usr/share/man/$m"
+done
+[ -f packaging/completion/gmaildir.bash ] && check "the bash completion installed as is" \
+	cmp -s packaging/completion/gmaildir.bash "$D/usr/share/bash-completion/completions/gmaildir"
+[ -f packaging/completion/_gmaildir ] && check "the zsh completion installed as is" \
+	cmp -s packaging/completion/_gmaildir "$D/usr/share/zsh/site-functions/_gmaildir"
+
+# Each installed man page renders: man -l exits 0, with no warning from
+# groff (--warnings) and a NAME section in the text.
+if ! command -v man >/dev/null 2>&1; then
+	diag "skipped man -l: no man(1) here"
+else
+	for m in man1/gmaildir.1 man5/gmaildir.yaml.5; do
+		text=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$D/usr/share/man/$m" 2>"$T/man.err")
+		rc=$?
+		check_eq "man -l $m: exit 0, no warning" "0 " "$rc $(head -c 500 "$T/man.err")"
+		check_contains "man -l $m: has a NAME section" "NAME" "$text"
+	done
+fi
 
 U=$D/usr/lib/systemd/user
 check_eq "no @PLACEHOLDER@ left in the units" "" \
@@ -134,6 +161,8 @@ home_mk() { HOME=$H mk PREFIX="$H/.local" "$@"; }
 check "make install PREFIX=\$HOME/.local exits 0" home_mk install
 check "home install: units in ~/.local/share/systemd/user" \
 	test -f "$H/.local/share/systemd/user/gmaildir.service"
+check "home install: man page in ~/.local/share/man/man1" \
+	test -f "$H/.local/share/man/man1/gmaildir.1"
 check_eq "home install: ExecStart is ~/.local/bin/gmaildir" \
 	"ExecStart=$H/.local/bin/gmaildir daemon" \
 	"$(grep '^ExecStart=' "$H/.local/share/systemd/user/gmaildir.service" 2>&1)"
