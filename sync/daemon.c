@@ -156,9 +156,13 @@ static void watch_folders(struct daccount *a)
 	size_t n = 0;
 	struct error err = {0};
 
-	if (!a->watch)
-		return;
 	engine_session_folders(a->session, &f, &n);
+	for (size_t i = 0; i < a->n_idlers; i++)
+		idler_name_from(a->idlers[i], f, n);
+	if (!a->watch) {
+		engine_folders_free(f, n);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (watch_add_folder(a->watch, f[i].display, f[i].local_abs, &err) < 0)
 			log_debug("%s: not watching %s: %s", a->acct->name, f[i].display, err.msg);

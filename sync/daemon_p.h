@@ -66,6 +66,9 @@ void daccount_request(struct daccount *a, const char *folder);
  * server requests a sync of that folder. Reconnects with backoff. */
 struct idler *idler_new(struct daccount *a, const char *folder);
 void idler_free(struct idler **ip);
+/* The engine's name of the idler's folder, once a sync listed it (Gmail's
+ * "[Gmail]/All Mail" is "Archive" here). */
+void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n);
 /* After a suspend/resume: end IDLE now, which checks the link. */
 void idler_check(struct idler *i);
 

@@ -323,6 +323,7 @@ void engine_folders_free(struct engine_folder *f, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(f[i].display);
 		free(f[i].local_abs);
+		free(f[i].remote);
 	}
 	free(f);
 }
@@ -333,7 +334,8 @@ void engine_session_folders(struct engine_session *s, struct engine_folder **f_r
 	*f_r = xcalloc(s->n_folders ? s->n_folders : 1, sizeof(**f_r));
 	for (size_t i = 0; i < s->n_folders; i++)
 		(*f_r)[i] = (struct engine_folder){xstrdup(s->folders[i].display),
-						   xstrdup(s->folders[i].local_abs)};
+						   xstrdup(s->folders[i].local_abs),
+						   xstrdup(s->folders[i].remote)};
 	*n_r = s->n_folders;
 	pthread_mutex_unlock(&s->folders_lock);
 }
@@ -350,7 +352,8 @@ static void keep_folders(struct engine *eng, const struct folder_job *jobs, size
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].display && jobs[i].local_abs)
 			f[k++] = (struct engine_folder){xstrdup(jobs[i].display),
-							xstrdup(jobs[i].local_abs)};
+							xstrdup(jobs[i].local_abs),
+							xstrdup(jobs[i].mbx->name)};
 	pthread_mutex_lock(&s->folders_lock);
 	engine_folders_free(s->folders, s->n_folders);
 	s->folders = f;

@@ -74,6 +74,7 @@ struct engine_opts {
 struct engine_folder {
 	char *display;   /* owned */
 	char *local_abs; /* owned */
+	char *remote;    /* owned: as on the wire */
 };
 
 /* A long-lived sync session of one account (the daemon): the account lock

@@ -176,6 +176,17 @@ struct idler *idler_new(struct daccount *a, const char *folder)
 	return i;
 }
 
+void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(f[k].remote, i->remote) == 0 && strcmp(f[k].display, i->display) != 0) {
+			free(i->display);
+			i->display = xstrdup(f[k].display);
+			return;
+		}
+	}
+}
+
 void idler_check(struct idler *i)
 {
 	if (i->state == IDLER_ON)

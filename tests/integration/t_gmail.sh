@@ -162,6 +162,23 @@ check_contains "an account that needs an App Password is told how to make one" \
 	"myaccount.google.com/apppasswords" "$out"
 gm_ctl set auth_mode=normal >/dev/null
 
+# The daemon idling on a Gmail system folder by its server name syncs it
+# under its local name (Archive) as soon as mail arrives.
+gm_setup "password: \"$GM_PASS\"
+idle: [\"[Gmail]/All Mail\"]
+poll_interval: 3600"
+"$GMAILDIR_BIN" -c "$GD_CONF" daemon >"$GD_DIR/daemon.log" 2>&1 &
+dpid=$!
+for i in $(seq 1 200); do grep -q "first sync done" "$GD_DIR/daemon.log" && break; sleep 0.1; done
+n0=$(find "$GD_MAIL/Archive" -type f | wc -l)
+printf 'From: a@b.test\nSubject: idle\nMessage-ID: <idle-archive@test>\n\nhi\n' >"$GD_DIR/idle.eml"
+gm_ctl add "file=$GD_DIR/idle.eml" "labels=" >/dev/null
+for i in $(seq 1 100); do [ "$(find "$GD_MAIL/Archive" -type f | wc -l)" -gt "$n0" ] && break; sleep 0.1; done
+check_eq "IDLE on [Gmail]/All Mail brings new mail into Archive at once" $((n0 + 1)) \
+	"$(find "$GD_MAIL/Archive" -type f | wc -l)"
+kill -TERM "$dpid"
+wait "$dpid"
+
 # Localized names: found by attribute, mapped to the plain local names.
 gm_stop
 gm_start "prefix=[Google Mail]" lang=de || exit 1
