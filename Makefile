@@ -108,6 +108,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=build all $(HELPER_BIN)
 	@tests/bench/run.sh
+	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools tests/bench/latency.sh
 
 # Fuzzing (STYLE.md rules 13, 19): a libFuzzer harness per pure core,
 # tests/fuzz/fuzz_NAME.c, with seeds in tests/fuzz/corpus/NAME/. The tree
