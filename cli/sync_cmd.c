@@ -23,6 +23,7 @@ struct sync_view {
 	struct timespec folder_start;
 	const char *folder; /* borrowed: the folder of the open progress line */
 	struct hook_changes changes; /* folders changed on disk, for the hook */
+	int table_header;            /* --dry-run: the table's header is out */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -36,7 +37,7 @@ static double seconds_since(const struct timespec *t0)
 static void on_progress(const struct engine_progress *p, void *ctx)
 {
 	struct sync_view *v = ctx;
-	double secs, mb = (double)p->bytes / 1e6;
+	double secs, rate, left, mb = (double)p->bytes / 1e6;
 
 	if (!v->tty || v->quiet)
 		return;
@@ -45,9 +46,12 @@ static void on_progress(const struct engine_progress *p, void *ctx)
 		clock_gettime(CLOCK_MONOTONIC, &v->folder_start);
 	}
 	secs = seconds_since(&v->folder_start);
+	rate = secs > 0.05 ? mb / secs : 0.0;
+	left = rate > 0 && p->total_bytes > p->bytes ? ((double)p->total_bytes / 1e6 - mb) / rate : 0;
 	fprintf(stderr, "\r\033[K%s/%s: %zu/%zu messages, %.1f/%.1f MB, %.1f MB/s", p->account,
-		p->folder, p->done, p->total, mb, (double)p->total_bytes / 1e6,
-		secs > 0.05 ? mb / secs : 0.0);
+		p->folder, p->done, p->total, mb, (double)p->total_bytes / 1e6, rate);
+	if (left >= 1)
+		fprintf(stderr, ", %d:%02d left", (int)left / 60, (int)left % 60);
 	v->line_open = true;
 }
 
@@ -77,6 +81,16 @@ static void print_counts(const struct engine_folder_report *r, bool dry_run)
 	       r->moved, r->messages);
 }
 
+/* --dry-run: the plan of every folder, one row each, printed at the end. */
+static void plan_row(const struct engine_folder_report *r)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s/%s", r->account, r->folder);
+	printf("%-34s %6zu %6zu %7zu %7zu %6zu %6zu %6zu\n", name, r->downloaded, r->uploaded,
+	       r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+}
+
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 {
 	struct sync_view *v = ctx;
@@ -91,8 +105,14 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
 		return;
 	}
-	if (!v->quiet)
+	if (v->dry_run) {
+		if (!v->table_header++)
+			printf("%-34s %6s %6s %7s %7s %6s %6s %6s\n", "would change (dry run)",
+			       "↓new", "↑new", "↓flags", "↑flags", "↓del", "↑del", "moves");
+		plan_row(r);
+	} else if (!v->quiet) {
 		print_counts(r, v->dry_run);
+	}
 	fflush(stdout);
 	if (!v->dry_run)
 		hook_changes_note(&v->changes, r);

@@ -320,7 +320,8 @@ dc_populate "$U" INBOX 6 106 1K 8K >/dev/null
 uids INBOX
 OUT=$(gd sync --dry-run 2>&1)
 check_eq "--dry-run before any sync exits 0" 0 "$?"
-check_contains "... says what it would download" "INBOX: would 6 down" "$OUT"
+check_contains "... prints the plan as a table" "↓new" "$OUT"
+check "... saying it would download 6 into INBOX" grep -qE '/INBOX +6 +0 +0 +0 +0 +0 +0$' <<<"$OUT"
 check "... and creates no Maildir" test ! -e "$GD_MAIL"
 check_eq "... and records no pair" 0 "$(gd_state 'select count(*) from pairs' 2>/dev/null || echo 0)"
 sync_ok "dry-run: first sync"
@@ -334,9 +335,8 @@ dc_add "$U" INBOX "$GD_DIR/server-new.eml" >/dev/null   # server new
 before=$(gd_snapshot)
 OUT=$(gd sync --dry-run 2>&1)
 check_eq "--dry-run exits 0" 0 "$?"
-check_contains "--dry-run prints what it would do" \
-	"would 1 down" "$OUT"
-check_contains "... with every count" "1 up, flags 1 down 1 up, deleted 1 here 1 there" "$OUT"
+check "--dry-run prints what it would do, every count: ↓new ↑new ↓flags ↑flags ↓del ↑del" \
+	grep -qE '/INBOX +1 +1 +1 +1 +1 +1 +0$' <<<"$OUT"
 after=$(gd_snapshot)
 if [ "$before" = "$after" ]; then
 	ok "--dry-run changes no file, no server folder, no pair"
