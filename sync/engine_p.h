@@ -93,6 +93,12 @@ int folder_apply(struct folder_job *job, struct error *err);
 /* Tells the observer how the folder went (err NULL: it succeeded). */
 void folder_report(struct folder_job *job, const struct error *err);
 void folder_job_clear(struct folder_job *job);
+/* Index of the server message with this UID (job->remote is sorted by UID),
+ * or PLAN_NONE. */
+size_t job_remote_index(const struct folder_job *job, uint32_t uid);
+/* Index of the local file with this key (maildir_scan sorts by unique), or
+ * PLAN_NONE. */
+size_t job_local_index(const struct folder_job *job, const char *key);
 
 /* moves.c: turns a deletion in one folder and an upload of the same key in
  * another into a move (needs UIDPLUS for COPYUID); apply_moves runs the

@@ -16,6 +16,41 @@
 #define MASS_DELETE_SHARE 0.5
 #define MASS_DELETE_MIN 20
 
+size_t job_remote_index(const struct folder_job *job, uint32_t uid)
+{
+	size_t lo = 0, hi = job->n_remote;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (job->remote[mid].uid == uid)
+			return mid;
+		if (job->remote[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
+size_t job_local_index(const struct folder_job *job, const char *key)
+{
+	size_t lo = 0, hi = job->n_local;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(job->local[mid].unique, key);
+
+		if (d == 0)
+			return mid;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PLAN_NONE;
+}
+
 void folder_job_clear(struct folder_job *job)
 {
 	for (size_t i = 0; i < job->n_remote; i++)

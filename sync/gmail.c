@@ -105,46 +105,11 @@ static unsigned group_flags(const struct copy *g, size_t n)
 	return flags;
 }
 
-static size_t remote_index(const struct folder_job *job, uint32_t uid)
-{
-	size_t lo = 0, hi = job->n_remote;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (job->remote[mid].uid == uid)
-			return mid;
-		if (job->remote[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
-static size_t local_index(const struct folder_job *job, const char *key)
-{
-	size_t lo = 0, hi = job->n_local;
-
-	while (lo < hi) { /* maildir_scan sorts by unique */
-		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(job->local[mid].unique, key);
-
-		if (d == 0)
-			return mid;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
 /* A copy that had nothing to do gets a flag action of its own. */
 static size_t add_flags_action(struct folder_job *job, size_t pair)
 {
-	size_t r = remote_index(job, job->pairs[pair].uid);
-	size_t l = local_index(job, job->pairs[pair].key);
+	size_t r = job_remote_index(job, job->pairs[pair].uid);
+	size_t l = job_local_index(job, job->pairs[pair].key);
 	struct plan_action *a;
 
 	if (r == PLAN_NONE || l == PLAN_NONE)

@@ -29,27 +29,10 @@ struct old_ref {
 	time_t mtime;   /* of its file, for pairs without a Message-ID */
 };
 
-static size_t remote_index(const struct folder_job *job, uint32_t uid)
-{
-	size_t lo = 0, hi = job->n_remote;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (job->remote[mid].uid == uid)
-			return mid;
-		if (job->remote[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
 static void on_id(uint32_t uid, const char *message_id, void *ctx)
 {
 	struct rb_ctx *c = ctx;
-	size_t i = remote_index(c->job, uid);
+	size_t i = job_remote_index(c->job, uid);
 
 	if (i != PLAN_NONE && !c->ids[i] && message_id)
 		c->ids[i] = xstrdup(message_id);
@@ -57,21 +40,9 @@ static void on_id(uint32_t uid, const char *message_id, void *ctx)
 
 static const struct maildir_entry *local_find(const struct folder_job *job, const char *key)
 {
-	size_t lo = 0, hi = job->n_local;
+	size_t i = job_local_index(job, key);
 
-	/* maildir_scan returns entries sorted by unique. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(job->local[mid].unique, key);
-
-		if (d == 0)
-			return &job->local[mid];
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return i == PLAN_NONE ? NULL : &job->local[i];
 }
 
 static bool local_has(const struct folder_job *job, const char *key)

@@ -20,27 +20,16 @@
 
 static const struct maildir_entry *find_local(const struct folder_job *job, const char *key)
 {
-	for (size_t i = 0; i < job->n_local; i++)
-		if (strcmp(job->local[i].unique, key) == 0)
-			return &job->local[i];
-	return NULL;
+	size_t i = job_local_index(job, key);
+
+	return i == PLAN_NONE ? NULL : &job->local[i];
 }
 
 static const struct remote_msg *find_remote(const struct folder_job *job, uint32_t uid)
 {
-	size_t lo = 0, hi = job->n_remote;
+	size_t i = job_remote_index(job, uid);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (job->remote[mid].uid == uid)
-			return &job->remote[mid];
-		if (job->remote[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return i == PLAN_NONE ? NULL : &job->remote[i];
 }
 
 static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_entry *e,
