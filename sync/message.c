@@ -30,13 +30,15 @@ static const char *next_line(const char *p, const char *end)
 }
 
 /* Appends the value of one (possibly continued) line, squeezing the folding
- * white space away. */
+ * white space away. A NUL byte makes the value unusable: the C string would
+ * end there, and a cut or empty ID would match other messages in a search
+ * (SEARCH HEADER Message-ID "" matches every message that has one). */
 static bool append_value(char *buf, size_t *len, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (isspace((unsigned char)p[i]))
 			continue;
-		if (*len >= MAX_ID)
+		if (*len >= MAX_ID || p[i] == '\0')
 			return false;
 		buf[(*len)++] = p[i];
 	}

@@ -7,8 +7,9 @@
 
 /* The Message-ID header's value ("<...>", folded lines joined, surrounding
  * white space removed), from the header section only (it ends at the first
- * empty line, with CRLF or LF line ends). Returns a malloc'd string, or NULL
- * when there is none or it is longer than 998 bytes. */
+ * empty line, with CRLF or LF line ends). Returns a malloc'd string, never
+ * empty, or NULL when there is none, it is longer than 998 bytes or it holds
+ * a NUL byte. */
 char *message_id_get(const char *data, size_t len);
 
 #endif

@@ -16,6 +16,12 @@ pkgs=(
 	sqlite3                        # tests inspect the state DB
 	procps psmisc                  # pgrep/pkill/fuser in the test harness
 	time                           # /usr/bin/time -v for peak RSS
+	# The fuzz harnesses (tests/fuzz/, make fuzz): clang for
+	# -fsanitize=fuzzer; libFuzzer itself (libclang_rt.fuzzer) is in
+	# libclang-rt-14-dev, only a Recommends of clang-14 on Debian 12, so
+	# --no-install-recommends would leave it out.
+	clang libclang-rt-14-dev
+	valgrind                       # leak and memory-error checks (t_valgrind.sh)
 	notmuch                        # the notmuch integration test
 )
 
