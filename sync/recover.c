@@ -113,8 +113,9 @@ static int recover_upload(struct folder_job *job, const struct state_intent *in,
 		sscanf(in->extra, "%u", &min_uid);
 	if (local_size(job, e, &size, &message_id, err) < 0)
 		goto out;
-	if (message_id && imap_search_message_id(job->eng->imap, message_id, min_uid, &uids, &n,
-						 err) < 0)
+	/* An empty ID would match every message that has one. */
+	if (message_id && *message_id &&
+	    imap_search_message_id(job->eng->imap, message_id, min_uid, &uids, &n, err) < 0)
 		goto out;
 	uid = n > 0 ? uids[0] : match_by_size(job, min_uid, size);
 	if (uid) {
