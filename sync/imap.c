@@ -101,20 +101,53 @@ void imap_server_text(struct imap *imap, char *buf, size_t cap)
 	sanitize(buf);
 }
 
+/* The start of the last line libetpan was parsing (its buffer holds the
+ * text of the response so far), to show what the server sent instead of
+ * what IMAP allows there; "" when there is none. */
+static void parse_context(struct imap *imap, char *buf, size_t cap)
+{
+	const MMAPString *b = imap->mi->imap_stream_buffer;
+	size_t end, start, n;
+
+	buf[0] = '\0';
+	if (!b || !b->str || b->len == 0)
+		return;
+	end = b->len;
+	while (end > 0 && (b->str[end - 1] == '\n' || b->str[end - 1] == '\r'))
+		end--;
+	for (start = end; start > 0 && b->str[start - 1] != '\n'; start--)
+		;
+	n = end - start < cap - 1 ? end - start : cap - 1;
+	memcpy(buf, b->str + start, n);
+	buf[n] = '\0';
+}
+
 /* Why a fatal libetpan result killed the connection. */
 static void fatal_reason(struct imap *imap, int r, char *buf, size_t cap)
 {
 	mailstream *s = imap->mi->imap_stream;
-	const char *low_err = s ? tls_low_error(mailstream_get_low(s)) : NULL;
+	mailstream_low *low = s ? mailstream_get_low(s) : NULL;
+	const char *low_err = tls_low_error(low), *bye = tls_low_bye(low);
 	const char *text = imap->mi->imap_response ? imap->mi->imap_response : "(no text)";
 
-	if (low_err)
+	/* What the server did wrong first: our transport refused its data, or
+	 * it said BYE (the socket closing after it is only the consequence). */
+	if (low_err && tls_low_refused(low))
+		snprintf(buf, cap, "connection dropped: %s", low_err);
+	else if (bye)
+		snprintf(buf, cap, "the server ended the session: BYE %s", bye);
+	else if (low_err)
 		snprintf(buf, cap, "connection lost: %s", low_err);
 	else if (r == MAILIMAP_ERROR_STREAM)
 		snprintf(buf, cap, "connection lost: server closed the connection");
-	else if (r == MAILIMAP_ERROR_PARSE)
-		snprintf(buf, cap, "could not parse the server's response; connection dropped");
-	else if (r == MAILIMAP_ERROR_PROTOCOL)
+	else if (r == MAILIMAP_ERROR_PARSE) {
+		char near[64];
+
+		parse_context(imap, near, sizeof(near));
+		snprintf(buf, cap,
+			 "could not parse the server's response%s%s%s; connection dropped",
+			 near[0] ? " near \"" : "", near, near[0] ? "\"" : "");
+	} else if (r == MAILIMAP_ERROR_PROTOCOL)
 		snprintf(buf, cap, "server said BAD: %s", text);
 	else if (r == MAILIMAP_ERROR_FATAL)
 		snprintf(buf, cap, "server closed the session: %s", text);
@@ -523,6 +556,7 @@ void imap_free(struct imap **imapp)
 	}
 	if (imap->mi)
 		mailimap_free(imap->mi);
+	free(imap->sel_mailbox);
 	free(imap);
 	*imapp = NULL;
 }
@@ -545,8 +579,23 @@ void imap_mask_caps(struct imap *imap, unsigned caps)
 int imap_check_alive(struct imap *imap, struct error *err)
 {
 	if (!imap->dead)
-		return 0;
+		return imap_check_mailbox(imap, err);
 	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "the IMAP connection to %s was lost earlier",
 		  imap->acct->host);
+	return -1;
+}
+
+int imap_check_mailbox(struct imap *imap, struct error *err)
+{
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
+
+	if (!imap->selected || !si || si->sel_uidvalidity == imap->sel_uidvalidity)
+		return 0;
+	imap->dead = true;
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+		  "the server changed the UIDVALIDITY of %s from %u to %u in the middle of the "
+		  "session; none of its answers about that mailbox can be trusted (connection "
+		  "dropped, nothing more done on it)",
+		  imap->sel_name, imap->sel_uidvalidity, si->sel_uidvalidity);
 	return -1;
 }

@@ -57,6 +57,9 @@ struct meta_run {
 	uint32_t first_seen; /* the lowest UID among them */
 	char *kw;	     /* keyword buffer, reused */
 	size_t kw_len, kw_cap;
+	bool full;     /* a listing of the whole mailbox: UIDs are kept */
+	uint32_t *all; /* then every UID reported, for the count */
+	size_t n_all, cap_all;
 };
 
 static void kw_add(struct meta_run *run, const char *prefix, const char *word)
@@ -197,6 +200,10 @@ static void meta_handler(struct mailimap_msg_att *att, void *ctx)
 		return;
 	if (run->seen++ == 0 || m.uid < run->first_seen)
 		run->first_seen = m.uid;
+	if (run->full) {
+		run->all = xgrow(run->all, &run->cap_all, run->n_all + 1, sizeof(*run->all));
+		run->all[run->n_all++] = m.uid;
+	}
 	run->fn(&m, run->ctx);
 }
 
@@ -218,8 +225,21 @@ static struct mailimap_fetch_type *meta_fetch_type(struct imap *imap)
 	return ft;
 }
 
-/* One UID FETCH lo:hi (hi 0: "*") of the chunk in run. */
-static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsince,
+/* Messages the server said are gone during the last command: EXPUNGE
+ * responses, and the UIDs of VANISHED ones (QRESYNC). */
+static size_t gone_in_answer(const struct imap *imap)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+
+	if (!ri)
+		return 0;
+	return (ri->rsp_expunged ? (size_t)clist_count(ri->rsp_expunged) : 0) +
+	       imap_vanished_count(ri->rsp_extension_list);
+}
+
+/* One UID FETCH lo:hi (hi 0: "*") of the chunk in run; *gone_r gets what
+ * the answer expunged. */
+static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsince, size_t *gone_r,
 		      struct error *err)
 {
 	struct imap *imap = run->imap;
@@ -247,7 +267,37 @@ static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsi
 				 hi);
 	}
 	mailimap_fetch_list_free(result);
-	return 0;
+	*gone_r += gone_in_answer(imap);
+	return imap_check_mailbox(imap, err);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A listing of the whole mailbox must name every message EXISTS counts
+ * (less those expunged meanwhile): a server that leaves some out (a
+ * tagged NO is caught elsewhere, an OK is not) would otherwise have them
+ * taken for deleted, and deleted here. New arrivals during the listing
+ * may or may not be in it; they only make EXISTS larger afterwards, so
+ * the count before is the one that binds. Duplicate UIDs count once. */
+static int check_complete(struct meta_run *run, uint32_t exists, size_t gone, struct error *err)
+{
+	size_t n = 0, need = exists > gone ? exists - gone : 0;
+
+	qsort(run->all, run->n_all, sizeof(*run->all), cmp_u32);
+	for (size_t i = 0; i < run->n_all; i++)
+		n += i == 0 || run->all[i] != run->all[i - 1];
+	if (n >= need)
+		return 0;
+	error_set(err, ERR_FOLDER, RETRY_BACKOFF,
+		  "UID FETCH 1:* (metadata): the server listed %zu messages, but the mailbox "
+		  "holds %zu (EXISTS %u%s): an incomplete answer, not acted upon",
+		  n, need, exists, gone ? ", less those expunged meanwhile" : "");
+	return -1;
 }
 
 /* How the UID range is cut into commands. Only whole UID FETCH commands
@@ -322,14 +372,19 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 		    imap_meta_fn *fn, void *ctx, struct error *err)
 {
 	struct meta_run run = {.imap = imap, .fn = fn, .ctx = ctx, .lo = uid_lo ? uid_lo : 1};
-	uint32_t end = uid_hi ? uid_hi : known_last_uid(imap);
+	uint32_t end = uid_hi ? uid_hi : known_last_uid(imap), exists;
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
 	struct meta_plan pl;
+	size_t gone = 0;
 	int ret = 0;
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
 	if (uid_hi && uid_hi < run.lo)
 		return 0;
+	exists = si ? si->sel_exists : 0;
+	run.full = run.lo == 1 && uid_hi == 0 &&
+		   (changedsince == 0 || !imap_has(imap, IMAP_CAP_CONDSTORE));
 	plan_init(&pl, imap, changedsince);
 	for (;;) {
 		bool last = plan_rest_fits(&pl, imap, changedsince) ||
@@ -339,13 +394,16 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 		run.hi = hi_wire ? hi_wire : UINT32_MAX;
 		run.seen = 0;
 		run.first_seen = 0;
-		ret = meta_chunk(&run, hi_wire, changedsince, err);
+		ret = meta_chunk(&run, hi_wire, changedsince, &gone, err);
 		if (ret < 0 || last)
 			break;
 		plan_next(&pl, run.seen, (uint64_t)hi_wire - run.first_seen + 1);
 		run.lo = hi_wire + 1;
 	}
+	if (ret == 0 && run.full)
+		ret = check_complete(&run, exists, gone, err);
 	free(run.kw);
+	free(run.all);
 	return ret;
 }
 
@@ -358,26 +416,31 @@ struct body_run {
 	size_t n;
 	bool *got; /* per uid: delivered and accepted */
 	size_t n_got, n_refused;
+	size_t n_other;	   /* answers with another section than BODY[] */
 	bool said_no;	   /* a command ended with a tagged NO */
 	char no_text[600]; /* its text */
 };
 
-static int cmp_u32(const void *a, const void *b)
+/* The BODY[] of a response: the whole message. A server that answers
+ * with another section (BODY[HEADER], BODY[TEXT], BODY[1]) sends part of
+ * it, which must never be stored as the message. (A partial BODY[]<0> is
+ * not told apart: libetpan keeps no trace of the "<0>".) */
+static const struct mailimap_msg_att_body_section *msg_body(const struct mailimap_msg_att *att,
+							    bool *other_r)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static const struct mailimap_msg_att_body_section *msg_body(const struct mailimap_msg_att *att)
-{
+	*other_r = false;
 	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
 		const struct mailimap_msg_att_item *item = clist_content(it);
 		const struct mailimap_msg_att_static *st = item->att_data.att_static;
+		const struct mailimap_msg_att_body_section *sec;
 
-		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && st &&
-		    st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section)
-			return st->att_data.att_body_section;
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !st ||
+		    st->att_type != MAILIMAP_MSG_ATT_BODY_SECTION || !st->att_data.att_body_section)
+			continue;
+		sec = st->att_data.att_body_section;
+		if (!sec->sec_section || !sec->sec_section->sec_spec)
+			return sec;
+		*other_r = true;
 	}
 	return NULL;
 }
@@ -385,11 +448,13 @@ static const struct mailimap_msg_att_body_section *msg_body(const struct mailima
 static void body_handler(struct mailimap_msg_att *att, void *ctx)
 {
 	struct body_run *run = ctx;
-	const struct mailimap_msg_att_body_section *sec = msg_body(att);
+	bool other;
+	const struct mailimap_msg_att_body_section *sec = msg_body(att, &other);
 	uint32_t uid = msg_uid(att);
 	const uint32_t *hit;
 	size_t i;
 
+	run->n_other += other && !sec;
 	if (!sec || !sec->sec_body_part || uid == 0)
 		return; /* a flag update, or a body the server could not give */
 	hit = bsearch(&uid, run->uids, run->n, sizeof(*run->uids), cmp_u32);
@@ -453,8 +518,12 @@ static int body_outcome(const struct body_run *run, struct error *err)
 		return 0;
 	missing_list(run, missing, sizeof(missing));
 	error_set(err, ERR_MESSAGE, RETRY_BACKOFF,
-		  "UID FETCH: %zu of %zu messages not received (UID %s)%s%s%s", run->n - run->n_got,
-		  run->n, missing, run->n_refused ? "; some refused by the caller" : "",
+		  "UID FETCH: %zu of %zu messages not received (UID %s)%s%s%s%s",
+		  run->n - run->n_got, run->n, missing,
+		  run->n_refused ? "; some refused by the caller" : "",
+		  run->n_other ? "; the server sent a part (another section than BODY[]) "
+				 "instead of a whole message, not stored"
+			       : "",
 		  run->said_no ? ": " : "", run->said_no ? run->no_text : "");
 	return 1;
 }
@@ -476,7 +545,7 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	mailimap_set_free(set);
 	if (r == MAILIMAP_NO_ERROR) {
 		mailimap_fetch_list_free(result);
-		return 0;
+		return imap_check_mailbox(imap, err);
 	}
 	/* With the handler a tagged NO is an error even when part of the
 	 * data came (Gmail: "Some messages could not be FETCHed"): it is
@@ -484,7 +553,7 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	if (r == MAILIMAP_ERROR_UID_FETCH) {
 		run->said_no = true;
 		imap_server_text(imap, run->no_text, sizeof(run->no_text));
-		return 0;
+		return imap_check_mailbox(imap, err);
 	}
 	return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu bodies)", n);
 }

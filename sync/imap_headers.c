@@ -89,7 +89,7 @@ int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, stru
 		mailimap_fetch_list_free(result);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (Message-ID)");
-	return 0;
+	return imap_check_mailbox(imap, err);
 }
 
 int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r, size_t *n_r,
@@ -114,6 +114,10 @@ int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r
 	mailimap_search_key_free(key);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_FOLDER, err, "UID SEARCH UID %u:%u", lo, hi);
+	if (imap_check_mailbox(imap, err) < 0) {
+		mailimap_search_result_free(result);
+		return -1;
+	}
 	for (clistiter *it = imap_first(result); it; it = clist_next(it)) {
 		uint32_t uid = *(uint32_t *)clist_content(it);
 

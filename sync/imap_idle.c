@@ -314,7 +314,7 @@ static size_t set_count(const struct mailimap_set *set)
 	return n;
 }
 
-static size_t vanished_count(clist *exts)
+size_t imap_vanished_count(clist *exts)
 {
 	size_t n = 0;
 
@@ -346,7 +346,7 @@ static void collect(const struct imap *imap, struct imap_idle_events *ev)
 		return;
 	ev->expunged = ri->rsp_expunged ? (size_t)clist_count(ri->rsp_expunged) : 0;
 	ev->fetches = ri->rsp_fetch_list ? (size_t)clist_count(ri->rsp_fetch_list) : 0;
-	ev->vanished = vanished_count(ri->rsp_extension_list);
+	ev->vanished = imap_vanished_count(ri->rsp_extension_list);
 }
 
 /* The second half of mailimap_idle_done(), which sends DONE itself. */

@@ -1,4 +1,5 @@
 /* Mailbox-level commands: LIST, SELECT, STATUS, CREATE, NOOP. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -58,6 +59,65 @@ static unsigned mailbox_attrs(const struct mailimap_mailbox_list *mb)
 	return attrs;
 }
 
+/* The name as the server means it: a first component INBOX is
+ * case-insensitive (RFC 3501 §5.1), so "inbox/x" is "INBOX/x". */
+static char *mailbox_key(const struct imap_mailbox *m)
+{
+	char *key = xstrdup(m->name);
+
+	if (strncasecmp(key, "INBOX", 5) == 0 && (key[5] == '\0' || key[5] == m->delim))
+		memcpy(key, "INBOX", 5);
+	return key;
+}
+
+struct keyed {
+	char *key;
+	size_t at;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* A server that names a mailbox twice in one LIST answer would have it
+ * synced twice, by two jobs into one Maildir, each taking the other's
+ * downloads for new local mail: every name is kept once (the first, with
+ * the attributes of all, so a \Noselect on either wins). */
+static size_t dedupe(struct imap_mailbox *mbx, size_t n)
+{
+	struct keyed *k = xcalloc(n ? n : 1, sizeof(*k));
+	bool *drop = xcalloc(n ? n : 1, sizeof(*drop));
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct keyed){mailbox_key(&mbx[i]), i};
+	qsort(k, n, sizeof(*k), cmp_keyed);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(k[i].key, k[i - 1].key) != 0)
+			continue;
+		/* k[i - 1].at is the first of the run (ties sort by position). */
+		drop[k[i].at] = true;
+		mbx[k[i - 1].at].attrs |= mbx[k[i].at].attrs;
+		k[i].at = k[i - 1].at;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (drop[i]) {
+			free(mbx[i].name);
+			continue;
+		}
+		mbx[w++] = mbx[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		free(k[i].key);
+	free(k);
+	free(drop);
+	return w;
+}
+
 /* Copies a libetpan LIST result into our array. */
 static void convert_list(clist *list, struct imap_mailbox **mbx_r, size_t *n_r)
 {
@@ -75,7 +135,7 @@ static void convert_list(clist *list, struct imap_mailbox **mbx_r, size_t *n_r)
 		n++;
 	}
 	*mbx_r = mbx;
-	*n_r = n;
+	*n_r = dedupe(mbx, n);
 }
 
 /* RETURN (SPECIAL-USE) is a LIST-EXTENDED return option (RFC 6154 §5.1);
@@ -131,6 +191,7 @@ int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
+	imap->selected = false;
 	if (imap_has(imap, IMAP_CAP_CONDSTORE))
 		r = mailimap_select_condstore(imap->mi, mailbox, &modseq);
 	else
@@ -145,6 +206,24 @@ int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 		info_r->exists = si->sel_exists;
 	}
 	info_r->highestmodseq = modseq;
+	/* UIDVALIDITY is what makes a UID mean one message: without it (RFC
+	 * 3501 requires it) no UID of this mailbox can be trusted. */
+	if (info_r->uidvalidity == 0) {
+		error_set(err, ERR_FOLDER, RETRY_BACKOFF,
+			  "SELECT %s: the server sent no UIDVALIDITY; its UIDs cannot be trusted",
+			  mailbox);
+		return -1;
+	}
+	/* Kept to catch a change later in the session (imap_check_mailbox). */
+	imap->selected = true;
+	imap->sel_uidvalidity = info_r->uidvalidity;
+	imap->sel_uid_floor = info_r->uidnext;
+	free(imap->sel_mailbox);
+	imap->sel_mailbox = xstrdup(mailbox);
+	snprintf(imap->sel_name, sizeof(imap->sel_name), "%s", mailbox);
+	for (char *p = imap->sel_name; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
 	return 0;
 }
 

@@ -29,6 +29,12 @@ struct imap {
 	unsigned caps;			 /* IMAP_CAP_* as announced (after ENABLE) */
 	unsigned masked;		 /* imap_mask_caps() */
 	bool dead;			 /* the connection cannot be used any more */
+	bool selected;			 /* a SELECT succeeded (sel_* are valid) */
+	uint32_t sel_uidvalidity;	 /* UIDVALIDITY as that SELECT reported it */
+	char sel_name[128];		 /* its name, for messages (cut, sanitised) */
+	char *sel_mailbox;		 /* owned: its name as sent */
+	uint32_t sel_uid_floor;		 /* no new message there gets a lower UID */
+	bool appenduid_bad;		 /* the server gave an impossible APPENDUID */
 	struct imap_trace_dir trace_in, trace_out;
 };
 
@@ -56,8 +62,18 @@ int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *er
 	      ...) __attribute__((format(printf, 5, 6)));
 
 /* 0 when the connection can still be used, else -1 with err (ERR_ACCOUNT):
- * every command starts with it. */
+ * every command starts with it. It includes imap_check_mailbox. */
 int imap_check_alive(struct imap *imap, struct error *err);
+
+/* A server may announce a new UIDVALIDITY for the selected mailbox at any
+ * time (an untagged OK [UIDVALIDITY n], or a whole second SELECT answer),
+ * and libetpan quietly takes it. Every UID we hold or receive then means
+ * nothing: 0 while the mailbox keeps the UIDVALIDITY its SELECT reported,
+ * else -1 with err (ERR_ACCOUNT) and the connection marked dead, so that
+ * no further command (an EXPUNGE above all) runs on the strength of it.
+ * Called before each command, and after each command of the selected
+ * state whose answer the caller would act on. */
+int imap_check_mailbox(struct imap *imap, struct error *err);
 
 /* The server's last tagged text with its response code ("[ALERT] ..."),
  * sanitised to printable ASCII, into buf. */
@@ -74,11 +90,20 @@ struct mailimap_set *imap_set_new(const uint32_t *uids, size_t n);
  * (Dovecot accepts 64 KB, other servers less). */
 #define IMAP_MAX_RUNS 1000
 
+/* The most UIDs one STORE, EXPUNGE or MOVE covers: an EXPUNGE or MOVE
+ * gets one untagged response per message back, and the transport refuses
+ * an answer of more than 250000 of them (tls.c, GUARD_LINES_MAX). */
+#define IMAP_MAX_UIDS 50000
+
 /* Sends the command line cmd (without tag and CRLF) and parses the answer:
  * untagged data lands in imap->mi->imap_response_info as for any command.
  * Returns a libetpan code: MAILIMAP_NO_ERROR on OK,
  * MAILIMAP_ERROR_CUSTOM_COMMAND on NO. */
 int imap_raw_command(struct imap *imap, const char *cmd);
+
+/* The number of UIDs in the VANISHED responses of an extension list
+ * (imap_response_info->rsp_extension_list; QRESYNC). */
+size_t imap_vanished_count(clist *exts);
 
 /* The libetpan logger behind the wire trace (ctx is the struct imap). */
 void imap_trace_log(mailimap *mi, int log_type, const char *str, size_t size, void *ctx);

@@ -1,12 +1,14 @@
 /* Commands that change the server: STORE, EXPUNGE, APPEND, MOVE; and the
  * Message-ID search that finds what an interrupted APPEND left behind.
  * Long UID lists go out as several commands of at most IMAP_MAX_RUNS runs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "store/msgflags.h"
 #include "sync/imap_p.h"
+#include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
 
@@ -121,7 +123,7 @@ static int store_chunk(struct imap *imap, const uint32_t *uids, size_t n, bool a
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_MESSAGE, err, "UID STORE %cFLAGS (%zu messages)",
 				 add ? '+' : '-', n);
-	return 0;
+	return imap_check_mailbox(imap, err);
 }
 
 /* Runs fn over a sorted copy of uids, IMAP_MAX_RUNS runs at a time. */
@@ -137,6 +139,10 @@ static int for_chunks(struct imap *imap, const uint32_t *uids, size_t n, chunk_f
 
 	for (size_t pos = 0; pos < m && ret == 0; pos += len) {
 		len = uidset_prefix_len(sorted + pos, m - pos, IMAP_MAX_RUNS);
+		/* One EXPUNGE response per message comes back (without
+		 * QRESYNC): keep well below what tls.c accepts in one answer. */
+		if (len > IMAP_MAX_UIDS)
+			len = IMAP_MAX_UIDS;
 		ret = fn(imap, sorted + pos, len, arg, err);
 	}
 	free(sorted);
@@ -184,7 +190,7 @@ static int expunge_cb(struct imap *imap, const uint32_t *uids, size_t n, void *a
 	mailimap_set_free(set);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_MESSAGE, err, "UID EXPUNGE (%zu messages)", n);
-	return 0;
+	return imap_check_mailbox(imap, err);
 }
 
 static int refuse_without_uidplus(const char *what, struct error *err)
@@ -214,10 +220,38 @@ int imap_expunge(struct imap *imap, struct error *err)
 	r = mailimap_expunge(imap->mi);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_FOLDER, err, "EXPUNGE");
-	return 0;
+	return imap_check_mailbox(imap, err);
 }
 
 /* ---------------------------------------------------------------- APPEND */
+
+/* Whether an APPENDUID answer can name the message just appended to
+ * mailbox. In the selected mailbox it must carry its UIDVALIDITY and a
+ * UID it had not given out yet: UIDs only grow, so at or above UIDNEXT of
+ * the SELECT and above the previous APPEND's. A server that names an old
+ * UID (or the same one twice) would have the file paired with another
+ * message: both would then be copied again, on each side. Once one is
+ * impossible, none of that server's is believed any more (a wrong one can
+ * also look possible). */
+static bool appenduid_plausible(struct imap *imap, const char *mailbox, uint32_t uidvalidity,
+				uint32_t uid)
+{
+	bool same =
+	    imap->selected && imap->sel_mailbox &&
+	    (strcmp(mailbox, imap->sel_mailbox) == 0 ||
+	     (strcasecmp(mailbox, "INBOX") == 0 && strcasecmp(imap->sel_mailbox, "INBOX") == 0));
+
+	if (uid == 0 || uidvalidity == 0 || imap->appenduid_bad)
+		return false;
+	if (!same)
+		return true;
+	if (uidvalidity != imap->sel_uidvalidity || uid < imap->sel_uid_floor) {
+		imap->appenduid_bad = true;
+		return false;
+	}
+	imap->sel_uid_floor = uid + 1;
+	return true;
+}
 
 /* INTERNALDATE in UTC: the zone is part of the syntax, any zone will do. */
 static struct mailimap_date_time *date_time_new(time_t t)
@@ -260,6 +294,21 @@ int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const ch
 
 		return imap_fail(imap, r, trycreate ? ERR_FOLDER : ERR_MESSAGE, err,
 				 "APPEND to %s (%zu bytes)", mailbox, len);
+	}
+	/* An APPENDUID that cannot be right is taken as none: the caller then
+	 * looks the message up by its Message-ID. */
+	if (uid && !appenduid_plausible(imap, mailbox, uidvalidity, uid)) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s", mailbox);
+		for (char *p = name; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		log_warn("APPEND to %s: ignoring the server's APPENDUID %u %u (not a new UID of "
+			 "this mailbox)",
+			 name, uidvalidity, uid);
+		uidvalidity = 0;
+		uid = 0;
 	}
 	if (uidvalidity_r)
 		*uidvalidity_r = uidvalidity;
@@ -360,11 +409,16 @@ static int move_cb(struct imap *imap, const uint32_t *uids, size_t n, void *arg,
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_MESSAGE, err, "UID %s to %s (%zu messages)",
 				 move ? "MOVE" : "COPY", a->mailbox, n);
-	map_copyuid(a, src, dst, n);
+	if (imap_check_mailbox(imap, err) < 0)
+		r = -1;
+	else
+		map_copyuid(a, src, dst, n);
 	if (src)
 		mailimap_set_free(src);
 	if (dst)
 		mailimap_set_free(dst);
+	if (r < 0)
+		return -1;
 	/* Without MOVE: the copy is made, now remove exactly these. */
 	return move || a->copy ? 0 : expunge_cb(imap, uids, n, NULL, err);
 }
@@ -444,6 +498,10 @@ int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t m
 	mailimap_search_key_free(key);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r, ERR_FOLDER, err, "UID SEARCH HEADER Message-ID");
+	if (imap_check_mailbox(imap, err) < 0) {
+		mailimap_search_result_free(result);
+		return -1;
+	}
 	uids = xmalloc(((size_t)clist_count(result) + 1) * sizeof(*uids));
 	/* "min_uid:*" also matches the last message when min_uid is above
 	 * every UID (RFC 3501 §6.4.4): filter. */

@@ -29,11 +29,11 @@
 #include "util/xalloc.h"
 
 /* Bounds on what a server may send (tls.h, "The guard"). */
-#define GUARD_LINE_MAX (32u << 20)	 /* bytes of one line outside literals */
+#define GUARD_LINE_MAX (32u << 20)     /* bytes of one line outside literals */
 #define GUARD_LITERAL_MAX (256u << 20) /* bytes of one literal */
-#define GUARD_LINES_MAX 250000u	 /* lines but FETCH responses per command */
-#define GUARD_TEXT_MAX (256u << 20)	 /* bytes outside literals per command */
-#define GUARD_RATE_BYTES (16u << 10)	 /* per `timeout` seconds of waiting */
+#define GUARD_LINES_MAX 250000u	       /* lines but FETCH responses per command */
+#define GUARD_TEXT_MAX (256u << 20)    /* bytes outside literals per command */
+#define GUARD_RATE_BYTES (16u << 10)   /* per `timeout` seconds of waiting */
 
 /* The server's byte stream as IMAP frames it: lines that end with LF,
  * each of which may announce a literal ("{123}" before its CRLF) whose
@@ -45,11 +45,12 @@ struct inbound {
 	bool continued;	       /* this line continues a response after a literal */
 	char head[160];	       /* the start of the current line */
 	size_t head_len;
-	char tail[24]; /* its last bytes, where "{n}" is */
-	size_t tail_len;
-	uint64_t lines;	 /* lines but FETCH responses since our last write */
-	uint64_t text;	 /* bytes outside literals since our last write */
-	char bye[160];	 /* text of the last "* BYE" line; "" when none came */
+	enum { LIT_NONE, LIT_DIGITS, LIT_PLUS, LIT_BRACE, LIT_CR } lit; /* "{n}" */
+	uint64_t lit_n; /* n so far, UINT64_MAX once too long to mean anything */
+	bool lit_digit; /* n has a digit */
+	uint64_t lines; /* lines but FETCH responses since our last write */
+	uint64_t text;	/* bytes outside literals since our last write */
+	char bye[160];	/* text of the last "* BYE" line; "" when none came */
 };
 
 /* Time spent blocked in reads (writes) and bytes moved since the last
@@ -277,7 +278,8 @@ static void conn_fail_errno(struct conn *c, int e)
  *   - too slow a trickle (pace_ok).
  * The bytes of a refused read never reach libetpan. */
 
-static void guard_refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void guard_refuse(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void guard_refuse(struct conn *c, const char *fmt, ...)
 {
@@ -290,33 +292,32 @@ static void guard_refuse(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The size of the literal the line announces at its end ("{123}" before
- * the CRLF; *found false when none); UINT64_MAX when the number is too
- * long to mean anything. */
-static uint64_t line_literal(const struct inbound *in, bool *found)
+/* Follows the "{n}" (or "{n+}") that may end the line, byte by byte (a
+ * window on the line's end would miss a '{' pushed out of it by leading
+ * zeros, which libetpan reads fine). */
+static void literal_track(struct inbound *in, char ch)
 {
-	size_t end = in->tail_len, i;
-	uint64_t n = 0;
+	bool digit = ch >= '0' && ch <= '9';
 
-	*found = false;
-	while (end > 0 && (in->tail[end - 1] == '\n' || in->tail[end - 1] == '\r'))
-		end--;
-	if (end < 3 || in->tail[end - 1] != '}')
-		return 0;
-	end--;
-	if (in->tail[end - 1] == '+')
-		end--;
-	for (i = end; i > 0 && in->tail[i - 1] >= '0' && in->tail[i - 1] <= '9'; i--)
-		;
-	if (i == 0 || i == end || in->tail[i - 1] != '{')
-		return 0;
-	*found = true;
-	for (; i < end; i++) {
-		if (n > (UINT64_MAX - 9) / 10)
-			return UINT64_MAX;
-		n = n * 10 + (uint64_t)(in->tail[i] - '0');
+	if (ch == '{') {
+		in->lit = LIT_DIGITS;
+		in->lit_n = 0;
+		in->lit_digit = false;
+	} else if (in->lit == LIT_DIGITS && digit) {
+		in->lit_digit = true;
+		if (in->lit_n > (UINT64_MAX - 9) / 10)
+			in->lit_n = UINT64_MAX;
+		else
+			in->lit_n = in->lit_n * 10 + (uint64_t)(ch - '0');
+	} else if (in->lit == LIT_DIGITS && ch == '+' && in->lit_digit) {
+		in->lit = LIT_PLUS;
+	} else if ((in->lit == LIT_DIGITS || in->lit == LIT_PLUS) && ch == '}' && in->lit_digit) {
+		in->lit = LIT_BRACE;
+	} else if (in->lit == LIT_BRACE && ch == '\r') {
+		in->lit = LIT_CR;
+	} else if (!((in->lit == LIT_BRACE || in->lit == LIT_CR) && ch == '\n')) {
+		in->lit = LIT_NONE;
 	}
-	return n;
 }
 
 /* Whether the line is an untagged FETCH response ("* 12 FETCH ("): the
@@ -337,8 +338,8 @@ static bool is_fetch_line(const struct inbound *in)
 static int guard_line_end(struct conn *c)
 {
 	struct inbound *in = &c->in;
-	bool lit;
-	uint64_t n = line_literal(in, &lit);
+	bool lit = in->lit == LIT_BRACE || in->lit == LIT_CR;
+	uint64_t n = lit ? in->lit_n : 0;
 
 	if (!in->continued) {
 		if (!is_fetch_line(in) && ++in->lines > GUARD_LINES_MAX) {
@@ -347,24 +348,24 @@ static int guard_line_end(struct conn *c)
 			return -1;
 		}
 		if (in->head_len >= 6 && strncasecmp(in->head, "* BYE ", 6) == 0) {
+			const char *t = in->head + 6;
 			size_t len = in->head_len - 6;
 
-			while (len > 0 && (in->head[6 + len - 1] == '\n' || in->head[6 + len - 1] == '\r'))
+			while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r'))
 				len--;
-			if (len >= sizeof(in->bye))
+			if (len > sizeof(in->bye) - 1)
 				len = sizeof(in->bye) - 1;
-			for (size_t k = 0; k < len; k++) {
-				unsigned char ch = (unsigned char)in->head[6 + k];
-
-				in->bye[k] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-			}
+			for (size_t k = 0; k < len; k++)
+				in->bye[k] = t[k] >= 0x20 && t[k] < 0x7f ? t[k] : '?';
 			in->bye[len] = '\0';
 		}
 	}
 	if (lit && n > GUARD_LITERAL_MAX) {
-		guard_refuse(c, "the server announced a literal of %s%" PRIu64 " bytes (at most %u "
-				"are accepted)", n == UINT64_MAX ? "more than " : "",
-			     n == UINT64_MAX ? UINT64_MAX : n, GUARD_LITERAL_MAX);
+		guard_refuse(c,
+			     "the server announced a literal of %s%" PRIu64 " bytes (at most %u "
+			     "are accepted)",
+			     n == UINT64_MAX ? "more than " : "", n == UINT64_MAX ? UINT64_MAX : n,
+			     GUARD_LITERAL_MAX);
 		return -1;
 	}
 	in->literal_left = lit ? n : 0;
@@ -372,7 +373,7 @@ static int guard_line_end(struct conn *c)
 	in->continued = lit;
 	in->line_len = 0;
 	in->head_len = 0;
-	in->tail_len = 0;
+	in->lit = LIT_NONE;
 	return 0;
 }
 
@@ -393,18 +394,17 @@ static int guard_inbound(struct conn *c, const char *buf, size_t n)
 		}
 		if (in->head_len < sizeof(in->head))
 			in->head[in->head_len++] = *buf;
-		if (in->tail_len == sizeof(in->tail)) {
-			memmove(in->tail, in->tail + 1, sizeof(in->tail) - 1);
-			in->tail_len--;
-		}
-		in->tail[in->tail_len++] = *buf;
+		literal_track(in, *buf);
 		if (++in->text > GUARD_TEXT_MAX) {
-			guard_refuse(c, "the server sent more than %u bytes of responses to one "
-					"command", GUARD_TEXT_MAX);
+			guard_refuse(c,
+				     "the server sent more than %u bytes of responses to one "
+				     "command",
+				     GUARD_TEXT_MAX);
 			return -1;
 		}
 		if (++in->line_len > GUARD_LINE_MAX) {
-			guard_refuse(c, "the server sent a line of more than %u bytes without an end",
+			guard_refuse(c,
+				     "the server sent a line of more than %u bytes without an end",
 				     GUARD_LINE_MAX);
 			return -1;
 		}
@@ -434,8 +434,8 @@ static bool pace_ok(struct conn *c, struct pace *p, int64_t waited_ms, ssize_t m
 		p->bytes += (uint64_t)moved;
 	if (c->timeout == 0 || (uint64_t)p->wait_ms <= allowed)
 		return true;
-	guard_refuse(c, "the server is too slow: %" PRIu64 " bytes %s in %" PRId64 " s",
-		     p->bytes, what, p->wait_ms / 1000);
+	guard_refuse(c, "the server is too slow: %" PRIu64 " bytes %s in %" PRId64 " s", p->bytes,
+		     what, p->wait_ms / 1000);
 	return false;
 }
 
