@@ -81,9 +81,23 @@ static bool incremental_ok(const struct folder_job *job)
 {
 	const struct state_folder *sf = &job->sf;
 
+	/* A HIGHESTMODSEQ or UIDNEXT that went backwards breaks CHANGEDSINCE
+	 * and the count: read everything then. */
 	return sf->id != 0 && sf->uidvalidity == job->info.uidvalidity && sf->uidnext > 1 &&
-	       sf->highestmodseq != 0 && job->info.highestmodseq != 0 &&
+	       job->info.uidnext >= sf->uidnext && sf->highestmodseq != 0 &&
+	       job->info.highestmodseq >= sf->highestmodseq &&
 	       job->eng->acct->direction != DIRECTION_PUSH;
+}
+
+/* Drops repeats from a sorted array (a server may list a UID twice). */
+static size_t dedup_u32(uint32_t *u, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (w == 0 || u[w - 1] != u[i])
+			u[w++] = u[i];
+	return w;
 }
 
 /* The UIDs below the old UIDNEXT that still exist, sorted. */
@@ -102,6 +116,16 @@ static int surviving_uids(struct folder_job *job, size_t n_new, uint32_t **uids_
 	if (imap_uid_list(job->eng->imap, 1, job->sf.uidnext - 1, uids_r, n_r, err) < 0)
 		return -1;
 	xqsort(*uids_r, *n_r, sizeof(**uids_r), cmp_u32);
+	*n_r = dedup_u32(*uids_r, *n_r);
+	/* Survivors and new messages must make up EXISTS: a SEARCH answer that
+	 * leaves some out would have them taken for expunged, and deleted. */
+	if (*n_r + n_new != job->info.exists) {
+		error_set(err, ERR_FOLDER, RETRY_BACKOFF,
+			  "the server listed %zu + %zu messages but said EXISTS %u: an incomplete "
+			  "answer, not acted upon",
+			  *n_r, n_new, job->info.exists);
+		return -1;
+	}
 	return 0;
 }
 
@@ -152,18 +176,21 @@ static int gather_incremental(struct folder_job *job, struct error *err)
 {
 	struct imap *imap = job->eng->imap;
 	uint32_t *uids = NULL;
-	size_t n_changed, n_uids = 0;
+	size_t n_new, n_uids = 0;
 	int ret = -1;
 
 	if (imap_fetch_meta(imap, 1, job->sf.uidnext - 1, job->sf.highestmodseq, on_meta, job,
 			    err) < 0)
 		return -1;
-	n_changed = job->n_remote;
 	if (imap_fetch_meta(imap, job->sf.uidnext, 0, 0, on_meta, job, err) < 0)
 		return -1;
-	if (surviving_uids(job, job->n_remote - n_changed, &uids, &n_uids, err) < 0)
-		goto out;
+	/* Counted after duplicates are dropped: a UID listed twice is one. */
 	remote_normalize(job);
+	n_new = 0;
+	for (size_t i = 0; i < job->n_remote; i++)
+		n_new += job->remote[i].uid >= job->sf.uidnext;
+	if (surviving_uids(job, n_new, &uids, &n_uids, err) < 0)
+		goto out;
 	ret = add_unchanged(job, uids, n_uids, job->n_remote, err);
 	remote_normalize(job);
 out:

@@ -71,6 +71,18 @@ int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err)
 	return ret;
 }
 
+/* A server's name made safe to print: control characters (a hostile name
+ * could hold terminal escapes) become '?'. */
+const char *printable(const char *in, char *buf, size_t size)
+{
+	size_t i = 0;
+
+	for (; in[i] && i + 1 < size; i++)
+		buf[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static bool name_requested(const struct engine_opts *opts, const char *display)
 {
 	if (!opts->folders || opts->n_folders == 0)
@@ -94,8 +106,10 @@ static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *
 	if (m->attrs & IMAP_MBX_NOSELECT)
 		return false;
 	if (mailbox_display_name(m, eng->gmail, &display) < 0) {
+		char safe[256];
+
 		engine_notice(eng, "skipping folder '%s': its name is not valid modified UTF-7",
-			      m->name);
+			      printable(m->name, safe, sizeof(safe)));
 		return false;
 	}
 	wanted = folder_selected(eng->acct, display) && name_requested(eng->opts, display) &&
@@ -134,8 +148,12 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 		ret = 1;
 	for (size_t i = 0; i < n; i++)
 		ret |= failed[i];
-	if (imap_is_dead(eng->imap))
+	if (imap_is_dead(eng->imap)) {
 		ret = -1;
+		if (!err->msg[0])
+			error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+				  "the connection to the server was lost");
+	}
 	free(failed);
 	return ret;
 }
@@ -250,6 +268,30 @@ static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size
 
 static void keep_folders(struct engine *eng, const struct folder_job *jobs, size_t n);
 
+/* Two mailboxes must never share a Maildir (a Gmail label named "Sent" and
+ * the \Sent folder; a server listing a name twice): the later one is
+ * skipped, with a notice. */
+static bool path_taken(const struct engine *eng, const struct imap_mailbox *mbx, size_t i)
+{
+	char *mine = NULL, *other = NULL, safe[256];
+	bool taken = false;
+
+	if (mailbox_local_path(&mbx[i], eng->gmail, &mine) < 0)
+		return false;
+	for (size_t k = 0; k < i && !taken; k++) {
+		if (!(mbx[k].attrs & IMAP_MBX_NOSELECT) &&
+		    mailbox_local_path(&mbx[k], eng->gmail, &other) == 0)
+			taken = strcmp(mine, other) == 0;
+		free(other);
+		other = NULL;
+	}
+	if (taken)
+		engine_notice(eng, "skipping folder '%s': another server folder is synced to %s",
+			      printable(mbx[i].name, safe, sizeof(safe)), mine);
+	free(mine);
+	return taken;
+}
+
 static int sync_folders(struct engine *eng, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
@@ -264,7 +306,7 @@ static int sync_folders(struct engine *eng, struct error *err)
 	for (size_t i = 0; i < n; i++) {
 		if ((mbx[i].attrs & IMAP_MBX_TRASH) && !eng->trash)
 			eng->trash = mbx[i].name;
-		if (!mailbox_wanted(eng, &mbx[i]))
+		if (!mailbox_wanted(eng, &mbx[i]) || path_taken(eng, mbx, i))
 			continue;
 		jobs[n_jobs].eng = eng;
 		jobs[n_jobs].mbx = &mbx[i];

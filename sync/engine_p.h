@@ -84,6 +84,7 @@ struct folder_job {
 	size_t n_to_trash;
 	size_t cap_to_trash;
 	uint64_t stamp;   /* maildir_settled_stamp before the scan */
+	char safe_name[256]; /* the remote name, printable, when no display name */
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders
@@ -152,6 +153,9 @@ bool engine_cancelled(const struct engine *eng);
 /* A new connection for the account (the secret read or refreshed as
  * needed); safe from worker threads. */
 int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err);
+
+/* in with control characters replaced by '?', into buf; returns buf. */
+const char *printable(const char *in, char *buf, size_t size);
 
 /* Tells the observer something a person should know (printf-like). */
 void engine_notice(const struct engine *eng, const char *fmt, ...)

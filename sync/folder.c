@@ -142,7 +142,10 @@ static int prepare(struct folder_job *job, struct error *err)
 
 	if (mailbox_display_name(m, job->eng->gmail, &job->display) < 0 ||
 	    mailbox_local_path(m, job->eng->gmail, &job->local_rel) < 0) {
-		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'", m->name);
+		char safe[256];
+
+		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'",
+			  printable(m->name, safe, sizeof(safe)));
 		return -1;
 	}
 	job->local_abs = fs_join(job->eng->acct->maildir, job->local_rel);
@@ -335,6 +338,21 @@ static bool uidvalidity_changed(const struct folder_job *job)
 	       job->sf.uidvalidity != job->info.uidvalidity;
 }
 
+/* UIDNEXT never goes backwards under one UIDVALIDITY (RFC 3501 2.3.1.1):
+ * a server that does may have reused UIDs, so none we hold can be trusted
+ * and acting on them could delete or mispair mail. The folder stops. */
+static int check_uidnext(const struct folder_job *job, struct error *err)
+{
+	if (job->sf.id == 0 || job->sf.uidvalidity != job->info.uidvalidity ||
+	    job->info.uidnext >= job->sf.uidnext)
+		return 0;
+	error_set(err, ERR_SAFETY, RETRY_NEVER,
+		  "the server's UIDNEXT went backwards (%u -> %u) with the same UIDVALIDITY: "
+		  "its UIDs cannot be trusted; nothing was changed in this folder",
+		  job->sf.uidnext, job->info.uidnext);
+	return -1;
+}
+
 /* Phase one: everything up to the plan. Nothing is changed on either side
  * except finishing what an interrupted run left (recover.c). */
 int folder_plan(struct folder_job *job, struct error *err)
@@ -346,6 +364,8 @@ int folder_plan(struct folder_job *job, struct error *err)
 	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
 		return -1;
 	job->eng->selected = job;
+	if (check_uidnext(job, err) < 0)
+		return -1;
 	if (job->sf.id == 0 && !job->eng->opts->dry_run &&
 	    state_folder_put(job->eng->st, &job->sf, err) < 0)
 		return -1;
@@ -442,8 +462,10 @@ void folder_report(struct folder_job *job, const struct error *err)
 		job->report.failed = true;
 		job->report.err = *err;
 	}
-	if (!job->report.folder)
-		job->report.folder = job->mbx->name;
+	if (!job->report.folder) {
+		printable(job->mbx->name, job->safe_name, sizeof(job->safe_name));
+		job->report.folder = job->safe_name;
+	}
 	if (job->eng->opts->dry_run)
 		job->report.messages = job->n_pairs;
 	if (obs && obs->folder_done) {

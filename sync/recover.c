@@ -32,6 +32,21 @@ static const struct remote_msg *find_remote(const struct folder_job *job, uint32
 	return i == PLAN_NONE ? NULL : &job->remote[i];
 }
 
+static int cmp_pair_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct state_pair *)a)->uid, y = ((const struct state_pair *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Pairs are loaded by recover_intents, ordered by UID. */
+static bool uid_paired(const struct folder_job *job, uint32_t uid)
+{
+	struct state_pair key = {.uid = uid};
+
+	return xbsearch(&key, job->pairs, job->n_pairs, sizeof(key), cmp_pair_uid) != NULL;
+}
+
 static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_entry *e,
 		     const char *message_id, struct error *err)
 {
@@ -41,11 +56,14 @@ static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_
 	int found;
 	struct state_pair old = {0};
 
-	/* A UID that some other key already holds is not taken twice. */
+	/* A key already paired, or a UID that another key holds, is not taken
+	 * twice (pairing it would move that UID off its file). */
 	found = state_pair_by_key(job->eng->st, job->sf.id, e->unique, &old, err);
 	state_pair_clear(&old);
 	if (found != 0)
 		return found < 0 ? -1 : 0;
+	if (uid_paired(job, uid))
+		return 0;
 	if (r)
 		p.keywords = r->keywords;
 	return state_pair_put(job->eng->st, job->sf.id, &p, err);
@@ -117,7 +135,9 @@ static int recover_upload(struct folder_job *job, const struct state_intent *in,
 	if (message_id && *message_id &&
 	    imap_search_message_id(job->eng->imap, message_id, min_uid, &uids, &n, err) < 0)
 		goto out;
-	uid = n > 0 ? uids[0] : match_by_size(job, min_uid, size);
+	/* The size identifies a message only when it has no Message-ID: one
+	 * that has one and is not found was not uploaded. */
+	uid = n > 0 ? uids[0] : (message_id ? 0 : match_by_size(job, min_uid, size));
 	if (uid) {
 		log_debug("%s: %s was uploaded as UID %u before an interruption", job->display,
 			  e->unique, uid);
@@ -156,6 +176,11 @@ int recover_intents(struct folder_job *job, struct error *err)
 		ret = 0;
 		goto out;
 	}
+	state_pairs_free(job->pairs, job->n_pairs);
+	job->pairs = NULL;
+	job->n_pairs = 0;
+	if (state_pairs_load(st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+		goto out;
 	if (state_begin(st, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++)
