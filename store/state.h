@@ -72,6 +72,10 @@ int state_folder_get(struct state *st, const char *remote, struct state_folder *
 /* Inserts (id 0: f->id is set) or updates every field by id (an id that
  * does not exist is an error). */
 int state_folder_put(struct state *st, struct state_folder *f, struct error *err);
+/* Records why the folder's last sync failed (NULL: clears it), touching
+ * nothing else: a failed sync must not move the checkpoint. */
+int state_folder_set_error(struct state *st, int64_t folder_id, const char *message,
+			   struct error *err);
 /* All folders, ordered by remote name. Free with state_folders_free. */
 int state_folders_list(struct state *st, struct state_folder **folders_r, size_t *n_r,
 		       struct error *err);

@@ -137,6 +137,26 @@ out:
 	return ret;
 }
 
+int state_folder_set_error(struct state *st, int64_t folder_id, const char *message,
+			   struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, SQL_FOLDER_SET_ERROR,
+				     "UPDATE folders SET last_error = ?1 WHERE id = ?2", err);
+	int ret = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_text(s, 1, message, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, folder_id) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	ret = state_step_done(st, s, err);
+out:
+	state_stmt_done(s);
+	return ret;
+}
+
 int state_folder_put(struct state *st, struct state_folder *f, struct error *err)
 {
 	return f->id == 0 ? folder_insert(st, f, err) : folder_update(st, f, err);

@@ -433,6 +433,9 @@ int folder_apply(struct folder_job *job, struct error *err)
 	if (job->quiet) {
 		job->report.unchanged = true;
 		job->report.messages = job->n_pairs;
+		/* A past failure that left nothing to redo is over. */
+		if (job->sf.last_error && !job->eng->opts->dry_run)
+			return state_folder_set_error(job->eng->st, job->sf.id, NULL, err);
 		return 0;
 	}
 	if (check_mass_delete(job, err) < 0)
@@ -459,8 +462,13 @@ void folder_report(struct folder_job *job, const struct error *err)
 
 	job->report.account = job->eng->acct->name;
 	if (err) {
+		struct error serr = {0};
+
 		job->report.failed = true;
 		job->report.err = *err;
+		/* For `gmaildir status`; a failure to record it changes nothing. */
+		if (job->sf.id && !job->eng->opts->dry_run)
+			state_folder_set_error(job->eng->st, job->sf.id, err->msg, &serr);
 	}
 	if (!job->report.folder) {
 		printable(job->mbx->name, job->safe_name, sizeof(job->safe_name));
