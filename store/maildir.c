@@ -1,4 +1,5 @@
 #include "store/maildir.h"
+#include "util/crashpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -446,6 +447,7 @@ int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned 
 	name = NULL;
 	entry->flags = flags & MF_ALL;
 	entry->in_new = false;
+	crashpoint("flag rename");
 	ret = 0;
 out:
 	free(name);
@@ -458,6 +460,7 @@ int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct
 	if (unlinkat(entry_dir_fd(md, entry), entry->filename, 0) < 0 && errno != ENOENT)
 		return maildir_sys_error(err, ERR_MESSAGE, errno, "unlink(%s/%s/%s)", md->path,
 					 entry->in_new ? "new" : "cur", entry->filename);
+	crashpoint("file removed");
 	return 0;
 }
 

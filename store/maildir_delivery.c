@@ -1,6 +1,7 @@
 /* Crash-safe delivery into a Maildir: tmp/ file, batched durability,
  * rename into new/ or cur/ (see the protocol in maildir.h). */
 #include "store/maildir.h"
+#include "util/crashpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -203,6 +204,7 @@ static int commit_one(struct maildir *md, const struct maildir_pending *p, bool 
 		goto out;
 	}
 	*(cur ? to_cur : to_new) = true;
+	crashpoint("file renamed into new/cur");
 	ret = 0;
 out:
 	free(name);

@@ -1,6 +1,7 @@
 /* The state database: opening, schema migrations, transactions, the
  * account lock, and the statement cache shared by state_*.c. */
 #include "store/state.h"
+#include "util/crashpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -317,6 +318,8 @@ int state_commit(struct state *st, struct error *err)
 		return -1;
 	ret = state_step_done(st, s, err);
 	state_stmt_done(s);
+	if (ret == 0)
+		crashpoint("state commit");
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/msgflags.h"
+#include "util/crashpoint.h"
 #include "sync/engine_p.h"
 #include "util/xalloc.h"
 
@@ -55,10 +56,14 @@ static int push_flags(struct folder_job *job, struct error *err)
 		if (add[f].n && imap_store_flags(job->eng->imap, add[f].uids, add[f].n, true,
 						 1u << f, NULL, err) < 0)
 			ret = -1;
+		if (ret == 0 && add[f].n)
+			crashpoint("UID STORE +FLAGS sent");
 		if (ret == 0 && rm[f].n &&
 		    imap_store_flags(job->eng->imap, rm[f].uids, rm[f].n, false, 1u << f, NULL,
 				     err) < 0)
 			ret = -1;
+		if (ret == 0 && rm[f].n)
+			crashpoint("UID STORE -FLAGS sent");
 	}
 	for (unsigned f = 0; f < NFLAGS; f++) {
 		free(add[f].uids);
@@ -287,6 +292,8 @@ int apply_deletions(struct folder_job *job, struct error *err)
 		goto out;
 	if (uids.n && remove_remote(job, &uids, err) < 0)
 		goto out;
+	if (uids.n)
+		crashpoint("EXPUNGE or MOVE to Trash sent");
 	ret = drop_pairs(job, err);
 out:
 	free(uids.uids);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sync/engine_p.h"
+#include "util/crashpoint.h"
 #include "sync/message.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -187,6 +188,7 @@ static int move_batch(struct folder_job *src, struct move_out **ms, size_t n, st
 	    (ms[0]->copy ? imap_copy : imap_move)(src->eng->imap, uids, n, ms[0]->target->mbx->name,
 						  &dst, err) < 0)
 		goto out;
+	crashpoint(ms[0]->copy ? "UID COPY sent" : "UID MOVE sent");
 	for (size_t i = 0; i < n; i++)
 		ms[i]->dst_uid = dst ? dst[i] : 0;
 	ret = record_moved(src, ms, n, ids, err);

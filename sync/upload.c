@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sync/engine_p.h"
+#include "util/crashpoint.h"
 #include "sync/message.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -89,6 +90,7 @@ static int append_one(struct folder_job *job, struct up_item *it, struct error *
 	}
 	it->size = len;
 	it->done = true;
+	crashpoint("APPEND sent");
 	ret = 0;
 out:
 	free(data);
