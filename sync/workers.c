@@ -137,6 +137,18 @@ static size_t busy_jobs(struct pool *p, size_t n)
 	return p->n_order;
 }
 
+static bool has_transfers(const struct folder_job *job)
+{
+	for (size_t i = 0; !job->quiet && i < job->plan.n; i++) {
+		enum plan_op op = job->plan.actions[i].op;
+
+		if (op == PLAN_DOWNLOAD || op == PLAN_RESTORE_LOCAL || op == PLAN_UPLOAD ||
+		    op == PLAN_RESTORE_REMOTE)
+			return true;
+	}
+	return false;
+}
+
 static size_t worker_count(const struct engine *eng, size_t n_busy)
 {
 	size_t want = eng->acct->connections;
@@ -175,8 +187,11 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 	p.done = xcalloc(n ? n : 1, sizeof(bool));
 	pthread_mutex_init(&p.lock, NULL);
 	busy_jobs(&p, n);
+	/* Only transfers are worth another login (a TLS handshake, LOGIN,
+	 * CAPABILITY, ID): flag pushes and deletions go on the connection that
+	 * planned them. */
 	for (size_t i = 0; i < p.n_order; i++)
-		n_busy += jobs[p.order[i]].plan.n > 0 && !jobs[p.order[i]].quiet;
+		n_busy += has_transfers(&jobs[p.order[i]]);
 	n_workers = worker_count(eng, n_busy);
 	ws = xcalloc(n_workers, sizeof(*ws));
 	ws[0] = (struct worker){&p, *eng, false, 0};

@@ -34,7 +34,7 @@
 #                     with its IMAP trace (gmaildir -vv, mbsync -Dn): files in
 #                     build/bench-profile/, a summary after the table
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 export LC_ALL=C TZ=UTC
 source tests/lib/dovecot.sh
@@ -94,9 +94,15 @@ fi
 
 # ----------------------------------------------------------------- setup
 W=
+CHILD=
+# shellcheck disable=SC2317 # run by the EXIT trap
 bench_cleanup() {
-	local rc=$?
+	local rc=$? _
 	trap '' INT TERM HUP
+	if [ -n "$CHILD" ] && kill -0 "$CHILD" 2>/dev/null; then
+		kill -TERM "$CHILD" 2>/dev/null # timeout: passes it to its process group
+		for _ in $(seq 100); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
+	fi
 	if [ -n "$W" ] && [ -d "$W" ]; then rm -rf "$W"; fi
 	dc_cleanup
 	return "$rc"
@@ -105,6 +111,21 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+
+# bounded OUT CMD...: CMD under timeout, stdout+stderr to OUT. It runs in the
+# background and is waited for, so that Ctrl-C or a TERM gets to the trap at
+# once, which stops it: timeout runs CMD in a process group of its own and
+# passes the signal on to all of it.
+bounded() {
+	local out=$1 rc
+	shift
+	timeout -k 5 "$SYNC_TIMEOUT" "$@" >"$out" 2>&1 </dev/null &
+	CHILD=$!
+	wait "$CHILD"
+	rc=$?
+	CHILD=
+	return "$rc"
+}
 
 T_START=$(now)
 W=$(mktemp -d /tmp/gdbench.XXXXXX) || die "mktemp"
@@ -115,6 +136,7 @@ printf 'scenario\ttool\tround\tseconds\trss_kb\n' >"$RAW"
 meta() { printf '%s=%s\n' "$1" "$2" >>"$META"; }
 
 say "starting Dovecot"
+# shellcheck disable=SC2119 # no options: the default harness
 dc_start || die "dc_start failed"
 DC_TIMEOUT=300
 
@@ -158,8 +180,8 @@ for spec in "INBOX 3600 2K 20K" "INBOX 300 20K 100K" "INBOX 100 100K 2M" \
 	"Archive 2700 2K 20K" "Archive 200 20K 100K" "Archive 100 100K 2M" \
 	"Sent 1200 2K 20K" "Sent 70 20K 100K" "Sent 30 100K 2M" \
 	"Lists/dev 1700 1K 8K"; do
-	set -- $spec
-	populate "$DC_USER" "$1" "$(sc "$2" "$N10" 10000)" "a$s" "$3" "$4"
+	read -r f n min max <<<"$spec"
+	populate "$DC_USER" "$f" "$(sc "$n" "$N10" 10000)" "a$s" "$min" "$max"
 	s=$((s + 1))
 done
 for f in "${A_FOLDERS[@]}"; do
@@ -174,8 +196,8 @@ say "generating the $N100-message corpus (bob)"
 t0=$(now)
 s=1
 for spec in "INBOX 30000" "Archive 50000" "Lists/dev 20000"; do
-	set -- $spec
-	populate "$DC_USER2" "$1" "$(sc "$2" "$N100" 100000)" "b$s" 1K 2K
+	read -r f n <<<"$spec"
+	populate "$DC_USER2" "$f" "$(sc "$n" "$N100" 100000)" "b$s" 1K 2K
 	s=$((s + 1))
 done
 for f in "${B_FOLDERS[@]}"; do
@@ -284,7 +306,7 @@ if [ "$HAVE_MB" = 1 ]; then
 		-keyout "$W/mb-x/k" -out "$W/mb-x/other-ca.pem" -days 1 -subj "/CN=other" 2>/dev/null
 	mb_conf "$W/mb-x" "$DC_USER" "$DC_PASS" "$W/mb-x/other-ca.pem"
 	side_reset "$W/mb-x"
-	if timeout -k 5 30 mbsync -c "$W/mb-x/mbsyncrc" -a >"$W/mb-x/log" 2>&1; then
+	if SYNC_TIMEOUT=30 bounded "$W/mb-x/log" mbsync -c "$W/mb-x/mbsyncrc" -a; then
 		die "mbsync accepted the server with a foreign CA: its TLS check is off"
 	fi
 	rm -rf "$W/mb-x"
@@ -300,16 +322,8 @@ run_sync() {
 	# at least 1.1 s after the last change, as a real periodic sync would.
 	sleep 1.1
 	t0=$(now)
-	case $tool in
-	gmaildir)
-		/usr/bin/time -f %M -o "$dir/rss" timeout --foreground -k 5 "$SYNC_TIMEOUT" \
-			"$GMAILDIR_BIN" -c "$dir/config.yaml" sync >"$dir/log" 2>&1
-		;;
-	mbsync)
-		/usr/bin/time -f %M -o "$dir/rss" timeout --foreground -k 5 "$SYNC_TIMEOUT" \
-			mbsync -c "$dir/mbsyncrc" -a >"$dir/log" 2>&1
-		;;
-	esac
+	tool_cmd "$tool" "$dir"
+	bounded "$dir/log" /usr/bin/time -f %M -o "$dir/rss" "${CMD[@]}"
 	rc=$?
 	t1=$(now)
 	rss=$(tail -1 "$dir/rss" 2>/dev/null | tr -dc 0-9)
@@ -322,6 +336,14 @@ run_sync() {
 	printf '%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$rnd" "$(elapsed "$t0" "$t1")" "${rss:-0}" >>"$RAW"
 	say "  $scen #$rnd $tool: $(elapsed "$t0" "$t1") s, ${rss:-?} KB"
 	return 0
+}
+
+# tool_cmd TOOL SIDE: sets CMD to the sync command.
+tool_cmd() {
+	case $1 in
+	gmaildir) CMD=("$GMAILDIR_BIN" -c "$2/config.yaml" sync) ;;
+	mbsync) CMD=(mbsync -c "$2/mbsyncrc" -a) ;;
+	esac
 }
 
 side_of() { # TOOL USER-TAG
@@ -366,9 +388,8 @@ settle() {
 	for t in "${TOOLS[@]}"; do
 		d=$(side_of "$t" "$1")
 		sleep 1.1
-		if ! timeout --foreground -k 5 "$SYNC_TIMEOUT" bash -c \
-			'case $0 in gmaildir) "$1" -c "$2/config.yaml" sync ;; *) mbsync -c "$2/mbsyncrc" -a ;; esac' \
-			"$t" "$GMAILDIR_BIN" "$d" >"$d/log" 2>&1; then
+		tool_cmd "$t" "$d"
+		if ! bounded "$d/log" "${CMD[@]}"; then
 			say "ERROR: settling sync of $t failed"
 			tail -20 "$d/log" >&2
 			BROKEN=1
@@ -389,11 +410,12 @@ ref_run() { # NAME ROUND CMD...
 	rm -rf "$W/ref"
 	sync
 	t0=$(now)
-	"$@" || { say "ERROR: reference $name failed"; BROKEN=1; return 1; }
+	bounded "$W/ref.log" "$@" || { say "ERROR: reference $name failed"; BROKEN=1; return 1; }
 	t1=$(now)
 	printf '%s\tref\t%s\t%s\t0\n' "$name" "$rnd" "$(elapsed "$t0" "$t1")" >>"$RAW"
 	say "  $name #$rnd: $(elapsed "$t0" "$t1") s"
 }
+# shellcheck disable=SC2016 # bash -c scripts with their own arguments
 for r in $(seq "$ROUNDS_DL"); do
 	ref_run ref_cp "$r" cp -a "$SRV_MAILDIR" "$W/ref"
 	ref_run ref_cp_syncfs "$r" bash -c 'cp -a "$0" "$1" && sync -f "$1"' "$SRV_MAILDIR" "$W/ref"
@@ -427,10 +449,10 @@ for r in $(seq "$ROUNDS"); do
 	nflag=0
 	for f in "${A_FOLDERS[@]}"; do
 		n=$(dc_status_field "$DC_USER" "$f" uidnext)
-		set -- $("$DC_PYTHON" "$UTIL" uidset 1 $((n - 1)) 100 "$r" | tr ',' ' ')
-		nflag=$((nflag + $#))
-		[ $# -eq 0 ] || dc_add_flags "$DC_USER" "$f" "$(IFS=,; echo "$*")" '\Flagged' ||
-			die "dc_add_flags"
+		uids=$("$DC_PYTHON" "$UTIL" uidset 1 $((n - 1)) 100 "$r")
+		[ -n "$uids" ] || continue
+		nflag=$((nflag + $(tr ',' '\n' <<<"$uids" | wc -l)))
+		dc_add_flags "$DC_USER" "$f" "$uids" '\Flagged' || die "dc_add_flags"
 	done
 	sync_all srvflags "$r" a
 done
@@ -478,22 +500,21 @@ if [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$BROKEN" = 0 ]; then
 	for tag in a b; do
 		for t in "${TOOLS[@]}"; do
 			d=$(side_of "$t" "$tag")
-			case $t in
-			gmaildir) cmd=("$GMAILDIR_BIN" -c "$d/config.yaml" sync) trace=(-vv) ;;
-			mbsync) cmd=(mbsync -c "$d/mbsyncrc" -a) trace=(-Dn) ;;
-			esac
+			tool_cmd "$t" "$d"
+			cmd=("${CMD[@]}")
+			case $t in gmaildir) trace=-vv ;; mbsync) trace=-Dn ;; esac
 			p=$PROF_DIR/$t-$([ "$tag" = a ] && echo "$N10" || echo "$N100")
 			if [ "$have_strace" = 1 ]; then
 				sleep 1.1
-				timeout -k 5 "$SYNC_TIMEOUT" strace -f -c -o "$p.strace" "${cmd[@]}" >/dev/null 2>&1
+				bounded /dev/null strace -f -c -o "$p.strace" "${cmd[@]}"
 			fi
 			if [ "$have_perf" = 1 ]; then
 				sleep 1.1
-				timeout -k 5 "$SYNC_TIMEOUT" perf stat -o "$p.perf" "${cmd[@]}" >/dev/null 2>&1
+				bounded /dev/null perf stat -o "$p.perf" "${cmd[@]}"
 			fi
 			sleep 1.1
 			# The trace option goes before the command word for both tools.
-			timeout -k 5 "$SYNC_TIMEOUT" "${cmd[0]}" "${trace[@]}" "${cmd[@]:1}" >"$p.wire" 2>&1
+			bounded "$p.wire" "${cmd[0]}" "$trace" "${cmd[@]:1}"
 		done
 	done
 	# The traces hold no secret (both tools hide the login), but mail
