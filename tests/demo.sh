@@ -52,8 +52,8 @@ say "changes on both sides"
 f=$(ls "$DEMO/Mail/INBOX/new" | head -1)
 mv "$DEMO/Mail/INBOX/new/$f" "$DEMO/Mail/INBOX/cur/$f:2,FS"
 echo "local: marked one new INBOX message seen+flagged ($f)"
-victim=$(ls "$DEMO/Mail/Archive/cur" | head -1)
-rm "$DEMO/Mail/Archive/cur/$victim"
+victim=$(find "$DEMO/Mail/Archive/cur" "$DEMO/Mail/Archive/new" -type f | head -1)
+rm "$victim"
 echo "local: deleted one Archive message"
 printf 'From: you@example.test\nSubject: written locally\nMessage-ID: <local-1@demo>\n\nhello from the Maildir side\n' \
 	>"$DEMO/Mail/INBOX/new/$(date +%s).demo1.local"
