@@ -2,8 +2,8 @@
  * the daemon holds it right now, and per folder the messages on disk, the
  * messages paired at the last sync (the server as last seen), the time of
  * the last successful sync, the work still pending (intents) and the last
- * error. Read-only: it takes no lock, creates no file and opens the state
- * database read-only, so it works beside a running daemon.
+ * error with its time. Read-only: it takes no lock, creates no file and
+ * opens the state database read-only, so it works beside a running daemon.
  *
  * The --json schema (stable: scripts rely on it; fields are only ever
  * added):
@@ -19,7 +19,11 @@
  *         "synced": 20,             messages paired at the last sync
  *         "last_sync": 1700000000 | null,   Unix time of the last success
  *         "pending": 0,             unfinished operations (intents)
- *         "last_error": "..." | null
+ *         "last_error": "..." | null,
+ *         "last_error_at": "2026-11-26T08:12:05Z" | null
+ *                                   when last_error was recorded, in UTC
+ *                                   (null: no error, or one recorded by an
+ *                                   older gmaildir)
  *      }]
  *   }]}
  * Exit status: 0, or 1 when some account's state could not be read, 2 for
@@ -37,13 +41,14 @@
 #include "util/xalloc.h"
 
 struct folder_row {
-	char *name;	  /* owned: local path */
-	char *remote;	  /* owned or NULL: never synced */
-	size_t local;	  /* files in cur/ + new/ */
-	size_t synced;	  /* pairs */
-	time_t last_sync; /* 0: never */
-	size_t pending;	  /* intents */
-	char *last_error; /* owned or NULL */
+	char *name;	      /* owned: local path */
+	char *remote;	      /* owned or NULL: never synced */
+	size_t local;	      /* files in cur/ + new/ */
+	size_t synced;	      /* pairs */
+	time_t last_sync;     /* 0: never */
+	size_t pending;	      /* intents */
+	char *last_error;     /* owned or NULL */
+	time_t last_error_at; /* 0: no error, or unknown */
 };
 
 struct account_view {
@@ -129,6 +134,7 @@ static int gather_state(struct account_view *v, struct error *err)
 		r->pending = rep[i].pending;
 		r->last_sync = rep[i].last_sync;
 		r->last_error = rep[i].last_error ? xstrdup(rep[i].last_error) : NULL;
+		r->last_error_at = rep[i].last_error_at;
 	}
 	state_reports_free(rep, n);
 	return 0;
@@ -284,6 +290,20 @@ static void print_header(const struct account_view *v, time_t now)
 		printf("  error: %s\n", v->error);
 }
 
+/* " (2026-11-26 08:12, 3 min ago)" in local time; nothing when the time
+ * is unknown (an error recorded before the column existed). */
+static void print_error_time(time_t t, time_t now)
+{
+	char when[32], date[32];
+	struct tm tm;
+
+	if (t == 0 || !localtime_r(&t, &tm) ||
+	    strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm) == 0)
+		return;
+	relative_time(t, now, when, sizeof(when));
+	printf(" (%s, %s)", date, when);
+}
+
 static void print_row(const struct folder_row *r, int name_w, time_t now)
 {
 	char when[32];
@@ -294,7 +314,9 @@ static void print_row(const struct folder_row *r, int name_w, time_t now)
 	printf("%*s  %6zu  %6zu  %7zu  %s\n", name_w - columns(r->name), "", r->local, r->synced,
 	       r->pending, when);
 	if (r->last_error) {
-		printf("    last error: ");
+		printf("    last error");
+		print_error_time(r->last_error_at, now);
+		printf(": ");
 		put_clean(r->last_error);
 		putchar('\n');
 	}
@@ -370,6 +392,19 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* An ISO 8601 UTC time ("2026-11-26T08:12:05Z"); 0 prints null. */
+static void json_utc(time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (t == 0 || !gmtime_r(&t, &tm) ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		fputs("null", stdout);
+	else
+		printf("\"%s\"", buf);
+}
+
 static void json_folder(const struct folder_row *r)
 {
 	printf("{\"name\":");
@@ -383,6 +418,8 @@ static void json_folder(const struct folder_row *r)
 		printf("null");
 	printf(",\"pending\":%zu,\"last_error\":", r->pending);
 	json_str(r->last_error);
+	printf(",\"last_error_at\":");
+	json_utc(r->last_error_at);
 	putchar('}');
 }
 

@@ -62,6 +62,9 @@ static const char *const migrations[] = {
     " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
     " key TEXT NOT NULL,"
     " PRIMARY KEY(folder_id, key)) WITHOUT ROWID;",
+    /* v2: when last_error was recorded, in Unix seconds. NULL when there is
+     * no error, and for an error recorded before v2 (its time is unknown). */
+    "ALTER TABLE folders ADD COLUMN last_error_at INTEGER;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -115,6 +118,31 @@ int state_step_row(struct state *st, sqlite3_stmt *s, struct error *err)
 	if (rc == SQLITE_DONE)
 		return 0;
 	return state_db_error(st, err);
+}
+
+int state_load_rows(struct state *st, sqlite3_stmt *s, size_t elem_size,
+		    void (*read_row)(sqlite3_stmt *s, void *elem), void (*clear)(void *elem),
+		    void **array_r, size_t *n_r, struct error *err)
+{
+	char *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = state_step_row(st, s, err)) == 1) {
+		v = xgrow(v, &cap, n + 1, elem_size);
+		memset(v + n * elem_size, 0, elem_size);
+		read_row(s, v + n * elem_size);
+		n++;
+	}
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			clear(v + i * elem_size);
+		free(v);
+		return -1;
+	}
+	*array_r = v;
+	*n_r = n;
+	return 0;
 }
 
 int state_bind_text(sqlite3_stmt *s, int i, const char *text)

@@ -8,6 +8,7 @@
  * Tables (DESIGN.md §3):
  *   folders: id, remote name (as on the wire), local path, role, UIDVALIDITY,
  *            UIDNEXT, HIGHESTMODSEQ, local stamp, last sync time, last error
+ *            and when it was recorded
  *   pairs:   folder, UID, local key, base flags (MF_*), base keywords (text),
  *            size, Message-ID, X-GM-MSGID
  *   intents: work in flight (DESIGN.md §5): kind, folder, UID, local key,
@@ -63,6 +64,7 @@ struct state_folder {
 	uint64_t local_stamp; /* maildir_stamp() at the end of the last sync */
 	time_t last_sync;     /* 0: never */
 	char *last_error;     /* owned or NULL */
+	time_t last_error_at; /* when last_error was recorded; 0: no error, or unknown */
 };
 
 void state_folder_clear(struct state_folder *f);
@@ -70,10 +72,12 @@ void state_folder_clear(struct state_folder *f);
 int state_folder_get(struct state *st, const char *remote, struct state_folder *f_r,
 		     struct error *err);
 /* Inserts (id 0: f->id is set) or updates every field by id (an id that
- * does not exist is an error). */
+ * does not exist is an error). last_error_at is stored only along with a
+ * last_error: clearing last_error clears it too. */
 int state_folder_put(struct state *st, struct state_folder *f, struct error *err);
-/* Records why the folder's last sync failed (NULL: clears it), touching
- * nothing else: a failed sync must not move the checkpoint. */
+/* Records why the folder's last sync failed, with the time now as
+ * last_error_at (NULL: clears both), touching nothing else: a failed sync
+ * must not move the checkpoint. */
 int state_folder_set_error(struct state *st, int64_t folder_id, const char *message,
 			   struct error *err);
 /* All folders, ordered by remote name. Free with state_folders_free. */
@@ -173,8 +177,11 @@ struct state_folder_report {
 	char *local_path; /* owned: relative to the account's maildir root */
 	time_t last_sync; /* 0: never */
 	char *last_error; /* owned or NULL */
-	size_t pairs;	  /* messages paired: on the server as last seen */
-	size_t pending;	  /* intents not yet done */
+	/* When last_error was recorded; 0: no error, or unknown (recorded
+	 * before schema v2, or a database not migrated yet). */
+	time_t last_error_at;
+	size_t pairs;	/* messages paired: on the server as last seen */
+	size_t pending; /* intents not yet done */
 };
 
 /* Every folder of the state, ordered by local path. An empty or

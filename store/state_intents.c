@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "store/state_p.h"
-#include "util/xalloc.h"
 
 #define INTENT_COLUMNS "id, folder_id, kind, uid, key, extra, created"
 
@@ -19,8 +18,12 @@ void state_intent_clear(struct state_intent *in)
 	memset(in, 0, sizeof(*in));
 }
 
-static void read_intent(sqlite3_stmt *s, struct state_intent *in)
+/* The row in INTENT_COLUMNS order into a struct state_intent (void *: a
+ * state_load_rows reader). */
+static void read_intent(sqlite3_stmt *s, void *elem)
 {
+	struct state_intent *in = elem;
+
 	in->id = sqlite3_column_int64(s, 0);
 	in->folder_id = sqlite3_column_int64(s, 1);
 	in->kind = (enum intent_kind)sqlite3_column_int(s, 2);
@@ -102,13 +105,17 @@ static sqlite3_stmt *load_stmt(struct state *st, int64_t folder_id, struct error
 			  err);
 }
 
+static void clear_intent(void *elem)
+{
+	state_intent_clear(elem);
+}
+
 int state_intents_load(struct state *st, int64_t folder_id, struct state_intent **intents_r,
 		       size_t *n_r, struct error *err)
 {
 	sqlite3_stmt *s = load_stmt(st, folder_id, err);
-	struct state_intent *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc, ret = -1;
+	void *v = NULL;
+	int ret = -1;
 
 	if (!s)
 		return -1;
@@ -116,19 +123,11 @@ int state_intents_load(struct state *st, int64_t folder_id, struct state_intent 
 		state_db_error(st, err);
 		goto out;
 	}
-	while ((rc = state_step_row(st, s, err)) == 1) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		read_intent(s, &v[n++]);
-	}
-	if (rc < 0)
-		goto out;
-	*intents_r = v;
-	*n_r = n;
-	v = NULL;
-	n = 0;
-	ret = 0;
+	ret = state_load_rows(st, s, sizeof(struct state_intent), read_intent, clear_intent, &v,
+			      n_r, err);
+	if (ret == 0)
+		*intents_r = v;
 out:
-	state_intents_free(v, n);
 	state_stmt_done(s);
 	return ret;
 }

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "store/state_p.h"
-#include "util/xalloc.h"
 
 /* Runs a cached statement with ?1 folder and ?2 key. With row_r, the
  * statement answers at most one row and *row_r says whether it did. */
@@ -58,15 +57,25 @@ int state_local_only_has(struct state *st, int64_t folder_id, const char *key, s
 	return row;
 }
 
+/* state_load_rows callbacks: the key column into a char *. */
+static void read_key(sqlite3_stmt *s, void *elem)
+{
+	*(char **)elem = state_column_text(s, 0);
+}
+
+static void clear_key(void *elem)
+{
+	free(*(char **)elem);
+}
+
 int state_local_only_load(struct state *st, int64_t folder_id, char ***keys_r, size_t *n_r,
 			  struct error *err)
 {
 	sqlite3_stmt *s =
 	    state_stmt(st, SQL_LOCAL_ONLY_LOAD,
 		       "SELECT key FROM local_only WHERE folder_id = ?1 ORDER BY key", err);
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	int rc, ret = -1;
+	void *v = NULL;
+	int ret = -1;
 
 	if (!s)
 		return -1;
@@ -74,19 +83,10 @@ int state_local_only_load(struct state *st, int64_t folder_id, char ***keys_r, s
 		state_db_error(st, err);
 		goto out;
 	}
-	while ((rc = state_step_row(st, s, err)) == 1) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		v[n++] = state_column_text(s, 0);
-	}
-	if (rc < 0)
-		goto out;
-	*keys_r = v;
-	*n_r = n;
-	v = NULL;
-	n = 0;
-	ret = 0;
+	ret = state_load_rows(st, s, sizeof(char *), read_key, clear_key, &v, n_r, err);
+	if (ret == 0)
+		*keys_r = v;
 out:
-	state_keys_free(v, n);
 	state_stmt_done(s);
 	return ret;
 }

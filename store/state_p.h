@@ -55,6 +55,17 @@ int state_step_done(struct state *st, sqlite3_stmt *s, struct error *err);
 /* Steps a statement that returns at most one row: 1 row, 0 none, -1 error. */
 int state_step_row(struct state *st, sqlite3_stmt *s, struct error *err);
 
+/* Steps s, already bound by the caller, to its last row and reads each row
+ * with read_row into a new zeroed element of elem_size bytes at the end of
+ * a growing array. Returns 0 with the array (NULL when there is no row) in
+ * *array_r and its length in *n_r, both owned by the caller; or -1 with err
+ * set, every element read so far cleared with clear and the array freed,
+ * *array_r and *n_r untouched. The statement is the caller's to reset
+ * (state_stmt_done) or finalize. */
+int state_load_rows(struct state *st, sqlite3_stmt *s, size_t elem_size,
+		    void (*read_row)(sqlite3_stmt *s, void *elem), void (*clear)(void *elem),
+		    void **array_r, size_t *n_r, struct error *err);
+
 /* Binds text, or NULL when text is NULL. Returns an SQLite code. */
 int state_bind_text(sqlite3_stmt *s, int i, const char *text);
 /* A copy of a text column, NULL for SQL NULL. */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "store/state_p.h"
-#include "util/xalloc.h"
 
 #define PAIR_COLUMNS "uid, key, flags, keywords, size, message_id, gm_msgid"
 
@@ -29,6 +28,17 @@ static void read_pair(sqlite3_stmt *s, int col, struct state_pair *p)
 	p->size = (uint64_t)sqlite3_column_int64(s, col + 4);
 	p->message_id = state_column_text(s, col + 5);
 	p->gm_msgid = (uint64_t)sqlite3_column_int64(s, col + 6); /* NULL reads as 0 */
+}
+
+/* state_load_rows callbacks: a whole row into a struct state_pair. */
+static void read_pair_row(sqlite3_stmt *s, void *elem)
+{
+	read_pair(s, 0, elem);
+}
+
+static void clear_pair(void *elem)
+{
+	state_pair_clear(elem);
 }
 
 /* ?1 folder, ?2..?8 in PAIR_COLUMNS order; gm_msgid 0 is stored as NULL
@@ -123,9 +133,8 @@ int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pa
 	sqlite3_stmt *s =
 	    state_stmt(st, SQL_PAIR_LOAD,
 		       "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?1 ORDER BY uid", err);
-	struct state_pair *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc, ret = -1;
+	void *v = NULL;
+	int ret = -1;
 
 	if (!s)
 		return -1;
@@ -133,19 +142,11 @@ int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pa
 		state_db_error(st, err);
 		goto out;
 	}
-	while ((rc = state_step_row(st, s, err)) == 1) {
-		v = xgrow(v, &cap, n + 1, sizeof(*v));
-		read_pair(s, 0, &v[n++]);
-	}
-	if (rc < 0)
-		goto out;
-	*pairs_r = v;
-	*n_r = n;
-	v = NULL;
-	n = 0;
-	ret = 0;
+	ret = state_load_rows(st, s, sizeof(struct state_pair), read_pair_row, clear_pair, &v, n_r,
+			      err);
+	if (ret == 0)
+		*pairs_r = v;
 out:
-	state_pairs_free(v, n);
 	state_stmt_done(s);
 	return ret;
 }

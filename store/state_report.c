@@ -61,45 +61,71 @@ out:
 	return ret;
 }
 
+/* A state_load_rows callback: frees one report's strings. */
+static void clear_report(void *elem)
+{
+	struct state_folder_report *r = elem;
+
+	free(r->remote);
+	free(r->local_path);
+	free(r->last_error);
+}
+
 void state_reports_free(struct state_folder_report *r, size_t n)
 {
-	for (size_t i = 0; r && i < n; i++) {
-		free(r[i].remote);
-		free(r[i].local_path);
-		free(r[i].last_error);
-	}
+	for (size_t i = 0; r && i < n; i++)
+		clear_report(&r[i]);
 	free(r);
 }
 
-/* 1 when the folders table exists, 0 when the schema was never created,
- * -1 error (for example a file that is not a database). */
-static int has_schema(struct state *st, struct error *err)
+/* 1 when the query answers a row, 0 when not, -1 error (for example a file
+ * that is not a database). */
+static int has_row(struct state *st, const char *sql, struct error *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(
-		st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'", -1,
-		&s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return state_db_error(st, err);
 	rc = state_step_row(st, s, err);
 	sqlite3_finalize(s);
 	return rc;
 }
 
-static void read_report(sqlite3_stmt *s, struct state_folder_report *r)
+/* 1 when the folders table exists, 0 when the schema was never created. */
+static int has_schema(struct state *st, struct error *err)
 {
+	return has_row(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folders'",
+		       err);
+}
+
+/* 1 from schema v2 on. */
+static int has_last_error_at(struct state *st, struct error *err)
+{
+	return has_row(
+	    st, "SELECT 1 FROM pragma_table_info('folders') WHERE name = 'last_error_at'", err);
+}
+
+/* The row of REPORT_SQL into a struct state_folder_report (void *: a
+ * state_load_rows reader). */
+static void read_report(sqlite3_stmt *s, void *elem)
+{
+	struct state_folder_report *r = elem;
+
 	r->remote = state_column_text(s, 0);
 	r->local_path = state_column_text(s, 1);
 	r->last_sync = (time_t)sqlite3_column_int64(s, 2);
 	r->last_error = state_column_text(s, 3);
-	r->pairs = (size_t)sqlite3_column_int64(s, 4);
-	r->pending = (size_t)sqlite3_column_int64(s, 5);
+	r->last_error_at = (time_t)sqlite3_column_int64(s, 4); /* NULL reads as 0 */
+	r->pairs = (size_t)sqlite3_column_int64(s, 5);
+	r->pending = (size_t)sqlite3_column_int64(s, 6);
 }
 
-/* One statement, so the counts and the rows come from one snapshot. */
+/* One statement, so the counts and the rows come from one snapshot. The
+ * %s is the last_error_at column, or NULL in a database of schema v1: this
+ * reader never migrates, and status may well run first after an upgrade. */
 #define REPORT_SQL                                                                                 \
-	"SELECT f.remote, f.local_path, f.last_sync, f.last_error,"                                \
+	"SELECT f.remote, f.local_path, f.last_sync, f.last_error, %s,"                            \
 	" (SELECT count(*) FROM pairs p WHERE p.folder_id = f.id),"                                \
 	" (SELECT count(*) FROM intents i WHERE i.folder_id = f.id)"                               \
 	" FROM folders f ORDER BY f.local_path"
@@ -107,32 +133,29 @@ static void read_report(sqlite3_stmt *s, struct state_folder_report *r)
 int state_report_load(struct state *st, struct state_folder_report **r_r, size_t *n_r,
 		      struct error *err)
 {
-	struct state_folder_report *r = NULL;
 	sqlite3_stmt *s = NULL;
-	size_t n = 0, cap = 0;
-	int rc = has_schema(st, err);
+	void *v = NULL;
+	char *sql;
+	int has_at, rc = has_schema(st, err);
 
 	*r_r = NULL;
 	*n_r = 0;
 	if (rc <= 0)
 		return rc;
-	if (sqlite3_prepare_v2(st->db, REPORT_SQL, -1, &s, NULL) != SQLITE_OK)
-		return state_db_error(st, err);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = xgrow(r, &cap, n + 1, sizeof(*r));
-		memset(&r[n], 0, sizeof(r[n]));
-		read_report(s, &r[n++]);
-	}
-	if (rc != SQLITE_DONE) {
-		state_db_error(st, err);
-		sqlite3_finalize(s);
-		state_reports_free(r, n);
+	has_at = has_last_error_at(st, err);
+	if (has_at < 0)
 		return -1;
-	}
+	sql = xasprintf(REPORT_SQL, has_at ? "f.last_error_at" : "NULL");
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	free(sql);
+	if (rc != SQLITE_OK)
+		return state_db_error(st, err);
+	rc = state_load_rows(st, s, sizeof(struct state_folder_report), read_report, clear_report,
+			     &v, n_r, err);
 	sqlite3_finalize(s);
-	*r_r = r;
-	*n_r = n;
-	return 0;
+	if (rc == 0)
+		*r_r = v;
+	return rc;
 }
 
 /* The pid the holder wrote into the lock file; 0 when none (the file is

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # gmaildir status against the real Dovecot: "never" before the first sync
 # (and nothing created), the right counts and "just now" after one, pending
-# work, last errors and relative times from the state, a --json document
-# that parses with exactly the documented fields and the right numbers, and,
-# while `gmaildir daemon` runs, the daemon's pid, without disturbing it.
+# work, last errors with their time and relative times from the state, a
+# --json document that parses with exactly the documented fields and the
+# right numbers, and, while `gmaildir daemon` runs, the daemon's pid,
+# without disturbing it; a folder error provoked by a real sync (the
+# mass-deletion guard) shows with the time it happened, and goes with the
+# next good sync.
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/tap.sh
@@ -77,13 +80,15 @@ check "--json parses" json_check 'True' <<<"$JSON"
 check "--json: the documented fields, no others" json_check '
 set(d) == {"accounts"} and
 set(d["accounts"][0]) == {"name", "locked_by", "error", "folders"} and
-all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error"}
+all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error",
+               "last_error_at"}
     for f in d["accounts"][0]["folders"])' <<<"$JSON"
 now=$(date +%s)
 check "--json: INBOX 5/5, pending 0, synced within a minute, no error" json_check "
-[(f['local'], f['synced'], f['pending'], f['last_error'], f['remote'], $now - f['last_sync'] < 60)
- for f in d['accounts'][0]['folders'] if f['name'] == 'INBOX'] == [(5, 5, 0, None, 'INBOX', True)]" \
-	<<<"$JSON"
+[(f['local'], f['synced'], f['pending'], f['last_error'], f['last_error_at'], f['remote'],
+  $now - f['last_sync'] < 60)
+ for f in d['accounts'][0]['folders'] if f['name'] == 'INBOX'] ==
+[(5, 5, 0, None, None, 'INBOX', True)]" <<<"$JSON"
 check "--json: Other 3/3 and Local 1/1" json_check "
 {f['name']: (f['local'], f['synced']) for f in d['accounts'][0]['folders']
  if f['name'] in ('Other', 'Local')} == {'Other': (3, 3), 'Local': (1, 1)}" <<<"$JSON"
@@ -92,25 +97,39 @@ check "--json: not held" json_check 'd["accounts"][0]["locked_by"] is None' <<<"
 # --- what the state records -------------------------------------------------
 rm "$(ls -d "$GD_MAIL"/INBOX/cur/* "$GD_MAIL"/INBOX/new/* 2>/dev/null | head -1)"
 INBOX_ID=$(gd_state "select id from folders where remote = 'INBOX'")
+ERR_AT=$(($(date +%s) - 180))
 gd_state "insert into intents(folder_id, kind, uid, key, created)
 	values($INBOX_ID, 1, 999, 'status-test', strftime('%s', 'now'));
 	update folders set last_error = 'SELECT failed: [UNAVAILABLE] try later',
+	last_error_at = $ERR_AT,
 	last_sync = strftime('%s', 'now') - 300 where id = $INBOX_ID;
-	update folders set last_sync = strftime('%s', 'now') - 7300 where remote = 'Other';"
+	update folders set last_sync = strftime('%s', 'now') - 7300 where remote = 'Other';
+	update folders set last_error = 'an error from before the time was kept'
+	where remote = 'Local';"
 OUT=$(gd status)
 check "a file deleted locally: 4 local, still 5 synced; a pending intent; 5 min ago" \
 	grep -qE '^  INBOX +4 +5 +1  5 min ago$' <<<"$OUT"
-check_contains "... the last error under its folder" \
-	"    last error: SELECT failed: [UNAVAILABLE] try later" "$OUT"
+check_contains "... the last error under its folder, with its local time, 3 min ago" \
+	"    last error ($(date -d "@$ERR_AT" '+%Y-%m-%d %H:%M'), 3 min ago): SELECT failed: [UNAVAILABLE] try later" \
+	"$OUT"
+check_contains "... an error without a time (recorded by schema v1) shows without one" \
+	"    last error: an error from before the time was kept" "$OUT"
 check "... 2 h ago" grep -qE '^  Other +3 +3 +0  2 h ago$' <<<"$OUT"
 check_contains "... the header shows the latest sync" "last sync just now" "$OUT"
+check_contains "the error time is in the local time zone (TZ=JST-9)" \
+	"    last error ($(TZ=JST-9 date -d "@$ERR_AT" '+%Y-%m-%d %H:%M'), 3 min ago)" \
+	"$(TZ=JST-9 gd status)"
 JSON=$(gd status --json)
-check "--json: the same numbers and the error" json_check "
-[(f['local'], f['synced'], f['pending'], f['last_error'])
+check "--json: the same numbers, the error and its time in UTC" json_check "
+[(f['local'], f['synced'], f['pending'], f['last_error'], f['last_error_at'])
  for f in d['accounts'][0]['folders'] if f['name'] == 'INBOX'] ==
-[(4, 5, 1, 'SELECT failed: [UNAVAILABLE] try later')]" <<<"$JSON"
+[(4, 5, 1, 'SELECT failed: [UNAVAILABLE] try later',
+  '$(date -u -d "@$ERR_AT" '+%Y-%m-%dT%H:%M:%SZ')')]" <<<"$JSON"
+check "--json: an error without a time has last_error_at null" json_check "
+[(f['last_error'], f['last_error_at']) for f in d['accounts'][0]['folders']
+ if f['name'] == 'Local'] == [('an error from before the time was kept', None)]" <<<"$JSON"
 gd_state "delete from intents where key = 'status-test';
-	update folders set last_error = NULL"
+	update folders set last_error = NULL, last_error_at = NULL"
 
 # --- while the daemon runs ---------------------------------------------------
 "$GMAILDIR_BIN" -c "$GD_CONF" daemon >>"$LOG" 2>&1 &
@@ -141,6 +160,48 @@ check_contains "after the daemon stopped: idle again" "test: idle" "$OUT"
 check "... INBOX 5/5" grep -qE '^  INBOX +5 +5 +0 ' <<<"$OUT"
 check "... --json: locked_by null" json_check 'd["accounts"][0]["locked_by"] is None' \
 	<<<"$(gd status --json)"
+
+# --- a real folder error, recorded by the sync -------------------------------
+# The mass-deletion guard fails the folder (exit 3) without touching
+# anything: every file of a 21-message folder (more than 20) is moved away.
+dc_populate "$DC_USER" Mass 21 84 1K 2K >/dev/null
+gd sync >/dev/null 2>&1
+check_eq "a 21-message folder is synced" 21 "$(gd_state "select count(*) from pairs p
+	join folders f on f.id = p.folder_id where f.remote = 'Mass'")"
+mkdir -p "$GD_DIR/hold/cur" "$GD_DIR/hold/new"
+find "$GD_MAIL/Mass/cur" "$GD_MAIL/Mass/new" -type f | while read -r f; do
+	mv "$f" "$GD_DIR/hold/$(basename "$(dirname "$f")")/"
+done
+t0=$(date +%s)
+gd sync >/dev/null 2>&1
+check_eq "its files moved away: the sync fails the folder (exit 3)" 3 "$?"
+t1=$(date +%s)
+OUT=$(gd status)
+check "... status shows the error with the time it happened" grep -qE \
+	'^    last error \([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}, just now\): refusing to delete 21 of 21 messages on the server' \
+	<<<"$OUT"
+ERR_AT=$(gd_state "select last_error_at from folders where remote = 'Mass'")
+check "... the state has the time of the failed sync ($ERR_AT in $t0..$t1)" \
+	test "${ERR_AT:-0}" -ge "$t0" -a "${ERR_AT:-0}" -le "$t1"
+check_contains "... the date shown is that time" \
+	"    last error ($(date -d "@${ERR_AT:-0}" '+%Y-%m-%d %H:%M'), just now): refusing" "$OUT"
+check "... --json: last_error_at is that time in ISO 8601 UTC" json_check "
+[((f['last_error'] or '').startswith('refusing to delete 21 of 21'), f['last_error_at'])
+ for f in d['accounts'][0]['folders'] if f['name'] == 'Mass'] ==
+[(True, '$(date -u -d "@${ERR_AT:-0}" '+%Y-%m-%dT%H:%M:%SZ')')]" <<<"$(gd status --json)"
+find "$GD_DIR/hold" -type f | while read -r f; do
+	mv "$f" "$GD_MAIL/Mass/$(basename "$(dirname "$f")")/"
+done
+gd sync >/dev/null 2>&1
+check_eq "the files put back: the sync succeeds" 0 "$?"
+OUT=$(gd status)
+check "... the error is gone from status" test -z "$(grep 'last error' <<<"$OUT")"
+check_eq "... and its time from the state" "" \
+	"$(gd_state "select coalesce(last_error, '') || coalesce(last_error_at, '')
+	from folders where remote = 'Mass'")"
+check "... --json: both null" json_check "
+[(f['last_error'], f['last_error_at']) for f in d['accounts'][0]['folders']
+ if f['name'] == 'Mass'] == [(None, None)]" <<<"$(gd status --json)"
 
 # --- odd names, a damaged state, usage ---------------------------------------
 mkdir -p "$GD_MAIL/$(printf 'Bad\377name')"/{cur,new,tmp} "$GD_MAIL/Früh"/{cur,new,tmp}

@@ -18,6 +18,7 @@
 
 #include "store/msgflags.h"
 #include "store/state.h"
+#include "store/state_p.h"
 #include "util/xalloc.h"
 
 struct fixture {
@@ -90,11 +91,11 @@ static mode_t mode_of(const char *p)
 	return st.st_mode & 07777;
 }
 
-/* Runs one SQL statement on a separate raw connection; returns the first
- * column of the first row as an integer (0 when none). */
-static long long raw_sql(const struct fixture *fx, const char *sql)
+/* Runs one SQL statement on a separate raw connection to dir/state.db;
+ * returns the first column of the first row as an integer (0 when none). */
+static long long raw_sql_in(const char *dir, const char *sql)
 {
-	char *p = in_dir(fx, "state.db");
+	char *p = xasprintf("%s/state.db", dir);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	long long v = 0;
@@ -108,6 +109,11 @@ static long long raw_sql(const struct fixture *fx, const char *sql)
 	sqlite3_close(db);
 	free(p);
 	return v;
+}
+
+static long long raw_sql(const struct fixture *fx, const char *sql)
+{
+	return raw_sql_in(fx->dir, sql);
 }
 
 static struct state_pair pair(uint32_t uid, const char *key)
@@ -140,7 +146,7 @@ static void test_modes_and_pragmas(void **state)
 		assert_int_equal(mode_of(p), 0600);
 		free(p);
 	}
-	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 1);
+	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 2);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM schema_version"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
@@ -499,6 +505,298 @@ static void test_two_connections(void **state)
 	state_free(&st2);
 }
 
+/* last_error_at follows last_error: set with it by state_folder_set_error,
+ * cleared with it, kept by a put only along with an error. */
+static void test_folder_set_error(void **state)
+{
+	struct fixture *fx = *state;
+	struct state_folder f = {0};
+	struct error err = {0};
+	time_t now = time(NULL);
+
+	assert_int_equal(state_folder_get(fx->st, "INBOX", &f, &err), 1);
+	f.uidnext = 77;
+	f.last_sync = 1700000000;
+	ok(state_folder_put(fx->st, &f, &err), &err);
+	state_folder_clear(&f);
+	ok(state_folder_set_error(fx->st, fx->inbox, "SELECT failed: NO [UNAVAILABLE]", &err),
+	   &err);
+	assert_int_equal(state_folder_get(fx->st, "INBOX", &f, &err), 1);
+	assert_string_equal(f.last_error, "SELECT failed: NO [UNAVAILABLE]");
+	assert_true(f.last_error_at >= now && f.last_error_at <= now + 5);
+	/* the checkpoint did not move */
+	assert_int_equal(f.uidnext, 77);
+	assert_int_equal(f.last_sync, 1700000000);
+	/* a put of what was read keeps the error and its time */
+	f.uidnext = 78;
+	ok(state_folder_put(fx->st, &f, &err), &err);
+	assert_int_equal(raw_sql(fx, "SELECT last_error_at FROM folders WHERE remote = 'INBOX'"),
+			 f.last_error_at);
+	/* a put that clears the error (as a successful sync does) clears the
+	 * time, even with the old time still in the struct */
+	free(f.last_error);
+	f.last_error = NULL;
+	ok(state_folder_put(fx->st, &f, &err), &err);
+	assert_int_equal(raw_sql(fx, "SELECT last_error_at IS NULL AND last_error IS NULL "
+				     "FROM folders WHERE remote = 'INBOX'"),
+			 1);
+	state_folder_clear(&f);
+	ok(state_folder_set_error(fx->st, fx->inbox, "again", &err), &err);
+	ok(state_folder_set_error(fx->st, fx->inbox, NULL, &err), &err);
+	assert_int_equal(state_folder_get(fx->st, "INBOX", &f, &err), 1);
+	assert_null(f.last_error);
+	assert_int_equal(f.last_error_at, 0);
+	assert_int_equal(f.uidnext, 78);
+	state_folder_clear(&f);
+}
+
+/* The read-only view: counts, the error and its time. */
+static void test_report(void **state)
+{
+	struct fixture *fx = *state;
+	struct state_folder_report *r = NULL;
+	struct state_folder f = {0};
+	struct state_intent in = {.kind = INTENT_UPLOAD, .key = "up"};
+	struct state_pair p = pair(1, "k1"), q = pair(2, "k2");
+	struct state *ro = NULL;
+	struct error err = {0};
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	f.remote = "Archive";
+	f.local_path = "Archive";
+	ok(state_folder_put(fx->st, &f, &err), &err);
+	put_pair(fx, fx->inbox, &p);
+	put_pair(fx, fx->inbox, &q);
+	in.folder_id = fx->inbox;
+	ok(state_intent_add(fx->st, &in, NULL, &err), &err);
+	ok(state_folder_set_error(fx->st, fx->inbox, "NO [OVERQUOTA]", &err), &err);
+	assert_int_equal(state_open_readonly(fx->dir, &ro, &err), 1);
+	ok(state_report_load(ro, &r, &n, &err), &err);
+	assert_int_equal(n, 2);
+	/* ordered by local path */
+	assert_string_equal(r[0].local_path, "Archive");
+	assert_null(r[0].last_error);
+	assert_int_equal(r[0].last_error_at, 0);
+	assert_int_equal(r[0].pairs, 0);
+	assert_string_equal(r[1].remote, "INBOX");
+	assert_string_equal(r[1].last_error, "NO [OVERQUOTA]");
+	assert_true(r[1].last_error_at >= now && r[1].last_error_at <= now + 5);
+	assert_int_equal(r[1].pairs, 2);
+	assert_int_equal(r[1].pending, 1);
+	state_reports_free(r, n);
+	state_free(&ro);
+}
+
+/* A read failing at its fifteenth row (integer overflow in abs()) frees
+ * the fourteen rows read, leaves the outputs alone, and reports SQLite's
+ * message. Under ASan a leak here fails the test. */
+static void read_text_row(sqlite3_stmt *s, void *elem)
+{
+	*(char **)elem = xstrdup((const char *)sqlite3_column_text(s, 0));
+}
+
+static void clear_text_row(void *elem)
+{
+	free(*(char **)elem);
+}
+
+static void test_load_rows(void **state)
+{
+	struct fixture *fx = *state;
+	const char *sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+			  "WHERE x < 20) SELECT CASE WHEN x = ?1 THEN abs(-9223372036854775807 "
+			  "- 1) ELSE printf('row%d', x) END FROM c";
+	sqlite3_stmt *s = NULL;
+	struct error err = {0};
+	void *v = &err;
+	size_t n = 99;
+	char **rows;
+
+	assert_int_equal(sqlite3_prepare_v2(fx->st->db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_bind_int(s, 1, 15), SQLITE_OK);
+	assert_int_equal(
+	    state_load_rows(fx->st, s, sizeof(char *), read_text_row, clear_text_row, &v, &n, &err),
+	    -1);
+	assert_ptr_equal(v, &err);
+	assert_int_equal(n, 99);
+	assert_string_equal(err.msg, "state.db: integer overflow");
+	/* the same statement without the failing row */
+	sqlite3_reset(s);
+	assert_int_equal(sqlite3_bind_int(s, 1, 0), SQLITE_OK);
+	ok(state_load_rows(fx->st, s, sizeof(char *), read_text_row, clear_text_row, &v, &n, &err),
+	   &err);
+	rows = v;
+	assert_int_equal(n, 20);
+	assert_string_equal(rows[0], "row1");
+	assert_string_equal(rows[19], "row20");
+	state_keys_free(rows, n);
+	/* no row: an empty array, NULL */
+	sqlite3_finalize(s);
+	assert_int_equal(sqlite3_prepare_v2(fx->st->db, "SELECT 1 WHERE 0", -1, &s, NULL),
+			 SQLITE_OK);
+	ok(state_load_rows(fx->st, s, sizeof(char *), read_text_row, clear_text_row, &v, &n, &err),
+	   &err);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	sqlite3_finalize(s);
+}
+
+/* Schema v1 as released (store/state.c, migrations[0]): the database an
+ * older gmaildir left behind. */
+static const char v1_schema[] =
+    "CREATE TABLE folders("
+    " id INTEGER PRIMARY KEY,"
+    " remote TEXT NOT NULL UNIQUE,"
+    " local_path TEXT NOT NULL,"
+    " role TEXT,"
+    " uidvalidity INTEGER NOT NULL DEFAULT 0,"
+    " uidnext INTEGER NOT NULL DEFAULT 0,"
+    " highestmodseq INTEGER NOT NULL DEFAULT 0,"
+    " local_stamp INTEGER NOT NULL DEFAULT 0,"
+    " last_sync INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT);"
+    "CREATE TABLE pairs("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " flags INTEGER NOT NULL DEFAULT 0,"
+    " keywords TEXT,"
+    " size INTEGER NOT NULL DEFAULT 0,"
+    " message_id TEXT,"
+    " gm_msgid INTEGER,"
+    " PRIMARY KEY(folder_id, uid)) WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX pairs_key ON pairs(folder_id, key);"
+    "CREATE INDEX pairs_gm_msgid ON pairs(gm_msgid) WHERE gm_msgid IS NOT NULL;"
+    "CREATE TABLE intents("
+    " id INTEGER PRIMARY KEY,"
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " kind INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL DEFAULT 0,"
+    " key TEXT,"
+    " extra TEXT,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX intents_folder ON intents(folder_id, id);"
+    "CREATE TABLE local_only("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " PRIMARY KEY(folder_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+    "INSERT INTO schema_version VALUES(1);"
+    "INSERT INTO folders(id, remote, local_path, role, uidvalidity, uidnext, last_sync,"
+    " last_error) VALUES(3, 'INBOX', 'INBOX', NULL, 1234, 8, 1700000000, 'NO [OVERQUOTA]'),"
+    " (4, '[Gmail]/Sent Mail', 'Sent', 'sent', 99, 2, 1700000100, NULL);"
+    "INSERT INTO pairs(folder_id, uid, key, flags, size, message_id, gm_msgid)"
+    " VALUES(3, 5, 'k5', 1, 500, '<5@x>', 1600000000000000005),"
+    " (3, 7, 'k7', 0, 700, NULL, NULL);"
+    "INSERT INTO intents(folder_id, kind, uid, key, created) VALUES(3, 1, 9, 'k9', 1700000050);"
+    "INSERT INTO local_only(folder_id, key) VALUES(4, 'kept');";
+
+/* A v1 database in fx->root/old, written the way gmaildir 0.1 did. */
+static char *make_v1_db(const struct fixture *fx)
+{
+	char *dir = xasprintf("%s/old", fx->root), *path = xasprintf("%s/state.db", dir);
+	sqlite3 *db = NULL;
+
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	chmod(path, 0600);
+	free(path);
+	return dir;
+}
+
+/* status may read a v1 database before any sync migrated it: the error
+ * shows, its time is unknown, and nothing is changed. */
+static void test_report_v1(void **state)
+{
+	struct fixture *fx = *state;
+	char *dir = make_v1_db(fx);
+	struct state_folder_report *r = NULL;
+	struct state *ro = NULL;
+	struct error err = {0};
+	size_t n = 0;
+
+	assert_int_equal(state_open_readonly(dir, &ro, &err), 1);
+	ok(state_report_load(ro, &r, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].local_path, "INBOX");
+	assert_string_equal(r[0].last_error, "NO [OVERQUOTA]");
+	assert_int_equal(r[0].last_error_at, 0);
+	assert_int_equal(r[0].pairs, 2);
+	assert_int_equal(r[0].pending, 1);
+	assert_string_equal(r[1].local_path, "Sent");
+	state_reports_free(r, n);
+	state_free(&ro);
+	/* still v1: a reader never migrates */
+	assert_int_equal(raw_sql_in(dir, "SELECT max(version) FROM schema_version"), 1);
+	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM pragma_table_info('folders') "
+					 "WHERE name = 'last_error_at'"),
+			 0);
+	free(dir);
+}
+
+/* state_open migrates a v1 database to the current schema and keeps every
+ * row; the error recorded by v1 keeps its text, with no time. */
+static void test_migrate_v1(void **state)
+{
+	struct fixture *fx = *state;
+	char *dir = make_v1_db(fx);
+	struct state *st = NULL;
+	struct state_folder f = {0};
+	struct state_pair *pairs = NULL;
+	struct state_intent *ins = NULL;
+	struct error err = {0};
+	char **keys = NULL;
+	size_t n = 0;
+
+	ok(state_open(dir, &st, &err), &err);
+	assert_int_equal(state_folder_get(st, "INBOX", &f, &err), 1);
+	assert_int_equal(f.id, 3);
+	assert_int_equal(f.uidvalidity, 1234);
+	assert_int_equal(f.uidnext, 8);
+	assert_int_equal(f.last_sync, 1700000000);
+	assert_string_equal(f.last_error, "NO [OVERQUOTA]");
+	assert_int_equal(f.last_error_at, 0);
+	state_folder_clear(&f);
+	assert_int_equal(state_folder_get(st, "[Gmail]/Sent Mail", &f, &err), 1);
+	assert_string_equal(f.role, "sent");
+	state_folder_clear(&f);
+	ok(state_pairs_load(st, 3, &pairs, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_string_equal(pairs[0].key, "k5");
+	assert_string_equal(pairs[0].message_id, "<5@x>");
+	assert_true(pairs[0].gm_msgid == 1600000000000000005ULL);
+	assert_int_equal(pairs[1].uid, 7);
+	state_pairs_free(pairs, n);
+	ok(state_intents_load(st, 0, &ins, &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_int_equal(ins[0].uid, 9);
+	assert_int_equal(ins[0].created, 1700000050);
+	state_intents_free(ins, n);
+	ok(state_local_only_load(st, 4, &keys, &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_string_equal(keys[0], "kept");
+	state_keys_free(keys, n);
+	/* the new column works */
+	ok(state_folder_set_error(st, 4, "x", &err), &err);
+	assert_int_equal(state_folder_get(st, "[Gmail]/Sent Mail", &f, &err), 1);
+	assert_true(f.last_error_at > 0);
+	state_folder_clear(&f);
+	state_free(&st);
+	/* the version is recorded once; a second open changes nothing */
+	ok(state_open(dir, &st, &err), &err);
+	state_free(&st);
+	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM schema_version"), 1);
+	assert_int_equal(raw_sql_in(dir, "SELECT version FROM schema_version"), 2);
+	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM pairs"), 2);
+	assert_int_equal(
+	    raw_sql_in(dir, "SELECT count(*) FROM folders WHERE last_error_at IS NULL"), 1);
+	free(dir);
+}
+
 /* The lock is per process: a forked child (a second gmaildir) is refused
  * with the holder's pid, and gets it once the holder releases it. */
 static int child_try_lock(const char *dir, pid_t holder)
@@ -609,6 +907,11 @@ int main(void)
 	    T(test_reopen_keeps_data),
 	    T(test_newer_schema_refused),
 	    T(test_folders),
+	    T(test_folder_set_error),
+	    T(test_report),
+	    T(test_report_v1),
+	    T(test_migrate_v1),
+	    T(test_load_rows),
 	    T(test_folder_delete_cascades),
 	    T(test_pairs),
 	    T(test_pair_replace_and_fields),
