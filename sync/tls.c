@@ -2,6 +2,7 @@
 #include "sync/tls.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -645,7 +647,44 @@ static bool is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-/* An SSL_CTX that verifies the peer against the system store and
+/* True when dir holds OpenSSL's hashed names ("5ed36f99.0"): then
+ * certificates can be looked up one by one when a chain needs them. */
+static bool has_hashed_certs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+
+		found = strlen(n) >= 10 && strspn(n, "0123456789abcdef") == 8 && n[8] == '.' &&
+			strspn(n + 9, "0123456789") == strlen(n + 9);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The system's trusted CAs. Loading the whole bundle file parses every
+ * certificate in it, tens of milliseconds of CPU that used to be most of a
+ * no-change sync; the hashed directory (Debian's /etc/ssl/certs) is read
+ * lazily instead, one certificate per lookup. SSL_CERT_FILE, or a system
+ * without a hashed directory, gets OpenSSL's defaults. A missing store is
+ * not fatal here: verification then fails with a message that says so. */
+static void trust_system(SSL_CTX *ctx)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+
+	if (!dir || !*dir)
+		dir = X509_get_default_cert_dir();
+	if (getenv(X509_get_default_cert_file_env()) || !has_hashed_certs(dir) ||
+	    SSL_CTX_load_verify_dir(ctx, dir) != 1)
+		SSL_CTX_set_default_verify_paths(ctx);
+}
+
+/* A new SSL_CTX that verifies the peer against the system store and
  * o->ca_file, TLS 1.2 or newer. */
 static SSL_CTX *make_ctx(const struct tls_opts *o, struct error *err)
 {
@@ -658,9 +697,7 @@ static SSL_CTX *make_ctx(const struct tls_opts *o, struct error *err)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
-	/* A missing system store is not fatal here: verification then fails
-	 * with a message that says so. */
-	SSL_CTX_set_default_verify_paths(ctx);
+	trust_system(ctx);
 	if (o->ca_file && SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
 		const char *why = access(o->ca_file, R_OK) < 0 ? strerror(errno)
 							       : ssl_reason("no certificate found");
@@ -670,6 +707,56 @@ static SSL_CTX *make_ctx(const struct tls_opts *o, struct error *err)
 		ctx = NULL;
 	}
 	ERR_clear_error();
+	return ctx;
+}
+
+/* One context per process, shared by every connection (SSL_CTX is
+ * reference counted and safe to share between threads): the trust store
+ * is built once, not at each login. It is rebuilt when ca_file names
+ * another file or the file changed (a renewed CA under the daemon). */
+static struct {
+	pthread_mutex_t lock;
+	SSL_CTX *ctx;
+	char *ca_file;
+	struct stat ca_st;
+} shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool same_ca(const char *ca_file, const struct stat *st)
+{
+	if (!ca_file || !shared.ca_file)
+		return !ca_file && !shared.ca_file;
+	return strcmp(ca_file, shared.ca_file) == 0 && st->st_ino == shared.ca_st.st_ino &&
+	       st->st_dev == shared.ca_st.st_dev && st->st_size == shared.ca_st.st_size &&
+	       st->st_mtim.tv_sec == shared.ca_st.st_mtim.tv_sec &&
+	       st->st_mtim.tv_nsec == shared.ca_st.st_mtim.tv_nsec;
+}
+
+/* A reference to the shared context for o (the caller frees it). */
+static SSL_CTX *ctx_get(const struct tls_opts *o, struct error *err)
+{
+	struct stat st = {0};
+	SSL_CTX *ctx = NULL;
+
+	if (o->ca_file && stat(o->ca_file, &st) < 0)
+		memset(&st, 0, sizeof(st)); /* make_ctx says why it cannot be read */
+	pthread_mutex_lock(&shared.lock);
+	if (!shared.ctx || !same_ca(o->ca_file, &st)) {
+		SSL_CTX *fresh = make_ctx(o, err);
+
+		if (!fresh)
+			goto out;
+		SSL_CTX_free(shared.ctx);
+		free(shared.ca_file);
+		shared.ctx = fresh;
+		shared.ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+		shared.ca_st = st;
+	}
+	if (SSL_CTX_up_ref(shared.ctx) == 1)
+		ctx = shared.ctx;
+	else
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS: %s", ssl_reason("SSL_CTX_up_ref"));
+out:
+	pthread_mutex_unlock(&shared.lock);
 	return ctx;
 }
 
@@ -880,30 +967,38 @@ static int do_handshake(SSL *ssl, const struct tls_opts *o, struct error *err)
 	return 0;
 }
 
-int tls_low_tls(int fd, const struct tls_opts *o, mailstream_low **low_r, struct error *err)
+/* An SSL on socket fd for o->host, not yet connected. */
+static SSL *ssl_start(int fd, const struct tls_opts *o, struct error *err)
 {
-	SSL_CTX *ctx = make_ctx(o, err);
-	SSL *ssl = NULL;
-	int ret = -1;
+	SSL_CTX *ctx = ctx_get(o, err);
+	SSL *ssl;
 
 	if (!ctx)
-		return -1;
+		return NULL;
 	ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx); /* the SSL keeps its own reference */
 	if (!ssl || set_peer_name(ssl, o->host) < 0 || SSL_set_fd(ssl, fd) != 1) {
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS setup for %s: %s", o->host,
 			  ssl_reason("failed"));
 		ERR_clear_error();
-		goto out;
+		SSL_free(ssl);
+		return NULL;
 	}
-	if (do_handshake(ssl, o, err) < 0)
-		goto out;
+	return ssl;
+}
+
+int tls_low_tls(int fd, const struct tls_opts *o, mailstream_low **low_r, struct error *err)
+{
+	SSL *ssl = ssl_start(fd, o, err);
+
+	if (!ssl)
+		return -1;
+	if (do_handshake(ssl, o, err) < 0) {
+		SSL_free(ssl);
+		return -1;
+	}
 	*low_r = conn_low_new(fd, ssl, o->timeout);
-	ssl = NULL;
-	ret = 0;
-out:
-	SSL_free(ssl);
-	SSL_CTX_free(ctx); /* the SSL keeps its own reference */
-	return ret;
+	return 0;
 }
 
 int tls_starttls(mailstream *stream, const struct tls_opts *o, struct error *err)
@@ -1007,27 +1102,18 @@ static void fill_peer_info(SSL *ssl, bool verified, struct tls_peer_info *info)
 
 int tls_probe(int fd, const struct tls_opts *o, struct tls_peer_info *info_r, struct error *err)
 {
-	SSL_CTX *ctx = make_ctx(o, err);
-	SSL *ssl = NULL;
-	int ret = -1;
+	SSL *ssl;
+	int ret;
 
 	memset(info_r, 0, sizeof(*info_r));
-	if (!ctx)
+	ssl = ssl_start(fd, o, err);
+	if (!ssl)
 		return -1;
-	ssl = SSL_new(ctx);
-	if (!ssl || set_peer_name(ssl, o->host) < 0 || SSL_set_fd(ssl, fd) != 1) {
-		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS setup for %s: %s", o->host,
-			  ssl_reason("failed"));
-		ERR_clear_error();
-		goto out;
-	}
 	ret = do_handshake(ssl, o, err);
 	fill_peer_info(ssl, ret == 0, info_r);
 	if (ret == 0)
 		SSL_shutdown(ssl);
 	ERR_clear_error();
-out:
 	SSL_free(ssl); /* a BIO_NOCLOSE socket BIO: fd stays open */
-	SSL_CTX_free(ctx);
 	return ret;
 }
