@@ -118,6 +118,31 @@ static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *
 	return wanted;
 }
 
+/* Gmail's work across folders needs every local copy of a message, also
+ * those in folders skipped as quiet; nothing to do anywhere needs none. A
+ * folder whose pairs cannot be read is failed before anything is applied:
+ * without its copies a deletion elsewhere would look like the last one. */
+static int gmail_pairs_needed(struct folder_job *jobs, size_t n, bool *failed, struct error *err)
+{
+	bool work = false;
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++)
+		work = work || (!failed[i] && !jobs[i].quiet && jobs[i].plan.n > 0);
+	for (size_t i = 0; work && i < n; i++) {
+		struct error ferr = {0};
+
+		if (failed[i] || !jobs[i].quiet || folder_load_pairs(&jobs[i], &ferr) == 0)
+			continue;
+		folder_report(&jobs[i], &ferr);
+		*err = ferr;
+		ret = -1;
+	}
+	for (size_t i = 0; ret < 0 && i < n; i++)
+		failed[i] = true;
+	return ret;
+}
+
 /* Plans every wanted folder, matches moves across them, then applies each
  * plan. A folder that fails is reported at once and the others go on; a
  * dead connection stops the account. Returns 1 when some folder failed. */
@@ -141,7 +166,10 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 		}
 	}
 	moves_match(jobs, n);
-	gmail_match(jobs, n);
+	if (eng->gmail && gmail_pairs_needed(jobs, n, failed, err) < 0)
+		ret = 1;
+	else
+		gmail_match(jobs, n);
 	if (!imap_is_dead(eng->imap))
 		workers_apply(eng, jobs, n, failed);
 	if (!imap_is_dead(eng->imap) && !eng->opts->dry_run && moves_finish(jobs, n, err) < 0)

@@ -71,8 +71,9 @@ struct folder_job {
 	struct maildir *md;                /* owned */
 	struct maildir_entry *local;       /* owned */
 	size_t n_local;
-	struct state_pair *pairs;          /* owned */
+	struct state_pair *pairs;          /* owned; not loaded when quiet */
 	size_t n_pairs;
+	size_t n_known;                    /* pairs in the state, loaded or not */
 	struct plan plan;                  /* owned */
 	struct move_out *moves;            /* owned */
 	size_t n_moves;
@@ -94,6 +95,9 @@ int folder_apply(struct folder_job *job, struct error *err);
 /* Tells the observer how the folder went (err NULL: it succeeded). */
 void folder_report(struct folder_job *job, const struct error *err);
 void folder_job_clear(struct folder_job *job);
+/* Loads the pairs of a folder skipped as quiet, for the work across
+ * folders that needs every copy of a message (Gmail). */
+int folder_load_pairs(struct folder_job *job, struct error *err);
 /* Index of the server message with this UID (job->remote is sorted by UID),
  * or PLAN_NONE. */
 size_t job_remote_index(const struct folder_job *job, uint32_t uid);

@@ -353,6 +353,13 @@ static int check_uidnext(const struct folder_job *job, struct error *err)
 	return -1;
 }
 
+int folder_load_pairs(struct folder_job *job, struct error *err)
+{
+	if (!job->sf.id || job->pairs)
+		return 0;
+	return state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err);
+}
+
 /* Phase one: everything up to the plan. Nothing is changed on either side
  * except finishing what an interrupted run left (recover.c). */
 int folder_plan(struct folder_job *job, struct error *err)
@@ -378,14 +385,17 @@ int folder_plan(struct folder_job *job, struct error *err)
 	/* The stamp is taken before the scan: a change made after it moves it. */
 	if (job->md && maildir_settled_stamp(job->md, &job->stamp, err) < 0)
 		return -1;
-	if (job->sf.id && (count_intents(job, &n_intents, err) < 0 ||
-			   state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs,
-					    err) < 0))
+	job->n_known = n_pairs;
+	if (job->sf.id && count_intents(job, &n_intents, err) < 0)
 		return -1;
+	/* Decided before the pairs are loaded: a quiet folder of 100,000
+	 * messages then costs neither their memory nor their reading. */
 	if (n_intents == 0 && folder_quiet(job, n_pairs, job->stamp)) {
 		job->quiet = true;
 		return 0;
 	}
+	if (folder_load_pairs(job, err) < 0)
+		return -1;
 	if (gather_remote(job, err) < 0 || gather_local(job, err) < 0)
 		return -1;
 	if (uidvalidity_changed(job)) {
@@ -432,7 +442,7 @@ int folder_apply(struct folder_job *job, struct error *err)
 		return drop_remote_folder(job, err);
 	if (job->quiet) {
 		job->report.unchanged = true;
-		job->report.messages = job->n_pairs;
+		job->report.messages = job->n_known;
 		/* A past failure that left nothing to redo is over. */
 		if (job->sf.last_error && !job->eng->opts->dry_run)
 			return state_folder_set_error(job->eng->st, job->sf.id, NULL, err);
@@ -475,7 +485,7 @@ void folder_report(struct folder_job *job, const struct error *err)
 		job->report.folder = job->safe_name;
 	}
 	if (job->eng->opts->dry_run)
-		job->report.messages = job->n_pairs;
+		job->report.messages = job->quiet ? job->n_known : job->n_pairs;
 	if (obs && obs->folder_done) {
 		pthread_mutex_lock(job->eng->obs_lock);
 		obs->folder_done(&job->report, obs->ctx);
