@@ -182,7 +182,9 @@ static int gather_incremental(struct folder_job *job, struct error *err)
 	if (imap_fetch_meta(imap, 1, job->sf.uidnext - 1, job->sf.highestmodseq, on_meta, job,
 			    err) < 0)
 		return -1;
-	if (imap_fetch_meta(imap, job->sf.uidnext, 0, 0, on_meta, job, err) < 0)
+	/* No UID was given out since: no new message to ask for. */
+	if (job->info.uidnext != job->sf.uidnext &&
+	    imap_fetch_meta(imap, job->sf.uidnext, 0, 0, on_meta, job, err) < 0)
 		return -1;
 	/* Counted after duplicates are dropped: a UID listed twice is one. */
 	remote_normalize(job);

@@ -387,6 +387,20 @@ static int login_failed(struct imap *imap, struct error *err)
 	return -1;
 }
 
+/* Capabilities change at login. Most servers put the new list in the
+ * tagged OK ([CAPABILITY ...]), which libetpan stores in place of the old
+ * one: with the old one dropped first, its presence afterwards says
+ * whether a CAPABILITY command is still needed (read_caps). */
+static void forget_caps(struct imap *imap)
+{
+	struct mailimap_connection_info *ci = imap->mi->imap_connection_info;
+
+	if (ci && ci->imap_capability) {
+		mailimap_capability_data_free(ci->imap_capability);
+		ci->imap_capability = NULL;
+	}
+}
+
 static int authenticate(struct imap *imap, const char *secret, struct error *err)
 {
 	const struct account_conf *a = imap->acct;
@@ -396,16 +410,17 @@ static int authenticate(struct imap *imap, const char *secret, struct error *err
 		return 0; /* PREAUTH */
 	if (!secret)
 		secret = "";
-	if (a->auth == AUTH_XOAUTH2) {
-		r = mailimap_oauth2_authenticate(imap->mi, a->user, secret);
-	} else if (mailimap_has_extension(imap->mi, "LOGINDISABLED")) {
+	if (a->auth != AUTH_XOAUTH2 && mailimap_has_extension(imap->mi, "LOGINDISABLED")) {
 		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
 			  "login failed: the server refuses LOGIN on this connection "
 			  "(LOGINDISABLED); use TLS");
 		return -1;
-	} else {
-		r = mailimap_login(imap->mi, a->user, secret);
 	}
+	forget_caps(imap);
+	if (a->auth == AUTH_XOAUTH2)
+		r = mailimap_oauth2_authenticate(imap->mi, a->user, secret);
+	else
+		r = mailimap_login(imap->mi, a->user, secret);
 	if (r == MAILIMAP_NO_ERROR)
 		return 0;
 	if (r == MAILIMAP_ERROR_LOGIN)
@@ -502,8 +517,9 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 	if (authenticate(imap, secret, err) < 0)
 		return -1;
 	/* Capabilities change after login (and a forged list before TLS
-	 * must not survive): read them again. */
-	if (read_caps(imap, true, err) < 0)
+	 * must not survive): the ones the login answer carried, or asked
+	 * for (PREAUTH: the greeting's were read over this same TLS). */
+	if (read_caps(imap, false, err) < 0)
 		return -1;
 	if ((imap->caps & IMAP_CAP_ID) && send_id(imap, err) < 0)
 		return -1;

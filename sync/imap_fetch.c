@@ -19,6 +19,8 @@
 /* Messages per metadata chunk: the raw response text of a whole chunk
  * accumulates in libetpan's stream buffer (~125 bytes a message). */
 #define META_CHUNK 2000
+/* Mailboxes up to this size get their CHANGEDSINCE in one command. */
+#define CHANGEDSINCE_WHOLE 200000u
 
 static void progress_noop(size_t current, size_t maximum, void *ctx)
 {
@@ -329,6 +331,10 @@ static void plan_init(struct meta_plan *pl, struct imap *imap, uint64_t changeds
 		pl->step = (uint64_t)META_CHUNK * si->sel_uidnext / si->sel_exists;
 	if (pl->step > pl->max_width)
 		pl->step = pl->max_width;
+	/* Even if every message changed, this many fit in tens of MB: then
+	 * one command, one round trip. */
+	if (changedsince && si && si->sel_exists <= CHANGEDSINCE_WHOLE)
+		pl->step = UINT32_MAX;
 }
 
 /* span: the UIDs from the first message seen to the end of the chunk. The
