@@ -76,12 +76,14 @@ static void on_notice(const char *account, const char *text, void *ctx)
  * folders (owned by the caller then). Returns false when asked to quit. */
 static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r)
 {
-	bool go;
-
 	pthread_mutex_lock(&a->mu);
 	while (!a->quit && !a->req_full && a->n_req == 0)
 		pthread_cond_wait(&a->cv, &a->mu);
-	go = !a->quit;
+	/* Quitting: what is pending stays with the account, freed with it. */
+	if (a->quit) {
+		pthread_mutex_unlock(&a->mu);
+		return false;
+	}
 	*folders_r = a->req_full ? NULL : a->req_folders;
 	*n_r = a->req_full ? 0 : a->n_req;
 	if (a->req_full) {
@@ -93,7 +95,7 @@ static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r)
 	a->n_req = a->cap_req = 0;
 	a->req_full = false;
 	pthread_mutex_unlock(&a->mu);
-	return go;
+	return true;
 }
 
 static void *worker_main(void *arg)
