@@ -99,6 +99,8 @@ struct imap_mailbox_info {
 /* SELECT (with CONDSTORE where offered). */
 int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
 		struct error *err);
+/* True when mailbox is the one selected on this connection. */
+bool imap_is_selected(const struct imap *imap, const char *mailbox);
 /* STATUS (MESSAGES UIDNEXT UIDVALIDITY [HIGHESTMODSEQ]) of a mailbox that
  * need not be selected. */
 int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,

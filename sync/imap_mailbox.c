@@ -227,6 +227,11 @@ int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 	return 0;
 }
 
+bool imap_is_selected(const struct imap *imap, const char *mailbox)
+{
+	return imap->selected && imap->sel_mailbox && strcmp(imap->sel_mailbox, mailbox) == 0;
+}
+
 static void status_item(const struct mailimap_status_info *st, struct imap_mailbox_info *info)
 {
 	const struct mailimap_extension_data *ext = st->st_ext_data;
