@@ -208,6 +208,7 @@ static int configure(struct state *st, struct error *err)
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	if (pragma(st, "PRAGMA journal_mode=WAL", "wal", err) < 0 ||
 	    pragma(st, "PRAGMA synchronous=FULL", NULL, err) < 0 ||
+	    pragma(st, "PRAGMA cache_size=-512", NULL, err) < 0 ||
 	    pragma(st, "PRAGMA foreign_keys=ON", NULL, err) < 0)
 		return -1;
 	return 0;
