@@ -7,6 +7,7 @@
  * A crash anywhere leaves either tmp/ files (ignored, downloaded again) or
  * files whose intent names them (paired by recover.c): never a duplicate,
  * never a loss. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,8 @@ struct link_cache {
 
 struct dl_batch {
 	struct folder_job *job;
+	struct engine *eng; /* the connections this batch runs on */
+	struct maildir *md; /* this runner's handle on job's Maildir */
 	struct link_cache *links;
 	struct dl_item *items; /* sorted by UID */
 	size_t n;
@@ -95,7 +98,7 @@ static int deliver(uint32_t uid, const char *data, size_t len, void *ctx)
 	if (!it || it->delivered)
 		return 0; /* not asked for, or a repeated response: ignore */
 	r = &b->job->remote[it->remote];
-	if (maildir_delivery_begin(b->job->md, it->key, &d, &err) < 0 ||
+	if (maildir_delivery_begin(b->md, it->key, &d, &err) < 0 ||
 	    maildir_delivery_write(d, data, len, &err) < 0 ||
 	    maildir_delivery_finish(&d, r->flags, r->internaldate, &err) < 0) {
 		maildir_delivery_abort(&d);
@@ -112,7 +115,7 @@ static int deliver(uint32_t uid, const char *data, size_t len, void *ctx)
  * committed before anything is fetched. */
 static int record_intents(struct dl_batch *b, struct error *err)
 {
-	struct state *st = b->job->eng->st;
+	struct state *st = b->eng->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -140,7 +143,7 @@ fail:
  * did not arrive has no file and will be asked for again). */
 static int record_pairs(struct dl_batch *b, struct error *err)
 {
-	struct state *st = b->job->eng->st;
+	struct state *st = b->eng->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -171,7 +174,7 @@ static struct link_src *link_src_get(struct dl_batch *b, int64_t folder_id)
 	for (size_t i = 0; i < c->n; i++)
 		if (c->srcs[i].folder_id == folder_id)
 			return &c->srcs[i];
-	if (!c->folders && state_folders_list(b->job->eng->st, &c->folders, &c->n_folders, &err) < 0)
+	if (!c->folders && state_folders_list(b->eng->st, &c->folders, &c->n_folders, &err) < 0)
 		c->n_folders = 0;
 	c->srcs = xgrow(c->srcs, &c->cap, c->n + 1, sizeof(*c->srcs));
 	s = &c->srcs[c->n++];
@@ -179,7 +182,7 @@ static struct link_src *link_src_get(struct dl_batch *b, int64_t folder_id)
 	s->folder_id = folder_id;
 	for (size_t i = 0; i < c->n_folders && !path; i++)
 		if (c->folders[i].id == folder_id)
-			path = fs_join(b->job->eng->acct->maildir, c->folders[i].local_path);
+			path = fs_join(b->eng->acct->maildir, c->folders[i].local_path);
 	if (path && (maildir_open(path, false, &s->md, &err) < 0 ||
 		     maildir_scan(s->md, &s->entries, &s->n, NULL, &err) < 0))
 		maildir_free(&s->md);
@@ -218,11 +221,11 @@ static void try_link(struct dl_batch *b, struct dl_item *it)
 	int64_t folder_id = 0;
 
 	if (!r->gm_msgid ||
-	    state_pair_by_gm_msgid(b->job->eng->st, r->gm_msgid, &folder_id, &p, &err) != 1)
+	    state_pair_by_gm_msgid(b->eng->st, r->gm_msgid, &folder_id, &p, &err) != 1)
 		goto out;
 	s = folder_id == b->job->sf.id ? NULL : link_src_get(b, folder_id);
 	e = s && s->md ? link_entry(s, p.key) : NULL;
-	if (!e || maildir_deliver_link(b->job->md, s->md, e, it->key, r->flags, &err) < 0)
+	if (!e || maildir_deliver_link(b->md, s->md, e, it->key, r->flags, &err) < 0)
 		goto out;
 	it->delivered = it->linked = true;
 	it->message_id = p.message_id;
@@ -249,13 +252,13 @@ static int fetch_batch(struct dl_batch *b, struct error *err)
 	int ret = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->job->eng->gmail)
+		if (b->eng->gmail)
 			try_link(b, &b->items[i]);
 		if (!b->items[i].linked)
 			uids[n++] = b->job->remote[b->items[i].remote].uid;
 	}
 	if (n > 0)
-		ret = imap_fetch_bodies(b->job->eng->imap, uids, n, deliver, b, err);
+		ret = imap_fetch_bodies(b->eng->imap, uids, n, deliver, b, err);
 	free(uids);
 	return ret;
 }
@@ -271,7 +274,7 @@ static int run_batch(struct dl_batch *b, struct error *err)
 		return -1;
 	fetched = fetch_batch(b, &ferr);
 	/* Whatever arrived whole is kept, even when the fetch failed later. */
-	if (maildir_commit(b->job->md, err) < 0 || record_pairs(b, err) < 0)
+	if (maildir_commit(b->md, err) < 0 || record_pairs(b, err) < 0)
 		return -1;
 	if (fetched < 0) {
 		*err = ferr;
@@ -299,7 +302,7 @@ static void free_items(struct dl_item *items, size_t n)
 
 /* The messages to download, sorted by UID so that batches are compact UID
  * sets. */
-static struct dl_item *collect(struct folder_job *job, size_t *n_r, uint64_t *bytes_r)
+static struct dl_item *collect(const struct folder_job *job, size_t *n_r, uint64_t *bytes_r)
 {
 	struct dl_item *items = xcalloc(job->plan.n, sizeof(*items));
 	size_t n = 0;
@@ -315,7 +318,7 @@ static struct dl_item *collect(struct folder_job *job, size_t *n_r, uint64_t *by
 		*bytes_r += job->remote[a->remote].size;
 		n++;
 	}
-	qsort_r(items, n, sizeof(*items), cmp_item, job->remote);
+	qsort_r(items, n, sizeof(*items), cmp_item, (void *)job->remote);
 	*n_r = n;
 	return items;
 }
@@ -338,48 +341,169 @@ static size_t batch_len(const struct folder_job *job, const struct dl_item *item
 	return k;
 }
 
+size_t download_batches(const struct folder_job *job)
+{
+	size_t n = 0, k = 0, batches = 0;
+	uint64_t bytes;
+	struct dl_item *items = collect(job, &n, &bytes);
+
+	for (; k < n; batches++)
+		k += batch_len(job, items + k, n - k);
+	free(items);
+	return batches;
+}
+
+/* One folder's download. Its owner runs batches one after another; idle
+ * workers of the pool may run some too, each on its own connection and
+ * Maildir handle (download_help): a batch is self-contained (intents,
+ * fetch, commit, pairs), so batches of one folder can run side by side. */
+struct dl_run {
+	struct folder_job *job;
+	struct dl_item *items; /* owned, sorted by UID */
+	size_t n;
+	size_t next; /* the first item not taken yet */
+	size_t n_done;
+	uint64_t bytes, total_bytes;
+	size_t failed;	    /* batches where some messages failed */
+	struct error first; /* the first of those */
+	bool stop;	    /* a batch failed the folder: take no more */
+	struct error stop_err;
+	size_t helpers; /* workers inside download_help */
+	pthread_mutex_t lock;
+	pthread_cond_t left; /* a helper left */
+};
+
+static bool take_batch(struct dl_run *run, struct engine *eng, struct dl_batch *b)
+{
+	bool ok;
+
+	pthread_mutex_lock(&run->lock);
+	ok = !run->stop && run->next < run->n && !engine_cancelled(eng);
+	if (ok) {
+		b->items = run->items + run->next;
+		b->n = batch_len(run->job, b->items, run->n - run->next);
+		run->next += b->n;
+	}
+	pthread_mutex_unlock(&run->lock);
+	return ok;
+}
+
+static void end_batch(struct dl_run *run, const struct dl_batch *b, int r, const struct error *err)
+{
+	struct folder_job *job = run->job;
+	size_t done;
+	uint64_t bytes;
+
+	pthread_mutex_lock(&run->lock);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->items[i].linked)
+			job->report.linked++;
+		else if (b->items[i].delivered)
+			run->bytes += job->remote[b->items[i].remote].size;
+	}
+	run->n_done += b->n;
+	if (r > 0 && run->failed++ == 0)
+		run->first = *err;
+	if (r < 0 && !run->stop) {
+		run->stop = true;
+		run->stop_err = *err;
+	}
+	done = run->n_done;
+	bytes = run->bytes;
+	pthread_mutex_unlock(&run->lock);
+	engine_progress(job, done, run->n, bytes, run->total_bytes);
+}
+
+static void run_batches(struct dl_run *run, struct engine *eng, struct maildir *md)
+{
+	struct link_cache links = {0};
+	struct dl_batch b;
+
+	for (;;) {
+		struct error err = {0};
+		int r;
+
+		b = (struct dl_batch){.job = run->job, .eng = eng, .md = md, .links = &links};
+		if (!take_batch(run, eng, &b))
+			break;
+		r = run_batch(&b, &err);
+		end_batch(run, &b, r, &err);
+	}
+	link_cache_clear(&links);
+}
+
+bool download_wants_help(struct dl_run *run)
+{
+	bool want;
+
+	pthread_mutex_lock(&run->lock);
+	/* The batch after the owner's next one: only a real backlog is
+	 * worth another worker. */
+	want = !run->stop && run->n - run->next > 0 &&
+	       batch_len(run->job, run->items + run->next, run->n - run->next) < run->n - run->next;
+	if (want)
+		run->helpers++;
+	pthread_mutex_unlock(&run->lock);
+	return want;
+}
+
+void download_help(struct dl_run *run, struct engine *eng)
+{
+	struct folder_job *job = run->job;
+	struct imap_mailbox_info info;
+	struct maildir *md = NULL;
+	struct error err = {0};
+
+	eng->selected = NULL;
+	/* The same mailbox, under the same UIDVALIDITY, or no help. */
+	if (imap_select(eng->imap, job->mbx->name, &info, &err) == 0 &&
+	    info.uidvalidity == job->info.uidvalidity &&
+	    maildir_open(job->local_abs, false, &md, &err) == 0) {
+		log_debug("%s: a second connection helps with the download", job->display);
+		run_batches(run, eng, md);
+	}
+	maildir_free(&md);
+	pthread_mutex_lock(&run->lock);
+	run->helpers--;
+	pthread_cond_broadcast(&run->left);
+	pthread_mutex_unlock(&run->lock);
+}
+
 int download_run(struct folder_job *job, struct error *err)
 {
-	uint64_t total_bytes, bytes = 0;
-	size_t n, done = 0, failed = 0;
-	struct dl_item *items = collect(job, &n, &total_bytes);
-	struct link_cache links = {0};
-	struct error first = {0};
+	struct dl_run run = {.job = job};
 	int ret = 0;
 
-	while (done < n && ret >= 0) {
-		if (engine_cancelled(job->eng)) {
-			/* Stopped between batches: what is committed stays, and the
-			 * folder records no checkpoint, so the rest comes next time. */
-			error_set(err, ERR_FOLDER, RETRY_NOW, "interrupted");
-			ret = -1;
-			break;
-		}
-		struct dl_batch b = {.job = job, .links = &links, .items = items + done};
-
-		b.n = batch_len(job, items + done, n - done);
-		int r = run_batch(&b, err);
-
-		for (size_t i = 0; i < b.n; i++) {
-			if (b.items[i].linked)
-				job->report.linked++;
-			else if (b.items[i].delivered)
-				bytes += job->remote[b.items[i].remote].size;
-		}
-		done += b.n;
-		engine_progress(job, done, n, bytes, total_bytes);
-		if (r > 0 && failed++ == 0)
-			first = *err;
-		if (r < 0)
-			ret = -1;
+	run.items = collect(job, &run.n, &run.total_bytes);
+	if (run.n == 0) {
+		free(run.items);
+		return 0;
 	}
-	job->report.bytes_down = bytes;
-	if (ret == 0 && failed > 0) {
-		*err = first;
+	pthread_mutex_init(&run.lock, NULL);
+	pthread_cond_init(&run.left, NULL);
+	workers_offer(job->eng, &run);
+	run_batches(&run, job->eng, job->md);
+	workers_withdraw(job->eng, &run);
+	pthread_mutex_lock(&run.lock);
+	while (run.helpers > 0)
+		pthread_cond_wait(&run.left, &run.lock);
+	pthread_mutex_unlock(&run.lock);
+	job->report.bytes_down = run.bytes;
+	if (run.stop) {
+		*err = run.stop_err;
+		ret = -1;
+	} else if (run.next < run.n) {
+		/* Stopped between batches: what is committed stays, and the
+		 * folder records no checkpoint, so the rest comes next time. */
+		error_set(err, ERR_FOLDER, RETRY_NOW, "interrupted");
+		ret = -1;
+	} else if (run.failed > 0) {
+		*err = run.first;
 		err->scope = ERR_FOLDER;
 		ret = -1;
 	}
-	link_cache_clear(&links);
-	free_items(items, n);
+	pthread_cond_destroy(&run.left);
+	pthread_mutex_destroy(&run.lock);
+	free_items(run.items, run.n);
 	return ret;
 }

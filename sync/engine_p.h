@@ -28,6 +28,7 @@ struct engine {
 	struct engine_session *session;   /* borrowed: the session it belongs to */
 	bool gmail;                       /* the server speaks X-GM-EXT-1 */
 	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
+	struct pool *pool;                /* borrowed: the apply phase's workers */
 };
 
 /* A message on the server, as the metadata fetch reported it. */
@@ -143,8 +144,21 @@ int rebuild_pairs(struct folder_job *job, struct error *err);
 int adopt_existing(struct folder_job *job, struct error *err);
 
 /* download.c: every PLAN_DOWNLOAD / PLAN_RESTORE_LOCAL of the plan, in
- * batches bounded by bytes. */
+ * batches bounded by bytes; idle workers may run some of the batches. */
 int download_run(struct folder_job *job, struct error *err);
+/* How many batches the plan's downloads make. */
+size_t download_batches(const struct folder_job *job);
+struct dl_run;
+/* True when run has batches to spare; the caller then must call
+ * download_help (it counts as a helper from now on). */
+bool download_wants_help(struct dl_run *run);
+/* Runs batches of run on eng's own connection until none is left. */
+void download_help(struct dl_run *run, struct engine *eng);
+
+/* workers.c: a download offered to the pool's idle workers, and withdrawn
+ * (no new helper comes after this returns). No-ops outside the pool. */
+void workers_offer(struct engine *eng, struct dl_run *run);
+void workers_withdraw(struct engine *eng, struct dl_run *run);
 
 /* apply.c: every other action of the plan. */
 int apply_flags(struct folder_job *job, struct error *err);

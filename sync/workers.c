@@ -14,6 +14,8 @@
 #include "sync/engine_p.h"
 #include "util/xalloc.h"
 
+#define MAX_OFFERS 16
+
 struct pool {
 	struct engine *main;    /* borrowed: the account's engine */
 	struct folder_job *jobs; /* borrowed */
@@ -23,7 +25,12 @@ struct pool {
 	bool *failed;           /* borrowed: per job */
 	bool *done;             /* owned: per job, applied or failed */
 	bool paused;            /* a quota answer: start no other folder */
+	bool hold;		/* Gmail's All Mail runs alone: only help it */
+	size_t running;		/* jobs being applied */
+	struct dl_run *offers[MAX_OFFERS]; /* borrowed: downloads open to help */
+	size_t n_offers;
 	pthread_mutex_t lock;
+	pthread_cond_t cv; /* a job ended, a download was offered, hold ended */
 };
 
 struct worker {
@@ -61,15 +68,61 @@ static bool is_quota(const struct error *err)
 	       strstr(err->msg, "[UNAVAILABLE]");
 }
 
+/* The next job to apply, under p->lock; NULL when none is left to start. */
+static struct folder_job *take_locked(struct pool *p)
+{
+	if (p->next >= p->n_order || p->paused || engine_cancelled(p->main))
+		return NULL;
+	p->running++;
+	return &p->jobs[p->order[p->next++]];
+}
+
 static struct folder_job *take(struct pool *p)
 {
-	struct folder_job *job = NULL;
+	struct folder_job *job;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->next < p->n_order && !p->paused && !engine_cancelled(p->main))
-		job = &p->jobs[p->order[p->next++]];
+	job = take_locked(p);
 	pthread_mutex_unlock(&p->lock);
 	return job;
+}
+
+/* A download with batches to spare, under p->lock (the caller then helps). */
+static struct dl_run *offer_locked(struct pool *p)
+{
+	for (size_t i = 0; i < p->n_offers; i++)
+		if (download_wants_help(p->offers[i]))
+			return p->offers[i];
+	return NULL;
+}
+
+void workers_offer(struct engine *eng, struct dl_run *run)
+{
+	struct pool *p = eng->pool;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->n_offers < MAX_OFFERS) {
+		p->offers[p->n_offers++] = run;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void workers_withdraw(struct engine *eng, struct dl_run *run)
+{
+	struct pool *p = eng->pool;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n_offers; i++)
+		if (p->offers[i] == run) {
+			p->offers[i] = p->offers[--p->n_offers];
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
 }
 
 static void apply_one(struct worker *w, struct folder_job *job)
@@ -89,16 +142,41 @@ static void apply_one(struct worker *w, struct folder_job *job)
 		w->pool->paused = true;
 	w->pool->failed[i] = failed;
 	w->pool->done[i] = true;
+	w->pool->running--;
+	pthread_cond_broadcast(&w->pool->cv);
 	pthread_mutex_unlock(&w->pool->lock);
 }
 
+/* Applies jobs; between them, helps another worker's download. An idle
+ * worker waits while jobs run (one may offer a download); it leaves when
+ * nothing is left to start and nothing runs. */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct folder_job *job;
+	struct pool *p = w->pool;
 
-	while (!imap_is_dead(w->eng.imap) && (job = take(w->pool)) != NULL)
-		apply_one(w, job);
+	while (!imap_is_dead(w->eng.imap)) {
+		struct folder_job *job = NULL;
+		struct dl_run *run = NULL;
+
+		pthread_mutex_lock(&p->lock);
+		for (;;) {
+			if (!p->hold && (job = take_locked(p)) != NULL)
+				break;
+			if ((run = offer_locked(p)) != NULL)
+				break;
+			if (!p->hold && p->running == 0)
+				break;
+			pthread_cond_wait(&p->cv, &p->lock);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (job)
+			apply_one(w, job);
+		else if (run)
+			download_help(run, &w->eng);
+		else
+			break;
+	}
 	return NULL;
 }
 
@@ -149,6 +227,18 @@ static bool has_transfers(const struct folder_job *job)
 	return false;
 }
 
+/* Connections worth opening for a job: one, or one per download batch
+ * (up to `connections`) when its batches can be shared. */
+static size_t job_width(const struct folder_job *job, size_t cap)
+{
+	size_t batches;
+
+	if (!has_transfers(job))
+		return 0;
+	batches = download_batches(job);
+	return batches < 2 ? 1 : batches < cap ? batches : cap;
+}
+
 static size_t worker_count(const struct engine *eng, size_t n_busy)
 {
 	size_t want = eng->acct->connections;
@@ -158,9 +248,10 @@ static size_t worker_count(const struct engine *eng, size_t n_busy)
 	return want < n_busy ? want : n_busy;
 }
 
-/* Gmail: All Mail holds every message, so it is applied first and alone;
- * the label folders then hard-link its files instead of downloading the same
- * messages again in parallel. */
+/* Gmail: All Mail holds every message, so it is applied first and alone
+ * (the other workers may only help with its download); the label folders
+ * then hard-link its files instead of downloading the same messages again
+ * in parallel. */
 static void first_all_mail(struct pool *p, struct worker *w0)
 {
 	for (size_t i = p->next; i < p->n_order; i++) {
@@ -170,9 +261,15 @@ static void first_all_mail(struct pool *p, struct worker *w0)
 			continue;
 		memmove(&p->order[p->next + 1], &p->order[p->next], (i - p->next) * sizeof(size_t));
 		p->order[p->next] = (size_t)(job - p->jobs);
-		apply_one(w0, take(p));
-		return;
+		job = take(p);
+		if (job)
+			apply_one(w0, job);
+		break;
 	}
+	pthread_mutex_lock(&p->lock);
+	p->hold = false;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Runs folder_apply for every job not failed yet. Jobs a lost connection
@@ -186,17 +283,19 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 	p.order = xcalloc(n ? n : 1, sizeof(*p.order));
 	p.done = xcalloc(n ? n : 1, sizeof(bool));
 	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cv, NULL);
 	busy_jobs(&p, n);
 	/* Only transfers are worth another login (a TLS handshake, LOGIN,
-	 * CAPABILITY, ID): flag pushes and deletions go on the connection that
-	 * planned them. */
+	 * ID): flag pushes and deletions go on the connection that planned
+	 * them. */
 	for (size_t i = 0; i < p.n_order; i++)
-		n_busy += has_transfers(&jobs[p.order[i]]);
+		n_busy += job_width(&jobs[p.order[i]], eng->acct->connections);
 	n_workers = worker_count(eng, n_busy);
 	ws = xcalloc(n_workers, sizeof(*ws));
+	p.hold = eng->gmail;
+	if (n_workers > 1)
+		eng->pool = &p;
 	ws[0] = (struct worker){&p, *eng, false, 0};
-	if (eng->gmail)
-		first_all_mail(&p, &ws[0]);
 	for (size_t i = 1; i < n_workers; i++) {
 		ws[i].pool = &p;
 		if (worker_connect(&ws[i], eng))
@@ -204,6 +303,8 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 		else
 			ws[i].own = false;
 	}
+	if (eng->gmail)
+		first_all_mail(&p, &ws[0]);
 	worker_main(&ws[0]);
 	for (size_t i = 1; i < n_workers; i++) {
 		if (!ws[i].own)
@@ -226,6 +327,8 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 			folder_report(&jobs[i], &err);
 		}
 	}
+	eng->pool = NULL;
+	pthread_cond_destroy(&p.cv);
 	pthread_mutex_destroy(&p.lock);
 	free(ws);
 	free(p.done);

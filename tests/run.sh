@@ -105,10 +105,11 @@ for t in tests/integration/t_*.sh; do
 	run_script "$t" "$name"
 done
 
-# The main scenarios again with the ASan+UBSan program: download, two-way
-# in every mode, Gmail, the daemon, adoption, no UIDPLUS, status. (The
-# hostile server, the CLI and valgrind's scripts run it on their own.)
-SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status}
+# The main scenarios again with the ASan+UBSan program: download (also
+# one folder shared by several connections), two-way in every mode, Gmail,
+# the daemon, adoption, no UIDPLUS, status. (The hostile server, the CLI
+# and valgrind's scripts run it on their own.)
+SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_download_split t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status}
 if [ -n "$san" ]; then
 	for name in $SAN_SCRIPTS; do
 		t=tests/integration/$name.sh
