@@ -11,6 +11,8 @@
 #                     ASan+UBSan), run every test, print "N passed, N failed"
 #   make demo         throwaway Dovecot with sample mail, real sync to ./demo/Mail
 #   make bench        benchmarks (never fail on a timing)
+#   make soak         the daemon for SOAK_SECONDS (1800) under changes both ways
+#                     and connection cuts; both sides equal, RSS and fds flat
 #   make install      program, systemd user units, man pages, shell completions,
 #                     example config, README
 #                     under PREFIX (/usr/local; DESTDIR honoured); uninstall
@@ -61,7 +63,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(wildcard tests/tools/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps check check-unit check-asan demo bench fmt lint clean install uninstall
+.PHONY: all deps check check-unit check-asan demo bench soak fmt lint clean install uninstall
 
 all: $(BUILD)/gmaildir
 
@@ -109,6 +111,14 @@ bench: deps
 	@$(MAKE) --no-print-directory BUILD=build all $(HELPER_BIN)
 	@tests/bench/run.sh
 	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools tests/bench/latency.sh
+
+# The long soak (tests/soak/soak.sh; `make check` runs it for 90 s as
+# t_soak). SOAK_SEED, SOAK_REPORT=FILE and SOAK_KEEP=DIR are passed on.
+SOAK_SECONDS ?= 1800
+soak: deps
+	@$(MAKE) --no-print-directory BUILD=build all $(HELPER_BIN)
+	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools \
+		SOAK_SECONDS=$(SOAK_SECONDS) tests/soak/soak.sh
 
 # Fuzzing (STYLE.md rules 13, 19): a libFuzzer harness per pure core,
 # tests/fuzz/fuzz_NAME.c, with seeds in tests/fuzz/corpus/NAME/. The tree

@@ -5,6 +5,7 @@ tests/integration/t_faults.sh.
     faultproxy.py --target HOST:PORT --port-file F [--mode MODE] [--at N]
                   [--dir c2s|s2c] [--stall SECONDS] [--delay SECONDS]
                   [--count-file F] [--log F] [--max-life SECONDS]
+                  [--arm-bytes N] [--seed S]
 
 Listens on an ephemeral port of 127.0.0.1 (written to --port-file once
 listening) and relays every connection to --target. Bytes are counted per
@@ -29,10 +30,21 @@ direction --dir; other connections are left alone):
 With TLS between the ends the counts are TLS record bytes: a cut still lands
 in the middle of whatever was being sent. Standard library only; every wait
 is bounded (--max-life, default 300 s, ends the proxy whatever happens).
+
+Signals, in any mode, for a test that cuts on its own schedule (the soak
+test, tests/soak/soak.sh): SIGUSR1 resets (RST) every connection live at
+that moment, SIGUSR2 closes them (FIN) like a dropped link; connections
+made later are relayed as usual. With --arm-bytes N a signal only arms the
+cut: it fires once a random 1..N more bytes (--seed S makes the sequence
+repeatable) have been relayed, in either direction on any connection, so
+that it lands in the middle of an exchange rather than between two. Each
+such cut is logged ("signal reset N connections", after "signal reset
+armed: B bytes" if armed).
 """
 
 import argparse
 import os
+import random
 import re
 import signal
 import socket
@@ -52,6 +64,9 @@ class Proxy:
         self.fired = False
         self.resetting = set()
         self.conns = 0
+        self.live = set()  # (client, upstream) pairs being relayed
+        self.armed = None  # (kind, bytes left) of a cut a signal armed
+        self.rnd = random.Random(args.seed)
         # reset-literal: the s2c plaintext parser's state.
         self.lit_left = 0
         self.tail = b''
@@ -118,6 +133,10 @@ class Proxy:
     def fault(self, kind, src, dst, direction):
         self.log('%s fired in %s at c2s=%d s2c=%d' % (kind, direction, self.count['c2s'],
                                                        self.count['s2c']))
+        self.break_pair(kind, src, dst)
+
+    def break_pair(self, kind, src, dst):
+        """Ends one relayed connection on both sides: 'reset' or 'cut'."""
         for s in (src, dst):
             try:
                 if kind == 'reset':
@@ -132,6 +151,37 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def cut_all(self, kind):
+        """Faults every live connection: 'reset' or 'cut'."""
+        with self.lock:
+            pairs = list(self.live)
+        self.log('signal %s %d connections' % (kind, len(pairs)))
+        for client, upstream in pairs:
+            self.break_pair(kind, client, upstream)
+
+    def on_signal(self, kind):
+        """The SIGUSR1 / SIGUSR2 handler: cut now, or arm the cut."""
+        if not self.args.arm_bytes:
+            self.cut_all(kind)
+            return
+        left = self.rnd.randint(1, self.args.arm_bytes)
+        with self.lock:
+            self.armed = (kind, left)
+        self.log('signal %s armed: %d bytes' % (kind, left))
+
+    def armed_point(self, data):
+        """With a cut armed: (bytes of data to relay first, kind) if it
+        fires within data, else None; counts the armed bytes down."""
+        with self.lock:
+            if not self.armed:
+                return None
+            kind, left = self.armed
+            if len(data) < left:
+                self.armed = (kind, left - len(data))
+                return None
+            self.armed = None
+            return left, kind
 
     def pump(self, src, dst, direction, done):
         a = self.args
@@ -153,6 +203,11 @@ class Proxy:
                     time.sleep(a.stall)
                     dst.sendall(data[n:])
                     continue
+                hit = self.armed_point(data)
+                if hit:
+                    dst.sendall(data[:hit[0]])
+                    self.cut_all(hit[1])
+                    break
                 if a.mode == 'trickle' and direction == a.dir:
                     for i in range(len(data)):
                         dst.sendall(data[i:i + 1])
@@ -184,6 +239,8 @@ class Proxy:
         for s in (client, upstream):
             s.settimeout(None)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.lock:
+            self.live.add((client, upstream))
         d1, d2 = threading.Event(), threading.Event()
         t1 = threading.Thread(target=self.pump, args=(client, upstream, 'c2s', d1), daemon=True)
         t2 = threading.Thread(target=self.pump, args=(upstream, client, 's2c', d2), daemon=True)
@@ -191,11 +248,14 @@ class Proxy:
         t2.start()
         t1.join()
         t2.join()
+        with self.lock:
+            self.live.discard((client, upstream))
         for s in (client, upstream):
             try:
                 s.close()
             except OSError:
                 pass
+            self.resetting.discard(s)
         with self.lock:
             self.write_counts()
 
@@ -234,9 +294,14 @@ def main():
     p.add_argument('--count-file')
     p.add_argument('--log')
     p.add_argument('--max-life', type=float, default=300)
+    p.add_argument('--arm-bytes', type=int, default=0)
+    p.add_argument('--seed')
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    Proxy(args).serve()
+    proxy = Proxy(args)
+    signal.signal(signal.SIGUSR1, lambda *_: proxy.on_signal('reset'))
+    signal.signal(signal.SIGUSR2, lambda *_: proxy.on_signal('cut'))
+    proxy.serve()
 
 
 if __name__ == '__main__':
