@@ -69,6 +69,8 @@ GM_FIXTURE=$_GM_LIB_DIR/fixture.py
 if [ -z "${GM_PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then GM_PYTHON=/usr/bin/python3; else GM_PYTHON=python3; fi
 fi
+# shellcheck source=tests/lib/trap.sh
+source "$_GM_LIB_DIR/../lib/trap.sh"
 # The certificate code is dovecot.sh's (it only defines functions).
 if ! declare -F _dc_make_certs >/dev/null; then
 	# shellcheck source=tests/lib/dovecot.sh
@@ -146,28 +148,11 @@ gm_start() {
 }
 
 # Chains gm_cleanup into the EXIT trap (after any trap already set) and makes
-# HUP/INT/TERM exit (so that the EXIT trap runs) unless already trapped.
+# HUP/INT/TERM exit (so that the EXIT trap runs) unless already trapped
+# (tests/lib/trap.sh).
 _gm_install_trap() {
-	local cur sig n parts
-	cur=$(trap -p EXIT)
-	case $cur in
-	*gm_cleanup*) ;;
-	'') trap gm_cleanup EXIT ;;
-	*)
-		eval "parts=($cur)" # trap -- 'CMD' EXIT
-		# shellcheck disable=SC2064
-		trap "{ ${parts[2]}
-}; gm_cleanup" EXIT
-		;;
-	esac
-	for sig in HUP:129 INT:130 TERM:143; do
-		n=${sig#*:}
-		sig=${sig%:*}
-		if [ -z "$(trap -p "$sig")" ]; then
-			# shellcheck disable=SC2064
-			trap "trap '' HUP INT TERM; exit $n" "$sig"
-		fi
-	done
+	trap_chain gm_cleanup
+	trap_exit_on_signals
 }
 
 # gm_cleanup: gm_stop for exit paths (traps); keeps $?.

@@ -18,59 +18,6 @@ dc_start || exit 1
 U=$DC_USER
 T0=$SECONDS
 
-# fresh [EXTRA_YAML]: an empty server account, a new Maildir and state.
-fresh() {
-	gd_reset_server
-	gd_setup test "${1:-}"
-}
-
-# sync_ok DESC [ARGS...]: a sync that must exit 0; its output in $OUT.
-sync_ok() {
-	local desc=$1
-	shift
-	OUT=$(gd sync "$@" 2>&1)
-	RC=$?
-	check_eq "$desc: sync exits 0" 0 "$RC"
-	[ "$RC" -eq 0 ] || printf '%s\n' "$OUT" | head -10 | sed 's/^/#   /'
-}
-
-# uids FOLDER: the folder's UIDs into the array UIDS (UIDS[1] = first).
-uids() {
-	mapfile -t UIDS < <(echo 0; dc_uids "$U" "$1")
-}
-
-# lmv FOLDER UID SUBDIR SUFFIX: a mail reader's rename of UID's file to
-# SUBDIR/<key>SUFFIX (SUFFIX "" or ":2,<flags>").
-lmv() {
-	local f k
-	f=$(gd_file "$1" "$2") || { diag "lmv: no file for $1 UID $2"; return 1; }
-	k=$(gd_key "$1" "$2")
-	mv "$f" "$GD_MAIL/$1/$3/$k$4"
-}
-
-# lrm FOLDER UID: a mail reader deletes UID's file.
-lrm() {
-	local f
-	f=$(gd_file "$1" "$2") || { diag "lrm: no file for $1 UID $2"; return 1; }
-	rm -f "$f"
-}
-
-# has_uid FOLDER UID...: the server folder holds every UID; no_uid FOLDER
-# UID...: it holds none of them.
-has_uid() {
-	local all u
-	all=$(dc_uids "$U" "$1") || return 1
-	shift
-	for u in "$@"; do grep -qx "$u" <<<"$all" || return 1; done
-}
-no_uid() {
-	local all u
-	all=$(dc_uids "$U" "$1") || return 1
-	shift
-	for u in "$@"; do grep -qx "$u" <<<"$all" && return 1; done
-	return 0
-}
-
 # imap_append FOLDER FILE DATE [FLAGS]: an IMAP APPEND (LITERAL+) with an
 # explicit INTERNALDATE such as "06-May-2023 07:08:09 +0000" (doveadm save
 # would take the current time, with a fraction of a second that Dovecot may
@@ -110,30 +57,30 @@ sent_some() { sent "$2" | grep -q "^$1 "; }
 
 # ---------------------------------------------------------------- 1. flags
 diag "1. flags both ways"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 10 101 1K 8K >/dev/null
-uids INBOX
+gd_load_uids INBOX
 dc_add_flags "$U" INBOX "${UIDS[6]}" '\Seen' '\Flagged'
 dc_add_flags "$U" INBOX "${UIDS[7]},${UIDS[8]},${UIDS[9]}" '\Seen'
 dc_add_flags "$U" INBOX "${UIDS[4]}" project         # a keyword with no letter
-sync_ok "first sync"
+gd_sync_ok "first sync"
 check "first sync: INBOX equal on both sides" gd_compare INBOX
 for i in 1 2 3 4 5 6 7 8 9 10; do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
 C=$GD_MAIL/INBOX/cur N=$GD_MAIL/INBOX/new
 
-lmv INBOX "${UIDS[1]}" cur ":2,FS"                 # local +S +F
-lmv INBOX "${UIDS[2]}" cur ""                       # new/ -> cur/: no change
-lmv INBOX "${UIDS[3]}" cur ":2,"                    # new/ -> cur/ :2,: no change
+gd_local_mv INBOX "${UIDS[1]}" cur ":2,FS"         # local +S +F
+gd_local_mv INBOX "${UIDS[2]}" cur ""               # new/ -> cur/: no change
+gd_local_mv INBOX "${UIDS[3]}" cur ":2,"            # new/ -> cur/ :2,: no change
 dc_add_flags "$U" INBOX "${UIDS[4]}" '\Answered'    # server +R
-lmv INBOX "${UIDS[5]}" cur ":2,F"                   # local +F ...
+gd_local_mv INBOX "${UIDS[5]}" cur ":2,F"           # local +F ...
 dc_add_flags "$U" INBOX "${UIDS[5]}" '\Seen'        # ... server +S
-lmv INBOX "${UIDS[6]}" cur ":2,S"                   # local -F
-lmv INBOX "${UIDS[7]}" cur ":2,ST"                  # local +T
+gd_local_mv INBOX "${UIDS[6]}" cur ":2,S"           # local -F
+gd_local_mv INBOX "${UIDS[7]}" cur ":2,ST"          # local +T
 dc_add_flags "$U" INBOX "${UIDS[8]}" '\Deleted'     # server +T
 dc_remove_flags "$U" INBOX "${UIDS[9]}" '\Seen'     # server -S
-lmv INBOX "${UIDS[10]}" cur ":2,Sa"                 # local +S, unknown letter a ...
+gd_local_mv INBOX "${UIDS[10]}" cur ":2,Sa"         # local +S, unknown letter a ...
 dc_add_flags "$U" INBOX "${UIDS[10]}" '\Flagged'   # ... server +F
-sync_ok "flags"
+gd_sync_ok "flags"
 check_eq "local rename to :2,FS: server has \\Flagged \\Seen" '\Flagged \Seen' \
 	"$(dc_flags "$U" INBOX "${UIDS[1]}")"
 check "... and the file keeps its name" test -f "$C/${K[1]}:2,FS"
@@ -152,7 +99,7 @@ check_eq "... and the base has both (F|S = 18)" 18 \
 	"$(gd_state "select flags from pairs where key = '${K[5]}'")"
 check_eq "local -F: server loses \\Flagged" '\Seen' "$(dc_flags "$U" INBOX "${UIDS[6]}")"
 check_eq "local +T: server has \\Deleted" '\Deleted \Seen' "$(dc_flags "$U" INBOX "${UIDS[7]}")"
-check "... and the message is not expunged" has_uid INBOX "${UIDS[7]}"
+check "... and the message is not expunged" gd_has_uid INBOX "${UIDS[7]}"
 check "server +\\Deleted: the file is renamed to :2,ST, not removed" test -f "$C/${K[8]}:2,ST"
 check "server -\\Seen: the file is renamed to :2, (S dropped)" test -f "$C/${K[9]}:2,"
 check_eq "local :2,Sa + server +F: server has \\Flagged \\Seen" '\Flagged \Seen' \
@@ -165,15 +112,15 @@ gd_check_idle "flags"
 
 # ------------------------------------------------------------- 2. deletions
 diag "2. deletions each way (on the state of 1)"
-lrm INBOX "${UIDS[2]}"
+gd_local_rm INBOX "${UIDS[2]}"
 dc_expunge "$U" INBOX "${UIDS[3]}"
-lrm INBOX "${UIDS[9]}"                              # deleted on both sides
+gd_local_rm INBOX "${UIDS[9]}"                      # deleted on both sides
 dc_expunge "$U" INBOX "${UIDS[9]}"
-sync_ok "deletions"
-check "local rm: the message is expunged on the server" no_uid INBOX "${UIDS[2]}"
+gd_sync_ok "deletions"
+check "local rm: the message is expunged on the server" gd_no_uid INBOX "${UIDS[2]}"
 check "server expunge: the file is removed" test -z "$(gd_file_of_key INBOX "${K[3]}")"
 check "UID EXPUNGE only: the \\Deleted (T) messages are still on the server" \
-	has_uid INBOX "${UIDS[7]}" "${UIDS[8]}"
+	gd_has_uid INBOX "${UIDS[7]}" "${UIDS[8]}"
 check_eq "the three pairs are dropped (also the one deleted on both sides)" 0 \
 	"$(gd_state "select count(*) from pairs where uid in (${UIDS[2]}, ${UIDS[3]}, ${UIDS[9]}) or key in ('${K[2]}', '${K[3]}', '${K[9]}')")"
 check_eq "7 messages left on the server" 7 "$(gd_count_server INBOX)"
@@ -182,13 +129,13 @@ gd_check_idle "deletions"
 
 # ------------------------------------------------ 3. delete/modify conflicts
 diag "3a. delete/modify conflicts, conflicts: deletion-wins (default; on the state of 2)"
-lrm INBOX "${UIDS[4]}"                               # local rm ...
+gd_local_rm INBOX "${UIDS[4]}"                       # local rm ...
 dc_add_flags "$U" INBOX "${UIDS[4]}" '\Flagged'      # ... server modified
 dc_expunge "$U" INBOX "${UIDS[5]}"                   # server expunge ...
-lmv INBOX "${UIDS[5]}" cur ":2,FRS"                  # ... local modified
-sync_ok "deletion-wins"
+gd_local_mv INBOX "${UIDS[5]}" cur ":2,FRS"          # ... local modified
+gd_sync_ok "deletion-wins"
 check "local rm vs server flag change: the deletion wins (expunged)" \
-	no_uid INBOX "${UIDS[4]}"
+	gd_no_uid INBOX "${UIDS[4]}"
 check "server expunge vs local flag change: the deletion wins (file removed)" \
 	test -z "$(gd_file_of_key INBOX "${K[5]}")"
 check_eq "5 messages left on the server" 5 "$(gd_count_server INBOX)"
@@ -196,21 +143,21 @@ check "INBOX equal on both sides" gd_compare INBOX
 gd_check_idle "deletion-wins"
 
 diag "3b. delete/modify conflicts, conflicts: keep"
-fresh "conflicts: keep"
+gd_fresh "conflicts: keep"
 dc_populate "$U" INBOX 4 102 1K 8K >/dev/null
 dc_add_flags "$U" INBOX 1:* '\Seen'
-uids INBOX
-sync_ok "keep: first sync"
+gd_load_uids INBOX
+gd_sync_ok "keep: first sync"
 for i in 1 2 3 4; do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
 next=$(dc_status_field "$U" INBOX uidnext)
-lrm INBOX "${UIDS[1]}"                               # local rm ...
+gd_local_rm INBOX "${UIDS[1]}"                       # local rm ...
 dc_add_flags "$U" INBOX "${UIDS[1]}" '\Flagged'      # ... server modified
 dc_expunge "$U" INBOX "${UIDS[2]}"                   # server expunge ...
-lmv INBOX "${UIDS[2]}" cur ":2,FS"                   # ... local modified
-lrm INBOX "${UIDS[3]}"                               # plain local rm
+gd_local_mv INBOX "${UIDS[2]}" cur ":2,FS"           # ... local modified
+gd_local_rm INBOX "${UIDS[3]}"                       # plain local rm
 dc_expunge "$U" INBOX "${UIDS[4]}"                   # plain server expunge
-sync_ok "keep"
-check "local rm vs server flag change: the message stays on the server" has_uid INBOX "${UIDS[1]}"
+gd_sync_ok "keep"
+check "local rm vs server flag change: the message stays on the server" gd_has_uid INBOX "${UIDS[1]}"
 f=$(gd_file INBOX "${UIDS[1]}")
 check "... and is downloaded again, under a new key" \
 	test -n "$f" -a "$(gd_key INBOX "${UIDS[1]}")" != "${K[1]}"
@@ -222,7 +169,7 @@ check "... and is uploaded again under a new UID" test -n "$nu" -a "${nu:-0}" -g
 check_eq "... with the local flags" '\Flagged \Seen' "$(dc_flags "$U" INBOX "${nu:-0}" 2>/dev/null)"
 check "... byte-identical" gd_same_as_server INBOX "${nu:-0}" "$GD_MAIL/INBOX/cur/${K[2]}:2,FS"
 check "a plain local rm still propagates under keep" \
-	no_uid INBOX "${UIDS[3]}"
+	gd_no_uid INBOX "${UIDS[3]}"
 check "a plain server expunge still propagates under keep" test -z "$(gd_file_of_key INBOX "${K[4]}")"
 check_eq "2 messages on the server" 2 "$(gd_count_server INBOX)"
 check "INBOX equal on both sides" gd_compare INBOX
@@ -230,9 +177,9 @@ gd_check_idle "keep"
 
 # ---------------------------------------------------- 4. new local messages
 diag "4. new local messages"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 3 103 1K 8K >/dev/null
-sync_ok "new local: first sync"
+gd_sync_ok "new local: first sync"
 next=$(dc_status_field "$U" INBOX uidnext)
 A=1700000000.M1P2.host B=1700000001.M3P4.host
 # Dovecot-style unique with size fields: part of the key, kept as is.
@@ -240,7 +187,7 @@ D=1700000002.M5P6.host,S=1500,W=1540
 gd_write_msg "$GD_MAIL/INBOX/new/$A" 401 "2023-05-06 07:08:09"
 gd_write_msg "$GD_MAIL/INBOX/cur/$B:2,SF" 402 "2022-01-02 03:04:05"
 gd_write_msg "$GD_MAIL/INBOX/cur/$D:2,RS" 407 "2021-03-04 05:06:07"
-sync_ok "new local"
+gd_sync_ok "new local"
 check_contains "three messages uploaded" ", 3 up," "$OUT"
 check_eq "server count +3" 6 "$(gd_count_server INBOX)"
 ua=$(gd_uid INBOX "$A") ub=$(gd_uid INBOX "$B") ud=$(gd_uid INBOX "$D")
@@ -260,10 +207,10 @@ check_eq "nothing downloaded back: still 6 files" 6 "$(gd_count_local INBOX)"
 
 # ------------------------------------------------------ 5. mass deletion
 diag "5. mass-deletion guard"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 40 104 1K 2K >/dev/null
 dc_add_flags "$U" INBOX 1:* '\Seen'
-sync_ok "mass: first sync"
+gd_sync_ok "mass: first sync"
 check_eq "the 40 messages are in cur/" 40 "$(find "$GD_MAIL/INBOX/cur" -type f | wc -l)"
 before=$(gd_snapshot)
 mkdir "$GD_DIR/hold"
@@ -290,7 +237,7 @@ check_contains "... the message names --allow-mass-delete" "--allow-mass-delete"
 check "... INBOX is not recreated" test ! -e "$GD_MAIL/INBOX"
 check_eq "... the server is untouched" "$(sed -n '/^== server/,/^== pairs/p' <<<"$before")" \
 	"$(gd_snapshot | sed -n '/^== server/,/^== pairs/p')"
-sync_ok "--allow-mass-delete" --allow-mass-delete
+gd_sync_ok "--allow-mass-delete" --allow-mass-delete
 check_eq "--allow-mass-delete: the server INBOX is emptied" 0 "$(gd_count_server INBOX)"
 check_eq "... the pairs are dropped" 0 "$(gd_state 'select count(*) from pairs')"
 check "INBOX equal on both sides" gd_compare INBOX
@@ -298,8 +245,8 @@ gd_check_idle "mass local deletion"
 
 dc_populate "$U" Archive 40 105 1K 2K >/dev/null
 dc_add_flags "$U" Archive 1:* '\Seen'
-sync_ok "mass: Archive first sync"
-uids Archive
+gd_sync_ok "mass: Archive first sync"
+gd_load_uids Archive
 before=$(gd_snapshot)
 dc_expunge "$U" Archive "${UIDS[1]}:${UIDS[30]}"
 OUT=$(gd sync 2>&1)
@@ -308,25 +255,25 @@ check_contains "... the message names --allow-mass-delete" "--allow-mass-delete"
 check_eq "... no local file touched" "$(sed -n '/^== local/,/^== server/p' <<<"$before")" \
 	"$(gd_snapshot | sed -n '/^== local/,/^== server/p')"
 check_eq "... no pair dropped" 40 "$(gd_state "select count(*) from pairs p join folders f on f.id = p.folder_id where f.remote = 'Archive'")"
-sync_ok "--allow-mass-delete (server side)" --allow-mass-delete
+gd_sync_ok "--allow-mass-delete (server side)" --allow-mass-delete
 check_eq "--allow-mass-delete: 10 files left" 10 "$(gd_count_local Archive)"
 check "Archive equal on both sides" gd_compare Archive
 gd_check_idle "mass server deletion"
 
 # -------------------------------------------------------------- 6. dry run
 diag "6. --dry-run"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 6 106 1K 8K >/dev/null
-uids INBOX
+gd_load_uids INBOX
 OUT=$(gd sync --dry-run 2>&1)
 check_eq "--dry-run before any sync exits 0" 0 "$?"
 check_contains "... prints the plan as a table" "↓new" "$OUT"
 check "... saying it would download 6 into INBOX" grep -qE '/INBOX +6 +0 +0 +0 +0 +0 +0$' <<<"$OUT"
 check "... and creates no Maildir" test ! -e "$GD_MAIL"
 check_eq "... and records no pair" 0 "$(gd_state 'select count(*) from pairs' 2>/dev/null || echo 0)"
-sync_ok "dry-run: first sync"
-lmv INBOX "${UIDS[1]}" cur ":2,F"                    # local flag
-lrm INBOX "${UIDS[2]}"                               # local delete
+gd_sync_ok "dry-run: first sync"
+gd_local_mv INBOX "${UIDS[1]}" cur ":2,F"            # local flag
+gd_local_rm INBOX "${UIDS[2]}"                       # local delete
 gd_write_msg "$GD_MAIL/INBOX/cur/1700000002.M5P6.host:2,S" 403   # local new
 dc_add_flags "$U" INBOX "${UIDS[3]}" '\Seen'         # server flag
 dc_expunge "$U" INBOX "${UIDS[4]}"                   # server expunge
@@ -344,18 +291,18 @@ else
 	not_ok "--dry-run changes no file, no server folder, no pair"
 	diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | head -20 | sed 's/^/#   /'
 fi
-sync_ok "after --dry-run, the real sync"
+gd_sync_ok "after --dry-run, the real sync"
 check_contains "... does what --dry-run announced" "1 up, flags 1 down 1 up, deleted 1 here 1 there" "$OUT"
 check "INBOX equal on both sides" gd_compare INBOX
 gd_check_idle "dry-run"
 
 # ------------------------------------------- (a) moves across folders
 diag "(a) needs: moves (engine 4b8a29b) -- files moved from INBOX/cur to Archive/cur and back"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 3 107 1K 8K >/dev/null
 dc_add_flags "$U" INBOX 1:* '\Seen'
-uids INBOX
-sync_ok "[moves] first sync"
+gd_load_uids INBOX
+gd_sync_ok "[moves] first sync"
 k=$(gd_key INBOX "${UIDS[2]}") k3=$(gd_key INBOX "${UIDS[3]}")
 cp "$(gd_file INBOX "${UIDS[2]}")" "$GD_DIR/moved.copy"
 mv "$(gd_file INBOX "${UIDS[2]}")" "$GD_MAIL/Archive/cur/"
@@ -367,7 +314,7 @@ check "[moves] the client sent UID MOVE" sent_some "UID MOVE" "$OUT"
 check "[moves] ... and no APPEND" sent_none APPEND "$OUT"
 check "[moves] ... and reports it (2 moved)" grep -q ', 2 moved;' <<<"$OUT"
 check "[moves] the messages left the server INBOX" \
-	no_uid INBOX "${UIDS[2]}" "${UIDS[3]}"
+	gd_no_uid INBOX "${UIDS[2]}" "${UIDS[3]}"
 check_eq "[moves] two messages in the server Archive" 2 "$(gd_count_server Archive)"
 au=$(gd_uid Archive "$k") au3=$(gd_uid Archive "$k3")
 check "[moves] the keys are paired in Archive" test -n "$au" -a -n "$au3"
@@ -399,7 +346,7 @@ gd_check_idle "[moves] move back"
 ku=$(gd_key INBOX "${UIDS[1]}")
 mv "$(gd_file INBOX "${UIDS[1]}")" "$GD_MAIL/Archive/cur/$ku:2,FS"   # local: move, +F
 dc_add_flags "$U" INBOX "${UIDS[1]}" '\Answered'                      # server: +R at the source
-sync_ok "[moves] move + server flag change"
+gd_sync_ok "[moves] move + server flag change"
 au1=$(gd_uid Archive "$ku")
 check "[moves] move + server flag change: moved (paired in Archive)" test -n "$au1"
 check_eq "[moves] ... the server keeps \\Answered and gets \\Flagged" \
@@ -410,10 +357,10 @@ check "[moves] ... INBOX equal on both sides" gd_compare INBOX
 gd_check_idle "[moves] move + server flag change"
 
 # Archiving most of a folder is 30 moves, not a mass deletion: no exit 3.
-fresh
+gd_fresh
 dc_populate "$U" INBOX 40 111 1K 2K >/dev/null
 dc_add_flags "$U" INBOX 1:* '\Seen'
-sync_ok "[moves] mass archive: first sync"
+gd_sync_ok "[moves] mass archive: first sync"
 find "$GD_MAIL/INBOX/cur" -type f | LC_ALL=C sort | head -30 | xargs mv -t "$GD_MAIL/Archive/cur/"
 OUT=$(gd -vv sync 2>&1)
 check_eq "[moves] 30 of 40 moved to Archive: not refused as a mass deletion (exit 0)" 0 "$?"
@@ -427,7 +374,7 @@ gd_check_idle "[moves] mass archive"
 
 # ------------------------------------------------ (b) UIDVALIDITY change
 diag "(b) needs: uidvalidity (engine 9d216f7) -- the server changes UIDVALIDITY of synced folders"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 5 108 1K 8K >/dev/null
 dc_add_flags "$U" INBOX 1:2 '\Seen'
 # The same message twice (same Message-ID and size): each copy keeps its file.
@@ -444,7 +391,7 @@ check "(harness) IMAP APPEND of a draft" \
 	imap_append Drafts "$GD_DIR/draft1.eml" "07-May-2023 07:08:09 +0000" '\Draft'
 check "(harness) IMAP APPEND of a draft without Message-ID" \
 	imap_append Drafts "$GD_DIR/draft2-noid.eml" "08-May-2023 07:08:09 +0000" '\Draft \Seen'
-sync_ok "[uidvalidity] first sync"
+gd_sync_ok "[uidvalidity] first sync"
 check_eq "(harness) 7 messages in INBOX, 2 in Drafts" "7 2" \
 	"$(gd_count_server INBOX) $(gd_count_server Drafts)"
 ino0=$(inodes "$GD_MAIL/INBOX")
@@ -472,10 +419,10 @@ gd_check_idle "[uidvalidity] UIDVALIDITY change"
 
 # The real-world case: the folder is recreated with the same messages (new
 # UIDVALIDITY and new UIDs); pairs must be rebuilt by Message-ID + size.
-fresh
+gd_fresh
 dc_populate "$U" Lists 5 109 1K 8K >/dev/null
 dc_add_flags "$U" Lists 2:3 '\Flagged'
-sync_ok "[uidvalidity] Lists: first sync"
+gd_sync_ok "[uidvalidity] Lists: first sync"
 ino0=$(inodes "$GD_MAIL/Lists")
 uv=$(dc_uidvalidity "$U" Lists)
 dc_mkfolder "$U" Tmpx && dc_move "$U" Lists 1:* Tmpx && dc_rmfolder "$U" Lists &&
@@ -492,14 +439,14 @@ gd_check_idle "[uidvalidity] recreated folder"
 
 # ------------------------------------------------------ (c) new local folder
 diag "(c) needs: local folders (engine 4b8a29b) -- folders made locally are created on the server"
-fresh
-sync_ok "[local folders] first sync"
+gd_fresh
+gd_sync_ok "[local folders] first sync"
 mkdir -p "$GD_MAIL/Projects/"{cur,new,tmp} "$GD_MAIL/Clients/Acme/"{cur,new,tmp} \
 	"$GD_MAIL/Entwürfe/"{cur,new,tmp}
 gd_write_msg "$GD_MAIL/Projects/cur/1700000100.M1P1.host:2,S" 405
 gd_write_msg "$GD_MAIL/Clients/Acme/new/1700000101.M1P1.host" 406
 gd_write_msg "$GD_MAIL/Entwürfe/cur/1700000102.M1P1.host:2,DS" 408
-sync_ok "[local folders] sync"
+gd_sync_ok "[local folders] sync"
 check "[local folders] Projects exists on the server" grep -qx Projects <<<"$(dc_folders "$U")"
 check "[local folders] Clients/Acme exists on the server" \
 	grep -qx 'Clients/Acme' <<<"$(dc_folders "$U")"

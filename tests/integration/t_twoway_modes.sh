@@ -18,77 +18,31 @@ dc_start || exit 1
 U=$DC_USER
 T0=$SECONDS
 
-fresh() {
-	gd_reset_server
-	gd_setup test "${1:-}"
-}
-
-sync_ok() {
-	local desc=$1
-	shift
-	OUT=$(gd sync "$@" 2>&1)
-	RC=$?
-	check_eq "$desc: sync exits 0" 0 "$RC"
-	[ "$RC" -eq 0 ] || printf '%s\n' "$OUT" | head -10 | sed 's/^/#   /'
-}
-
-uids() {
-	mapfile -t UIDS < <(echo 0; dc_uids "$U" "$1")
-}
-
-lmv() {
-	local f k
-	f=$(gd_file "$1" "$2") || { diag "lmv: no file for $1 UID $2"; return 1; }
-	k=$(gd_key "$1" "$2")
-	mv "$f" "$GD_MAIL/$1/$3/$k$4"
-}
-
-lrm() {
-	local f
-	f=$(gd_file "$1" "$2") || { diag "lrm: no file for $1 UID $2"; return 1; }
-	rm -f "$f"
-}
-
-has_uid() {
-	local all u
-	all=$(dc_uids "$U" "$1") || return 1
-	shift
-	for u in "$@"; do grep -qx "$u" <<<"$all" || return 1; done
-}
-
-no_uid() {
-	local all u
-	all=$(dc_uids "$U" "$1") || return 1
-	shift
-	for u in "$@"; do grep -qx "$u" <<<"$all" && return 1; done
-	return 0
-}
-
 part() { # part NAME SNAPSHOT: one section (local, server, pairs) of gd_snapshot
 	sed -n "/^== $1\$/,/^== /p" <<<"$2" | sed '$d'
 }
 
 # ------------------------------------------------------------------- pull
 diag "direction: pull"
-fresh "direction: pull"
+gd_fresh "direction: pull"
 dc_populate "$U" INBOX 5 201 1K 8K >/dev/null
-uids INBOX
-sync_ok "pull: first sync"
+gd_load_uids INBOX
+gd_sync_ok "pull: first sync"
 check "pull: the first sync downloads everything" gd_compare INBOX
 for i in 1 2 3 4 5; do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
 C=$GD_MAIL/INBOX/cur
 NEWKEY=1700000200.M1P1.host
-lmv INBOX "${UIDS[1]}" cur ":2,F"                   # local flag change
-lrm INBOX "${UIDS[2]}"                              # local delete
+gd_local_mv INBOX "${UIDS[1]}" cur ":2,F"           # local flag change
+gd_local_rm INBOX "${UIDS[2]}"                      # local delete
 gd_write_msg "$C/$NEWKEY:2,S" 501                   # local new message
-lmv INBOX "${UIDS[5]}" cur ":2,F"                   # local +F ...
+gd_local_mv INBOX "${UIDS[5]}" cur ":2,F"           # local +F ...
 dc_add_flags "$U" INBOX "${UIDS[5]}" '\Answered'    # ... server +R
 dc_add_flags "$U" INBOX "${UIDS[3]}" '\Seen'        # server flag change
 dc_expunge "$U" INBOX "${UIDS[4]}"                  # server expunge
 gd_write_msg "$GD_DIR/srv.eml" 502
 nu=$(dc_add "$U" INBOX "$GD_DIR/srv.eml")           # server new message
 before=$(gd_snapshot)
-sync_ok "pull"
+gd_sync_ok "pull"
 after=$(gd_snapshot)
 check_eq "pull: nothing was sent to the server (MESSAGES UIDNEXT HIGHESTMODSEQ unchanged)" \
 	"$(part server "$before")" "$(part server "$after")"
@@ -97,7 +51,7 @@ check_eq "pull: a local flag change stays local (server unchanged)" '' \
 check "... and the file keeps it" test -f "$C/${K[1]}:2,F"
 check "pull: a new local file is not uploaded" test -z "$(gd_uid INBOX "$NEWKEY")"
 check "... and stays on disk" test -f "$C/$NEWKEY:2,S"
-check "pull: a locally deleted message stays on the server" has_uid INBOX "${UIDS[2]}"
+check "pull: a locally deleted message stays on the server" gd_has_uid INBOX "${UIDS[2]}"
 f=$(gd_file INBOX "${UIDS[2]}")
 check "... and is downloaded again" test -n "$f"
 check "... byte-identical" gd_same_as_server INBOX "${UIDS[2]}" "${f:-/nonexistent}"
@@ -114,18 +68,18 @@ gd_check_idle "pull"
 
 # ------------------------------------------------------------------- push
 diag "direction: push"
-fresh
+gd_fresh
 dc_populate "$U" INBOX 6 202 1K 8K >/dev/null
-uids INBOX
-sync_ok "push: first sync (direction both)"
+gd_load_uids INBOX
+gd_sync_ok "push: first sync (direction both)"
 echo "    direction: push" >>"$GD_CONF"
 for i in 1 2 3 4 5 6; do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
 C=$GD_MAIL/INBOX/cur
 NEWKEY=1700000201.M1P1.host
-lmv INBOX "${UIDS[1]}" cur ":2,F"                   # local flag change
-lrm INBOX "${UIDS[2]}"                              # local delete
+gd_local_mv INBOX "${UIDS[1]}" cur ":2,F"           # local flag change
+gd_local_rm INBOX "${UIDS[2]}"                      # local delete
 gd_write_msg "$C/$NEWKEY:2,S" 503                   # local new message
-lmv INBOX "${UIDS[5]}" cur ":2,F"                   # local +F ...
+gd_local_mv INBOX "${UIDS[5]}" cur ":2,F"           # local +F ...
 dc_add_flags "$U" INBOX "${UIDS[5]}" '\Answered'    # ... server +R
 dc_add_flags "$U" INBOX "${UIDS[3]}" '\Seen'        # server flag change
 dc_expunge "$U" INBOX "${UIDS[4]}"                  # server expunge
@@ -133,12 +87,12 @@ gd_write_msg "$GD_DIR/srv.eml" 504
 nu=$(dc_add "$U" INBOX "$GD_DIR/srv.eml")           # server new message
 next=$(dc_status_field "$U" INBOX uidnext)
 before=$(gd_snapshot)
-sync_ok "push"
+gd_sync_ok "push"
 after=$(gd_snapshot)
 check_eq "push: no local file added, removed or renamed" \
 	"$(part local "$before")" "$(part local "$after")"
 check_eq "push: a local flag change goes up" '\Flagged' "$(dc_flags "$U" INBOX "${UIDS[1]}")"
-check "push: a local delete goes up (expunged)" no_uid INBOX "${UIDS[2]}"
+check "push: a local delete goes up (expunged)" gd_no_uid INBOX "${UIDS[2]}"
 uu=$(gd_uid INBOX "$NEWKEY")
 check "push: a new local file is uploaded" test -n "$uu"
 check_eq "... with its flags" '\Seen' "$(dc_flags "$U" INBOX "${uu:-0}" 2>/dev/null)"
@@ -157,37 +111,37 @@ gd_check_idle "push"
 
 # ------------------------------------------------ remote_deletions: keep
 diag "remote_deletions: keep"
-fresh "remote_deletions: keep"
+gd_fresh "remote_deletions: keep"
 dc_populate "$U" INBOX 4 203 1K 8K >/dev/null
 dc_add_flags "$U" INBOX 1:* '\Seen'
-uids INBOX
-sync_ok "keep-remote: first sync"
+gd_load_uids INBOX
+gd_sync_ok "keep-remote: first sync"
 for i in 1 2 3 4; do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
 kf=$(gd_file INBOX "${UIDS[2]}")
 dc_expunge "$U" INBOX "${UIDS[2]}"                  # server expunge
-lrm INBOX "${UIDS[3]}"                              # local delete
-sync_ok "keep-remote"
+gd_local_rm INBOX "${UIDS[3]}"                      # local delete
+gd_sync_ok "keep-remote"
 check "remote_deletions keep: the file of the expunged message stays" test -f "$kf"
 check_eq "... its pair is dropped" "" "$(gd_key INBOX "${UIDS[2]}")$(gd_uid INBOX "${K[2]}")"
 check_eq "... its key is remembered as local-only" 1 \
 	"$(gd_state "select count(*) from local_only where key = '${K[2]}'")"
 check_eq "... and it is not uploaded again" 2 "$(gd_count_server INBOX)"
-check "a local delete still goes up" no_uid INBOX "${UIDS[3]}"
+check "a local delete still goes up" gd_no_uid INBOX "${UIDS[3]}"
 gd_check_idle "remote_deletions keep"
-sync_ok "keep-remote: a third sync"
+gd_sync_ok "keep-remote: a third sync"
 check_eq "... the kept file is still not uploaded" 2 "$(gd_count_server INBOX)"
 check "... and is still there" test -f "$kf"
 
 # The backup combination: pull + remote_deletions keep.
 diag "direction: pull + remote_deletions: keep"
-fresh "direction: pull
+gd_fresh "direction: pull
 remote_deletions: keep"
 dc_populate "$U" INBOX 3 204 1K 8K >/dev/null
-uids INBOX
-sync_ok "backup: first sync"
+gd_load_uids INBOX
+gd_sync_ok "backup: first sync"
 kf=$(gd_file INBOX "${UIDS[1]}")
 dc_expunge "$U" INBOX "${UIDS[1]}"
-sync_ok "backup"
+gd_sync_ok "backup"
 check "backup: the file of the expunged message stays" test -f "$kf"
 check_eq "backup: nothing uploaded" 2 "$(gd_count_server INBOX)"
 gd_check_idle "backup"

@@ -109,6 +109,8 @@
 
 # shellcheck disable=SC2016 # single-quoted bash -c scripts are intended
 _DC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib/trap.sh
+source "$_DC_LIB_DIR/trap.sh"
 DC_GENMAIL=$_DC_LIB_DIR/genmail.py
 DC_DOVECOT_BIN=${DC_DOVECOT_BIN:-/usr/sbin/dovecot}
 DC_DOVEADM_BIN=${DC_DOVEADM_BIN:-doveadm}
@@ -509,30 +511,12 @@ _dc_start_watchdog() {
 }
 
 # Chains dc_cleanup into the EXIT trap (after any trap already set) and makes
-# HUP/INT/TERM exit (so that the EXIT trap runs) unless already trapped.
+# HUP/INT/TERM exit (so that the EXIT trap runs) unless already trapped: the
+# first signal exits, any further one is ignored so that the EXIT trap
+# (dc_cleanup) runs to its end (tests/lib/trap.sh).
 _dc_install_trap() {
-	local cur sig n parts
-	cur=$(trap -p EXIT)
-	case $cur in
-	*dc_cleanup*) ;;
-	'') trap dc_cleanup EXIT ;;
-	*)
-		eval "parts=($cur)" # trap -- 'CMD' EXIT
-		# shellcheck disable=SC2064
-		trap "{ ${parts[2]}
-}; dc_cleanup" EXIT
-		;;
-	esac
-	for sig in HUP:129 INT:130 TERM:143; do
-		n=${sig#*:}
-		sig=${sig%:*}
-		if [ -z "$(trap -p "$sig")" ]; then
-			# The first signal exits; any further one is ignored so that
-			# the EXIT trap (dc_cleanup) runs to its end.
-			# shellcheck disable=SC2064
-			trap "trap '' HUP INT TERM; exit $n" "$sig"
-		fi
-	done
+	trap_chain dc_cleanup
+	trap_exit_on_signals
 }
 
 # dc_cleanup: dc_stop for exit paths (traps); keeps $?. It leaves HUP, INT

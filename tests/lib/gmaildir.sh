@@ -9,8 +9,25 @@
 #   gd_compare FOLDER [LOCALPATH]  ok if the server folder and the Maildir
 #                                  hold the same messages, byte-identical,
 #                                  once each, with the same flags and mtimes
+#   gd_fresh [EXTRA_YAML]          gd_reset_server, then gd_setup test
+#                                  EXTRA_YAML: an empty server account, a
+#                                  new Maildir and state
+#   gd_sync_ok DESC [ARGS...]      gd sync ARGS, checked to exit 0 (a TAP
+#                                  line; needs tap.sh); its output in $OUT,
+#                                  its status in $RC
+#   gd_load_uids FOLDER            the server folder's UIDs into the array
+#                                  UIDS (UIDS[1] = first; UIDS[0] is 0)
+#   gd_local_mv FOLDER UID SUB SUFFIX   a mail reader's rename of UID's file
+#                                  to SUB/<key>SUFFIX (SUFFIX "" or
+#                                  ":2,<flags>")
+#   gd_local_rm FOLDER UID         a mail reader deletes UID's file
+#   gd_has_uid FOLDER UID...       the server folder holds every UID
+#   gd_no_uid FOLDER UID...        the server folder holds none of the UIDs
+# (more helpers, each documented where it is defined, below)
 
 GD_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib/trap.sh
+source "$GD_LIB_DIR/trap.sh"
 GMAILDIR_BIN=${GMAILDIR_BIN:-$GD_LIB_DIR/../../build/gmaildir}
 export TZ=UTC
 
@@ -46,21 +63,11 @@ _gd_cleanup() {
 	return "$rc"
 }
 
-# Adds _gd_cleanup to the EXIT trap, after whatever is there already.
+# Adds $GD_DIR to the dirs _gd_cleanup removes, and _gd_cleanup to the EXIT
+# trap, after whatever is there already (tests/lib/trap.sh).
 _gd_chain_trap() {
-	local cur
 	GD_DIRS+=("$GD_DIR")
-	cur=$(trap -p EXIT)
-	case $cur in
-	*_gd_cleanup*) ;;
-	'') trap _gd_cleanup EXIT ;;
-	*)
-		eval "set -- $cur"
-		# shellcheck disable=SC2064
-		trap "{ $3
-}; _gd_cleanup" EXIT
-		;;
-	esac
+	trap_chain _gd_cleanup
 }
 
 gd() {
@@ -252,4 +259,63 @@ gd_write_local() {
 		printf 'Date: Mon, 2 Nov 2026 10:00:00 +0000\n\n%s\n' "${5:-local body of $3}"
 	} >"$dir/tmp/$3"
 	mv "$dir/tmp/$3" "$dir/$2/$3"
+}
+
+# ------------------------------------------------- scenario helpers (two-way)
+
+# gd_fresh [EXTRA_YAML]: an empty server account, a new Maildir and state.
+gd_fresh() {
+	gd_reset_server
+	gd_setup test "${1:-}"
+}
+
+# gd_sync_ok DESC [ARGS...]: a sync that must exit 0; its output in $OUT, its
+# exit status in $RC. Prints a TAP line (needs tap.sh).
+gd_sync_ok() {
+	local desc=$1
+	shift
+	OUT=$(gd sync "$@" 2>&1)
+	RC=$?
+	check_eq "$desc: sync exits 0" 0 "$RC"
+	[ "$RC" -eq 0 ] || printf '%s\n' "$OUT" | head -10 | sed 's/^/#   /'
+}
+
+# gd_load_uids FOLDER: the server folder's UIDs into the array UIDS
+# (UIDS[1] = first).
+gd_load_uids() {
+	# shellcheck disable=SC2034 # UIDS is for the caller
+	mapfile -t UIDS < <(echo 0; dc_uids "$DC_USER" "$1")
+}
+
+# gd_local_mv FOLDER UID SUBDIR SUFFIX: a mail reader's rename of UID's file
+# to SUBDIR/<key>SUFFIX (SUFFIX "" or ":2,<flags>").
+gd_local_mv() {
+	local f k
+	f=$(gd_file "$1" "$2") || { diag "gd_local_mv: no file for $1 UID $2"; return 1; }
+	k=$(gd_key "$1" "$2")
+	mv "$f" "$GD_MAIL/$1/$3/$k$4"
+}
+
+# gd_local_rm FOLDER UID: a mail reader deletes UID's file.
+gd_local_rm() {
+	local f
+	f=$(gd_file "$1" "$2") || { diag "gd_local_rm: no file for $1 UID $2"; return 1; }
+	rm -f "$f"
+}
+
+# gd_has_uid FOLDER UID...: the server folder holds every UID; gd_no_uid
+# FOLDER UID...: it holds none of them.
+gd_has_uid() {
+	local all u
+	all=$(dc_uids "$DC_USER" "$1") || return 1
+	shift
+	for u in "$@"; do grep -qx "$u" <<<"$all" || return 1; done
+}
+
+gd_no_uid() {
+	local all u
+	all=$(dc_uids "$DC_USER" "$1") || return 1
+	shift
+	for u in "$@"; do grep -qx "$u" <<<"$all" && return 1; done
+	return 0
 }

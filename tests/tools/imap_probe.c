@@ -28,6 +28,8 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
+#include "tests/tools/probe_args.h"
+
 struct probe {
 	uint32_t *uids;
 	size_t n, cap;
@@ -212,35 +214,15 @@ out:
 	return ret;
 }
 
-static int parse_tls(const char *s, enum tls_mode *tls_r)
-{
-	if (strcmp(s, "implicit") == 0)
-		*tls_r = TLS_IMPLICIT;
-	else if (strcmp(s, "starttls") == 0)
-		*tls_r = TLS_STARTTLS;
-	else if (strcmp(s, "none") == 0)
-		*tls_r = TLS_NONE;
-	else
-		return -1;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	struct account_conf acct = {.name = "probe", .timeout = 30};
-	const char *trace = getenv("IMAP_PROBE_TRACE");
+	struct account_conf acct;
 
-	if (argc < 7 || argc > 8 || parse_tls(argv[3], &acct.tls) < 0) {
+	if (argc < 7 || argc > 8 || probe_account(argv, &acct) < 0) {
 		fprintf(stderr, "usage: imap_probe HOST PORT implicit|starttls|none CAFILE USER "
 				"PASS [MAILBOX]\n");
 		return 2;
 	}
-	log_init(trace && *trace == '1' ? LOG_LVL_TRACE : LOG_LVL_INFO);
-	acct.host = argv[1];
-	acct.port = (uint16_t)strtoul(argv[2], NULL, 10);
-	acct.allow_insecure = acct.tls == TLS_NONE;
-	acct.ca_file = strcmp(argv[4], "-") == 0 ? NULL : argv[4];
-	acct.user = argv[5];
 	if (getenv("IMAP_PROBE_XOAUTH2"))
 		acct.auth = AUTH_XOAUTH2;
 	if (getenv("IMAP_PROBE_TIMEOUT"))
