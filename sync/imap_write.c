@@ -268,6 +268,131 @@ static struct mailimap_date_time *date_time_new(time_t t)
 	return dt;
 }
 
+/* "mailbox" as an IMAP quoted string; false when a character cannot be
+ * quoted (the caller then lets libetpan send it). */
+static bool quote_mailbox(const char *mailbox, char *buf, size_t cap)
+{
+	size_t k = 0;
+
+	buf[k++] = '"';
+	for (const char *p = mailbox; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c >= 0x7f || k + 4 >= cap)
+			return false;
+		if (c == '"' || c == '\\')
+			buf[k++] = '\\';
+		buf[k++] = (char)c;
+	}
+	buf[k++] = '"';
+	buf[k] = '\0';
+	return true;
+}
+
+/* " (\Seen kw ...)" for APPEND, "" without flags; false when a keyword
+ * cannot be sent or the list is too long for buf. */
+static bool append_flags_text(unsigned flags, const char *keywords, char *buf, size_t cap)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} sys[] = {{MF_ANSWERED, "\\Answered"}, {MF_FLAGGED, "\\Flagged"},
+		   {MF_DELETED, "\\Deleted"},	{MF_SEEN, "\\Seen"},
+		   {MF_DRAFT, "\\Draft"},	{MF_FORWARDED, "$Forwarded"}};
+	const char *p = keywords;
+	size_t k = 0;
+	int n;
+
+	buf[0] = '\0';
+	if (no_flags(flags, keywords))
+		return true;
+	k = (size_t)snprintf(buf, cap, " (");
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]) && k < cap; i++)
+		if (flags & sys[i].bit)
+			k += (size_t)snprintf(buf + k, cap - k, "%s%s",
+					      buf[k - 1] == '(' ? "" : " ", sys[i].name);
+	while (p && *p && k < cap) {
+		size_t len = strcspn(p, " ");
+		bool ext = *p == '\\';
+
+		if (len > 0) {
+			if (!keyword_ok(p + ext, len - ext) || len > INT32_MAX)
+				return false;
+			k += (size_t)snprintf(buf + k, cap - k, "%s%.*s",
+					      buf[k - 1] == '(' ? "" : " ", (int)len, p);
+		}
+		p += len;
+		p += strspn(p, " ");
+	}
+	n = k < cap ? snprintf(buf + k, cap - k, ")") : 0;
+	return n == 1 && k + 1 < cap;
+}
+
+/* The APPENDUID of the last tagged answer (RFC 4315), 0 0 without. */
+static void last_appenduid(struct imap *imap, uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+
+	*uidvalidity_r = *uid_r = 0;
+	for (clistiter *it = ri ? imap_first(ri->rsp_extension_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_uidplus_resp_code_apnd *apnd;
+		const struct mailimap_set_item *item;
+
+		if (ext->ext_extension->ext_id != MAILIMAP_EXTENSION_UIDPLUS ||
+		    ext->ext_type != MAILIMAP_UIDPLUS_RESP_CODE_APND || !ext->ext_data)
+			continue;
+		apnd = ext->ext_data;
+		item = apnd->uid_set ? clist_content(imap_first(apnd->uid_set->set_list)) : NULL;
+		if (item && item->set_first == item->set_last) {
+			*uidvalidity_r = apnd->uid_uidvalidity;
+			*uid_r = item->set_first;
+		}
+	}
+}
+
+/* APPEND with a non-synchronizing literal (RFC 7888 LITERAL+): command and
+ * message go out at once, without waiting for the server's "+", which
+ * saves a round trip per message. Returns a libetpan code, -1 when this
+ * message cannot be sent so (the caller falls back). */
+static int append_literal_plus(struct imap *imap, const char *mailbox, unsigned flags,
+			       const char *keywords, time_t internaldate, const char *data,
+			       size_t len, uint32_t *uidvalidity_r, uint32_t *uid_r)
+{
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	struct mailimap_response *response = NULL;
+	mailstream *s = imap->mi->imap_stream;
+	char mbox[512], fl[512], date[40] = "", head[1200];
+	struct tm tm;
+	int r, cond;
+
+	if (!quote_mailbox(mailbox, mbox, sizeof(mbox)) ||
+	    !append_flags_text(flags, keywords, fl, sizeof(fl)))
+		return -1;
+	if (internaldate > 0 && gmtime_r(&internaldate, &tm))
+		snprintf(date, sizeof(date), " \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
+			 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(head, sizeof(head), "APPEND %s%s%s {%zu+}\r\n", mbox, fl, date, len);
+	r = mailimap_send_current_tag(imap->mi);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (mailstream_write(s, head, strlen(head)) < 0 || mailstream_write(s, data, len) < 0 ||
+	    mailstream_write(s, "\r\n", 2) < 0 || mailstream_flush(s) < 0 ||
+	    !mailimap_read_line(imap->mi))
+		return MAILIMAP_ERROR_STREAM;
+	r = mailimap_parse_response(imap->mi, &response);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	cond = response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	mailimap_response_free(response);
+	if (cond != MAILIMAP_RESP_COND_STATE_OK)
+		return MAILIMAP_ERROR_APPEND;
+	last_appenduid(imap, uidvalidity_r, uid_r);
+	return MAILIMAP_NO_ERROR;
+}
+
 int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const char *keywords,
 		time_t internaldate, const char *data, size_t len, uint32_t *uidvalidity_r,
 		uint32_t *uid_r, struct error *err)
@@ -279,15 +404,22 @@ int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const ch
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
-	if (!no_flags(flags, keywords) && !(fl = flag_list_new(flags, keywords, err)))
-		return -1;
-	if (internaldate > 0)
-		dt = date_time_new(internaldate);
-	r = mailimap_uidplus_append(imap->mi, mailbox, fl, dt, data, len, &uidvalidity, &uid);
-	if (fl)
-		mailimap_flag_list_free(fl);
-	if (dt)
-		mailimap_date_time_free(dt);
+	r = imap_has(imap, IMAP_CAP_LITERAL_PLUS)
+		? append_literal_plus(imap, mailbox, flags, keywords, internaldate, data, len,
+				      &uidvalidity, &uid)
+		: -1;
+	if (r < 0) {
+		if (!no_flags(flags, keywords) && !(fl = flag_list_new(flags, keywords, err)))
+			return -1;
+		if (internaldate > 0)
+			dt = date_time_new(internaldate);
+		r = mailimap_uidplus_append(imap->mi, mailbox, fl, dt, data, len, &uidvalidity,
+					    &uid);
+		if (fl)
+			mailimap_flag_list_free(fl);
+		if (dt)
+			mailimap_date_time_free(dt);
+	}
 	if (r != MAILIMAP_NO_ERROR) {
 		const struct mailimap_response_info *ri = imap->mi->imap_response_info;
 		bool trycreate = r == MAILIMAP_ERROR_APPEND && ri && ri->rsp_trycreate;
