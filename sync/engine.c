@@ -443,6 +443,17 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 	eng->opts = opts;
 	eng->selected = NULL;
 	eng->trash = NULL;
+	/* The connection kept from the last run may have been closed since
+	 * (a BYE, a cut): anything waiting on it is settled by a NOOP, which
+	 * fails on a dead one. Found out now, that costs a reconnect instead
+	 * of this run. */
+	if (eng->imap && !imap_is_dead(eng->imap) && imap_has_input(eng->imap)) {
+		struct error ignored = {0};
+
+		if (imap_noop(eng->imap, &ignored) < 0)
+			log_debug("%s: the kept connection is gone (%s); reconnecting",
+				  eng->acct->name, ignored.msg);
+	}
 	if (eng->imap && imap_is_dead(eng->imap))
 		imap_free(&eng->imap);
 	if (!eng->imap && engine_connect(eng, &eng->imap, err) < 0)

@@ -264,6 +264,10 @@ int imap_idle_start_finish(struct imap *imap, struct error *err);
 /* Both halves. */
 int imap_idle_start(struct imap *imap, struct error *err);
 
+/* Between commands, without blocking: true when the server sent something
+ * since its last answer (a BYE, unasked data) or closed the connection. */
+bool imap_has_input(const struct imap *imap);
+
 /* The socket to poll for POLLIN in every phase; -1 without a connection. */
 int imap_idle_fd(const struct imap *imap);
 /* True when data has already been read off the socket and waits in the

@@ -63,6 +63,13 @@ bool imap_idle_has_buffered(const struct imap *imap)
 	return s && (s->read_buffer_len > 0 || tls_low_pending(mailstream_get_low(s)));
 }
 
+bool imap_has_input(const struct imap *imap)
+{
+	struct pollfd pfd = {.fd = imap_idle_fd(imap), .events = POLLIN};
+
+	return imap_idle_has_buffered(imap) || (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0);
+}
+
 static int refuse(struct error *err, const char *why)
 {
 	error_set(err, ERR_FOLDER, RETRY_NEVER, "IDLE: %s", why);
