@@ -49,7 +49,14 @@ ready() { grep -q "first sync done" "$LOG"; }
 
 start_daemon
 check "the daemon comes up and finishes its first sync" wait_for 20 ready
-check "... INBOX and Other are on disk" bash -c "[ $(count_files INBOX) -eq 20 ] && [ $(count_files Other) -eq 5 ]"
+both_on_disk() { [ "$(count_files INBOX)" -eq 20 ] && [ "$(count_files Other)" -eq 5 ]; }
+# A first sync that left a folder for its retry still counts as done (the
+# daemon goes on); say so, with the daemon's own lines, when it happens.
+if ! both_on_disk; then
+	diag "not all on disk at 'first sync done' (INBOX $(count_files INBOX), Other $(count_files Other)):"
+	grep -v 'imap: [<>]' "$LOG" | tail -20 | sed 's/^/#   /'
+fi
+check "... INBOX and Other are on disk" wait_for 10 both_on_disk
 
 # Server -> local, pushed by IDLE.
 python3 tests/lib/genmail.py --count 1 --seed 63 --out "$GD_DIR/gen" >/dev/null
@@ -81,7 +88,7 @@ check "a local deletion is expunged on the server" wait_for 10 server_count INBO
 sleep 2
 before=$(grep -c 'imap: >' "$LOG")
 sleep 5
-sent=$(tail -n +1 "$LOG" | grep 'imap: >' | tail -n +$((before + 1)) | grep -v -E '> (IDLE|DONE)$' | head -5)
+sent=$(tail -n +1 "$LOG" | grep 'imap: >' | tail -n +$((before + 1)) | grep -v -E '> ([0-9]+ )?(IDLE|DONE)$' | head -5)
 check_eq "once a change settled, 5 s pass with no command but IDLE" "" "$sent"
 
 # An unwatched folder is found by the poll: poll_interval 10 s, by SIGHUP.
