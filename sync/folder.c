@@ -473,6 +473,58 @@ static int drop_remote_folder(struct folder_job *job, struct error *err)
 	return 0;
 }
 
+/* True when some action of the plan talks to the server (a flag pull, a
+ * local deletion or forgetting a pair do not). */
+static bool needs_server(const struct folder_job *job)
+{
+	if (job->n_moves > 0 || job->n_to_trash > 0)
+		return true;
+	for (size_t i = 0; i < job->plan.n; i++) {
+		const struct plan_action *a = &job->plan.actions[i];
+
+		switch (a->op) {
+		case PLAN_FLAGS:
+			if (a->push_add || a->push_remove)
+				return true;
+			break;
+		case PLAN_DELETE_LOCAL:
+		case PLAN_FORGET:
+		case PLAN_KEEP_LOCAL:
+		case PLAN_MOVE_IN:
+			break;
+		default:
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The mailbox for the apply phase, SELECTed again only when an action
+ * needs the server and another mailbox was selected since planning. The
+ * plan's UIDs must still name the same messages. job->info keeps what the
+ * plan read, and the checkpoint records that: a change someone else made
+ * between the two SELECTs is then found by the next sync, not taken as
+ * seen (our own changes are found again too, and match the base). */
+static int select_for_apply(struct folder_job *job, struct error *err)
+{
+	struct imap_mailbox_info now;
+
+	if (job->eng->selected == job || !needs_server(job))
+		return 0;
+	if (imap_select(job->eng->imap, job->mbx->name, &now, err) < 0)
+		return -1;
+	job->eng->selected = job;
+	if (now.uidvalidity != job->info.uidvalidity || now.uidnext < job->info.uidnext) {
+		error_set(err, ERR_FOLDER, RETRY_BACKOFF,
+			  "%s changed under us (UIDVALIDITY %u -> %u, UIDNEXT %u -> %u) while "
+			  "the sync planned it: nothing was applied; the next sync starts over",
+			  job->display, job->info.uidvalidity, now.uidvalidity, job->info.uidnext,
+			  now.uidnext);
+		return -1;
+	}
+	return 0;
+}
+
 int folder_apply(struct folder_job *job, struct error *err)
 {
 	if (job->drop_remote)
@@ -492,10 +544,8 @@ int folder_apply(struct folder_job *job, struct error *err)
 		job->report.unchanged = job->plan.n == 0;
 		return 0;
 	}
-	if ((job->plan.n > 0 || job->n_moves > 0) && job->eng->selected != job &&
-	    imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
+	if (select_for_apply(job, err) < 0)
 		return -1;
-	job->eng->selected = job;
 	if (apply_plan(job, err) < 0 || record_checkpoint(job, err) < 0 ||
 	    state_pair_count(job->eng->st, job->sf.id, &job->report.messages, err) < 0)
 		return -1;
