@@ -204,8 +204,9 @@ struct mailimap_set *imap_set_new(const uint32_t *uids, size_t n)
 }
 
 /* libetpan's mailimap_custom_command() sends a space before the CRLF,
- * which a strict server may answer with BAD; this sends cmd as it is. */
-int imap_raw_command(struct imap *imap, const char *cmd)
+ * which a strict server may answer with BAD; this sends cmd as it is, and
+ * then data (when not NULL) as the literal cmd announced at its end. */
+int imap_raw_command_literal(struct imap *imap, const char *cmd, const char *data, size_t len)
 {
 	struct mailimap_response *response = NULL;
 	mailstream *s = imap->mi->imap_stream;
@@ -215,6 +216,7 @@ int imap_raw_command(struct imap *imap, const char *cmd)
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
 	if (mailstream_write(s, cmd, strlen(cmd)) < 0 || mailstream_write(s, "\r\n", 2) < 0 ||
+	    (data && (mailstream_write(s, data, len) < 0 || mailstream_write(s, "\r\n", 2) < 0)) ||
 	    mailstream_flush(s) < 0 || !mailimap_read_line(imap->mi))
 		return MAILIMAP_ERROR_STREAM;
 	r = mailimap_parse_response(imap->mi, &response);
@@ -224,6 +226,11 @@ int imap_raw_command(struct imap *imap, const char *cmd)
 	mailimap_response_free(response);
 	return cond == MAILIMAP_RESP_COND_STATE_OK ? MAILIMAP_NO_ERROR
 						   : MAILIMAP_ERROR_CUSTOM_COMMAND;
+}
+
+int imap_raw_command(struct imap *imap, const char *cmd)
+{
+	return imap_raw_command_literal(imap, cmd, NULL, 0);
 }
 
 /* ------------------------------------------------------------- connect */

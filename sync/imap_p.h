@@ -100,6 +100,9 @@ struct mailimap_set *imap_set_new(const uint32_t *uids, size_t n);
  * Returns a libetpan code: MAILIMAP_NO_ERROR on OK,
  * MAILIMAP_ERROR_CUSTOM_COMMAND on NO. */
 int imap_raw_command(struct imap *imap, const char *cmd);
+/* The same with a non-synchronizing literal after it (LITERAL+: cmd ends
+ * with its "{n+}"). */
+int imap_raw_command_literal(struct imap *imap, const char *cmd, const char *data, size_t len);
 
 /* The number of UIDs in the VANISHED responses of an extension list
  * (imap_response_info->rsp_extension_list; QRESYNC). */

@@ -362,11 +362,9 @@ static int append_literal_plus(struct imap *imap, const char *mailbox, unsigned 
 {
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct mailimap_response *response = NULL;
-	mailstream *s = imap->mi->imap_stream;
 	char mbox[512], fl[512], date[40] = "", head[1200];
 	struct tm tm;
-	int r, cond;
+	int r;
 
 	if (!quote_mailbox(mailbox, mbox, sizeof(mbox)) ||
 	    !append_flags_text(flags, keywords, fl, sizeof(fl)))
@@ -374,21 +372,12 @@ static int append_literal_plus(struct imap *imap, const char *mailbox, unsigned 
 	if (internaldate > 0 && gmtime_r(&internaldate, &tm))
 		snprintf(date, sizeof(date), " \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
 			 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	snprintf(head, sizeof(head), "APPEND %s%s%s {%zu+}\r\n", mbox, fl, date, len);
-	r = mailimap_send_current_tag(imap->mi);
-	if (r != MAILIMAP_NO_ERROR)
-		return r;
-	if (mailstream_write(s, head, strlen(head)) < 0 || mailstream_write(s, data, len) < 0 ||
-	    mailstream_write(s, "\r\n", 2) < 0 || mailstream_flush(s) < 0 ||
-	    !mailimap_read_line(imap->mi))
-		return MAILIMAP_ERROR_STREAM;
-	r = mailimap_parse_response(imap->mi, &response);
-	if (r != MAILIMAP_NO_ERROR)
-		return r;
-	cond = response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
-	mailimap_response_free(response);
-	if (cond != MAILIMAP_RESP_COND_STATE_OK)
+	snprintf(head, sizeof(head), "APPEND %s%s%s {%zu+}", mbox, fl, date, len);
+	r = imap_raw_command_literal(imap, head, data, len);
+	if (r == MAILIMAP_ERROR_CUSTOM_COMMAND)
 		return MAILIMAP_ERROR_APPEND;
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
 	last_appenduid(imap, uidvalidity_r, uid_r);
 	return MAILIMAP_NO_ERROR;
 }
