@@ -102,6 +102,11 @@ void state_pair_clear(struct state_pair *p);
  * UID of the folder is an error (constraint), never silently replaced. */
 int state_pair_put(struct state *st, int64_t folder_id, const struct state_pair *p,
 		   struct error *err);
+/* Only the flags of an existing pair: the indexes are left alone, so a
+ * flag change writes one table page, not also the index pages a full put
+ * rewrites. A missing pair is not an error (nothing is changed). */
+int state_pair_set_flags(struct state *st, int64_t folder_id, uint32_t uid, unsigned flags,
+			 struct error *err);
 int state_pair_delete(struct state *st, int64_t folder_id, uint32_t uid, struct error *err);
 /* Every pair of a folder ordered by UID. Free with state_pairs_free. */
 int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pairs_r, size_t *n_r,

@@ -114,6 +114,28 @@ out:
 	return ret;
 }
 
+int state_pair_set_flags(struct state *st, int64_t folder_id, uint32_t uid, unsigned flags,
+			 struct error *err)
+{
+	sqlite3_stmt *s =
+	    state_stmt(st, SQL_PAIR_SET_FLAGS,
+		       "UPDATE pairs SET flags = ?3 WHERE folder_id = ?1 AND uid = ?2", err);
+	int ret = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, uid) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, flags) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	ret = state_step_done(st, s, err);
+out:
+	state_stmt_done(s);
+	return ret;
+}
+
 int state_pair_delete(struct state *st, int64_t folder_id, uint32_t uid, struct error *err)
 {
 	return run_folder_stmt(st, SQL_PAIR_DELETE,

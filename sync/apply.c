@@ -93,13 +93,11 @@ static int update_bases(struct folder_job *job, struct error *err)
 		return -1;
 	for (size_t i = 0; i < job->plan.n; i++) {
 		const struct plan_action *a = &job->plan.actions[i];
-		struct state_pair p;
 
 		if (a->op != PLAN_FLAGS)
 			continue;
-		p = job->pairs[a->base];
-		p.flags = a->flags;
-		if (state_pair_put(st, job->sf.id, &p, err) < 0) {
+		if (state_pair_set_flags(st, job->sf.id, job->pairs[a->base].uid, a->flags, err) <
+		    0) {
 			state_rollback(st);
 			return -1;
 		}

@@ -341,6 +341,34 @@ static void test_pair_replace_and_fields(void **state)
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM pairs"), 1);
 }
 
+/* set_flags changes the flags of one pair and nothing else; a UID without
+ * a pair is left alone. */
+static void test_pair_set_flags(void **state)
+{
+	struct fixture *fx = *state;
+	struct state_pair p = pair(9, "k9"), q = pair(10, "k10"), got = {0};
+	struct error err = {0};
+
+	p.keywords = "$Label1";
+	p.message_id = "<m@x>";
+	p.gm_msgid = 42;
+	put_pair(fx, fx->inbox, &p);
+	put_pair(fx, fx->inbox, &q);
+	ok(state_pair_set_flags(fx->st, fx->inbox, 9, MF_FLAGGED | MF_ANSWERED, &err), &err);
+	ok(state_pair_set_flags(fx->st, fx->inbox, 77, MF_FLAGGED, &err), &err);
+	assert_int_equal(state_pair_by_key(fx->st, fx->inbox, "k9", &got, &err), 1);
+	assert_int_equal(got.uid, 9);
+	assert_int_equal(got.flags, MF_FLAGGED | MF_ANSWERED);
+	assert_string_equal(got.keywords, "$Label1");
+	assert_string_equal(got.message_id, "<m@x>");
+	assert_true(got.size == 1009 && got.gm_msgid == 42);
+	state_pair_clear(&got);
+	assert_int_equal(state_pair_by_key(fx->st, fx->inbox, "k10", &got, &err), 1);
+	assert_int_equal(got.flags, MF_SEEN);
+	state_pair_clear(&got);
+	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM pairs"), 2);
+}
+
 /* A key already used by another UID is an error, never a silent replace. */
 static void test_pair_key_clash(void **state)
 {
@@ -915,6 +943,7 @@ int main(void)
 	    T(test_folder_delete_cascades),
 	    T(test_pairs),
 	    T(test_pair_replace_and_fields),
+	    T(test_pair_set_flags),
 	    T(test_pair_key_clash),
 	    T(test_pair_by_gm_msgid),
 	    T(test_intents),
