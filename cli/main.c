@@ -3,6 +3,7 @@
  * 0 all done; 1 some folder or account failed; 2 usage or config error;
  * 3 refused for safety. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,12 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int ret;
 
+	/* A fixed threshold: every buffer of 128 KB or more (a large message
+	 * body, read whole by libetpan) gets its own mapping, returned to the
+	 * system when freed. glibc otherwise raises the threshold after the
+	 * first such free, and the next bodies then come from the heap, whose
+	 * freed tops it keeps: about 1.5 MB more peak RSS in a download. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	ret = parse_globals(&cli, argc, argv);
 	if (ret >= 0)
 		return ret;
