@@ -215,6 +215,8 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	/* Test knobs: small batches make many commit points to interrupt. */
 	opts.batch_messages = env_size("GMAILDIR_BATCH_MESSAGES");
 	opts.batch_bytes = env_size("GMAILDIR_BATCH_BYTES");
+	/* and small pieces put every message through the piecewise path. */
+	opts.piece_bytes = (uint32_t)env_size("GMAILDIR_PIECE_BYTES");
 	view.tty = isatty(STDERR_FILENO);
 	view.quiet = cli->verbosity < 0;
 	view.dry_run = opts.dry_run;

@@ -20,6 +20,11 @@
 
 #define DEFAULT_BATCH_BYTES (8u << 20)
 #define DEFAULT_BATCH_MESSAGES 1000
+/* A message bigger than this comes in pieces of this size: libetpan holds
+ * each literal whole in memory, and with a few connections each on a
+ * message of many megabytes the peak memory would follow the biggest
+ * messages. One round trip per piece is little next to its transfer. */
+#define DEFAULT_PIECE_BYTES (512u << 10)
 
 struct dl_item {
 	size_t remote;    /* index into job->remote */
@@ -245,8 +250,80 @@ static void link_cache_clear(struct link_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+struct pieces {
+	struct maildir_delivery *d; /* owned */
+	size_t got;                 /* bytes of the last piece */
+	uint64_t at;                /* bytes written so far */
+	char *message_id;           /* owned: from the first piece */
+	struct error err;
+};
+
+static int write_piece(uint32_t uid, const char *data, size_t len, void *ctx)
+{
+	struct pieces *pc = ctx;
+
+	if (pc->at == 0 && len > 0)
+		pc->message_id = message_id_get(data, len);
+	if (maildir_delivery_write(pc->d, data, len, &pc->err) < 0)
+		return -1;
+	pc->got = len;
+	return 0;
+}
+
+/* One big message into its tmp/ file, piece by piece, until a piece comes
+ * back short. Returns 0 (delivered, or failed for this message alone:
+ * b->failed), -1 when the connection or the command failed (err). */
+static int deliver_pieces(struct dl_batch *b, struct dl_item *it, uint32_t piece,
+			  struct error *err)
+{
+	const struct remote_msg *r = &b->job->remote[it->remote];
+	struct pieces pc = {0};
+	int ret = 0;
+
+	if (maildir_delivery_begin(b->md, it->key, &pc.d, &pc.err) < 0)
+		goto refused;
+	do {
+		struct error ferr = {0};
+
+		/* A server that never ends the message must not fill the disk. */
+		if (pc.at > 2 * (uint64_t)r->size + piece) {
+			error_set(&pc.err, ERR_MESSAGE, RETRY_BACKOFF,
+				  "UID %u: more than twice its RFC822.SIZE (%u) came; not stored",
+				  r->uid, r->size);
+			goto refused;
+		}
+		pc.got = 0;
+		ret = imap_fetch_body_piece(b->eng->imap, r->uid, (uint32_t)pc.at, piece, write_piece,
+					    &pc, &ferr);
+		if (ret < 0) {
+			*err = ferr;
+			goto refused;
+		}
+		if (ret > 0) {
+			if (!pc.err.msg[0])
+				pc.err = ferr;
+			ret = 0;
+			goto refused;
+		}
+		pc.at += pc.got;
+	} while (pc.got == piece);
+	if (maildir_delivery_finish(&pc.d, r->flags, r->internaldate, &pc.err) < 0)
+		goto refused;
+	it->message_id = pc.message_id;
+	it->delivered = true;
+	return 0;
+refused:
+	maildir_delivery_abort(&pc.d);
+	free(pc.message_id);
+	if (ret == 0 && b->failed++ == 0)
+		b->err = pc.err;
+	return ret;
+}
+
 static int fetch_batch(struct dl_batch *b, struct error *err)
 {
+	const struct engine_opts *o = b->eng->opts;
+	uint32_t piece = o->piece_bytes ? o->piece_bytes : DEFAULT_PIECE_BYTES;
 	uint32_t *uids = xcalloc(b->n, sizeof(*uids));
 	size_t n = 0;
 	int ret = 0;
@@ -254,11 +331,18 @@ static int fetch_batch(struct dl_batch *b, struct error *err)
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->eng->gmail)
 			try_link(b, &b->items[i]);
-		if (!b->items[i].linked)
+		if (!b->items[i].linked && b->job->remote[b->items[i].remote].size <= piece)
 			uids[n++] = b->job->remote[b->items[i].remote].uid;
 	}
 	if (n > 0)
 		ret = imap_fetch_bodies(b->eng->imap, uids, n, deliver, b, err);
+	for (size_t i = 0; i < b->n && ret >= 0; i++) {
+		struct dl_item *it = &b->items[i];
+
+		if (!it->linked && !it->delivered && b->job->remote[it->remote].size > piece &&
+		    deliver_pieces(b, it, piece, err) < 0)
+			ret = -1;
+	}
 	free(uids);
 	return ret;
 }

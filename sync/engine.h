@@ -62,6 +62,9 @@ struct engine_opts {
 	 * bytes / messages (0: defaults). */
 	uint64_t batch_bytes;
 	size_t batch_messages;
+	/* Messages bigger than this are fetched in pieces of this size (0: the
+	 * default, 512 KB). */
+	uint32_t piece_bytes;
 	/* The daemon: told every path the sync is about to change on disk. */
 	maildir_touch_fn *touch;
 	void *touch_ctx;

@@ -165,6 +165,12 @@ typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);
  * ERR_FOLDER) or a dead connection. */
 int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
 		      void *ctx, struct error *err);
+/* UID FETCH uid (BODY.PEEK[]<at.len>): one piece of a message too big to
+ * hold whole (libetpan reads every literal whole into memory). fn gets
+ * the piece, shorter than len at the end of the message and empty past
+ * it. Returns as imap_fetch_bodies for one UID. */
+int imap_fetch_body_piece(struct imap *imap, uint32_t uid, uint32_t at, uint32_t len,
+			  imap_body_fn *fn, void *ctx, struct error *err);
 
 /* UID STORE uids +FLAGS.SILENT (or -FLAGS.SILENT when !add) with the MF_*
  * flags and the space-separated keywords (may be NULL; "\Name" is sent as

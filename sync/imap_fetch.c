@@ -418,6 +418,7 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 struct body_run {
 	imap_body_fn *fn;
 	void *ctx;
+	uint32_t piece_at, piece_len; /* piece_len 0: whole messages */
 	const uint32_t *uids; /* sorted, unique */
 	size_t n;
 	bool *got; /* per uid: delivered and accepted */
@@ -477,15 +478,20 @@ static void body_handler(struct mailimap_msg_att *att, void *ctx)
 	}
 }
 
-static struct mailimap_fetch_type *body_fetch_type(void)
+/* BODY.PEEK[], or BODY.PEEK[]<at.len> for a piece. */
+static struct mailimap_fetch_type *body_fetch_type(const struct body_run *run)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_section *sec = mailimap_section_new(NULL);
+	struct mailimap_fetch_att *att;
 
-	if (!ft || !sec ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
-	    mailimap_fetch_type_new_fetch_att_list_add(
-		ft, mailimap_fetch_att_new_body_peek_section(sec)))
+	if (!ft || !sec)
+		abort();
+	att = run->piece_len ? mailimap_fetch_att_new_body_peek_section_partial(
+				   sec, run->piece_at, run->piece_len)
+			     : mailimap_fetch_att_new_body_peek_section(sec);
+	if (!att || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, att))
 		abort();
 	return ft;
 }
@@ -540,7 +546,7 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 		      struct error *err)
 {
 	struct mailimap_set *set = imap_set_new(uids, n);
-	struct mailimap_fetch_type *ft = body_fetch_type();
+	struct mailimap_fetch_type *ft = body_fetch_type(run);
 	clist *result = NULL;
 	int r;
 
@@ -587,4 +593,18 @@ int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_bo
 	free(run.got);
 	free(sorted);
 	return ret;
+}
+
+int imap_fetch_body_piece(struct imap *imap, uint32_t uid, uint32_t at, uint32_t len,
+			  imap_body_fn *fn, void *ctx, struct error *err)
+{
+	bool got = false;
+	struct body_run run = {
+	    .fn = fn, .ctx = ctx, .piece_at = at, .piece_len = len, .uids = &uid, .n = 1, .got = &got};
+	int ret;
+
+	if (len == 0 || imap_check_alive(imap, err) < 0)
+		return len == 0 ? 0 : -1;
+	ret = body_chunk(imap, &run, &uid, 1, err);
+	return ret == 0 ? body_outcome(&run, err) : ret;
 }
