@@ -44,9 +44,20 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -DGMAILDIR_VERSION='"$(VERSION)"' -I. $(WARN) $(CFLAGS) \
 	$(shell pkg-config --cflags libetpan $(PKGS) 2>/dev/null)
+# libetpan from its static archive when there is one (Debian's libetpan-dev
+# ships it): the shared library loads GnuTLS, p11-kit, Berkeley DB and more
+# that gmaildir never calls (its TLS is OpenSSL's), about 3 MB of RSS and
+# 4 ms of start-up on every run. The IMAP objects it links need only SASL
+# and liblockfile. LIBETPAN=shared links the shared library instead.
 # --libs-only-l: Debian's libetpan.pc leaks a no-PIE link spec (LIBETPAN.md §1).
-LIBS := $(shell pkg-config --libs-only-l libetpan 2>/dev/null) \
-	$(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LIBETPAN ?= static
+ETPAN_A := $(wildcard $(shell pkg-config --variable=libdir libetpan 2>/dev/null)/libetpan.a)
+ifeq ($(LIBETPAN)$(if $(ETPAN_A),.a),static.a)
+ETPAN_LIBS := $(ETPAN_A) -lsasl2 -llockfile
+else
+ETPAN_LIBS := $(shell pkg-config --libs-only-l libetpan 2>/dev/null)
+endif
+LIBS := $(ETPAN_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 ifneq ($(SAN),)
