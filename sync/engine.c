@@ -143,9 +143,51 @@ static int gmail_pairs_needed(struct folder_job *jobs, size_t n, bool *failed, s
 	return ret;
 }
 
+/* A plan that can take no part in a move across folders (no upload, no
+ * deletion on the server) and moves no message is applied at once, while
+ * its mailbox is still selected: no second SELECT, and its pairs are still
+ * in SQLite's cache. Transfers wait for the pool, which spreads them over
+ * connections; Gmail waits, as its label work needs every plan. */
+static bool apply_now(const struct folder_job *job)
+{
+	if (job->eng->gmail || job->quiet || job->drop_remote || job->plan.n == 0)
+		return false;
+	for (size_t i = 0; i < job->plan.n; i++) {
+		switch (job->plan.actions[i].op) {
+		case PLAN_FLAGS:
+		case PLAN_DELETE_LOCAL:
+		case PLAN_FORGET:
+		case PLAN_KEEP_LOCAL:
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+static void plan_and_apply(struct folder_job *job, bool *failed, struct error *err)
+{
+	struct error ferr = {0};
+
+	if (folder_plan(job, &ferr) == 0) {
+		if (!apply_now(job))
+			return;
+		job->applied = true;
+		if (folder_apply(job, &ferr) == 0) {
+			folder_report(job, NULL);
+			return;
+		}
+	}
+	*failed = true;
+	folder_report(job, &ferr);
+	*err = ferr;
+}
+
 /* Plans every wanted folder, matches moves across them, then applies each
- * plan. A folder that fails is reported at once and the others go on; a
- * dead connection stops the account. Returns 1 when some folder failed. */
+ * plan (some at once: apply_now). A folder that fails is reported at once
+ * and the others go on; a dead connection stops the account. Returns 1
+ * when some folder failed. */
 static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struct error *err)
 {
 	bool *failed = xcalloc(n ? n : 1, sizeof(bool));
@@ -159,11 +201,7 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 			failed[i] = true;
 			continue;
 		}
-		if (folder_plan(&jobs[i], &ferr) < 0) {
-			failed[i] = true;
-			folder_report(&jobs[i], &ferr);
-			*err = ferr;
-		}
+		plan_and_apply(&jobs[i], &failed[i], err);
 	}
 	moves_match(jobs, n);
 	if (eng->gmail && gmail_pairs_needed(jobs, n, failed, err) < 0)

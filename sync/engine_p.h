@@ -82,6 +82,7 @@ struct folder_job {
 	struct engine_folder_report report;
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
 	bool quiet;       /* nothing changed on either side: skipped */
+	bool applied;     /* applied right after its plan (engine.c apply_now) */
 	size_t *to_trash; /* owned: DELETE_REMOTE actions to move to Trash (Gmail) */
 	size_t n_to_trash;
 	size_t cap_to_trash;

@@ -204,13 +204,15 @@ static bool worker_connect(struct worker *w, const struct engine *main)
 static size_t busy_jobs(struct pool *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!p->failed[i] && !p->jobs[i].quiet && p->jobs[i].plan.n > 0)
+		if (!p->failed[i] && !p->jobs[i].applied && !p->jobs[i].quiet &&
+		    p->jobs[i].plan.n > 0)
 			p->order[p->n_order++] = i;
 	sort_jobs = p->jobs;
 	xqsort(p->order, p->n_order, sizeof(*p->order), cmp_work);
 	/* Quiet and empty folders only need their report: they go last. */
 	for (size_t i = 0; i < n; i++)
-		if (!p->failed[i] && (p->jobs[i].quiet || p->jobs[i].plan.n == 0))
+		if (!p->failed[i] && !p->jobs[i].applied &&
+		    (p->jobs[i].quiet || p->jobs[i].plan.n == 0))
 			p->order[p->n_order++] = i;
 	return p->n_order;
 }
@@ -316,7 +318,7 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 	eng->selected = ws[0].eng.selected;
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].eng = eng;
-		if (!failed[i] && !p.done[i]) {
+		if (!failed[i] && !p.done[i] && !jobs[i].applied) {
 			struct error err;
 
 			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: %s",
