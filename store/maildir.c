@@ -434,6 +434,8 @@ int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned 
 		 * made by someone else) is never overwritten. */
 		maildir_touch(md, entry->in_new ? "new" : "cur", entry->filename);
 		maildir_touch(md, "cur", name);
+		md->new_dirty |= entry->in_new;
+		md->cur_dirty = true;
 		if (maildir_move_noreplace(entry_dir_fd(md, entry), entry->filename, md->cur_fd,
 					   name) < 0) {
 			maildir_sys_error(err, ERR_MESSAGE, errno, "rename(%s/%s/%s, cur/%s)",
@@ -457,6 +459,8 @@ out:
 int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct error *err)
 {
 	maildir_touch(md, entry->in_new ? "new" : "cur", entry->filename);
+	md->new_dirty |= entry->in_new;
+	md->cur_dirty |= !entry->in_new;
 	if (unlinkat(entry_dir_fd(md, entry), entry->filename, 0) < 0 && errno != ENOENT)
 		return maildir_sys_error(err, ERR_MESSAGE, errno, "unlink(%s/%s/%s)", md->path,
 					 entry->in_new ? "new" : "cur", entry->filename);
@@ -466,10 +470,12 @@ int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct
 
 int maildir_sync(struct maildir *md, struct error *err)
 {
-	if (fsync(md->new_fd) < 0)
+	if (md->new_dirty && fsync(md->new_fd) < 0)
 		return maildir_sys_error(err, ERR_FOLDER, errno, "fsync(%s/new)", md->path);
-	if (fsync(md->cur_fd) < 0)
+	md->new_dirty = false;
+	if (md->cur_dirty && fsync(md->cur_fd) < 0)
 		return maildir_sys_error(err, ERR_FOLDER, errno, "fsync(%s/cur)", md->path);
+	md->cur_dirty = false;
 	return 0;
 }
 

@@ -140,7 +140,8 @@ int maildir_set_flags(struct maildir *md, struct maildir_entry *entry, unsigned 
 		      struct error *err);
 /* Removes a message file. A file that is already gone is not an error. */
 int maildir_remove(struct maildir *md, const struct maildir_entry *entry, struct error *err);
-/* fsync of new/ and cur/: makes earlier maildir_set_flags and maildir_remove
+/* fsync of new/ and cur/, each only if a maildir_set_flags or
+ * maildir_remove of this handle changed it since the last call: makes them
  * durable. Call it once per batch before committing the state that records
  * them, or a crash could bring a removed file back with no pair (and it
  * would be uploaded again as a new message). */

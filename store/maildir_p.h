@@ -29,6 +29,7 @@ struct maildir {
 	size_t cap_pending;
 	maildir_touch_fn *touch; /* announced before each change in new/ cur/ */
 	void *touch_ctx;
+	bool new_dirty, cur_dirty; /* renamed or removed in, not fsynced yet */
 };
 
 /* Calls the touch hook, if any, with md->path + "/" + sub + "/" + name. */
