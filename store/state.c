@@ -219,6 +219,14 @@ static int configure(struct state *st, struct error *err)
 	return 0;
 }
 
+int state_set_cache(struct state *st, unsigned kib, struct error *err)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%u", kib);
+	return pragma(st, sql, NULL, err);
+}
+
 static int exec(struct state *st, const char *sql, struct error *err)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)

@@ -42,6 +42,9 @@ void state_lock_release(struct state_lock **lock);
 /* Opens (creating and migrating as needed) <dir>/state.db. A database of a
  * newer schema than this program knows is an error, never touched. */
 int state_open(const char *dir, struct state **st_r, struct error *err);
+/* Caps the connection's page cache at kib KiB (the default is 512): for
+ * the extra connections of parallel workers, which mostly append. */
+int state_set_cache(struct state *st, unsigned kib, struct error *err);
 void state_free(struct state **st);
 
 /* One transaction per batch of messages, not one per message. state_begin

@@ -192,7 +192,10 @@ static bool worker_connect(struct worker *w, const struct engine *main)
 	w->eng.lock = NULL;
 	w->eng.selected = NULL;
 	w->own = true;
+	/* Its SQLite page cache is kept small: a worker mostly appends pairs
+	 * and intents, and each connection's cache is its own memory. */
 	if (state_open(main->acct->state_dir, &w->eng.st, &err) == 0 &&
+	    state_set_cache(w->eng.st, 128, &err) == 0 &&
 	    engine_connect(&w->eng, &w->eng.imap, &err) == 0)
 		return true;
 	engine_notice(main, "an extra connection failed (%s); going on with fewer", err.msg);
