@@ -128,6 +128,33 @@ struct imap_meta {
 
 typedef void imap_meta_fn(const struct imap_meta *meta, void *ctx);
 
+/* A range of UIDs, lo <= hi. */
+struct imap_uid_range {
+	uint32_t lo, hi;
+};
+
+/* SELECT mailbox (QRESYNC (uidvalidity modseq 1:known_hi)) (RFC 7162
+ * §3.2.5): the mailbox state as imap_select gives it, and in the same
+ * answer what changed since modseq among the messages 1:known_hi. Needs
+ * QRESYNC enabled (imap_caps), and uidvalidity, modseq and known_hi not 0
+ * (else ERR_FOLDER, RETRY_NEVER, nothing sent).
+ * fn is called, after the answer was read, once per FETCH response of it
+ * (UID, FLAGS and MODSEQ of a message changed since modseq: no size, no
+ * date; a message above known_hi may be among them). *vanished_r gets the
+ * UIDs of the VANISHED (EARLIER) responses within 1:known_hi as sorted,
+ * disjoint, non-adjacent ranges (ranges, not UIDs: a server may name a
+ * whole span of long-gone UIDs), NULL when there were none; the caller
+ * frees it. VANISHED is a claim, not a listing: check it before acting.
+ * Returns 1 when the answer's changes apply; 0 when the mailbox is
+ * selected but there are none to use: the answer carries another
+ * UIDVALIDITY (the server ignored the QRESYNC parameters), or the name
+ * needs a literal and a plain imap_select was sent instead; fn is then not
+ * called and *vanished_r is NULL; -1 on error. */
+int imap_select_qresync(struct imap *imap, const char *mailbox, uint32_t uidvalidity,
+			uint64_t modseq, uint32_t known_hi, struct imap_mailbox_info *info_r,
+			imap_meta_fn *fn, void *ctx, struct imap_uid_range **vanished_r,
+			size_t *n_vanished_r, struct error *err);
+
 /* UID FETCH uid_lo:uid_hi (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]
  * [X-GM-MSGID]) of the selected mailbox; uid_hi 0 means "*". With
  * changedsince > 0 only messages with a higher MODSEQ come back (CONDSTORE;

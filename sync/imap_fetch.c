@@ -29,7 +29,7 @@ static void progress_noop(size_t current, size_t maximum, void *ctx)
 	(void)ctx;
 }
 
-static void handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx)
+void imap_handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx)
 {
 	mailimap_set_msg_att_handler(imap->mi, fn, ctx);
 	mailimap_set_progress_callback(imap->mi, fn ? progress_noop : NULL,
@@ -57,23 +57,22 @@ struct meta_run {
 	uint32_t lo, hi;     /* the chunk's range; hi UINT32_MAX for "*" */
 	size_t seen;	     /* messages of the chunk reported so far */
 	uint32_t first_seen; /* the lowest UID among them */
-	char *kw;	     /* keyword buffer, reused */
-	size_t kw_len, kw_cap;
-	bool full;     /* a listing of the whole mailbox: UIDs are kept */
-	uint32_t *all; /* then every UID reported, for the count */
+	struct imap_kw kw;   /* keyword buffer, reused */
+	bool full;	     /* a listing of the whole mailbox: UIDs are kept */
+	uint32_t *all;	     /* then every UID reported, for the count */
 	size_t n_all, cap_all;
 };
 
-static void kw_add(struct meta_run *run, const char *prefix, const char *word)
+static void kw_add(struct imap_kw *kw, const char *prefix, const char *word)
 {
-	size_t need = run->kw_len + strlen(prefix) + strlen(word) + 2;
+	size_t need = kw->len + strlen(prefix) + strlen(word) + 2;
 
-	run->kw = xgrow(run->kw, &run->kw_cap, need, 1);
-	run->kw_len += (size_t)snprintf(run->kw + run->kw_len, run->kw_cap - run->kw_len, "%s%s%s",
-					run->kw_len ? " " : "", prefix, word);
+	kw->s = xgrow(kw->s, &kw->cap, need, 1);
+	kw->len += (size_t)snprintf(kw->s + kw->len, kw->cap - kw->len, "%s%s%s",
+				    kw->len ? " " : "", prefix, word);
 }
 
-static void parse_flag(struct meta_run *run, const struct mailimap_flag *f, unsigned *flags)
+static void parse_flag(struct imap_kw *kw, const struct mailimap_flag *f, unsigned *flags)
 {
 	switch (f->fl_type) {
 	case MAILIMAP_FLAG_ANSWERED:
@@ -96,16 +95,16 @@ static void parse_flag(struct meta_run *run, const struct mailimap_flag *f, unsi
 		if (strcasecmp(f->fl_data.fl_keyword, "$Forwarded") == 0)
 			*flags |= MF_FORWARDED;
 		else
-			kw_add(run, "", f->fl_data.fl_keyword);
+			kw_add(kw, "", f->fl_data.fl_keyword);
 		break;
 	case MAILIMAP_FLAG_EXTENSION:
 		/* An unknown system flag: kept, with its backslash. */
-		kw_add(run, "\\", f->fl_data.fl_extension);
+		kw_add(kw, "\\", f->fl_data.fl_extension);
 		break;
 	}
 }
 
-static void parse_flags(struct meta_run *run, const struct mailimap_msg_att_dynamic *dyn,
+static void parse_flags(struct imap_kw *kw, const struct mailimap_msg_att_dynamic *dyn,
 			struct imap_meta *m)
 {
 	for (clistiter *it = dyn ? imap_first(dyn->att_list) : NULL; it; it = clist_next(it)) {
@@ -113,7 +112,7 @@ static void parse_flags(struct meta_run *run, const struct mailimap_msg_att_dyna
 
 		/* \Recent belongs to one session and is not synced. */
 		if (ff->fl_type == MAILIMAP_FLAG_FETCH_OTHER && ff->fl_flag)
-			parse_flag(run, ff->fl_flag, &m->flags);
+			parse_flag(kw, ff->fl_flag, &m->flags);
 	}
 }
 
@@ -164,27 +163,24 @@ static void parse_ext(const struct mailimap_extension_data *ext, struct imap_met
 		m->gm_msgid = *(uint64_t *)ext->ext_data;
 }
 
-/* Fills m from one FETCH response; false when it lacks RFC822.SIZE, i.e.
- * it is an unsolicited flag update and not the answer to our command. */
-static bool parse_meta(struct meta_run *run, const struct mailimap_msg_att *att,
-		       struct imap_meta *m)
+bool imap_meta_parse(const struct mailimap_msg_att *att, struct imap_kw *kw, struct imap_meta *m)
 {
 	bool has_size = false;
 
 	memset(m, 0, sizeof(*m));
-	run->kw_len = 0;
+	kw->len = 0;
 	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
 		const struct mailimap_msg_att_item *item = clist_content(it);
 
 		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC)
-			parse_flags(run, item->att_data.att_dyn, m);
+			parse_flags(kw, item->att_data.att_dyn, m);
 		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
 			 item->att_data.att_static)
 			has_size |= parse_static(item->att_data.att_static, m);
 		else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_EXTENSION)
 			parse_ext(item->att_data.att_extension_data, m);
 	}
-	m->keywords = run->kw_len ? run->kw : NULL;
+	m->keywords = kw->len ? kw->s : NULL;
 	return has_size;
 }
 
@@ -193,7 +189,9 @@ static void meta_handler(struct mailimap_msg_att *att, void *ctx)
 	struct meta_run *run = ctx;
 	struct imap_meta m;
 
-	if (!parse_meta(run, att, &m))
+	/* Without RFC822.SIZE it is an unsolicited flag update, not the
+	 * answer to our command. */
+	if (!imap_meta_parse(att, &run->kw, &m))
 		return;
 	/* UID FETCH n:* answers with the last message even when its UID is
 	 * below n (RFC 3501 §6.4.8), and unsolicited responses can name any
@@ -252,12 +250,12 @@ static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsi
 
 	if (!set)
 		abort();
-	handler_set(imap, meta_handler, run);
+	imap_handler_set(imap, meta_handler, run);
 	if (changedsince > 0 && imap_has(imap, IMAP_CAP_CONDSTORE))
 		r = mailimap_uid_fetch_changedsince(imap->mi, set, ft, changedsince, &result);
 	else
 		r = mailimap_uid_fetch(imap->mi, set, ft, &result);
-	handler_set(imap, NULL, NULL);
+	imap_handler_set(imap, NULL, NULL);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
 	if (r != MAILIMAP_NO_ERROR) { /* libetpan freed result itself */
@@ -408,7 +406,7 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 	}
 	if (ret == 0 && run.full)
 		ret = check_complete(&run, exists, gone, err);
-	free(run.kw);
+	free(run.kw.s);
 	free(run.all);
 	return ret;
 }
@@ -550,9 +548,9 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	clist *result = NULL;
 	int r;
 
-	handler_set(imap, body_handler, run);
+	imap_handler_set(imap, body_handler, run);
 	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
-	handler_set(imap, NULL, NULL);
+	imap_handler_set(imap, NULL, NULL);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
 	if (r == MAILIMAP_NO_ERROR) {

@@ -1,4 +1,6 @@
-/* Mailbox-level commands: LIST, SELECT, STATUS, CREATE, NOOP. */
+/* Mailbox-level commands: LIST, SELECT (plain, CONDSTORE or QRESYNC),
+ * STATUS, CREATE, NOOP. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,23 +184,13 @@ void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n)
 	free(mbx);
 }
 
-int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
-		struct error *err)
+/* After a successful SELECT: fills info_r and records the mailbox as the
+ * selected one. */
+static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
+		       struct imap_mailbox_info *info_r, struct error *err)
 {
-	const struct mailimap_selection_info *si;
-	uint64_t modseq = 0;
-	int r;
+	const struct mailimap_selection_info *si = imap->mi->imap_selection_info;
 
-	if (imap_check_alive(imap, err) < 0)
-		return -1;
-	imap->selected = false;
-	if (imap_has(imap, IMAP_CAP_CONDSTORE))
-		r = mailimap_select_condstore(imap->mi, mailbox, &modseq);
-	else
-		r = mailimap_select(imap->mi, mailbox);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(imap, r, ERR_FOLDER, err, "SELECT %s", mailbox);
-	si = imap->mi->imap_selection_info;
 	memset(info_r, 0, sizeof(*info_r));
 	if (si) {
 		info_r->uidvalidity = si->sel_uidvalidity;
@@ -225,6 +217,245 @@ int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	return 0;
+}
+
+int imap_select(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
+		struct error *err)
+{
+	uint64_t modseq = 0;
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	imap->selected = false;
+	if (imap_has(imap, IMAP_CAP_CONDSTORE))
+		r = mailimap_select_condstore(imap->mi, mailbox, &modseq);
+	else
+		r = mailimap_select(imap->mi, mailbox);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "SELECT %s", mailbox);
+	return select_done(imap, mailbox, modseq, info_r, err);
+}
+
+/* The FETCH responses of a QRESYNC SELECT, kept until the answer's
+ * UIDVALIDITY says whether they mean anything. */
+struct qr_fetch {
+	uint32_t uid;
+	unsigned flags;
+	char *keywords; /* owned or NULL */
+	uint64_t modseq;
+};
+
+struct qr_run {
+	struct imap_kw kw;
+	struct qr_fetch *v; /* owned */
+	size_t n, cap;
+};
+
+static void qr_handler(struct mailimap_msg_att *att, void *ctx)
+{
+	struct qr_run *run = ctx;
+	struct imap_meta m;
+
+	imap_meta_parse(att, &run->kw, &m);
+	/* Without its UID a response cannot be placed (RFC 7162 §3.2.5.2
+	 * requires one). */
+	if (m.uid == 0)
+		return;
+	run->v = xgrow(run->v, &run->cap, run->n + 1, sizeof(*run->v));
+	run->v[run->n++] =
+	    (struct qr_fetch){m.uid, m.flags, m.keywords ? xstrdup(m.keywords) : NULL, m.modseq};
+}
+
+static void qr_run_free(struct qr_run *run)
+{
+	for (size_t i = 0; i < run->n; i++)
+		free(run->v[i].keywords);
+	free(run->v);
+	free(run->kw.s);
+}
+
+static void qr_report(const struct qr_run *run, imap_meta_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < run->n; i++) {
+		const struct qr_fetch *f = &run->v[i];
+		struct imap_meta m = {
+		    .uid = f->uid, .flags = f->flags, .keywords = f->keywords, .modseq = f->modseq};
+
+		fn(&m, ctx);
+	}
+}
+
+struct range_list {
+	struct imap_uid_range *v; /* owned */
+	size_t n, cap;
+};
+
+/* Adds the runs of one VANISHED set, cut to 1:hi. */
+static void ranges_add(struct range_list *rl, const struct mailimap_set *set, uint32_t hi)
+{
+	for (clistiter *it = imap_first(set ? set->set_list : NULL); it; it = clist_next(it)) {
+		const struct mailimap_set_item *item = clist_content(it);
+		uint32_t a = item->set_first, b = item->set_last;
+		uint32_t lo = a < b ? a : b, top = a < b ? b : a;
+
+		/* 0 stands for "*", which VANISHED does not allow. */
+		if (lo == 0 || lo > hi)
+			continue;
+		rl->v = xgrow(rl->v, &rl->cap, rl->n + 1, sizeof(*rl->v));
+		rl->v[rl->n++] = (struct imap_uid_range){lo, top < hi ? top : hi};
+	}
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	uint32_t x = ((const struct imap_uid_range *)a)->lo;
+	uint32_t y = ((const struct imap_uid_range *)b)->lo;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts the ranges and merges those that overlap or touch. */
+static size_t ranges_merge(struct imap_uid_range *v, size_t n)
+{
+	size_t w = 0;
+
+	xqsort(v, n, sizeof(*v), cmp_range);
+	for (size_t i = 0; i < n; i++) {
+		if (w > 0 && (uint64_t)v[i].lo <= (uint64_t)v[w - 1].hi + 1) {
+			if (v[i].hi > v[w - 1].hi)
+				v[w - 1].hi = v[i].hi;
+			continue;
+		}
+		v[w++] = v[i];
+	}
+	return w;
+}
+
+/* Every VANISHED response of the answer, in the response's extension list
+ * until the next command. */
+static void collect_vanished(struct imap *imap, uint32_t hi, struct range_list *rl)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+
+	for (clistiter *it = imap_first(ri ? ri->rsp_extension_list : NULL); it;
+	     it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+
+		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
+		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data)
+			ranges_add(
+			    rl, ((struct mailimap_qresync_vanished *)ext->ext_data)->qr_known_uids,
+			    hi);
+	}
+	rl->n = ranges_merge(rl->v, rl->n);
+}
+
+/* The HIGHESTMODSEQ (0: NOMODSEQ) of the answer's response codes. */
+static uint64_t answer_modseq(const struct imap *imap)
+{
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+	uint64_t modseq = 0;
+
+	for (clistiter *it = imap_first(ri ? ri->rsp_extension_list : NULL); it;
+	     it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_condstore_resptextcode *rc;
+
+		if (!ext || ext->ext_extension->ext_id != MAILIMAP_EXTENSION_CONDSTORE ||
+		    ext->ext_type != MAILIMAP_CONDSTORE_TYPE_RESP_TEXT_CODE || !ext->ext_data)
+			continue;
+		rc = ext->ext_data;
+		modseq = rc->cs_type == MAILIMAP_CONDSTORE_RESPTEXTCODE_HIGHESTMODSEQ
+			     ? rc->cs_data.cs_modseq_value
+			     : 0;
+	}
+	return modseq;
+}
+
+/* libetpan 1.9.4's mailimap_select_qresync sends "SELECT mb QRESYNC (...)",
+ * without the parentheses RFC 7162 puts around the SELECT parameters, and
+ * Dovecot answers it as a plain SELECT. The command goes out raw, and the
+ * session is brought to the state mailimap_select leaves: a fresh
+ * selection info for the answer to fill, the SELECTED state after an OK. */
+static int select_raw(struct imap *imap, const char *cmd)
+{
+	mailimap *mi = imap->mi;
+	int r;
+
+	if (mi->imap_state != MAILIMAP_STATE_AUTHENTICATED &&
+	    mi->imap_state != MAILIMAP_STATE_SELECTED)
+		return MAILIMAP_ERROR_BAD_STATE;
+	if (mi->imap_selection_info)
+		mailimap_selection_info_free(mi->imap_selection_info);
+	mi->imap_selection_info = mailimap_selection_info_new();
+	if (!mi->imap_selection_info)
+		abort();
+	r = imap_raw_command(imap, cmd);
+	if (r == MAILIMAP_NO_ERROR) {
+		mi->imap_state = MAILIMAP_STATE_SELECTED;
+		return r;
+	}
+	if (r == MAILIMAP_ERROR_CUSTOM_COMMAND) {
+		mailimap_selection_info_free(mi->imap_selection_info);
+		mi->imap_selection_info = NULL;
+		mi->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+		r = MAILIMAP_ERROR_SELECT;
+	}
+	return r;
+}
+
+int imap_select_qresync(struct imap *imap, const char *mailbox, uint32_t uidvalidity,
+			uint64_t modseq, uint32_t known_hi, struct imap_mailbox_info *info_r,
+			imap_meta_fn *fn, void *ctx, struct imap_uid_range **vanished_r,
+			size_t *n_vanished_r, struct error *err)
+{
+	struct qr_run run = {0};
+	struct range_list rl = {0};
+	char mbox[512], cmd[700];
+	int r, ret = -1;
+
+	*vanished_r = NULL;
+	*n_vanished_r = 0;
+	if (!imap_has(imap, IMAP_CAP_QRESYNC) || uidvalidity == 0 || modseq == 0 || known_hi == 0) {
+		error_set(err, ERR_FOLDER, RETRY_NEVER,
+			  "SELECT %s (QRESYNC): not enabled, or nothing known to resync from",
+			  mailbox);
+		return -1;
+	}
+	/* A name that needs a literal: the ordinary SELECT. */
+	if (!imap_quote_mailbox(mailbox, mbox, sizeof(mbox)))
+		return imap_select(imap, mailbox, info_r, err) < 0 ? -1 : 0;
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "SELECT %s (QRESYNC (%" PRIu32 " %" PRIu64 " 1:%" PRIu32 "))",
+		 mbox, uidvalidity, modseq, known_hi);
+	imap->selected = false;
+	imap_handler_set(imap, qr_handler, &run);
+	r = select_raw(imap, cmd);
+	imap_handler_set(imap, NULL, NULL);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(imap, r, ERR_FOLDER, err, "SELECT %s (QRESYNC)", mailbox);
+		goto out;
+	}
+	if (select_done(imap, mailbox, answer_modseq(imap), info_r, err) < 0)
+		goto out;
+	/* Another UIDVALIDITY: the server ignored the QRESYNC parameters
+	 * (RFC 7162 §3.2.5), and nothing it might have sent is about the
+	 * messages we know. */
+	ret = 0;
+	if (info_r->uidvalidity != uidvalidity)
+		goto out;
+	collect_vanished(imap, known_hi, &rl);
+	qr_report(&run, fn, ctx);
+	*vanished_r = rl.v;
+	*n_vanished_r = rl.n;
+	rl.v = NULL;
+	ret = 1;
+out:
+	free(rl.v);
+	qr_run_free(&run);
+	return ret;
 }
 
 bool imap_is_selected(const struct imap *imap, const char *mailbox)

@@ -1,4 +1,4 @@
-/* Internals shared by imap.c, imap_trace.c, imap_fetch.c and imap_write.c. */
+/* Internals shared by the sync/imap*.c files. */
 #ifndef GMAILDIR_SYNC_IMAP_P_H
 #define GMAILDIR_SYNC_IMAP_P_H
 
@@ -104,9 +104,30 @@ int imap_raw_command(struct imap *imap, const char *cmd);
  * with its "{n+}"). */
 int imap_raw_command_literal(struct imap *imap, const char *cmd, const char *data, size_t len);
 
+/* "mailbox" as an IMAP quoted string into buf; false when a character
+ * cannot be quoted or buf is too small (the caller then lets libetpan send
+ * it, as a literal where needed). */
+bool imap_quote_mailbox(const char *mailbox, char *buf, size_t cap);
+
 /* The number of UIDs in the VANISHED responses of an extension list
  * (imap_response_info->rsp_extension_list; QRESYNC). */
 size_t imap_vanished_count(clist *exts);
+
+/* A keyword buffer that imap_meta_parse reuses from one message to the
+ * next; the owner frees s. */
+struct imap_kw {
+	char *s; /* owned */
+	size_t len, cap;
+};
+
+/* Fills m from one FETCH response (imap_fetch.c); m->keywords points into
+ * kw until the next call. Returns true when the response carried
+ * RFC822.SIZE: the answer to a metadata fetch, not a flag update. */
+bool imap_meta_parse(const struct mailimap_msg_att *att, struct imap_kw *kw, struct imap_meta *m);
+
+/* Installs fn as libetpan's per-message handler for the next command (with
+ * the progress callback it needs, LIBETPAN.md §12); NULL removes it. */
+void imap_handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx);
 
 /* The libetpan logger behind the wire trace (ctx is the struct imap). */
 void imap_trace_log(mailimap *mi, int log_type, const char *str, size_t size, void *ctx);

@@ -268,9 +268,7 @@ static struct mailimap_date_time *date_time_new(time_t t)
 	return dt;
 }
 
-/* "mailbox" as an IMAP quoted string; false when a character cannot be
- * quoted (the caller then lets libetpan send it). */
-static bool quote_mailbox(const char *mailbox, char *buf, size_t cap)
+bool imap_quote_mailbox(const char *mailbox, char *buf, size_t cap)
 {
 	size_t k = 0;
 
@@ -366,7 +364,7 @@ static int append_literal_plus(struct imap *imap, const char *mailbox, unsigned 
 	struct tm tm;
 	int r;
 
-	if (!quote_mailbox(mailbox, mbox, sizeof(mbox)) ||
+	if (!imap_quote_mailbox(mailbox, mbox, sizeof(mbox)) ||
 	    !append_flags_text(flags, keywords, fl, sizeof(fl)))
 		return -1;
 	if (internaldate > 0 && gmtime_r(&internaldate, &tm))
