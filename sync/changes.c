@@ -11,6 +11,13 @@
  *    of the old range lists the survivors. Every other known message is
  *    taken as the base says (after a completed sync the server holds the
  *    base flags).
+ *  - QRESYNC: the SELECT itself is SELECT ... (QRESYNC (<UIDVALIDITY>
+ *    <old HIGHESTMODSEQ> 1:<old UIDNEXT-1>)), whose answer carries the
+ *    flags of the known messages that changed (in place of the CHANGEDSINCE
+ *    fetch) and VANISHED (EARLIER), the expunged UIDs. New messages are
+ *    fetched as with CONDSTORE. VANISHED is taken as a claim only: when
+ *    EXISTS minus the new messages equals the pairs less the pairs it
+ *    names, the survivors are those pairs; else the UID SEARCH decides.
  *  - Otherwise: every UID with its flags (UID FETCH 1:*).
  * Direction push keeps remote flags that differ from the base (it never
  * brings server changes down), so it always reads everything. */
@@ -77,16 +84,52 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp)
 	       stamp != 0 && stamp == sf->local_stamp;
 }
 
+/* The state side of incremental_ok: what there is to resync from. */
+static bool state_incremental(const struct folder_job *job)
+{
+	const struct state_folder *sf = &job->sf;
+
+	return sf->id != 0 && sf->uidvalidity != 0 && sf->uidnext > 1 && sf->highestmodseq != 0 &&
+	       job->eng->acct->direction != DIRECTION_PUSH;
+}
+
 static bool incremental_ok(const struct folder_job *job)
 {
 	const struct state_folder *sf = &job->sf;
 
 	/* A HIGHESTMODSEQ or UIDNEXT that went backwards breaks CHANGEDSINCE
 	 * and the count: read everything then. */
-	return sf->id != 0 && sf->uidvalidity == job->info.uidvalidity && sf->uidnext > 1 &&
-	       job->info.uidnext >= sf->uidnext && sf->highestmodseq != 0 &&
-	       job->info.highestmodseq >= sf->highestmodseq &&
-	       job->eng->acct->direction != DIRECTION_PUSH;
+	return state_incremental(job) && sf->uidvalidity == job->info.uidvalidity &&
+	       job->info.uidnext >= sf->uidnext && job->info.highestmodseq >= sf->highestmodseq;
+}
+
+int select_for_plan(struct folder_job *job, struct error *err)
+{
+	struct imap *imap = job->eng->imap;
+	const struct state_folder *sf = &job->sf;
+	int r;
+
+	if (!(imap_caps(imap) & IMAP_CAP_QRESYNC) || !state_incremental(job))
+		return imap_select(imap, job->mbx->name, &job->info, err);
+	r = imap_select_qresync(imap, job->mbx->name, sf->uidvalidity, sf->highestmodseq,
+				sf->uidnext - 1, &job->info, on_meta, job, &job->vanished,
+				&job->n_vanished, err);
+	if (r < 0)
+		return -1;
+	job->qresync = r == 1;
+	return 0;
+}
+
+/* Forgets what the QRESYNC SELECT brought, for a folder read in full. */
+static void qresync_drop(struct folder_job *job)
+{
+	for (size_t i = 0; i < job->n_remote; i++)
+		free(job->remote[i].keywords);
+	job->n_remote = 0;
+	free(job->vanished);
+	job->vanished = NULL;
+	job->n_vanished = 0;
+	job->qresync = false;
 }
 
 /* Drops repeats from a sorted array (a server may list a UID twice). */
@@ -100,11 +143,13 @@ static size_t dedup_u32(uint32_t *u, size_t n)
 	return w;
 }
 
-/* The UIDs below the old UIDNEXT that still exist, sorted. */
-static int surviving_uids(struct folder_job *job, size_t n_new, uint32_t **uids_r, size_t *n_r,
-			  struct error *err)
+/* The UIDs below the old UIDNEXT that still exist, sorted. With by_count,
+ * an EXISTS that leaves room for exactly the pairs says they all survive;
+ * else UID SEARCH lists them. */
+static int surviving_uids(struct folder_job *job, size_t n_new, bool by_count, uint32_t **uids_r,
+			  size_t *n_r, struct error *err)
 {
-	if (job->info.exists >= n_new && job->info.exists - n_new == job->n_pairs) {
+	if (by_count && job->info.exists >= n_new && job->info.exists - n_new == job->n_pairs) {
 		uint32_t *uids = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*uids));
 
 		for (size_t i = 0; i < job->n_pairs; i++)
@@ -172,15 +217,89 @@ static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n,
 	return 0;
 }
 
+static bool vanished_has(const struct folder_job *job, uint32_t uid)
+{
+	size_t lo = 0, hi = job->n_vanished;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (uid < job->vanished[mid].lo)
+			hi = mid;
+		else if (uid > job->vanished[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* Turns the FETCH responses of the QRESYNC SELECT into what the
+ * CHANGEDSINCE fetch would have recorded: a known message keeps the size
+ * and Gmail id of its pair; a message at or above the old UIDNEXT is left
+ * to the fetch of new messages, one below it without a pair to
+ * add_unchanged (both need their size and date). Returns false when the
+ * answer does not square with VANISHED and the pairs: a message it names
+ * that is not a pair, or that VANISHED also names. */
+static bool qresync_take(struct folder_job *job)
+{
+	bool clean = true;
+	size_t w = 0;
+
+	for (size_t i = 0; i < job->n_remote; i++) {
+		struct remote_msg *r = &job->remote[i];
+		const struct state_pair *p = pair_by_uid(job, r->uid);
+
+		if (r->uid < job->sf.uidnext && (!p || vanished_has(job, r->uid)))
+			clean = false;
+		if (r->uid >= job->sf.uidnext || !p) {
+			free(r->keywords);
+			continue;
+		}
+		r->size = (uint32_t)p->size;
+		r->gm_msgid = p->gm_msgid;
+		job->remote[w++] = *r;
+	}
+	job->n_remote = w;
+	return clean;
+}
+
+/* The survivors as QRESYNC has them, when the count confirms VANISHED:
+ * EXISTS less the new messages must be the pairs less those it names.
+ * Returns true with the pairs VANISHED does not name, sorted; false when
+ * the count disagrees (VANISHED is only a hint: libetpan or the server may
+ * have left some out). */
+static bool qresync_survivors(struct folder_job *job, size_t n_new, uint32_t **uids_r, size_t *n_r)
+{
+	size_t gone = 0, n = 0;
+	uint32_t *uids;
+
+	for (size_t i = 0; i < job->n_pairs; i++)
+		gone += vanished_has(job, job->pairs[i].uid);
+	if (job->info.exists < n_new || job->info.exists - n_new != job->n_pairs - gone)
+		return false;
+	uids = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*uids));
+	for (size_t i = 0; i < job->n_pairs; i++)
+		if (!vanished_has(job, job->pairs[i].uid))
+			uids[n++] = job->pairs[i].uid;
+	*uids_r = uids;
+	*n_r = n;
+	return true;
+}
+
 static int gather_incremental(struct folder_job *job, struct error *err)
 {
 	struct imap *imap = job->eng->imap;
 	uint32_t *uids = NULL;
 	size_t n_new, n_uids = 0;
+	bool clean = false;
 	int ret = -1;
 
-	if (imap_fetch_meta(imap, 1, job->sf.uidnext - 1, job->sf.highestmodseq, on_meta, job,
-			    err) < 0)
+	/* With QRESYNC the changed flags came with the SELECT. */
+	if (job->qresync)
+		clean = qresync_take(job);
+	else if (imap_fetch_meta(imap, 1, job->sf.uidnext - 1, job->sf.highestmodseq, on_meta, job,
+				 err) < 0)
 		return -1;
 	/* No UID was given out since: no new message to ask for. */
 	if (job->info.uidnext != job->sf.uidnext &&
@@ -191,7 +310,10 @@ static int gather_incremental(struct folder_job *job, struct error *err)
 	n_new = 0;
 	for (size_t i = 0; i < job->n_remote; i++)
 		n_new += job->remote[i].uid >= job->sf.uidnext;
-	if (surviving_uids(job, n_new, &uids, &n_uids, err) < 0)
+	/* A QRESYNC answer that does not square goes to the SEARCH: the
+	 * plain count could agree with it by chance. */
+	if (!(clean && qresync_survivors(job, n_new, &uids, &n_uids)) &&
+	    surviving_uids(job, n_new, !job->qresync, &uids, &n_uids, err) < 0)
 		goto out;
 	ret = add_unchanged(job, uids, n_uids, job->n_remote, err);
 	remote_normalize(job);
@@ -202,6 +324,10 @@ out:
 
 int gather_remote(struct folder_job *job, struct error *err)
 {
+	/* What the QRESYNC SELECT brought is used only by the incremental
+	 * path, and only where the CHANGEDSINCE fetch would have been. */
+	if (job->qresync && (job->info.exists == 0 || !incremental_ok(job)))
+		qresync_drop(job);
 	if (job->info.exists == 0)
 		return 0;
 	if (incremental_ok(job)) {

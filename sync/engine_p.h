@@ -87,6 +87,12 @@ struct folder_job {
 	size_t n_to_trash;
 	size_t cap_to_trash;
 	uint64_t stamp;   /* maildir_settled_stamp before the scan */
+	/* The planning SELECT was QRESYNC and its answer applies (same
+	 * UIDVALIDITY): job->remote holds its FETCH responses, vanished its
+	 * VANISHED (EARLIER) UIDs (changes.c). */
+	bool qresync;
+	struct imap_uid_range *vanished; /* owned */
+	size_t n_vanished;
 	char safe_name[256]; /* the remote name, printable, when no display name */
 };
 
@@ -117,8 +123,11 @@ int apply_moves(struct folder_job *job, struct error *err);
  * it), so that one sync converges. */
 int moves_finish(struct folder_job *jobs, size_t n, struct error *err);
 
-/* changes.c: the remote view, read cheapest first (needs job->pairs
- * loaded), and whether the folder can be skipped altogether. */
+/* changes.c: the SELECT before planning (with QRESYNC where the server
+ * and the state allow it: its answer then carries the changes), the
+ * remote view, read cheapest first (needs job->pairs loaded), and whether
+ * the folder can be skipped altogether. */
+int select_for_plan(struct folder_job *job, struct error *err);
 int gather_remote(struct folder_job *job, struct error *err);
 bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 

@@ -66,6 +66,7 @@ void folder_job_clear(struct folder_job *job)
 	free(job->local_abs);
 	free(job->moves);
 	free(job->to_trash);
+	free(job->vanished);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -405,7 +406,7 @@ int folder_plan(struct folder_job *job, struct error *err)
 		return -1;
 	if (quiet)
 		return 0;
-	if (imap_select(job->eng->imap, job->mbx->name, &job->info, err) < 0)
+	if (select_for_plan(job, err) < 0)
 		return -1;
 	job->eng->selected = job;
 	if (check_uidnext(job, err) < 0)
