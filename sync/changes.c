@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "sync/engine_p.h"
+#include "util/uidset.h"
 #include "util/xalloc.h"
 
 static void on_meta(const struct imap_meta *m, void *ctx)
@@ -338,4 +339,39 @@ int gather_remote(struct folder_job *job, struct error *err)
 	}
 	remote_normalize(job);
 	return 0;
+}
+
+static void on_date(const struct imap_meta *m, void *ctx)
+{
+	struct folder_job *job = ctx;
+	size_t i = job_remote_index(job, m->uid);
+
+	if (i == PLAN_NONE)
+		return;
+	job->remote[i].size = m->size;
+	job->remote[i].internaldate = m->internaldate;
+}
+
+int gather_download_dates(struct folder_job *job, struct error *err)
+{
+	uint32_t *uids = NULL, lo, hi;
+	size_t n = 0, cap = 0, pos = 0;
+	int ret = 0;
+
+	if (!job->qresync || job->eng->opts->dry_run)
+		return 0;
+	for (size_t i = 0; i < job->plan.n; i++) {
+		const struct plan_action *a = &job->plan.actions[i];
+
+		if ((a->op != PLAN_DOWNLOAD && a->op != PLAN_RESTORE_LOCAL) ||
+		    a->remote == PLAN_NONE || job->remote[a->remote].internaldate != 0)
+			continue;
+		uids = xgrow(uids, &cap, n + 1, sizeof(*uids));
+		uids[n++] = job->remote[a->remote].uid;
+	}
+	n = uidset_normalize(uids, n);
+	while (ret == 0 && uidset_next_run(uids, n, &pos, &lo, &hi) == 1)
+		ret = imap_fetch_meta(job->eng->imap, lo, hi, 0, on_date, job, err);
+	free(uids);
+	return ret;
 }

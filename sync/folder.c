@@ -453,7 +453,9 @@ int folder_plan(struct folder_job *job, struct error *err)
 	    (state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0 ||
 	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
 		return -1;
-	return plan_folder(job, err);
+	if (plan_folder(job, err) < 0)
+		return -1;
+	return gather_download_dates(job, err);
 }
 
 /* Phase two, after moves across folders were matched: the guard, then the
