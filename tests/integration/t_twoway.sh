@@ -2,7 +2,9 @@
 # Two-way sync against a real Dovecot (DESIGN.md §4): flags both ways (also
 # concurrent changes of one message and T as an ordinary flag), deletions
 # both ways, delete/modify conflicts under both policies, new local
-# messages, the mass-deletion guard, --dry-run; moves across folders
+# messages, the mass-deletion guard, --dry-run, server expunges and flag
+# changes between two syncs on the change-detection path the server's
+# capabilities choose (7.: QRESYNC, CONDSTORE or plain); moves across folders
 # (tagged [moves]), UIDVALIDITY changes ([uidvalidity]) and folders made
 # locally ([local folders]).
 # Every scenario ends with one more sync that must change nothing anywhere:
@@ -295,6 +297,143 @@ gd_sync_ok "after --dry-run, the real sync"
 check_contains "... does what --dry-run announced" "1 up, flags 1 down 1 up, deleted 1 here 1 there" "$OUT"
 check "INBOX equal on both sides" gd_compare INBOX
 gd_check_idle "dry-run"
+
+# ------------------------------------- 7. server expunges and flag changes
+# Change detection (DESIGN.md §6) takes one of three paths, by what the
+# server offers: QRESYNC (the SELECT answer carries changed flags and
+# VANISHED), CONDSTORE only (UID FETCH ... CHANGEDSINCE, expunges by
+# count or UID SEARCH), or neither (UID FETCH 1:*). t_twoway_condstore.sh
+# and t_twoway_plain.sh run this script with capabilities hidden: all
+# three must give the same results; the wire trace shows which path ran.
+case " ${DC_CAP_HIDE:-} " in
+*" CONDSTORE "*) DETECT=plain ;;
+*" QRESYNC "*) DETECT=condstore ;;
+*) DETECT=qresync ;;
+esac
+
+# stamps UID...: "inode path mtime" of the files of these INBOX UIDs.
+stamps() {
+	local u f
+	for u in "$@"; do
+		f=$(gd_file INBOX "$u") || { echo "no file for UID $u"; continue; }
+		stat -c '%i %n %Y' "$f"
+	done
+}
+
+# detect_path DESC TRACE: the commands of TRACE are those of $DETECT's path
+# for INBOX.
+detect_path() {
+	local desc=$1 trace=$2
+	case $DETECT in
+	qresync)
+		check "$desc: SELECT \"INBOX\" (QRESYNC (...)) is sent" \
+			sent_some 'SELECT "INBOX" (QRESYNC' "$trace"
+		check "$desc: no CHANGEDSINCE UID FETCH" \
+			eval '! sent "$trace" | grep -q CHANGEDSINCE'
+		check "$desc: no UID SEARCH" sent_none "UID SEARCH" "$trace"
+		;;
+	condstore)
+		check "$desc: no QRESYNC SELECT" eval '! sent "$trace" | grep -q QRESYNC'
+		check "$desc: a CHANGEDSINCE UID FETCH" \
+			eval 'sent "$trace" | grep -q "^UID FETCH .*(CHANGEDSINCE "'
+		;;
+	plain)
+		check "$desc: neither QRESYNC nor CHANGEDSINCE" \
+			eval '! sent "$trace" | grep -q "QRESYNC\|CHANGEDSINCE"'
+		;;
+	esac
+}
+
+diag "7. server expunges and flag changes between two syncs ($DETECT path)"
+gd_fresh
+dc_populate "$U" INBOX 20 131 1K 4K >/dev/null
+gd_load_uids INBOX
+dc_add_flags "$U" INBOX "${UIDS[12]},${UIDS[19]}" '\Seen'
+gd_sync_ok "7a. first sync"
+for i in $(seq 1 20); do K[i]=$(gd_key INBOX "${UIDS[i]}"); done
+size10=$(gd_state "select size from pairs where key = '${K[10]}'")
+keep=(1 4 5 6 9 11 13 14 17 18 19 20)
+before=$(stamps $(for i in "${keep[@]}"; do echo "${UIDS[i]}"; done))
+# Server only: four expunges in three runs (3, 7:8, 15; 15 flagged first),
+# flags changed on four others, two new messages.
+dc_add_flags "$U" INBOX "${UIDS[15]}" '\Flagged'
+dc_expunge "$U" INBOX "${UIDS[3]},${UIDS[7]},${UIDS[8]},${UIDS[15]}"
+dc_add_flags "$U" INBOX "${UIDS[2]}" '\Seen'
+dc_add_flags "$U" INBOX "${UIDS[10]}" '\Flagged' '\Answered'
+dc_remove_flags "$U" INBOX "${UIDS[12]}" '\Seen'
+dc_add_flags "$U" INBOX "${UIDS[16]}" '\Draft'
+dc_populate "$U" INBOX 2 151 1K 2K >/dev/null
+OUT=$(gd -vv sync 2>&1)
+check_eq "7a. expunges + flags on the server: sync exits 0" 0 "$?"
+for i in 3 7 8 15; do
+	check "7a. expunged UID ${UIDS[i]}: its file is removed" test -z "$(gd_file_of_key INBOX "${K[i]}")"
+done
+check_eq "7a. ... and the four pairs are dropped" 0 \
+	"$(gd_state "select count(*) from pairs where key in ('${K[3]}', '${K[7]}', '${K[8]}', '${K[15]}')")"
+check_eq "7a. server +S: the file is cur/KEY:2,S" "$GD_MAIL/INBOX/cur/${K[2]}:2,S" \
+	"$(gd_file INBOX "${UIDS[2]}")"
+check_eq "7a. server +F +R: the file is cur/KEY:2,FR" "$GD_MAIL/INBOX/cur/${K[10]}:2,FR" \
+	"$(gd_file INBOX "${UIDS[10]}")"
+check_eq "7a. ... and its pair keeps its size" "$size10" \
+	"$(gd_state "select size from pairs where key = '${K[10]}'")"
+check_eq "7a. server -S: the file is cur/KEY:2," "$GD_MAIL/INBOX/cur/${K[12]}:2," \
+	"$(gd_file INBOX "${UIDS[12]}")"
+check_eq "7a. server +D: the file is cur/KEY:2,D" "$GD_MAIL/INBOX/cur/${K[16]}:2,D" \
+	"$(gd_file INBOX "${UIDS[16]}")"
+check_eq "7a. the other twelve files are untouched (inode, name, mtime)" "$before" \
+	"$(stamps $(for i in "${keep[@]}"; do echo "${UIDS[i]}"; done))"
+check_eq "7a. 18 messages on each side (16 left + 2 new)" "18 18" \
+	"$(gd_count_server INBOX) $(gd_count_local INBOX)"
+check "7a. INBOX equal on both sides" gd_compare INBOX
+detect_path "7a" "$OUT"
+gd_check_idle "7a. expunges + flags on the server"
+
+# The lowest and the highest known UID expunged, a flag changed between
+# them, and a local flag change at the same time: both ways in one sync.
+gd_load_uids INBOX
+n=${#UIDS[@]}
+lo=${UIDS[1]} hi=${UIDS[n - 1]} mid=${UIDS[5]} loc=${UIDS[6]}
+klo=$(gd_key INBOX "$lo") khi=$(gd_key INBOX "$hi") kmid=$(gd_key INBOX "$mid")
+dc_expunge "$U" INBOX "$lo,$hi"
+dc_add_flags "$U" INBOX "$mid" '\Flagged'
+gd_local_mv INBOX "$loc" cur ":2,S"
+OUT=$(gd -vv sync 2>&1)
+check_eq "7b. first and last UID expunged, flags both ways: sync exits 0" 0 "$?"
+check "7b. ... both files are removed" \
+	test -z "$(gd_file_of_key INBOX "$klo")$(gd_file_of_key INBOX "$khi")"
+check_eq "7b. ... the server flag comes down" "$GD_MAIL/INBOX/cur/$kmid:2,F" \
+	"$(gd_file INBOX "$mid")"
+check_eq "7b. ... the local flag goes up" '\Seen' "$(dc_flags "$U" INBOX "$loc")"
+check_eq "7b. ... 16 messages on each side" "16 16" \
+	"$(gd_count_server INBOX) $(gd_count_local INBOX)"
+check "7b. INBOX equal on both sides" gd_compare INBOX
+detect_path "7b" "$OUT"
+gd_check_idle "7b. first and last UID expunged"
+
+# VANISHED is a claim, believed only when the count agrees. A message
+# below the old UIDNEXT that has no pair (forgotten here: its pair and
+# file removed behind gmaildir's back) makes the count disagree with an
+# expunge VANISHED reports: the UID SEARCH decides then. (QRESYNC only: the
+# CONDSTORE count cannot tell this case from "nothing expunged".)
+if [ "$DETECT" = qresync ]; then
+	gd_load_uids INBOX
+	ufo=${UIDS[3]} uex=${UIDS[8]}
+	kfo=$(gd_key INBOX "$ufo") kex=$(gd_key INBOX "$uex")
+	rm -f "$(gd_file INBOX "$ufo")"
+	gd_state "delete from pairs where key = '$kfo'"
+	dc_expunge "$U" INBOX "$uex"
+	OUT=$(gd -vv sync 2>&1)
+	check_eq "7c. a message without a pair + an expunge: sync exits 0" 0 "$?"
+	check "7c. ... the count disagrees with VANISHED: one UID SEARCH" \
+		sent_some "UID SEARCH" "$OUT"
+	check "7c. ... the expunged message's file is removed" \
+		test -z "$(gd_file_of_key INBOX "$kex")"
+	check "7c. ... the message without a pair is downloaded again" gd_file INBOX "$ufo"
+	check_eq "7c. ... 15 messages on each side" "15 15" \
+		"$(gd_count_server INBOX) $(gd_count_local INBOX)"
+	check "7c. INBOX equal on both sides" gd_compare INBOX
+	gd_check_idle "7c. VANISHED not believed"
+fi
 
 # ------------------------------------------- (a) moves across folders
 diag "(a) needs: moves (engine 4b8a29b) -- files moved from INBOX/cur to Archive/cur and back"
