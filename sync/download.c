@@ -360,6 +360,13 @@ static int run_batch(struct dl_batch *b, struct error *err)
 	/* Whatever arrived whole is kept, even when the fetch failed later. */
 	if (maildir_commit(b->md, err) < 0 || record_pairs(b, err) < 0)
 		return -1;
+	/* The state has them now: a download of 100,000 messages need not
+	 * keep 200,000 strings to its end. */
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->items[i].key);
+		free(b->items[i].message_id);
+		b->items[i].key = b->items[i].message_id = NULL;
+	}
 	if (fetched < 0) {
 		*err = ferr;
 		return -1;
