@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/msgflags.h"
 #include "util/xalloc.h"
 
 /* Look-up tables built once per plan: O(n log n) for n messages. */
@@ -92,8 +93,8 @@ static struct plan_action *add(struct plan_ctx *c, enum plan_op op, size_t r, si
  * changes down; push is the mirror image. */
 static void plan_flags(struct plan_ctx *c, size_t r, size_t l, size_t b)
 {
-	unsigned rf = c->in->remote[r].flags, lf = c->in->local[l].flags;
-	unsigned bf = c->in->base[b].flags;
+	unsigned rf = c->in->remote[r].flags & MF_ALL, lf = c->in->local[l].flags & MF_ALL;
+	unsigned bf = c->in->base[b].flags & MF_ALL;
 	unsigned ch_r = rf ^ bf, ch_l = lf ^ bf;
 	unsigned new_r, new_l, new_b;
 	struct plan_action *a;
