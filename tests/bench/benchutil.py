@@ -13,6 +13,11 @@
                                               prints how many
     benchutil.py fsync-tree DIR               fsync(2) of every file and
                                               directory under DIR
+    benchutil.py memory CMD...                runs CMD (output discarded),
+                                              reading /proc/PID/status every
+                                              10 ms; prints the peaks of
+                                              VmRSS, RssAnon and RssFile in
+                                              KB, and CMD's exit status
     benchutil.py table RAW META OUT           the result table from the raw
                                               timings (TSV) and facts (KEY=VAL)
 """
@@ -134,6 +139,30 @@ def fmt_mb(kb):
     return "-" if not kb else "%.0f MB" % (kb / 1024.0) if kb >= 10240 else "%.1f MB" % (kb / 1024.0)
 
 
+def cmd_memory(*cmd):
+    """Where the peak RSS goes: the process's own memory (RssAnon: heap,
+    stacks, buffers) apart from the library pages mapped from files
+    (RssFile), which other processes share. Sampled, so a peak shorter than
+    10 ms can be missed; /usr/bin/time's maximum RSS stays the figure."""
+    import subprocess
+    import time
+    peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}
+    with open(os.devnull, "wb") as null:
+        p = subprocess.Popen(list(cmd), stdout=null, stderr=null)
+        path = "/proc/%d/status" % p.pid
+        while p.poll() is None:
+            try:
+                with open(path) as fh:
+                    for line in fh:
+                        key, _, val = line.partition(":")
+                        if key in peak:
+                            peak[key] = max(peak[key], int(val.split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass
+            time.sleep(0.01)
+    print(peak["VmRSS"], peak["RssAnon"], peak["RssFile"], p.returncode)
+
+
 def cmd_table(raw, metafile, out):
     runs = load_raw(raw)
     meta = load_meta(metafile)
@@ -189,6 +218,18 @@ def cmd_table(raw, metafile, out):
         lines.append("%-2s %-50s %10s %10s %7s" % (
             "E", "peak RSS, max over all runs", fmt_mb(gp), fmt_mb(mp),
             "%.2f" % (gp / mp) if gp and mp else "-"))
+    fl, m = med("srvflags", "floor"), med("srvflags", "mbsync")
+    if fl is not None:
+        lines.append("   C's protocol floor: LOGIN, LIST, SELECT + CHANGEDSINCE per folder %10s%s" % (
+            fmt_s(fl), "  (%.2f x mbsync)" % (fl / m) if m else ""))
+    for tag, n in (("a", n10), ("b", n100)):
+        for tool in ("gmaildir", "mbsync"):
+            v = meta.get("mem_%s_%s" % (tag, tool))
+            if v:
+                rss, anon, fil = (int(x) for x in v.split()[:3])
+                lines.append("   download of %s msgs, %-8s peak RSS %8s = own (RssAnon) %8s "
+                             "+ library pages (RssFile) %8s" % (
+                                 format(n, ","), tool, fmt_mb(rss), fmt_mb(anon), fmt_mb(fil)))
     lines.append("")
     for scen, n, mb, what in (("dl10", n10, mb10, "mixed sizes"),
                               ("dl100", n100, mb100, "1-2 KB msgs")):
@@ -277,7 +318,7 @@ def profile_lines(pdir):
 
 def main(argv):
     cmds = {"uidset": cmd_uidset, "count": cmd_count, "seen": cmd_seen,
-            "fsync-tree": cmd_fsync_tree, "table": cmd_table}
+            "fsync-tree": cmd_fsync_tree, "memory": cmd_memory, "table": cmd_table}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

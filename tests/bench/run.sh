@@ -20,9 +20,14 @@
 #   C  re-sync after \Flagged was added server-side to 1% of alice's messages
 #   D  re-sync after 1% of the local files were marked read (renamed to
 #      cur/NAME:2,...S), in each tool's own Maildir, the same messages
-#   E  peak RSS (/usr/bin/time %M) of every run
+#   E  peak RSS (/usr/bin/time %M) of every run; and one more download of
+#      each tool, sampled, to split its peak into own memory (RssAnon) and
+#      shared library pages (RssFile)
 #   F  reference: cp -a of the server's own Maildir directory, plain, with one
 #      syncfs, and with an fsync of every file
+#   C's floor: after a fresh 1% change, tests/tools/floor_probe (gmaildir's
+#      TLS and IMAP layer, nothing else: LOGIN, LIST, SELECT + UID FETCH
+#      CHANGEDSINCE per folder), what any client must wait for
 # mbsync gets a full two-way channel (Patterns *, Create/Expunge Both, Sync
 # All, SyncState *, CopyArrivalDate yes since gmaildir keeps INTERNALDATE as
 # mtime too), trusts the system store plus the harness CA as gmaildir does
@@ -343,6 +348,8 @@ tool_cmd() {
 	case $1 in
 	gmaildir) CMD=("$GMAILDIR_BIN" -c "$2/config.yaml" sync) ;;
 	mbsync) CMD=(mbsync -c "$2/mbsyncrc" -a) ;;
+	floor) CMD=("$FLOOR" 127.0.0.1 "$DC_PORT_IMAPS" implicit "$DC_CA" "$DC_USER" "$DC_PASS"
+		"${A_FOLDERS[@]}") ;;
 	esac
 }
 
@@ -436,6 +443,24 @@ done
 meta bytes10 "$(find "$W/gd-a/Mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -printf '%s\n' |
 	awk '{ s += $1 } END { print s + 0 }')"
 [ "$BROKEN" = 0 ] || die "the download is broken: no point in going on"
+# E: one more download of each tool, sampled, for where its memory goes.
+# memory_split TAG: for side TAG (a or b), into meta mem_TAG_TOOL.
+memory_split() {
+	local t m
+	for t in "${TOOLS[@]}"; do
+		side_reset "$(side_of "$t" "$1")"
+		sync
+		sleep 1.1
+		tool_cmd "$t" "$(side_of "$t" "$1")"
+		m=$(timeout -k 5 "$SYNC_TIMEOUT" "$DC_PYTHON" "$UTIL" memory "${CMD[@]}") ||
+			die "memory run of $t"
+		[ "${m##* }" = 0 ] || die "$t failed in its sampled download"
+		meta "mem_$1_$t" "$m"
+		say "  memory of $t: $m (peak KB: VmRSS RssAnon RssFile, exit)"
+	done
+}
+memory_split a
+check_counts a "$SRV10"
 
 # ----------------------------------------------------------------- B 10k
 say "B: no-change re-sync at $SRV10, $ROUNDS round(s)"
@@ -457,6 +482,22 @@ for r in $(seq "$ROUNDS"); do
 	sync_all srvflags "$r" a
 done
 meta srvflags_n "$nflag msgs"
+# The floor: the same change (other UIDs), then only the protocol.
+FLOOR=${GMAILDIR_TOOLS:-$ROOT/build/tools}/floor_probe
+if [ -x "$FLOOR" ]; then
+	mkdir -p "$W/floor"
+	for r in $(seq "$ROUNDS"); do
+		for f in "${A_FOLDERS[@]}"; do
+			n=$(dc_status_field "$DC_USER" "$f" uidnext)
+			uids=$("$DC_PYTHON" "$UTIL" uidset 1 $((n - 1)) 100 $((r + 50)))
+			[ -z "$uids" ] || dc_add_flags "$DC_USER" "$f" "$uids" '\Flagged' || die "dc_add_flags"
+		done
+		run_sync srvflags "$r" floor "$W/floor"
+	done
+	settle a
+else
+	say "  no $FLOOR (make tests-bin): C's floor skipped"
+fi
 
 # ----------------------------------------------------------------- D
 say "D: 1% local flag renames (+S) in each Maildir, $ROUNDS round(s)"
@@ -479,6 +520,8 @@ say "B: $SRV100 small messages (bob): initial download, then $ROUNDS no-change r
 for t in "${TOOLS[@]}"; do side_reset "$(side_of "$t" b)"; done
 sync
 sync_all dl100 1 b || die "initial download of the 100k corpus failed"
+check_counts b "$SRV100"
+memory_split b
 check_counts b "$SRV100"
 meta bytes100 "$(find "$W/gd-b/Mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) -printf '%s\n' |
 	awk '{ s += $1 } END { print s + 0 }')"
