@@ -176,12 +176,15 @@ static void plan_and_apply(struct folder_job *job, bool *failed, struct error *e
 		job->applied = true;
 		if (folder_apply(job, &ferr) == 0) {
 			folder_report(job, NULL);
+			folder_job_release(job);
 			return;
 		}
 	}
 	*failed = true;
 	folder_report(job, &ferr);
 	*err = ferr;
+	if (job->applied)
+		folder_job_release(job);
 }
 
 /* Plans every wanted folder, matches moves across them, then applies each

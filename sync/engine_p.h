@@ -103,6 +103,11 @@ int folder_apply(struct folder_job *job, struct error *err);
 /* Tells the observer how the folder went (err NULL: it succeeded). */
 void folder_report(struct folder_job *job, const struct error *err);
 void folder_job_clear(struct folder_job *job);
+/* Frees what planning and applying a folder needed (both sides' views,
+ * the pairs, the plan), keeping its names, state row and report: for a
+ * folder applied at once, so that a sync holds one folder's messages at a
+ * time, not every folder's. */
+void folder_job_release(struct folder_job *job);
 /* Loads the pairs of a folder skipped as quiet, for the work across
  * folders that needs every copy of a message (Gmail). */
 int folder_load_pairs(struct folder_job *job, struct error *err);

@@ -70,6 +70,26 @@ void folder_job_clear(struct folder_job *job)
 	memset(job, 0, sizeof(*job));
 }
 
+void folder_job_release(struct folder_job *job)
+{
+	for (size_t i = 0; i < job->n_remote; i++)
+		free(job->remote[i].keywords);
+	free(job->remote);
+	job->remote = NULL;
+	job->n_remote = job->cap_remote = 0;
+	maildir_entries_free(job->local, job->n_local);
+	job->local = NULL;
+	job->n_local = 0;
+	maildir_free(&job->md);
+	state_pairs_free(job->pairs, job->n_pairs);
+	job->pairs = NULL;
+	job->n_pairs = 0;
+	plan_free(&job->plan);
+	free(job->vanished);
+	job->vanished = NULL;
+	job->n_vanished = 0;
+}
+
 /* folders.propagate_deletes deletes a folder on the server only when its
  * server copy is exactly as the last sync left it. */
 static bool remote_unchanged(const struct folder_job *job, size_t n_pairs)
