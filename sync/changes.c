@@ -358,7 +358,7 @@ int gather_download_dates(struct folder_job *job, struct error *err)
 	size_t n = 0, cap = 0, pos = 0;
 	int ret = 0;
 
-	if (!job->qresync || job->eng->opts->dry_run)
+	if (job->eng->opts->dry_run)
 		return 0;
 	for (size_t i = 0; i < job->plan.n; i++) {
 		const struct plan_action *a = &job->plan.actions[i];

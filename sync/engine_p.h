@@ -135,10 +135,10 @@ int moves_finish(struct folder_job *jobs, size_t n, struct error *err);
 int select_for_plan(struct folder_job *job, struct error *err);
 int gather_remote(struct folder_job *job, struct error *err);
 /* After planning: the messages the plan downloads whose INTERNALDATE the
- * remote view lacks (a QRESYNC SELECT's FETCH, or the base, has none) get
- * it, and their size, from the server, so that the file's mtime is the
- * server's date as after a CHANGEDSINCE fetch. Nothing to do (0) without
- * QRESYNC or in a dry run. */
+ * remote view lacks (a QRESYNC SELECT's FETCH has none, nor has an
+ * unchanged message taken from its pair, e.g. one restored under
+ * direction pull) get it, and their size, from the server, so that the
+ * file's mtime is the server's date. Nothing to do (0) in a dry run. */
 int gather_download_dates(struct folder_job *job, struct error *err);
 bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 

@@ -55,6 +55,10 @@ check "pull: a locally deleted message stays on the server" gd_has_uid INBOX "${
 f=$(gd_file INBOX "${UIDS[2]}")
 check "... and is downloaded again" test -n "$f"
 check "... byte-identical" gd_same_as_server INBOX "${UIDS[2]}" "${f:-/nonexistent}"
+srv_date=$(TZ=UTC dc_doveadm -f flow fetch -u "$U" date.received mailbox INBOX uid "${UIDS[2]}" |
+	sed -n 's/^date.received=//p')
+check_eq "... with the server's INTERNALDATE as mtime (not the time of the download)" \
+	"$(TZ=UTC date -d "$srv_date" +%s 2>/dev/null)" "$(stat -c %Y "${f:-/nonexistent}" 2>/dev/null)"
 check "pull: a server flag change comes down (:2,S)" test -f "$C/${K[3]}:2,S"
 check "pull: a server expunge comes down (file removed)" test -z "$(gd_file_of_key INBOX "${K[4]}")"
 f=$(gd_file INBOX "$nu")
