@@ -206,11 +206,6 @@ static int configure(struct state *st, struct error *err)
 {
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	/* Closing the last connection would copy the WAL into the database
-	 * and fsync it at the end of every sync; SQLite's own checkpoints
-	 * (every 1000 pages) do that work in larger, rarer steps. What a
-	 * commit wrote is durable in the WAL either way (synchronous=FULL). */
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (pragma(st, "PRAGMA journal_mode=WAL", "wal", err) < 0 ||
 	    pragma(st, "PRAGMA synchronous=FULL", NULL, err) < 0 ||
 	    pragma(st, "PRAGMA cache_size=-512", NULL, err) < 0 ||
