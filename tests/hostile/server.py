@@ -25,7 +25,8 @@ bounded: a silent client is dropped after 60 s, the server exits after
 --max-life seconds (default 600) whatever happens.
 
 Capabilities: IMAP4rev1 UIDPLUS MOVE CONDSTORE (--no-condstore: without
-CONDSTORE). The commands gmaildir uses: CAPABILITY NOOP LOGOUT LOGIN LIST
+CONDSTORE; --qresync: QRESYNC too, whose SELECT answers with VANISHED
+(EARLIER) and the FETCH of every message changed since the given MODSEQ). The commands gmaildir uses: CAPABILITY NOOP LOGOUT LOGIN LIST
 SELECT EXAMINE STATUS CREATE DELETE CLOSE UNSELECT APPEND EXPUNGE and UID
 FETCH/SEARCH/STORE/EXPUNGE/COPY/MOVE; LOGIN accepts any user/password.
 
@@ -75,6 +76,9 @@ SCENARIOS = {
     'bad_mutf7': 'LIST names that are not valid modified UTF-7',
     'traversal': 'LIST names (and selectable folders) made to escape the Maildir root',
     'list_dup': 'LIST names the same folders twice',
+    'vanished_lie': 'a QRESYNC SELECT whose VANISHED also names five messages that '
+                    'still exist (EXISTS tells the truth)',
+    'vanished_huge': 'a QRESYNC SELECT whose VANISHED (EARLIER) is 1:4294967295',
     'no_greeting': 'accepts the connection and never says anything',
     'slowloris': 'answers one byte per second',
 }
@@ -300,6 +304,7 @@ class Session:
         self.scn = srv.scenario
         self.buf = bytearray()
         self.folder = None
+        self.qresync = False  # ENABLEd on this connection
         self.out = []
 
     # --- I/O
@@ -463,7 +468,9 @@ class Session:
         self.put('* ID NIL\r\n')
 
     def cmd_ENABLE(self, tag, a):
-        self.put('* ENABLED\r\n')
+        on = [x for x in a if isinstance(x, str) and x.upper() == 'QRESYNC' and self.srv.qresync]
+        self.qresync = self.qresync or bool(on)
+        self.put('* ENABLED%s\r\n' % ''.join(' ' + x for x in on))
 
     def list_entries(self):
         """(attributes, delimiter or None, wire name) of every folder."""
@@ -510,10 +517,46 @@ class Session:
             out.append('* OK [HIGHESTMODSEQ %d] ok\r\n' % f['modseq'])
         return out
 
+    def qresync_param(self, a):
+        """(UIDVALIDITY, MODSEQ, known UID set or None) of SELECT mb
+        (QRESYNC (...)), or None."""
+        for group in a[1:]:
+            if isinstance(group, list) and len(group) >= 2 and \
+                    isinstance(group[0], str) and group[0].upper() == 'QRESYNC' and \
+                    isinstance(group[1], list) and len(group[1]) >= 2:
+                q = group[1]
+                return int(q[0]), int(q[1]), q[2] if len(q) > 2 else None
+        return None
+
+    def qresync_lines(self, f, known, modseq):
+        """VANISHED (EARLIER) of the known UIDs that are gone, and the FETCH
+        of each message changed since modseq (as the scenario has it)."""
+        top = f['uidnext'] - 1
+        have = set(m['uid'] for m in f['msgs'])
+        pred = parse_set(known, top) if known else (lambda u: True)
+        gone = [u for u in range(1, top + 1) if pred(u) and u not in have]
+        if self.scn == 'vanished_lie':
+            self.log('(scenario: VANISHED names 5 messages that exist)')
+            gone = sorted(gone + [m['uid'] for m in f['msgs'][:5]])
+        out = []
+        if self.scn == 'vanished_huge':
+            self.log('(scenario: VANISHED (EARLIER) 1:4294967295)')
+            out.append('* VANISHED (EARLIER) 1:4294967295\r\n')
+        elif gone:
+            out.append('* VANISHED (EARLIER) %s\r\n' % ','.join(str(u) for u in gone))
+        for seq, m in enumerate(f['msgs'], 1):
+            if m['modseq'] > modseq:
+                out.append('* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n' %
+                           (seq, m['uid'], flags_text(m['flags']), m['modseq']))
+        return out
+
     def cmd_SELECT(self, tag, a, examine=False):
         f = self.store.need(text(a[0]))
         self.folder = f
         self.put(*self.select_lines(f, self.srv.condstore))
+        q = self.qresync_param(a) if self.qresync else None
+        if q and q[0] == f['uidvalidity']:
+            self.put(*self.qresync_lines(f, q[2], q[1]))
         if self.scn == 'long_line':
             self.log('(scenario: 100 MB line without CRLF)')
             self.put('* OK [ALERT] ')
@@ -830,7 +873,9 @@ class Server:
         self.args, self.scenario = args, args.scenario
         self.store = Store(args.state)
         self.condstore = not args.no_condstore
-        self.caps = 'IMAP4rev1 UIDPLUS MOVE' + (' CONDSTORE' if self.condstore else '')
+        self.qresync = args.qresync and self.condstore
+        self.caps = 'IMAP4rev1 UIDPLUS MOVE' + (' CONDSTORE' if self.condstore else '') + \
+            (' ENABLE QRESYNC' if self.qresync else '')
         self.log_lock = threading.Lock()
         self.slow_sent = 0
         self.appends = 0
@@ -935,6 +980,7 @@ def main():
     s.add_argument('--cert')
     s.add_argument('--key')
     s.add_argument('--no-condstore', action='store_true')
+    s.add_argument('--qresync', action='store_true')
     s.add_argument('--log')
     s.add_argument('--expunge', type=int, default=0, metavar='N',
                    help='first expunge the N oldest messages of INBOX (between runs)')

@@ -317,6 +317,22 @@ h_setup
 h_good "UID SEARCH leaves messages out (first sync)"
 H_MAY_LOSE=1 h_hostile "UID SEARCH leaves messages out" omit_search "" "0 1 3" --expunge 1
 
+# QRESYNC SELECT answers that lie (the server offers QRESYNC): VANISHED
+# also names five messages that still exist while EXISTS tells the truth,
+# or claims every UID there can be. One message really was expunged. The
+# count must catch the lie (one UID SEARCH decides), so that only the
+# expunged message goes.
+for scn in vanished_lie vanished_huge; do
+	h_setup
+	h_good "$scn (first sync)" --qresync
+	H_MAY_LOSE=1 h_hostile "QRESYNC: $scn" "$scn" "" "0" --qresync --expunge 1
+	check "QRESYNC: $scn: the SELECT asked for QRESYNC" \
+		grep -q -E 'SELECT "?INBOX"? \(QRESYNC \(' "$H_LOG"
+	check "QRESYNC: $scn: one UID SEARCH decided" grep -q 'UID SEARCH' "$H_LOG"
+	check_eq "QRESYNC: $scn: 29 messages left in INBOX, the expunged one gone" 29 \
+		"$(find "$H_MAIL/INBOX/cur" "$H_MAIL/INBOX/new" -type f | wc -l)"
+done
+
 # HIGHESTMODSEQ went backwards, and a flag changed meanwhile: the change
 # must arrive (or the run must say why it cannot trust the server).
 h_setup
