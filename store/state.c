@@ -109,6 +109,26 @@ int state_step_done(struct state *st, sqlite3_stmt *s, struct error *err)
 	return 0;
 }
 
+int state_run_ints(struct state *st, enum state_sql id, const char *sql, const int64_t *v, size_t n,
+		   struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, id, sql, err);
+	int ret = -1;
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (sqlite3_bind_int64(s, (int)i + 1, v[i]) != SQLITE_OK) {
+			state_db_error(st, err);
+			goto out;
+		}
+	}
+	ret = state_step_done(st, s, err);
+out:
+	state_stmt_done(s);
+	return ret;
+}
+
 int state_step_row(struct state *st, sqlite3_stmt *s, struct error *err)
 {
 	int rc = sqlite3_step(s);

@@ -78,19 +78,8 @@ out:
 
 int state_intent_done(struct state *st, int64_t id, struct error *err)
 {
-	sqlite3_stmt *s = state_stmt(st, SQL_INTENT_DONE, "DELETE FROM intents WHERE id = ?1", err);
-	int ret = -1;
-
-	if (!s)
-		return -1;
-	if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
-		state_db_error(st, err);
-		goto out;
-	}
-	ret = state_step_done(st, s, err);
-out:
-	state_stmt_done(s);
-	return ret;
+	return state_run_ints(st, SQL_INTENT_DONE, "DELETE FROM intents WHERE id = ?1",
+			      (int64_t[]){id}, 1, err);
 }
 
 /* Two statements rather than "?1 = 0 OR folder_id = ?1", which would keep

@@ -53,6 +53,10 @@ void state_stmt_done(sqlite3_stmt *s);
 int state_db_error(struct state *st, struct error *err);
 /* Steps a statement that returns no row. 0 ok, -1 error. */
 int state_step_done(struct state *st, sqlite3_stmt *s, struct error *err);
+/* Runs the cached statement id (prepared from sql) that returns no row,
+ * its parameters ?1..?n bound to v[0..n-1]. 0 ok, -1 error. */
+int state_run_ints(struct state *st, enum state_sql id, const char *sql, const int64_t *v, size_t n,
+		   struct error *err);
 /* Steps a statement that returns at most one row: 1 row, 0 none, -1 error. */
 int state_step_row(struct state *st, sqlite3_stmt *s, struct error *err);
 

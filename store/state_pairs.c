@@ -93,60 +93,25 @@ out:
 	return ret;
 }
 
-/* Runs a cached statement whose parameters are ?1 folder and ?2 uid (or
- * only ?1 when uid_param is false) and that returns no row. */
-static int run_folder_stmt(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
-			   bool uid_param, uint32_t uid, struct error *err)
-{
-	sqlite3_stmt *s = state_stmt(st, id, sql, err);
-	int ret = -1;
-
-	if (!s)
-		return -1;
-	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK ||
-	    (uid_param && sqlite3_bind_int64(s, 2, uid) != SQLITE_OK)) {
-		state_db_error(st, err);
-		goto out;
-	}
-	ret = state_step_done(st, s, err);
-out:
-	state_stmt_done(s);
-	return ret;
-}
-
 int state_pair_set_flags(struct state *st, int64_t folder_id, uint32_t uid, unsigned flags,
 			 struct error *err)
 {
-	sqlite3_stmt *s =
-	    state_stmt(st, SQL_PAIR_SET_FLAGS,
-		       "UPDATE pairs SET flags = ?3 WHERE folder_id = ?1 AND uid = ?2", err);
-	int ret = -1;
-
-	if (!s)
-		return -1;
-	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 2, uid) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, flags) != SQLITE_OK) {
-		state_db_error(st, err);
-		goto out;
-	}
-	ret = state_step_done(st, s, err);
-out:
-	state_stmt_done(s);
-	return ret;
+	return state_run_ints(st, SQL_PAIR_SET_FLAGS,
+			      "UPDATE pairs SET flags = ?3 WHERE folder_id = ?1 AND uid = ?2",
+			      (int64_t[]){folder_id, uid, flags}, 3, err);
 }
 
 int state_pair_delete(struct state *st, int64_t folder_id, uint32_t uid, struct error *err)
 {
-	return run_folder_stmt(st, SQL_PAIR_DELETE,
-			       "DELETE FROM pairs WHERE folder_id = ?1 AND uid = ?2", folder_id,
-			       true, uid, err);
+	return state_run_ints(st, SQL_PAIR_DELETE,
+			      "DELETE FROM pairs WHERE folder_id = ?1 AND uid = ?2",
+			      (int64_t[]){folder_id, uid}, 2, err);
 }
 
 int state_pairs_clear(struct state *st, int64_t folder_id, struct error *err)
 {
-	return run_folder_stmt(st, SQL_PAIR_CLEAR, "DELETE FROM pairs WHERE folder_id = ?1",
-			       folder_id, false, 0, err);
+	return state_run_ints(st, SQL_PAIR_CLEAR, "DELETE FROM pairs WHERE folder_id = ?1",
+			      (int64_t[]){folder_id}, 1, err);
 }
 
 int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pairs_r, size_t *n_r,
