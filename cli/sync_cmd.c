@@ -163,6 +163,7 @@ static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
 	static const struct option longopts[] = {
 		{"dry-run", no_argument, NULL, 'n'},
 		{"allow-mass-delete", no_argument, NULL, 'D'},
+		{"allow-unmatched", no_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -175,8 +176,12 @@ static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
 		case 'D':
 			opts->allow_mass_delete = true;
 			break;
+		case 'U':
+			opts->allow_unmatched = true;
+			break;
 		default:
 			fprintf(stderr, "usage: gmaildir sync [--dry-run] [--allow-mass-delete] "
+					"[--allow-unmatched] "
 					"[ACCOUNT[/FOLDER]...]\n");
 			return EXIT_USAGE;
 		}

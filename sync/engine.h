@@ -56,6 +56,7 @@ struct engine_observer {
 struct engine_opts {
 	bool dry_run;           /* plan and report, change nothing anywhere */
 	bool allow_mass_delete; /* lift the mass-deletion guard */
+	bool allow_unmatched;   /* lift the first-contact guard (sync/adopt.c) */
 	const char *const *folders; /* display names to sync; NULL or empty: all selected */
 	size_t n_folders;
 	/* Batch bounds for downloads: a UID FETCH asks for at most this many

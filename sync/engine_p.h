@@ -83,6 +83,7 @@ struct folder_job {
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
 	bool quiet;       /* nothing changed on either side: skipped */
 	bool applied;     /* applied right after its plan (engine.c apply_now) */
+	bool adopted;     /* dry run: job->pairs are adoption's, not stored */
 	size_t *to_trash; /* owned: DELETE_REMOTE actions to move to Trash (Gmail) */
 	size_t n_to_trash;
 	size_t cap_to_trash;
@@ -160,8 +161,12 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 /* rebuild.c: after a UIDVALIDITY change, replaces the folder's pairs by
  * matching (needs the remote and local views gathered). */
 int rebuild_pairs(struct folder_job *job, struct error *err);
-/* A folder without pairs whose both sides hold mail (an existing Maildir):
- * pairs local files with server messages by Message-ID + size. */
+/* adopt.c: a folder without pairs whose both sides hold mail (an existing
+ * Maildir, maybe another tool's): pairs local files with server messages
+ * by their normalised headers and body size (X-GM-MSGID for lieer's
+ * files), and stops (ERR_SAFETY) when too much would still go up or down
+ * as new, unless opts->allow_unmatched. The pairs are stored; in a dry run
+ * they are left in job->pairs instead (job->adopted) for the plan. */
 int adopt_existing(struct folder_job *job, struct error *err);
 
 /* download.c: every PLAN_DOWNLOAD / PLAN_RESTORE_LOCAL of the plan, in

@@ -273,16 +273,19 @@ static int count_intents(struct folder_job *job, size_t *n_r, struct error *err)
 	return 0;
 }
 
-/* Pairs are read again: recovery may have added some. */
+/* Pairs are read again: recovery or adoption may have added some (a dry
+ * run's adoption left them in memory). */
 static int plan_folder(struct folder_job *job, struct error *err)
 {
 	struct plan_input in;
 
-	state_pairs_free(job->pairs, job->n_pairs);
-	job->pairs = NULL;
-	job->n_pairs = 0;
-	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
-		return -1;
+	if (!job->adopted) {
+		state_pairs_free(job->pairs, job->n_pairs);
+		job->pairs = NULL;
+		job->n_pairs = 0;
+		if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+			return -1;
+	}
 	fill_plan_input(job, &in);
 	if (mark_local_only(job, (struct plan_local *)in.local, err) < 0) {
 		free_plan_input(&in);
@@ -467,10 +470,10 @@ int folder_plan(struct folder_job *job, struct error *err)
 	}
 	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
 		return -1;
-	/* Recovery may have paired files: count again before adopting. */
-	if (!job->eng->opts->dry_run && job->sf.id && job->n_local > 0 && job->n_remote > 0 &&
-	    !uidvalidity_changed(job) &&
-	    (state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0 ||
+	/* Recovery may have paired files: count again before adopting. A dry
+	 * run adopts too (in memory), to show what a real sync would do. */
+	if (job->n_local > 0 && job->n_remote > 0 && !uidvalidity_changed(job) &&
+	    ((job->sf.id && state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0) ||
 	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
 		return -1;
 	if (plan_folder(job, err) < 0)

@@ -174,6 +174,17 @@ typedef void imap_msgid_fn(uint32_t uid, const char *message_id, void *ctx);
  * messages after a UIDVALIDITY change. */
 int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, struct error *err);
 
+/* Receives the header section of one message (BODY[HEADER], exactly the
+ * server's bytes, its empty last line included). */
+typedef void imap_header_fn(uint32_t uid, const char *data, size_t len, void *ctx);
+
+/* UID FETCH (BODY.PEEK[HEADER]) of the given UIDs of the selected mailbox,
+ * in commands of at most 500 messages, each handled as it is parsed; an
+ * answer for a UID that was not asked for is dropped. Recognises messages
+ * another tool stored (adoption) without their bodies. */
+int imap_fetch_headers(struct imap *imap, const uint32_t *uids, size_t n, imap_header_fn *fn,
+		       void *ctx, struct error *err);
+
 /* The UIDs of the selected mailbox in lo:hi (hi 0: "*") with UID SEARCH,
  * unsorted. Caller frees *uids_r. */
 int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r, size_t *n_r,

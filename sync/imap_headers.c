@@ -7,6 +7,7 @@
 
 #include "sync/imap_p.h"
 #include "sync/message.h"
+#include "util/uidset.h"
 #include "util/xalloc.h"
 
 struct id_run {
@@ -131,4 +132,101 @@ int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r
 	*uids_r = uids;
 	*n_r = n;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Whole header sections of chosen messages (adoption). */
+
+#define HEADERS_PER_COMMAND 500
+
+struct header_run {
+	imap_header_fn *fn;
+	void *ctx;
+	const uint32_t *uids; /* sorted: the UIDs asked for */
+	size_t n;
+};
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void header_handler(struct mailimap_msg_att *att, void *ctx)
+{
+	struct header_run *run = ctx;
+	const struct mailimap_msg_att_body_section *sec = NULL;
+	uint32_t uid = 0;
+
+	for (clistiter *it = imap_first(att->att_list); it; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *st = item->att_data.att_static;
+
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !st)
+			continue;
+		if (st->att_type == MAILIMAP_MSG_ATT_UID)
+			uid = st->att_data.att_uid;
+		else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION)
+			sec = st->att_data.att_body_section;
+	}
+	if (!uid || !sec || !sec->sec_body_part ||
+	    !bsearch(&uid, run->uids, run->n, sizeof(*run->uids), cmp_uid))
+		return;
+	run->fn(uid, sec->sec_body_part, sec->sec_length, run->ctx);
+}
+
+static struct mailimap_fetch_type *header_fetch_type(void)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	struct mailimap_section *sec = mailimap_section_new_header();
+
+	if (!ft || !sec ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
+	    mailimap_fetch_type_new_fetch_att_list_add(
+		ft, mailimap_fetch_att_new_body_peek_section(sec)))
+		abort();
+	return ft;
+}
+
+static int header_chunk(struct imap *imap, struct header_run *run, const uint32_t *uids, size_t n,
+			struct error *err)
+{
+	struct mailimap_set *set = imap_set_new(uids, n);
+	struct mailimap_fetch_type *ft = header_fetch_type();
+	clist *result = NULL;
+	int r;
+
+	mailimap_set_msg_att_handler(imap->mi, header_handler, run);
+	mailimap_set_progress_callback(imap->mi, progress_none, progress_none, NULL);
+	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
+	mailimap_set_msg_att_handler(imap->mi, NULL, NULL);
+	mailimap_set_progress_callback(imap->mi, NULL, NULL, NULL);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r == MAILIMAP_NO_ERROR)
+		mailimap_fetch_list_free(result);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu headers)", n);
+	return imap_check_mailbox(imap, err);
+}
+
+int imap_fetch_headers(struct imap *imap, const uint32_t *uids, size_t n, imap_header_fn *fn,
+		       void *ctx, struct error *err)
+{
+	size_t n_sorted = 0;
+	uint32_t *sorted = imap_uids_sorted(uids, n, &n_sorted);
+	struct header_run run = {fn, ctx, sorted, n_sorted};
+	int ret = 0;
+
+	if (imap_check_alive(imap, err) < 0)
+		ret = -1;
+	for (size_t pos = 0, len; ret == 0 && pos < n_sorted; pos += len) {
+		len = uidset_prefix_len(sorted + pos, n_sorted - pos, IMAP_MAX_RUNS);
+		if (len > HEADERS_PER_COMMAND)
+			len = HEADERS_PER_COMMAND;
+		ret = header_chunk(imap, &run, sorted + pos, len, err);
+	}
+	free(sorted);
+	return ret;
 }

@@ -69,3 +69,60 @@ char *message_id_get(const char *data, size_t len)
 	}
 	return NULL;
 }
+
+/* Fields that mail tools write into their own copy of a message: they say
+ * nothing of the message itself. */
+static const char *const tool_fields[] = {
+    "x-tuid",	      "x-offlineimap",	"status",     "x-status",	  "x-keywords",
+    "x-uid",	      "x-imap",		"x-imapbase", "x-mozilla-status", "x-mozilla-status2",
+    "x-mozilla-keys", "content-length", "lines",
+};
+
+static bool is_tool_field(const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+	size_t name;
+
+	if (!colon)
+		return false;
+	for (name = (size_t)(colon - p); name > 0 && (p[name - 1] == ' ' || p[name - 1] == '\t');)
+		name--;
+	for (size_t i = 0; i < sizeof(tool_fields) / sizeof(*tool_fields); i++)
+		if (strlen(tool_fields[i]) == name && strncasecmp(p, tool_fields[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Bytes from p to end with CRLF line ends. */
+static uint64_t crlf_size(const char *p, const char *end)
+{
+	uint64_t n = (uint64_t)(end - p);
+
+	for (const char *q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+		n += q == p || q[-1] != '\r';
+	return n;
+}
+
+uint64_t message_normalise(const char *data, size_t len, message_sink_fn *sink, void *ctx)
+{
+	const char *p = data, *end = data + len;
+	bool skipping = false;
+
+	if (len >= 5 && memcmp(p, "From ", 5) == 0)
+		p = next_line(p, end);
+	while (p < end) {
+		size_t ll = line_len(p, end);
+
+		if (ll == 0)
+			return crlf_size(next_line(p, end), end);
+		/* A continuation line belongs to the field above it. */
+		if (*p != ' ' && *p != '\t')
+			skipping = is_tool_field(p, ll);
+		if (!skipping) {
+			sink(p, ll, ctx);
+			sink("\n", 1, ctx);
+		}
+		p = next_line(p, end);
+	}
+	return 0;
+}

@@ -1,4 +1,5 @@
-/* Unit tests of sync/message.h: the Message-ID of a raw message. */
+/* Unit tests of sync/message.h: the Message-ID of a raw message, and the
+ * normalised form that recognises one message whatever tool stored it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,11 +75,115 @@ static void test_length(void **state)
 	assert_null(message_id_get(buf, 12 + 999 + 2));
 }
 
+/* What message_normalise feeds its sink, collected. */
+struct collected {
+	char buf[4096];
+	size_t len;
+};
+
+static void collect(const char *p, size_t n, void *ctx)
+{
+	struct collected *c = ctx;
+
+	assert_true(c->len + n < sizeof(c->buf));
+	memcpy(c->buf + c->len, p, n);
+	c->len += n;
+	c->buf[c->len] = '\0';
+}
+
+static uint64_t normalise(const char *data, size_t len, struct collected *c)
+{
+	c->len = 0;
+	c->buf[0] = '\0';
+	return message_normalise(data, len, collect, c);
+}
+
+static const struct {
+	const char *data;
+	const char *header; /* what the sink gets */
+	uint64_t body;	    /* the body's CRLF size */
+} norm_cases[] = {
+    /* line ends: CRLF and LF give one form */
+    {"From: a\r\nSubject: s\r\n\r\nbody\r\n", "From: a\nSubject: s\n", 6},
+    {"From: a\nSubject: s\n\nbody\n", "From: a\nSubject: s\n", 6},
+    /* mbsync's X-TUID, anywhere, in any case */
+    {"From: a\nX-TUID: 1234abcd\nSubject: s\n\nb\n", "From: a\nSubject: s\n", 3},
+    {"x-tuid: zz\nFrom: a\n\n", "From: a\n", 0},
+    /* OfflineIMAP's header, folded over two lines */
+    {"X-OfflineIMAP: 1234-\n 5678\nFrom: a\n\n", "From: a\n", 0},
+    /* mbox and MUA status fields */
+    {"Status: RO\nX-Status: A\nX-Keywords: $x\nX-UID: 7\nFrom: a\n\n", "From: a\n", 0},
+    {"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 0\nX-Mozilla-Keys: \nFrom: a\n\n",
+     "From: a\n", 0},
+    {"Content-Length: 5\nLines: 1\nFrom: a\n\nabc\n", "From: a\n", 5},
+    /* a field whose name only starts like a tool's stays */
+    {"X-TUIDS: 1\nStatuses: 2\nFrom: a\n\n", "X-TUIDS: 1\nStatuses: 2\nFrom: a\n", 0},
+    /* white space before the colon still names the field */
+    {"Status : RO\nFrom: a\n\n", "From: a\n", 0},
+    /* a leading mbox From_ line */
+    {"From someone@x Sat Jan  1 00:00:00 2000\nFrom: a\n\nb", "From: a\n", 1},
+    /* no body at all, no empty line */
+    {"From: a\nSubject: s", "From: a\nSubject: s\n", 0},
+    {"", "", 0},
+    /* a body with mixed line ends: each bare LF counts two */
+    {"A: 1\n\nx\r\ny\nz", "A: 1\n", 7},
+};
+
+static void test_normalise(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	for (size_t i = 0; i < N(norm_cases); i++) {
+		uint64_t body = normalise(norm_cases[i].data, strlen(norm_cases[i].data), &c);
+
+		if (strcmp(c.buf, norm_cases[i].header) != 0)
+			fail_msg("case %zu: header \"%s\", want \"%s\"", i, c.buf,
+				 norm_cases[i].header);
+		if (body != norm_cases[i].body)
+			fail_msg("case %zu: body %llu, want %llu", i, (unsigned long long)body,
+				 (unsigned long long)norm_cases[i].body);
+	}
+}
+
+/* The server's side: BODY[HEADER] (CRLF, its empty line included) gives
+ * the same form as the whole local file, and RFC822.SIZE minus its length
+ * is the body size the file gives. */
+static void test_normalise_server_side(void **state)
+{
+	const char *file = "Return-Path: <a@x>\nX-TUID: q\nSubject: s\n\nline 1\nline 2\n";
+	const char *header = "Return-Path: <a@x>\r\nSubject: s\r\n\r\n";
+	const char *whole = "Return-Path: <a@x>\r\nSubject: s\r\n\r\nline 1\r\nline 2\r\n";
+	struct collected a, b;
+	uint64_t body_file;
+
+	(void)state;
+	body_file = normalise(file, strlen(file), &a);
+	assert_int_equal(normalise(header, strlen(header), &b), 0);
+	assert_string_equal(a.buf, b.buf);
+	assert_int_equal(body_file, strlen(whole) - strlen(header));
+}
+
+/* NUL bytes are bytes like any other. */
+static void test_normalise_nul(void **state)
+{
+	static const char data[] = "A: x\0y\nB: z\n\n\0\0\n";
+	struct collected c;
+
+	(void)state;
+	assert_int_equal(normalise(data, sizeof(data) - 1, &c), 4);
+	assert_int_equal(c.len, 12);
+	assert_memory_equal(c.buf, "A: x\0y\nB: z\n", 12);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_length),
+	    cmocka_unit_test(test_normalise),
+	    cmocka_unit_test(test_normalise_server_side),
+	    cmocka_unit_test(test_normalise_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,393 @@
+/* First contact: a folder with no pairs yet whose Maildir already holds
+ * mail (a move from mbsync, OfflineIMAP or lieer, a lost state directory).
+ * Without this every local file would be uploaded and every server message
+ * downloaded: two copies of everything on both sides.
+ *
+ * A local file and a server message are the same message when their
+ * normalised headers (message_normalise: the fields tools add, such as
+ * mbsync's X-TUID, left out) have the same SHA-256 and their bodies the
+ * same size with CRLF line ends. The server's side costs one Message-ID
+ * fetch of the folder and BODY[HEADER] of the candidates only (a
+ * Message-ID some local file has, or none when some local file has none),
+ * never a body. On Gmail a file that lieer named by the message's Gmail id
+ * is paired by X-GM-MSGID directly. Equal identities are paired in date
+ * order, each side taken once, so two different messages sharing a
+ * Message-ID and a size are never paired crosswise: their headers differ.
+ *
+ * A matched pair gets as base the flags both sides share, so that a flag
+ * set on either side since is kept.
+ *
+ * The first-contact guard: when the rest, what would go up or down as new,
+ * is more than a small share of the Maildir, the tool that wrote it was
+ * probably not recognised, and going on would duplicate it. The folder then
+ * stops before anything is stored or changed (ERR_SAFETY, exit 3) until
+ * --allow-unmatched. */
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/engine_p.h"
+#include "sync/message.h"
+#include "util/xalloc.h"
+
+/* More new messages than this and than this share of the Maildir stop a
+ * first contact. */
+#define GUARD_MIN 10
+#define GUARD_SHARE 0.05
+
+/* What identifies one message of either side. */
+struct ident {
+	unsigned char digest[32]; /* SHA-256 of the normalised header */
+	uint64_t body;		  /* body size with CRLF line ends */
+	time_t when;		  /* local: mtime; remote: INTERNALDATE */
+	size_t index;		  /* into job->local or job->remote */
+};
+
+struct adopt {
+	struct folder_job *job;
+	char **remote_ids; /* owned: Message-ID per remote index, or NULL */
+	char **local_ids;  /* owned: sorted Message-IDs of unmatched files */
+	size_t n_local_ids;
+	bool local_no_id;   /* some unmatched file has no Message-ID */
+	bool *local_taken;  /* owned, per local index */
+	bool *remote_taken; /* owned, per remote index */
+	struct ident *loc;  /* owned */
+	size_t n_loc;
+	struct ident *rem; /* owned */
+	size_t n_rem, cap_rem;
+	struct state_pair *pairs; /* owned: the adopted pairs */
+	size_t n_pairs, cap_pairs;
+	size_t by_gm;
+};
+
+static void sha_sink(const char *p, size_t n, void *ctx)
+{
+	EVP_DigestUpdate(ctx, p, n);
+}
+
+/* The identity of a message: digest of its normalised header, and the
+ * size its body has with CRLF line ends (as message_normalise returns it;
+ * body_size overrides it when not UINT64_MAX). */
+static void ident_of(const char *data, size_t len, uint64_t body_size, struct ident *id)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int dlen = 0;
+	uint64_t body;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		abort();
+	body = message_normalise(data, len, sha_sink, md);
+	if (!EVP_DigestFinal_ex(md, id->digest, &dlen))
+		abort();
+	EVP_MD_CTX_free(md);
+	id->body = body_size != UINT64_MAX ? body_size : body;
+}
+
+static int cmp_ident(const void *a, const void *b)
+{
+	const struct ident *x = a, *y = b;
+	int d = memcmp(x->digest, y->digest, sizeof(x->digest));
+
+	if (d)
+		return d;
+	if (x->body != y->body)
+		return x->body < y->body ? -1 : 1;
+	return x->when < y->when ? -1 : x->when > y->when;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_pair(struct adopt *a, size_t r, size_t l)
+{
+	const struct remote_msg *m = &a->job->remote[r];
+	const struct maildir_entry *e = &a->job->local[l];
+	struct state_pair *p;
+
+	a->pairs = xgrow(a->pairs, &a->cap_pairs, a->n_pairs + 1, sizeof(*a->pairs));
+	p = &a->pairs[a->n_pairs++];
+	*p = (struct state_pair){m->uid,
+				 xstrdup(e->unique),
+				 m->flags & e->flags,
+				 m->keywords ? xstrdup(m->keywords) : NULL,
+				 m->size,
+				 a->remote_ids && a->remote_ids[r] ? xstrdup(a->remote_ids[r])
+								   : NULL,
+				 m->gm_msgid};
+	a->remote_taken[r] = true;
+	a->local_taken[l] = true;
+}
+
+/* lieer names each file by the message's Gmail id: 16 hex digits. */
+static bool lieer_gm_msgid(const char *unique, uint64_t *gm_r)
+{
+	char *end;
+
+	if (strlen(unique) != 16 || strspn(unique, "0123456789abcdef") != 16)
+		return false;
+	*gm_r = strtoull(unique, &end, 16);
+	return *end == '\0' && *gm_r != 0;
+}
+
+struct gm_index {
+	uint64_t gm;
+	size_t remote;
+};
+
+static int cmp_gm(const void *a, const void *b)
+{
+	uint64_t x = ((const struct gm_index *)a)->gm, y = ((const struct gm_index *)b)->gm;
+
+	return x < y ? -1 : x > y;
+}
+
+static void match_by_gm_msgid(struct adopt *a)
+{
+	struct folder_job *job = a->job;
+	struct gm_index *idx = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(*idx));
+	size_t n = 0;
+
+	for (size_t r = 0; r < job->n_remote; r++)
+		if (job->remote[r].gm_msgid)
+			idx[n++] = (struct gm_index){job->remote[r].gm_msgid, r};
+	xqsort(idx, n, sizeof(*idx), cmp_gm);
+	for (size_t l = 0; l < job->n_local && n > 0; l++) {
+		struct gm_index key = {0, 0};
+		const struct gm_index *hit;
+
+		if (!lieer_gm_msgid(job->local[l].unique, &key.gm) ||
+		    !(hit = xbsearch(&key, idx, n, sizeof(*idx), cmp_gm)) ||
+		    a->remote_taken[hit->remote])
+			continue;
+		add_pair(a, hit->remote, l);
+		a->by_gm++;
+	}
+	free(idx);
+}
+
+/* Every file not yet matched is read once: its identity and Message-ID. A
+ * file that cannot be read is simply not matched (it is then new here). */
+static void read_local(struct adopt *a)
+{
+	struct folder_job *job = a->job;
+
+	a->loc = xcalloc(job->n_local ? job->n_local : 1, sizeof(*a->loc));
+	a->local_ids = xcalloc(job->n_local ? job->n_local : 1, sizeof(*a->local_ids));
+	for (size_t l = 0; l < job->n_local; l++) {
+		struct error ignored = {0};
+		char *data = NULL, *id;
+		size_t len = 0;
+		time_t mtime = 0;
+
+		if (a->local_taken[l] ||
+		    maildir_read_crlf(job->md, &job->local[l], &data, &len, &mtime, &ignored) < 0)
+			continue;
+		ident_of(data, len, UINT64_MAX, &a->loc[a->n_loc]);
+		a->loc[a->n_loc].when = mtime;
+		a->loc[a->n_loc++].index = l;
+		id = message_id_get(data, len);
+		free(data);
+		if (id)
+			a->local_ids[a->n_local_ids++] = id;
+		else
+			a->local_no_id = true;
+	}
+	xqsort(a->local_ids, a->n_local_ids, sizeof(*a->local_ids), cmp_str);
+}
+
+static void on_remote_id(uint32_t uid, const char *message_id, void *ctx)
+{
+	struct adopt *a = ctx;
+	size_t r = job_remote_index(a->job, uid);
+
+	if (r != PLAN_NONE && !a->remote_ids[r] && message_id)
+		a->remote_ids[r] = xstrdup(message_id);
+}
+
+static void on_remote_header(uint32_t uid, const char *data, size_t len, void *ctx)
+{
+	struct adopt *a = ctx;
+	size_t r = job_remote_index(a->job, uid);
+	const struct remote_msg *m;
+	struct ident *id;
+
+	if (r == PLAN_NONE)
+		return;
+	m = &a->job->remote[r];
+	a->rem = xgrow(a->rem, &a->cap_rem, a->n_rem + 1, sizeof(*a->rem));
+	id = &a->rem[a->n_rem++];
+	/* BODY[HEADER] ends with the empty line: the rest of RFC822.SIZE is
+	 * the body. A size smaller than the header cannot be: match nothing. */
+	ident_of(data, len, m->size >= len ? m->size - len : UINT64_MAX - 1, id);
+	id->when = m->internaldate;
+	id->index = r;
+}
+
+/* The server messages worth a header fetch: their Message-ID is one a
+ * local file has, or they have none and some local file has none. */
+static int fetch_candidates(struct adopt *a, struct error *err)
+{
+	struct folder_job *job = a->job;
+	uint32_t *uids = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(*uids));
+	size_t n = 0;
+	int ret;
+
+	for (size_t r = 0; r < job->n_remote; r++) {
+		const char *id = a->remote_ids[r];
+
+		if (a->remote_taken[r])
+			continue;
+		if (id ? xbsearch(&id, a->local_ids, a->n_local_ids, sizeof(char *), cmp_str) !=
+			     NULL
+		       : a->local_no_id)
+			uids[n++] = job->remote[r].uid;
+	}
+	ret = n ? imap_fetch_headers(job->eng->imap, uids, n, on_remote_header, a, err) : 0;
+	free(uids);
+	return ret;
+}
+
+/* Walks both sorted identity lists: equal identities pair in date order. */
+static void match_by_identity(struct adopt *a)
+{
+	size_t i = 0, j = 0;
+
+	xqsort(a->loc, a->n_loc, sizeof(*a->loc), cmp_ident);
+	xqsort(a->rem, a->n_rem, sizeof(*a->rem), cmp_ident);
+	while (i < a->n_loc && j < a->n_rem) {
+		int d = memcmp(a->loc[i].digest, a->rem[j].digest, sizeof(a->loc[i].digest));
+
+		if (d == 0 && a->loc[i].body != a->rem[j].body)
+			d = a->loc[i].body < a->rem[j].body ? -1 : 1;
+		if (d < 0) {
+			i++;
+		} else if (d > 0) {
+			j++;
+		} else {
+			if (!a->remote_taken[a->rem[j].index])
+				add_pair(a, a->rem[j].index, a->loc[i].index);
+			i++;
+			j++;
+		}
+	}
+}
+
+static void adopt_free(struct adopt *a)
+{
+	for (size_t r = 0; a->remote_ids && r < a->job->n_remote; r++)
+		free(a->remote_ids[r]);
+	free(a->remote_ids);
+	for (size_t i = 0; i < a->n_local_ids; i++)
+		free(a->local_ids[i]);
+	free(a->local_ids);
+	free(a->local_taken);
+	free(a->remote_taken);
+	free(a->loc);
+	free(a->rem);
+	state_pairs_free(a->pairs, a->n_pairs);
+}
+
+static int adopt_match(struct adopt *a, struct error *err)
+{
+	struct folder_job *job = a->job;
+
+	a->local_taken = xcalloc(job->n_local ? job->n_local : 1, sizeof(bool));
+	a->remote_taken = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(bool));
+	a->remote_ids = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *));
+	if (job->eng->gmail)
+		match_by_gm_msgid(a);
+	read_local(a);
+	if (a->n_loc == 0)
+		return 0;
+	if (imap_fetch_message_ids(job->eng->imap, on_remote_id, a, err) < 0 ||
+	    fetch_candidates(a, err) < 0)
+		return -1;
+	match_by_identity(a);
+	return 0;
+}
+
+/* What the first sync would send up and bring down as new, by direction. */
+static void unmatched(const struct adopt *a, size_t *up_r, size_t *down_r)
+{
+	enum sync_direction dir = a->job->eng->acct->direction;
+
+	*up_r = dir == DIRECTION_PULL ? 0 : a->job->n_local - a->n_pairs;
+	*down_r = dir == DIRECTION_PUSH ? 0 : a->job->n_remote - a->n_pairs;
+}
+
+static int check_guard(const struct adopt *a, size_t up, size_t down, struct error *err)
+{
+	const struct folder_job *job = a->job;
+	size_t new_msgs = up + down;
+
+	if (job->eng->opts->allow_unmatched || new_msgs <= GUARD_MIN ||
+	    (double)new_msgs <= GUARD_SHARE * (double)job->n_local)
+		return 0;
+	error_set(err, ERR_SAFETY, RETRY_NEVER,
+		  "first sync over %s, which already holds %zu messages: %zu matched the "
+		  "server's, %zu would be uploaded and %zu downloaded as new messages; nothing "
+		  "was changed (see what would happen with --dry-run; if these really are "
+		  "different messages, run with --allow-unmatched)",
+		  job->local_abs, job->n_local, a->n_pairs, up, down);
+	return -1;
+}
+
+static int store_pairs(struct adopt *a, struct error *err)
+{
+	struct state *st = a->job->eng->st;
+
+	if (state_begin(st, err) < 0)
+		return -1;
+	for (size_t i = 0; i < a->n_pairs; i++)
+		if (state_pair_put(st, a->job->sf.id, &a->pairs[i], err) < 0)
+			goto fail;
+	if (state_commit(st, err) == 0)
+		return 0;
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+static int cmp_pair_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct state_pair *)a)->uid, y = ((const struct state_pair *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+int adopt_existing(struct folder_job *job, struct error *err)
+{
+	struct adopt a = {.job = job};
+	size_t up = 0, down = 0;
+	int ret = -1;
+
+	if (adopt_match(&a, err) < 0)
+		goto out;
+	unmatched(&a, &up, &down);
+	if (a.n_pairs || job->eng->opts->dry_run)
+		engine_notice(job->eng,
+			      "%s: %zu messages already here matched the server's (not copied "
+			      "again%s); %zu new here, %zu new on the server",
+			      job->display, a.n_pairs, a.by_gm ? ", some by their Gmail id" : "",
+			      up, down);
+	if (check_guard(&a, up, down, err) < 0)
+		goto out;
+	if (job->eng->opts->dry_run) {
+		/* Nothing is stored: the plan is made over these pairs. */
+		xqsort(a.pairs, a.n_pairs, sizeof(*a.pairs), cmp_pair_uid);
+		state_pairs_free(job->pairs, job->n_pairs);
+		job->pairs = a.pairs;
+		job->n_pairs = a.n_pairs;
+		job->adopted = true;
+		a.pairs = NULL;
+		a.n_pairs = 0;
+		ret = 0;
+		goto out;
+	}
+	ret = store_pairs(&a, err);
+out:
+	adopt_free(&a);
+	return ret;
+}
