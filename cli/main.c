@@ -21,7 +21,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"sync", cli_cmd_sync, "one two-way sync, then exit (--dry-run, --allow-mass-delete)"},
+	{"sync", cli_cmd_sync, "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)"},
 	{"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
 	{"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
 	{"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},

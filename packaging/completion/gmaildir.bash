@@ -81,7 +81,7 @@ _gmaildir()
 
 	local opts="" accounts=yes
 	case $cmd in
-	sync) opts="--dry-run -n --allow-mass-delete" ;;
+	sync) opts="--dry-run -n --allow-mass-delete --allow-unmatched" ;;
 	status) opts="--json" ;;
 	daemon | doctor | list) ;;
 	init)
