@@ -8,9 +8,9 @@
 #
 # EXTRA is lines appended to the tool's config: for mbsync to the Channel
 # section (e.g. "SyncState *", "Sync Pull"), for offlineimap to the
-# [Account] section (e.g. "status_backend = plain"); a line "[Repository
-# local]" or "MaildirStore ..." starts a section of its own, as the tool
-# reads it.
+# [Account] section (e.g. "maxage = 30"; offlineimap3 8 keeps its status in
+# SQLite only, it refuses status_backend); a line "[Repository local]" or
+# "MaildirStore ..." starts a section of its own, as the tool reads it.
 #
 # Each tool runs with HOME set to a directory of its own (PEER_MBSYNC_HOME,
 # PEER_OFFLINEIMAP_HOME, kept across calls so that a second sync finds the
@@ -127,7 +127,6 @@ ssl = yes
 sslcacertfile = $DC_CA
 remoteuser = $DC_USER
 remotepass = $DC_PASS
-sep = /
 
 [Account gm]
 localrepository = local
