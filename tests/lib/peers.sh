@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Real Maildirs made by other tools, for tests of adoption: source after
 # tests/lib/dovecot.sh and dc_start.
 #
