@@ -14,8 +14,17 @@
  * order, each side taken once, so two different messages sharing a
  * Message-ID and a size are never paired crosswise: their headers differ.
  *
- * A matched pair gets as base the flags both sides share, so that a flag
- * set on either side since is kept.
+ * The base of a matched pair is what the tool that wrote the Maildir last
+ * agreed with the server, where its state can be read (mbsync's,
+ * OfflineIMAP's: store/peer_state.h, its UIDVALIDITY checked) and names
+ * this very file and UID: a flag set or cleared on either side since that
+ * tool's last sync then merges as any change does. The peer's state also
+ * tells deletions made since: a file whose UID it synced is gone from the
+ * server (the server expunged it), or a UID it synced has no file any more
+ * and no other file matches it (the user deleted it here); each becomes a
+ * pair, so that the merge propagates the deletion instead of copying the
+ * message back. Without a peer state the base is the flags both sides
+ * share, so that a flag set on either side is kept.
  *
  * The first-contact guard: when the rest, what would go up or down as new,
  * is more than a small share of the Maildir, the tool that wrote it was
@@ -23,10 +32,13 @@
  * stops before anything is stored or changed (ERR_SAFETY, exit 3) until
  * --allow-unmatched. */
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/peer_state.h"
 #include "sync/engine_p.h"
+#include "sync/folders.h"
 #include "sync/message.h"
 #include "util/xalloc.h"
 
@@ -57,7 +69,12 @@ struct adopt {
 	size_t n_rem, cap_rem;
 	struct state_pair *pairs; /* owned: the adopted pairs */
 	size_t n_pairs, cap_pairs;
+	size_t n_local_taken, n_remote_taken;
 	size_t by_gm;
+	struct peer_state *peer; /* owned, or NULL: the other tool's state */
+	size_t peer_bases;	 /* matched pairs whose base is the peer's */
+	size_t peer_gone_remote; /* the peer's files the server expunged since */
+	size_t peer_gone_local;	 /* the peer's messages deleted here since */
 };
 
 static void sha_sink(const char *p, size_t n, void *ctx)
@@ -100,35 +117,56 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cmp_peer_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct peer_record *)a)->uid, y = ((const struct peer_record *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The peer's record of this UID, or NULL. */
+static const struct peer_record *peer_find(const struct adopt *a, uint32_t uid)
+{
+	struct peer_record key = {uid, NULL, 0};
+
+	if (!a->peer)
+		return NULL;
+	return xbsearch(&key, a->peer->recs, a->peer->n, sizeof(key), cmp_peer_uid);
+}
+
+static struct state_pair *new_pair(struct adopt *a)
+{
+	a->pairs = xgrow(a->pairs, &a->cap_pairs, a->n_pairs + 1, sizeof(*a->pairs));
+	memset(&a->pairs[a->n_pairs], 0, sizeof(*a->pairs));
+	return &a->pairs[a->n_pairs++];
+}
+
+/* Pairs server message r with local file l. The base is the peer's flags
+ * when the peer synced this UID as this very file, else the flags both
+ * sides share. */
 static void add_pair(struct adopt *a, size_t r, size_t l)
 {
 	const struct remote_msg *m = &a->job->remote[r];
 	const struct maildir_entry *e = &a->job->local[l];
-	struct state_pair *p;
+	const struct peer_record *rec = peer_find(a, m->uid);
+	const char *id = a->remote_ids ? a->remote_ids[r] : NULL;
+	struct state_pair *p = new_pair(a);
 
-	a->pairs = xgrow(a->pairs, &a->cap_pairs, a->n_pairs + 1, sizeof(*a->pairs));
-	p = &a->pairs[a->n_pairs++];
 	*p = (struct state_pair){m->uid,
 				 xstrdup(e->unique),
 				 m->flags & e->flags,
 				 m->keywords ? xstrdup(m->keywords) : NULL,
 				 m->size,
-				 a->remote_ids && a->remote_ids[r] ? xstrdup(a->remote_ids[r])
-								   : NULL,
+				 id ? xstrdup(id) : NULL,
 				 m->gm_msgid};
+	if (rec && rec->unique && strcmp(rec->unique, e->unique) == 0) {
+		p->flags = rec->flags;
+		a->peer_bases++;
+	}
 	a->remote_taken[r] = true;
 	a->local_taken[l] = true;
-}
-
-/* lieer names each file by the message's Gmail id: 16 hex digits. */
-static bool lieer_gm_msgid(const char *unique, uint64_t *gm_r)
-{
-	char *end;
-
-	if (strlen(unique) != 16 || strspn(unique, "0123456789abcdef") != 16)
-		return false;
-	*gm_r = strtoull(unique, &end, 16);
-	return *end == '\0' && *gm_r != 0;
+	a->n_remote_taken++;
+	a->n_local_taken++;
 }
 
 struct gm_index {
@@ -157,7 +195,7 @@ static void match_by_gm_msgid(struct adopt *a)
 		struct gm_index key = {0, 0};
 		const struct gm_index *hit;
 
-		if (!lieer_gm_msgid(job->local[l].unique, &key.gm) ||
+		if (!peer_state_lieer_gm_msgid(job->local[l].unique, &key.gm) ||
 		    !(hit = xbsearch(&key, idx, n, sizeof(*idx), cmp_gm)) ||
 		    a->remote_taken[hit->remote])
 			continue;
@@ -274,6 +312,62 @@ static void match_by_identity(struct adopt *a)
 	}
 }
 
+/* What another tool last agreed for this folder, if it can be trusted
+ * (peer_state_read checks the UIDVALIDITY); none is no error. */
+static int read_peer(struct adopt *a, struct error *err)
+{
+	struct folder_job *job = a->job;
+	const char *home = getenv("HOME");
+	char *server_name = NULL;
+	struct peer_folder f;
+	int found;
+
+	if (!home || folder_display_name(job->mbx->name, job->mbx->delim, &server_name) < 0)
+		return 0;
+	f = (struct peer_folder){job->local_abs, job->local_rel, server_name, job->info.uidvalidity,
+				 home};
+	found = peer_state_read(&f, &a->peer, NULL, 0, err);
+	free(server_name);
+	return found < 0 ? -1 : 0;
+}
+
+/* Deletions made since the peer's last sync, as pairs the merge acts on:
+ * a file the peer synced whose UID the server no longer has (expunged
+ * there: the file goes), and a UID the peer synced whose file is gone and
+ * which no other file matched (deleted here: the server's copy goes). The
+ * second gets a fresh key that no file has. */
+static void add_peer_deletions(struct adopt *a)
+{
+	struct folder_job *job = a->job;
+
+	for (size_t i = 0; a->peer && i < a->peer->n; i++) {
+		const struct peer_record *rec = &a->peer->recs[i];
+		size_t r = job_remote_index(job, rec->uid);
+		size_t l = rec->unique ? job_local_index(job, rec->unique) : PLAN_NONE;
+		struct state_pair *p;
+
+		if (r == PLAN_NONE && l != PLAN_NONE && !a->local_taken[l]) {
+			p = new_pair(a);
+			p->uid = rec->uid;
+			p->key = xstrdup(rec->unique);
+			p->flags = rec->flags;
+			a->local_taken[l] = true;
+			a->n_local_taken++;
+			a->peer_gone_remote++;
+		} else if (r != PLAN_NONE && !rec->unique && !a->remote_taken[r]) {
+			p = new_pair(a);
+			p->uid = rec->uid;
+			p->key = maildir_unique_new();
+			p->flags = rec->flags;
+			p->size = job->remote[r].size;
+			p->gm_msgid = job->remote[r].gm_msgid;
+			a->remote_taken[r] = true;
+			a->n_remote_taken++;
+			a->peer_gone_local++;
+		}
+	}
+}
+
 static void adopt_free(struct adopt *a)
 {
 	for (size_t r = 0; a->remote_ids && r < a->job->n_remote; r++)
@@ -287,6 +381,7 @@ static void adopt_free(struct adopt *a)
 	free(a->loc);
 	free(a->rem);
 	state_pairs_free(a->pairs, a->n_pairs);
+	peer_state_free(&a->peer);
 }
 
 static int adopt_match(struct adopt *a, struct error *err)
@@ -296,15 +391,16 @@ static int adopt_match(struct adopt *a, struct error *err)
 	a->local_taken = xcalloc(job->n_local ? job->n_local : 1, sizeof(bool));
 	a->remote_taken = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(bool));
 	a->remote_ids = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *));
+	if (read_peer(a, err) < 0)
+		return -1;
 	if (job->eng->gmail)
 		match_by_gm_msgid(a);
 	read_local(a);
-	if (a->n_loc == 0)
-		return 0;
-	if (imap_fetch_message_ids(job->eng->imap, on_remote_id, a, err) < 0 ||
-	    fetch_candidates(a, err) < 0)
+	if (a->n_loc > 0 && (imap_fetch_message_ids(job->eng->imap, on_remote_id, a, err) < 0 ||
+			     fetch_candidates(a, err) < 0))
 		return -1;
 	match_by_identity(a);
+	add_peer_deletions(a);
 	return 0;
 }
 
@@ -313,8 +409,14 @@ static void unmatched(const struct adopt *a, size_t *up_r, size_t *down_r)
 {
 	enum sync_direction dir = a->job->eng->acct->direction;
 
-	*up_r = dir == DIRECTION_PULL ? 0 : a->job->n_local - a->n_pairs;
-	*down_r = dir == DIRECTION_PUSH ? 0 : a->job->n_remote - a->n_pairs;
+	*up_r = dir == DIRECTION_PULL ? 0 : a->job->n_local - a->n_local_taken;
+	*down_r = dir == DIRECTION_PUSH ? 0 : a->job->n_remote - a->n_remote_taken;
+}
+
+/* Pairs of a file and a server message (not the deletions). */
+static size_t matched_count(const struct adopt *a)
+{
+	return a->n_pairs - a->peer_gone_local - a->peer_gone_remote;
 }
 
 static int check_guard(const struct adopt *a, size_t up, size_t down, struct error *err)
@@ -330,7 +432,7 @@ static int check_guard(const struct adopt *a, size_t up, size_t down, struct err
 		  "server's, %zu would be uploaded and %zu downloaded as new messages; nothing "
 		  "was changed (see what would happen with --dry-run; if these really are "
 		  "different messages, run with --allow-unmatched)",
-		  job->local_abs, job->n_local, a->n_pairs, up, down);
+		  job->local_abs, job->n_local, matched_count(a), up, down);
 	return -1;
 }
 
@@ -357,6 +459,24 @@ static int cmp_pair_uid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void notice_result(const struct adopt *a, size_t up, size_t down)
+{
+	const struct folder_job *job = a->job;
+	char peer[256] = "";
+
+	if (a->peer)
+		snprintf(peer, sizeof(peer),
+			 "; %zu merged against %s's last sync, which also saw %zu deleted on the "
+			 "server and %zu deleted here since",
+			 a->peer_bases, peer_tool_name(a->peer->tool), a->peer_gone_remote,
+			 a->peer_gone_local);
+	engine_notice(job->eng,
+		      "%s: %zu messages already here matched the server's (not copied again%s); "
+		      "%zu new here, %zu new on the server%s",
+		      job->display, matched_count(a), a->by_gm ? ", some by their Gmail id" : "",
+		      up, down, peer);
+}
+
 int adopt_existing(struct folder_job *job, struct error *err)
 {
 	struct adopt a = {.job = job};
@@ -367,11 +487,7 @@ int adopt_existing(struct folder_job *job, struct error *err)
 		goto out;
 	unmatched(&a, &up, &down);
 	if (a.n_pairs || job->eng->opts->dry_run)
-		engine_notice(job->eng,
-			      "%s: %zu messages already here matched the server's (not copied "
-			      "again%s); %zu new here, %zu new on the server",
-			      job->display, a.n_pairs, a.by_gm ? ", some by their Gmail id" : "",
-			      up, down);
+		notice_result(&a, up, down);
 	if (check_guard(&a, up, down, err) < 0)
 		goto out;
 	if (job->eng->opts->dry_run) {

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Compares one server folder with one local Maildir folder.
 
-  compare.py DUMP MAILDIR [--mtime] [--quiet] [--subset]
+  compare.py DUMP MAILDIR [--mtime] [--quiet] [--subset] [--tool-headers]
 
 DUMP is `doveadm -f pager fetch "uid flags date.received text" mailbox F all`
 output (run with TZ=UTC). Every server message must be in MAILDIR exactly
 once, byte-identical (the stored LF form), with the same flags (S R F T D P);
 no other file may be there; with --mtime each file's mtime must equal the
 message's INTERNALDATE. With --subset, messages may be missing locally (a sync
-was interrupted) but none may be extra or twice there. Prints what differs;
-exits 1 on any difference.
+was interrupted) but none may be extra or twice there. With --tool-headers
+the header fields that other sync tools write into their own copies
+(mbsync's X-TUID, OfflineIMAP's X-OfflineIMAP) are left out on both sides
+before comparing: a Maildir that such a tool made and gmaildir adopted.
+Prints what differs; exits 1 on any difference.
 """
 import calendar
 import hashlib
@@ -20,6 +23,24 @@ from collections import Counter
 
 LETTERS = {"\\Seen": "S", "\\Answered": "R", "\\Flagged": "F", "\\Deleted": "T",
            "\\Draft": "D", "$Forwarded": "P"}
+
+
+TOOL_FIELDS = (b"x-tuid:", b"x-offlineimap:")
+
+
+def without_tool_headers(data):
+    """The message with the tool fields (and their continuations) removed
+    from its header section."""
+    if "--tool-headers" not in sys.argv:
+        return data
+    head, sep, body = data.partition(b"\n\n")
+    out, skipping = [], False
+    for line in head.split(b"\n"):
+        if not line[:1] in (b" ", b"\t"):
+            skipping = line.lower().startswith(TOOL_FIELDS)
+        if not skipping:
+            out.append(line)
+    return b"\n".join(out) + sep + body
 
 
 def parse_dump(path):
@@ -42,7 +63,7 @@ def parse_dump(path):
                                if f in LETTERS))
         date = fields.get("date.received", "")
         ts = calendar.timegm(time.strptime(date, "%Y-%m-%d %H:%M:%S")) if date else None
-        msgs.append((hashlib.sha256(text).hexdigest(), flags, ts, fields.get("uid")))
+        msgs.append((hashlib.sha256(without_tool_headers(text)).hexdigest(), flags, ts, fields.get("uid")))
     return msgs
 
 
@@ -58,7 +79,7 @@ def scan_maildir(root):
             if ":2," in name:
                 flags = "".join(sorted(c for c in name.split(":2,", 1)[1] if c in "SRFTDP"))
             with open(p, "rb") as f:
-                h = hashlib.sha256(f.read()).hexdigest()
+                h = hashlib.sha256(without_tool_headers(f.read())).hexdigest()
             found.append((h, flags, int(os.stat(p).st_mtime), sub + "/" + name))
     return found
 

@@ -85,8 +85,10 @@ gd_compare() {
 	TZ=UTC dc_doveadm -f pager fetch -u "$DC_USER" "uid flags date.received text" \
 		mailbox "$folder" all >"$dump" || return 1
 	# GD_COMPARE_NO_MTIME=1: files another program wrote keep their own mtimes.
+	# GD_COMPARE_TOOL_HEADERS=1: an adopted Maildir of mbsync or OfflineIMAP,
+	# whose files carry the tool's own header fields.
 	python3 "$GD_LIB_DIR/compare.py" "$dump" "$path" ${GD_COMPARE_NO_MTIME:+--quiet} \
-		${GD_COMPARE_NO_MTIME:---mtime}
+		${GD_COMPARE_NO_MTIME:---mtime} ${GD_COMPARE_TOOL_HEADERS:+--tool-headers}
 }
 
 # gd_state SQL: runs a query on the account's state DB.
