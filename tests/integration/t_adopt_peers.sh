@@ -15,6 +15,7 @@ source tests/lib/dovecot.sh
 source tests/lib/gmaildir.sh
 source tests/lib/peers.sh
 
+# ADOPT_PEERS_COUNT (at least 200) for a quicker run by hand.
 N=${ADOPT_PEERS_COUNT:-1000}
 dc_start || exit 1
 
@@ -62,7 +63,7 @@ scenario() {
 	dc_populate "$DC_USER" INBOX "$N" "peers-$tool" 1K 3K >/dev/null
 	dc_populate "$DC_USER" Archive 30 "peers-$tool-a" 1K 3K >/dev/null
 	mapfile -t U < <(dc_uids "$DC_USER" INBOX)
-	dc_add_flags "$DC_USER" INBOX "${U[0]}:${U[599]}" '\Seen'
+	dc_add_flags "$DC_USER" INBOX "${U[0]}:${U[$((N / 2 - 1))]}" '\Seen'
 	check "$tool makes its Maildir of $N + 30 messages" "peer_${tool}_sync" "$GD_MAIL"
 	home=$PEER_MBSYNC_HOME
 	[ "$tool" = offlineimap ] && home=$PEER_OFFLINEIMAP_HOME
