@@ -35,6 +35,7 @@ static const struct {
     {"ENABLE", IMAP_CAP_ENABLE},
     {"ID", IMAP_CAP_ID},
     {"XLIST", IMAP_CAP_XLIST},
+    {"BINARY", IMAP_CAP_BINARY},
 };
 
 /* ------------------------------------------------------ shared helpers */
@@ -548,6 +549,7 @@ int imap_connect(const struct account_conf *acct, const char *secret, struct ima
 	if (check_tls_policy(acct, err) < 0)
 		return -1;
 	tls_init();
+	imap_binary_register();
 	imap = imap_alloc(acct);
 	if (open_session(imap, err) < 0 || setup_session(imap, secret, err) < 0)
 		goto out;

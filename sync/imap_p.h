@@ -129,6 +129,13 @@ bool imap_meta_parse(const struct mailimap_msg_att *att, struct imap_kw *kw, str
  * the progress callback it needs, LIBETPAN.md §12); NULL removes it. */
 void imap_handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx);
 
+/* Teaches libetpan's parser BINARY[] answers (imap_binary.c); once per
+ * process, before the first connection. */
+void imap_binary_register(void);
+/* The BINARY[] (or BINARY[]<origin>) of the message in a FETCH response:
+ * false when there is none (or NIL). data_r is borrowed from att. */
+bool imap_binary_whole(const struct mailimap_msg_att *att, const char **data_r, size_t *len_r);
+
 /* The libetpan logger behind the wire trace (ctx is the struct imap). */
 void imap_trace_log(mailimap *mi, int log_type, const char *str, size_t size, void *ctx);
 
