@@ -180,6 +180,13 @@ int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *er
 	return -1;
 }
 
+void imap_uid_bound(const struct imap *imap, uint32_t hi, uint32_t *hi_r)
+{
+	uint32_t top = imap->selected && imap->sel_uidnext > 0 ? imap->sel_uidnext - 1 : UINT32_MAX;
+
+	*hi_r = hi == 0 || hi > top ? top : hi;
+}
+
 uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r)
 {
 	uint32_t *copy = xmalloc((n ? n : 1) * sizeof(*copy));

@@ -55,7 +55,10 @@ struct meta_run {
 	struct imap *imap;
 	imap_meta_fn *fn;
 	void *ctx;
-	uint32_t lo, hi;     /* the chunk's range; hi UINT32_MAX for "*" */
+	uint32_t lo, hi;     /* the chunk's range, within UIDNEXT (imap_uid_bound) */
+	bool star;	     /* it was asked as lo:* */
+	size_t n_unasked;    /* responses for UIDs outside it, ignored */
+	uint32_t unasked_eg; /* one of them, for the log */
 	size_t seen;	     /* messages of the chunk reported so far */
 	uint32_t first_seen; /* the lowest UID among them */
 	struct imap_kw kw;   /* keyword buffer, reused */
@@ -196,9 +199,15 @@ static void meta_handler(struct mailimap_msg_att *att, void *ctx)
 		return;
 	/* UID FETCH n:* answers with the last message even when its UID is
 	 * below n (RFC 3501 §6.4.8), and unsolicited responses can name any
-	 * message: only the chunk's own range counts. */
-	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi)
+	 * message, even one beyond UIDNEXT that never was: only the chunk's
+	 * own range counts. */
+	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi) {
+		if (!(run->star && m.uid < run->lo)) {
+			run->n_unasked++;
+			run->unasked_eg = m.uid;
+		}
 		return;
+	}
 	if (run->seen++ == 0 || m.uid < run->first_seen)
 		run->first_seen = m.uid;
 	if (run->full) {
@@ -268,6 +277,10 @@ static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsi
 				 hi);
 	}
 	mailimap_fetch_list_free(result);
+	if (run->n_unasked)
+		log_debug("imap: UID FETCH %u:%u (metadata): ignored %zu responses for UIDs not "
+			  "asked for (UID %u, ...)",
+			  run->lo, run->hi, run->n_unasked, run->unasked_eg);
 	*gone_r += gone_in_answer(imap);
 	return imap_check_mailbox(imap, err);
 }
@@ -396,7 +409,9 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 			    (uint64_t)run.lo + pl.step - 1 >= end;
 		uint32_t hi_wire = last ? uid_hi : (uint32_t)(run.lo + pl.step - 1);
 
-		run.hi = hi_wire ? hi_wire : UINT32_MAX;
+		imap_uid_bound(imap, hi_wire, &run.hi);
+		run.star = hi_wire == 0;
+		run.n_unasked = 0;
 		run.seen = 0;
 		run.first_seen = 0;
 		ret = meta_chunk(&run, hi_wire, changedsince, &gone, err);
@@ -438,7 +453,9 @@ struct body_run {
 	bool *got;   /* per uid: delivered and accepted */
 	bool *again; /* per uid: to be fetched with BINARY[] */
 	size_t n_got, n_refused, n_again;
-	size_t n_other; /* answers with another section than BODY[] */
+	size_t n_other;	  /* answers with another section than BODY[] */
+	size_t n_unasked; /* bodies of UIDs not asked for, ignored */
+	uint32_t unasked_eg;
 	enum body_pass pass;
 	bool binary;	   /* the server offers BINARY */
 	bool said_no;	   /* a command ended with a tagged NO */
@@ -495,8 +512,11 @@ static void body_handler(struct mailimap_msg_att *att, void *ctx)
 	if (!sec || !sec->sec_body_part || uid == 0)
 		return; /* a flag update, or a body the server could not give */
 	hit = bsearch(&uid, run->uids, run->n, sizeof(*run->uids), cmp_u32);
-	if (!hit)
+	if (!hit) {
+		run->n_unasked++;
+		run->unasked_eg = uid;
 		return;
+	}
 	i = (size_t)(hit - run->uids);
 	if (run->got[i])
 		return;
@@ -604,11 +624,16 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	clist *result = NULL;
 	int r;
 
+	run->n_unasked = 0;
 	imap_handler_set(imap, body_handler, run);
 	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
 	imap_handler_set(imap, NULL, NULL);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
+	if (run->n_unasked)
+		log_debug("imap: UID FETCH (%zu bodies): ignored %zu bodies of UIDs not asked for "
+			  "(UID %u, ...)",
+			  n, run->n_unasked, run->unasked_eg);
 	if (r == MAILIMAP_NO_ERROR) {
 		mailimap_fetch_list_free(result);
 		return imap_check_mailbox(imap, err);
