@@ -35,6 +35,7 @@ static const struct {
     {"ENABLE", IMAP_CAP_ENABLE},
     {"ID", IMAP_CAP_ID},
     {"XLIST", IMAP_CAP_XLIST},
+    {"BINARY", IMAP_CAP_BINARY},
 };
 
 /* ------------------------------------------------------ shared helpers */
@@ -177,6 +178,13 @@ int imap_fail(struct imap *imap, int r, enum error_scope scope, struct error *er
 		error_set(err, scope, RETRY_BACKOFF, "%s: %s", what, why);
 	}
 	return -1;
+}
+
+void imap_uid_bound(const struct imap *imap, uint32_t hi, uint32_t *hi_r)
+{
+	uint32_t top = imap->selected && imap->sel_uidnext > 0 ? imap->sel_uidnext - 1 : UINT32_MAX;
+
+	*hi_r = hi == 0 || hi > top ? top : hi;
 }
 
 uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r)
@@ -548,6 +556,7 @@ int imap_connect(const struct account_conf *acct, const char *secret, struct ima
 	if (check_tls_policy(acct, err) < 0)
 		return -1;
 	tls_init();
+	imap_binary_register();
 	imap = imap_alloc(acct);
 	if (open_session(imap, err) < 0 || setup_session(imap, secret, err) < 0)
 		goto out;

@@ -41,6 +41,7 @@ enum imap_cap {
 	IMAP_CAP_ENABLE = 1u << 10,
 	IMAP_CAP_ID = 1u << 11,
 	IMAP_CAP_XLIST = 1u << 12,
+	IMAP_CAP_BINARY = 1u << 13, /* RFC 3516: BINARY[] fetches, literal8 */
 };
 
 /* Connects to acct->host:port, sets up TLS as acct->tls says (implicit, or
@@ -159,7 +160,9 @@ int imap_select_qresync(struct imap *imap, const char *mailbox, uint32_t uidvali
  * [X-GM-MSGID]) of the selected mailbox; uid_hi 0 means "*". With
  * changedsince > 0 only messages with a higher MODSEQ come back (CONDSTORE;
  * without it changedsince is ignored and everything comes back).
- * Calls fn once per message in the range (UIDs below uid_lo are dropped) as
+ * Calls fn once per message in the range (UIDs below uid_lo, and those at
+ * or above the UIDNEXT the SELECT reported, are dropped: a server's own
+ * FETCH responses can name any UID, even one that never was) as
  * responses are parsed: memory does not grow with the mailbox (the range is
  * fetched in chunks of about 2000 messages). Unsolicited FETCH responses
  * (another client's flag change: no RFC822.SIZE) are not reported. A tagged
@@ -195,7 +198,10 @@ int imap_uid_list(struct imap *imap, uint32_t lo, uint32_t hi, uint32_t **uids_r
 typedef int imap_body_fn(uint32_t uid, const char *data, size_t len, void *ctx);
 
 /* UID FETCH uids (BODY.PEEK[]) in one command (several only when the UID
- * set has more than 1000 runs); the caller bounds the batch by bytes. fn is
+ * set has more than 1000 runs); the caller bounds the batch by bytes.
+ * Where the server offers BINARY, a message whose BODY[] holds 0x80 bytes
+ * (NUL bytes, as a plain literal shows them) is fetched again with
+ * BINARY.PEEK[] too, and its NUL bytes are restored (imap_fetch.c). fn is
  * called as each message is parsed, so at most one message body is held at
  * a time. Returns 0 when every UID came back, 1 when the command completed
  * but some UIDs did not (err says so, with the server's text, scope
@@ -223,7 +229,8 @@ int imap_expunge_uids(struct imap *imap, const uint32_t *uids, size_t n, struct 
  * servers without UIDPLUS, only when the caller knows no other message there
  * carries \Deleted. */
 int imap_expunge(struct imap *imap, struct error *err);
-/* APPEND with flags and INTERNALDATE (0: none). *uid_r gets the APPENDUID
+/* APPEND with flags and INTERNALDATE (0: none); a message holding NUL
+ * bytes goes as a literal8 where the server offers BINARY and LITERAL+. *uid_r gets the APPENDUID
  * answer, 0 when the server has no UIDPLUS. A NO [TRYCREATE] (no such
  * mailbox) has scope ERR_FOLDER. */
 int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const char *keywords,

@@ -13,6 +13,7 @@
 
 #include "store/msgflags.h"
 #include "sync/imap_p.h"
+#include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
 
@@ -54,7 +55,10 @@ struct meta_run {
 	struct imap *imap;
 	imap_meta_fn *fn;
 	void *ctx;
-	uint32_t lo, hi;     /* the chunk's range; hi UINT32_MAX for "*" */
+	uint32_t lo, hi;     /* the chunk's range, within UIDNEXT (imap_uid_bound) */
+	bool star;	     /* it was asked as lo:* */
+	size_t n_unasked;    /* responses for UIDs outside it, ignored */
+	uint32_t unasked_eg; /* one of them, for the log */
 	size_t seen;	     /* messages of the chunk reported so far */
 	uint32_t first_seen; /* the lowest UID among them */
 	struct imap_kw kw;   /* keyword buffer, reused */
@@ -195,9 +199,15 @@ static void meta_handler(struct mailimap_msg_att *att, void *ctx)
 		return;
 	/* UID FETCH n:* answers with the last message even when its UID is
 	 * below n (RFC 3501 §6.4.8), and unsolicited responses can name any
-	 * message: only the chunk's own range counts. */
-	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi)
+	 * message, even one beyond UIDNEXT that never was: only the chunk's
+	 * own range counts. */
+	if (m.uid == 0 || m.uid < run->lo || m.uid > run->hi) {
+		if (!(run->star && m.uid < run->lo)) {
+			run->n_unasked++;
+			run->unasked_eg = m.uid;
+		}
 		return;
+	}
 	if (run->seen++ == 0 || m.uid < run->first_seen)
 		run->first_seen = m.uid;
 	if (run->full) {
@@ -267,6 +277,10 @@ static int meta_chunk(struct meta_run *run, uint32_t hi_wire, uint64_t changedsi
 				 hi);
 	}
 	mailimap_fetch_list_free(result);
+	if (run->n_unasked)
+		log_debug("imap: UID FETCH %u:%u (metadata): ignored %zu responses for UIDs not "
+			  "asked for (UID %u, ...)",
+			  run->lo, run->hi, run->n_unasked, run->unasked_eg);
 	*gone_r += gone_in_answer(imap);
 	return imap_check_mailbox(imap, err);
 }
@@ -395,7 +409,9 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 			    (uint64_t)run.lo + pl.step - 1 >= end;
 		uint32_t hi_wire = last ? uid_hi : (uint32_t)(run.lo + pl.step - 1);
 
-		run.hi = hi_wire ? hi_wire : UINT32_MAX;
+		imap_uid_bound(imap, hi_wire, &run.hi);
+		run.star = hi_wire == 0;
+		run.n_unasked = 0;
 		run.seen = 0;
 		run.first_seen = 0;
 		ret = meta_chunk(&run, hi_wire, changedsince, &gone, err);
@@ -413,15 +429,35 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
 
 /* ---------------------------------------------------------------- bodies */
 
+/* How a batch of bodies is fetched. A server that offers BINARY (RFC
+ * 3516) can send the NUL bytes of a message, which its BODY[] turns into
+ * 0x80 (Dovecot) without a word; but its BINARY[] of a message whose own
+ * Content-Transfer-Encoding is base64 or quoted-printable comes back
+ * decoded, with another header (Dovecot): not the message either. So
+ * BODY[] is fetched first, and a message holding 0x80 is fetched again
+ * with both sections: BINARY[] is kept when it is BODY[] with some 0x80
+ * bytes made NUL, else BODY[] is. When the server refuses the second
+ * fetch (NO [UNKNOWN-CTE]), a third one asks for BODY[] alone. */
+enum body_pass {
+	PASS_BODY,  /* BODY.PEEK[]; 0x80 marks the message for PASS_BOTH */
+	PASS_BOTH,  /* BODY.PEEK[] BINARY.PEEK[] */
+	PASS_PLAIN, /* BODY.PEEK[], taken as it comes */
+};
+
 struct body_run {
 	imap_body_fn *fn;
 	void *ctx;
 	uint32_t piece_at, piece_len; /* piece_len 0: whole messages */
-	const uint32_t *uids; /* sorted, unique */
+	const uint32_t *uids;	      /* sorted, unique */
 	size_t n;
-	bool *got; /* per uid: delivered and accepted */
-	size_t n_got, n_refused;
-	size_t n_other;	   /* answers with another section than BODY[] */
+	bool *got;   /* per uid: delivered and accepted */
+	bool *again; /* per uid: to be fetched with BINARY[] */
+	size_t n_got, n_refused, n_again;
+	size_t n_other;	  /* answers with another section than BODY[] */
+	size_t n_unasked; /* bodies of UIDs not asked for, ignored */
+	uint32_t unasked_eg;
+	enum body_pass pass;
+	bool binary;	   /* the server offers BINARY */
 	bool said_no;	   /* a command ended with a tagged NO */
 	char no_text[600]; /* its text */
 };
@@ -450,6 +486,18 @@ static const struct mailimap_msg_att_body_section *msg_body(const struct mailima
 	return NULL;
 }
 
+/* Whether bin is body with some of its 0x80 bytes NUL: the bytes a server
+ * that offers BINARY keeps, and not a decoded copy. */
+static bool binary_restores(const char *body, size_t len, const char *bin, size_t bin_len)
+{
+	if (bin_len != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (bin[i] != body[i] && !(bin[i] == '\0' && (unsigned char)body[i] == 0x80))
+			return false;
+	return true;
+}
+
 static void body_handler(struct mailimap_msg_att *att, void *ctx)
 {
 	struct body_run *run = ctx;
@@ -457,18 +505,35 @@ static void body_handler(struct mailimap_msg_att *att, void *ctx)
 	const struct mailimap_msg_att_body_section *sec = msg_body(att, &other);
 	uint32_t uid = msg_uid(att);
 	const uint32_t *hit;
-	size_t i;
+	const char *data, *bin;
+	size_t i, len, bin_len;
 
 	run->n_other += other && !sec;
 	if (!sec || !sec->sec_body_part || uid == 0)
 		return; /* a flag update, or a body the server could not give */
 	hit = bsearch(&uid, run->uids, run->n, sizeof(*run->uids), cmp_u32);
-	if (!hit)
+	if (!hit) {
+		run->n_unasked++;
+		run->unasked_eg = uid;
 		return;
+	}
 	i = (size_t)(hit - run->uids);
 	if (run->got[i])
 		return;
-	if (run->fn(uid, sec->sec_body_part, sec->sec_length, run->ctx) == 0) {
+	data = sec->sec_body_part;
+	len = sec->sec_length;
+	if (run->pass == PASS_BODY && run->binary && memchr(data, 0x80, len)) {
+		run->n_again += !run->again[i];
+		run->again[i] = true;
+		return;
+	}
+	if (run->pass == PASS_BOTH && imap_binary_whole(att, &bin, &bin_len) &&
+	    binary_restores(data, len, bin, bin_len) && memcmp(data, bin, len) != 0) {
+		log_debug("imap: UID %u: BINARY[] gives back NUL bytes that BODY[] shows as 0x80",
+			  uid);
+		data = bin;
+	}
+	if (run->fn(uid, data, len, run->ctx) == 0) {
 		run->got[i] = true;
 		run->n_got++;
 	} else {
@@ -476,21 +541,32 @@ static void body_handler(struct mailimap_msg_att *att, void *ctx)
 	}
 }
 
-/* BODY.PEEK[], or BODY.PEEK[]<at.len> for a piece. */
+static void fetch_type_add(struct mailimap_fetch_type *ft, struct mailimap_fetch_att *att)
+{
+	if (!att || mailimap_fetch_type_new_fetch_att_list_add(ft, att))
+		abort();
+}
+
+/* UID and BODY.PEEK[] (or BODY.PEEK[]<at.len> for a piece), and in
+ * PASS_BOTH the same BINARY.PEEK[] (libetpan sends an extension's text as
+ * it is; sync/imap_binary.c parses the answer). */
 static struct mailimap_fetch_type *body_fetch_type(const struct body_run *run)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	struct mailimap_section *sec = mailimap_section_new(NULL);
-	struct mailimap_fetch_att *att;
+	char bin[64] = "BINARY.PEEK[]";
 
 	if (!ft || !sec)
 		abort();
-	att = run->piece_len ? mailimap_fetch_att_new_body_peek_section_partial(
-				   sec, run->piece_at, run->piece_len)
-			     : mailimap_fetch_att_new_body_peek_section(sec);
-	if (!att || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft, att))
-		abort();
+	fetch_type_add(ft, mailimap_fetch_att_new_uid());
+	fetch_type_add(ft, run->piece_len ? mailimap_fetch_att_new_body_peek_section_partial(
+						sec, run->piece_at, run->piece_len)
+					  : mailimap_fetch_att_new_body_peek_section(sec));
+	if (run->pass != PASS_BOTH)
+		return ft;
+	if (run->piece_len)
+		snprintf(bin, sizeof(bin), "BINARY.PEEK[]<%u.%u>", run->piece_at, run->piece_len);
+	fetch_type_add(ft, mailimap_fetch_att_new_extension(xstrdup(bin)));
 	return ft;
 }
 
@@ -548,11 +624,16 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	clist *result = NULL;
 	int r;
 
+	run->n_unasked = 0;
 	imap_handler_set(imap, body_handler, run);
 	r = mailimap_uid_fetch(imap->mi, set, ft, &result);
 	imap_handler_set(imap, NULL, NULL);
 	mailimap_fetch_type_free(ft);
 	mailimap_set_free(set);
+	if (run->n_unasked)
+		log_debug("imap: UID FETCH (%zu bodies): ignored %zu bodies of UIDs not asked for "
+			  "(UID %u, ...)",
+			  n, run->n_unasked, run->unasked_eg);
 	if (r == MAILIMAP_NO_ERROR) {
 		mailimap_fetch_list_free(result);
 		return imap_check_mailbox(imap, err);
@@ -568,26 +649,75 @@ static int body_chunk(struct imap *imap, struct body_run *run, const uint32_t *u
 	return imap_fail(imap, r, ERR_FOLDER, err, "UID FETCH (%zu bodies)", n);
 }
 
+/* The commands of one pass over the n sorted UIDs at uids: one unless the
+ * set is too fragmented for one line. */
+static int body_pass_run(struct imap *imap, struct body_run *run, const uint32_t *uids, size_t n,
+			 struct error *err)
+{
+	size_t len;
+	int ret = 0;
+
+	for (size_t pos = 0; pos < n && ret == 0; pos += len) {
+		len = uidset_prefix_len(uids + pos, n - pos, IMAP_MAX_RUNS);
+		ret = body_chunk(imap, run, uids + pos, len, err);
+	}
+	return ret;
+}
+
+/* Fetches again, in pass, the messages PASS_BODY marked and no pass has
+ * delivered yet. A NO to PASS_BOTH is not the message's fault (the server
+ * may refuse BINARY[] of some content): PASS_PLAIN follows. */
+static int body_again(struct imap *imap, struct body_run *run, enum body_pass pass,
+		      struct error *err)
+{
+	uint32_t *todo = xmalloc(run->n * sizeof(*todo));
+	bool said_no = run->said_no;
+	size_t k = 0;
+	int ret;
+
+	for (size_t i = 0; i < run->n; i++)
+		if (run->again[i] && !run->got[i])
+			todo[k++] = run->uids[i];
+	run->pass = pass;
+	ret = k ? body_pass_run(imap, run, todo, k, err) : 0;
+	if (pass == PASS_BOTH)
+		run->said_no = said_no;
+	free(todo);
+	return ret;
+}
+
+/* All passes of a run whose uids, n, got and again are set. */
+static int body_run_all(struct imap *imap, struct body_run *run, struct error *err)
+{
+	int ret;
+
+	run->binary = imap_has(imap, IMAP_CAP_BINARY);
+	run->pass = PASS_BODY;
+	ret = body_pass_run(imap, run, run->uids, run->n, err);
+	if (ret == 0 && run->n_again)
+		ret = body_again(imap, run, PASS_BOTH, err);
+	if (ret == 0 && run->n_again)
+		ret = body_again(imap, run, PASS_PLAIN, err);
+	if (ret == 0 && run->n > 0)
+		ret = body_outcome(run, err);
+	return ret;
+}
+
 int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_body_fn *fn,
 		      void *ctx, struct error *err)
 {
 	struct body_run run = {.fn = fn, .ctx = ctx};
 	uint32_t *sorted;
-	size_t len;
-	int ret = 0;
+	int ret;
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
 	sorted = imap_uids_sorted(uids, n, &run.n);
 	run.uids = sorted;
 	run.got = xcalloc(run.n ? run.n : 1, sizeof(*run.got));
-	/* One command unless the set is too fragmented for one line. */
-	for (size_t pos = 0; pos < run.n && ret == 0; pos += len) {
-		len = uidset_prefix_len(sorted + pos, run.n - pos, IMAP_MAX_RUNS);
-		ret = body_chunk(imap, &run, sorted + pos, len, err);
-	}
-	if (ret == 0 && run.n > 0)
-		ret = body_outcome(&run, err);
+	run.again = xcalloc(run.n ? run.n : 1, sizeof(*run.again));
+	ret = body_run_all(imap, &run, err);
+	free(run.again);
 	free(run.got);
 	free(sorted);
 	return ret;
@@ -596,13 +726,17 @@ int imap_fetch_bodies(struct imap *imap, const uint32_t *uids, size_t n, imap_bo
 int imap_fetch_body_piece(struct imap *imap, uint32_t uid, uint32_t at, uint32_t len,
 			  imap_body_fn *fn, void *ctx, struct error *err)
 {
-	bool got = false;
-	struct body_run run = {
-	    .fn = fn, .ctx = ctx, .piece_at = at, .piece_len = len, .uids = &uid, .n = 1, .got = &got};
-	int ret;
+	bool got = false, again = false;
+	struct body_run run = {.fn = fn,
+			       .ctx = ctx,
+			       .piece_at = at,
+			       .piece_len = len,
+			       .uids = &uid,
+			       .n = 1,
+			       .got = &got,
+			       .again = &again};
 
 	if (len == 0 || imap_check_alive(imap, err) < 0)
 		return len == 0 ? 0 : -1;
-	ret = body_chunk(imap, &run, &uid, 1, err);
-	return ret == 0 ? body_outcome(&run, err) : ret;
+	return body_run_all(imap, &run, err);
 }

@@ -13,6 +13,7 @@
 struct id_run {
 	imap_msgid_fn *fn;
 	void *ctx;
+	uint32_t hi; /* imap_uid_bound: above it, no message that was asked for */
 };
 
 static void progress_none(size_t current, size_t maximum, void *ctx)
@@ -40,7 +41,7 @@ static void id_handler(struct mailimap_msg_att *att, void *ctx)
 		else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION)
 			sec = st->att_data.att_body_section;
 	}
-	if (!uid || !sec || !sec->sec_body_part)
+	if (!uid || uid > run->hi || !sec || !sec->sec_body_part)
 		return;
 	id = message_id_get(sec->sec_body_part, sec->sec_length);
 	run->fn(uid, id, run->ctx);
@@ -59,15 +60,15 @@ static struct mailimap_fetch_type *id_fetch_type(void)
 	hl = mailimap_header_list_new(fields);
 	sec = hl ? mailimap_section_new_header_fields(hl) : NULL;
 	if (!sec || mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid()) ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft,
-						       mailimap_fetch_att_new_body_peek_section(sec)))
+	    mailimap_fetch_type_new_fetch_att_list_add(
+		ft, mailimap_fetch_att_new_body_peek_section(sec)))
 		abort();
 	return ft;
 }
 
 int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, struct error *err)
 {
-	struct id_run run = {fn, ctx};
+	struct id_run run = {fn, ctx, 0};
 	struct mailimap_set *set = NULL;
 	struct mailimap_fetch_type *ft = NULL;
 	clist *result = NULL;
@@ -75,6 +76,7 @@ int imap_fetch_message_ids(struct imap *imap, imap_msgid_fn *fn, void *ctx, stru
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
+	imap_uid_bound(imap, 0, &run.hi);
 	set = mailimap_set_new_interval(1, 0);
 	ft = id_fetch_type();
 	if (!set)

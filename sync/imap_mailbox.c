@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "sync/imap_p.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 /* Attributes of RFC 6154 (SPECIAL-USE), RFC 5258 and Gmail's XLIST, as
@@ -210,6 +211,7 @@ static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
 	imap->selected = true;
 	imap->sel_uidvalidity = info_r->uidvalidity;
 	imap->sel_uid_floor = info_r->uidnext;
+	imap->sel_uidnext = info_r->uidnext;
 	free(imap->sel_mailbox);
 	imap->sel_mailbox = xstrdup(mailbox);
 	snprintf(imap->sel_name, sizeof(imap->sel_name), "%s", mailbox);
@@ -275,13 +277,25 @@ static void qr_run_free(struct qr_run *run)
 	free(run->kw.s);
 }
 
-static void qr_report(const struct qr_run *run, imap_meta_fn *fn, void *ctx)
+/* Reports the answer's FETCH responses but those beyond the UIDNEXT it
+ * gave (imap_uid_bound): no message there was known. */
+static void qr_report(const struct imap *imap, const struct qr_run *run, imap_meta_fn *fn,
+		      void *ctx)
 {
+	uint32_t hi;
+
+	imap_uid_bound(imap, 0, &hi);
 	for (size_t i = 0; i < run->n; i++) {
 		const struct qr_fetch *f = &run->v[i];
 		struct imap_meta m = {
 		    .uid = f->uid, .flags = f->flags, .keywords = f->keywords, .modseq = f->modseq};
 
+		if (f->uid > hi) {
+			log_debug("imap: SELECT (QRESYNC): ignored a FETCH response for UID %u, "
+				  "beyond UIDNEXT %u",
+				  f->uid, imap->sel_uidnext);
+			continue;
+		}
 		fn(&m, ctx);
 	}
 }
@@ -447,7 +461,7 @@ int imap_select_qresync(struct imap *imap, const char *mailbox, uint32_t uidvali
 	if (info_r->uidvalidity != uidvalidity)
 		goto out;
 	collect_vanished(imap, known_hi, &rl);
-	qr_report(&run, fn, ctx);
+	qr_report(imap, &run, fn, ctx);
 	*vanished_r = rl.v;
 	*n_vanished_r = rl.n;
 	rl.v = NULL;

@@ -34,6 +34,7 @@ struct imap {
 	char sel_name[128];		 /* its name, for messages (cut, sanitised) */
 	char *sel_mailbox;		 /* owned: its name as sent */
 	uint32_t sel_uid_floor;		 /* no new message there gets a lower UID */
+	uint32_t sel_uidnext;		 /* UIDNEXT as that SELECT reported it (0: none) */
 	bool appenduid_bad;		 /* the server gave an impossible APPENDUID */
 	struct imap_trace_dir trace_in, trace_out;
 };
@@ -78,6 +79,13 @@ int imap_check_mailbox(struct imap *imap, struct error *err);
 /* The server's last tagged text with its response code ("[ALERT] ..."),
  * sanitised to printable ASCII, into buf. */
 void imap_server_text(struct imap *imap, char *buf, size_t cap);
+
+/* The UIDs a FETCH of lo:hi (hi 0: "*") of the selected mailbox asks
+ * for end at *hi_r: hi, and never at or above the UIDNEXT its SELECT
+ * reported. A server may add FETCH responses of its own; one beyond
+ * UIDNEXT names no message the mailbox had, and must not be taken for
+ * one (the messages that arrived since come with the next SELECT). */
+void imap_uid_bound(const struct imap *imap, uint32_t hi, uint32_t *hi_r);
 
 /* A malloc'd, sorted, duplicate-free copy of uids; *n_r is its length. */
 uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);
@@ -128,6 +136,13 @@ bool imap_meta_parse(const struct mailimap_msg_att *att, struct imap_kw *kw, str
 /* Installs fn as libetpan's per-message handler for the next command (with
  * the progress callback it needs, LIBETPAN.md §12); NULL removes it. */
 void imap_handler_set(struct imap *imap, mailimap_msg_att_handler *fn, void *ctx);
+
+/* Teaches libetpan's parser BINARY[] answers (imap_binary.c); once per
+ * process, before the first connection. */
+void imap_binary_register(void);
+/* The BINARY[] (or BINARY[]<origin>) of the message in a FETCH response:
+ * false when there is none (or NIL). data_r is borrowed from att. */
+bool imap_binary_whole(const struct mailimap_msg_att *att, const char **data_r, size_t *len_r);
 
 /* The libetpan logger behind the wire trace (ctx is the struct imap). */
 void imap_trace_log(mailimap *mi, int log_type, const char *str, size_t size, void *ctx);

@@ -370,7 +370,10 @@ static int append_literal_plus(struct imap *imap, const char *mailbox, unsigned 
 	if (internaldate > 0 && gmtime_r(&internaldate, &tm))
 		snprintf(date, sizeof(date), " \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
 			 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	snprintf(head, sizeof(head), "APPEND %s%s%s {%zu+}", mbox, fl, date, len);
+	/* NUL bytes go as a literal8 (RFC 3516) where the server offers it: in
+	 * a plain literal a server drops them or refuses the message. */
+	snprintf(head, sizeof(head), "APPEND %s%s%s %s{%zu+}", mbox, fl, date,
+		 imap_has(imap, IMAP_CAP_BINARY) && memchr(data, '\0', len) ? "~" : "", len);
 	r = imap_raw_command_literal(imap, head, data, len);
 	if (r == MAILIMAP_ERROR_CUSTOM_COMMAND)
 		return MAILIMAP_ERROR_APPEND;

@@ -53,6 +53,9 @@ SCENARIOS = {
     'unasked_uid': 'FETCH answers add messages that were not asked for',
     'dup_uid': 'every FETCH response comes twice, the second copy different',
     'uid_zero': 'FETCH answers add a message with UID 0',
+    'unsolicited': 'every FETCH answer (1:* too, and a QRESYNC SELECT) adds a '
+                   'response for a phantom UID beyond UIDNEXT, and one for an '
+                   'existing message that was not asked for',
     'appenduid_bogus': 'APPENDUID names a UID the mailbox already had, another '
                        'UIDVALIDITY, or the UID of the previous APPEND',
     'wrong_section': 'BODY[] is answered with BODY[HEADER] (only the header) or '
@@ -548,6 +551,10 @@ class Session:
             if m['modseq'] > modseq:
                 out.append('* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n' %
                            (seq, m['uid'], flags_text(m['flags']), m['modseq']))
+        if self.scn == 'unsolicited':
+            self.log('(scenario: a phantom UID in the QRESYNC SELECT answer)')
+            out.append('* %d FETCH (UID %d FLAGS (\\Seen) MODSEQ (%d))\r\n' %
+                       (len(f['msgs']) + 1, f['uidnext'] + 5, f['modseq']))
         return out
 
     def cmd_SELECT(self, tag, a, examine=False):
@@ -684,6 +691,8 @@ class Session:
             parts, lits = self.fetch_items(f['msgs'][0], 1, items, uid_override=0,
                                            body_override=b'Subject: UIDZERO-INJECTED\r\n\r\nx\r\n')
             self.emit_fetch(1, parts, lits)
+        if scn == 'unsolicited':
+            self.emit_unsolicited(f, setspec, items)
         if scn == 'unasked_uid' and msgs:
             # A UID next to the ones asked for, but not one of them.
             parts, lits = self.fetch_items(f['msgs'][0], 1, items, uid_override=self.unasked(a[0]),
@@ -722,6 +731,28 @@ class Session:
                 self.emit_fetch(seq, parts, lits)
         return None
 
+    def emit_unsolicited(self, f, setspec, items):
+        """A FETCH response for a UID beyond UIDNEXT (a message that does not
+        exist), and one for an existing message outside setspec, if any; the
+        bodies say what they are."""
+        if not f['msgs']:
+            return
+        self.log('(scenario: unsolicited FETCH responses)')
+        phantom = f['uidnext'] + 5
+        parts, lits = self.fetch_items(
+            f['msgs'][0], len(f['msgs']) + 1, items, uid_override=phantom,
+            body_override=b'Subject: PHANTOM-INJECTED\r\nMessage-ID: <phantom@hostile.test>'
+                          b'\r\n\r\nx\r\n')
+        self.emit_fetch(len(f['msgs']) + 1, parts, lits)
+        pred = parse_set(setspec, self.top(f))
+        other = [(s, m) for s, m in enumerate(f['msgs'], 1) if not pred(m['uid'])]
+        if other:
+            seq, m = other[0]
+            parts, lits = self.fetch_items(
+                m, seq, items, body_override=body_of(m).replace(
+                    b'\r\n\r\n', b'\r\nX-Unasked: UNASKED-INJECTED\r\n\r\n', 1))
+            self.emit_fetch(seq, parts, lits)
+
     def unasked(self, setspec):
         """A UID above every one the set names (bounded sets only)."""
         return max(int(x) for x in re.findall(r'\d+', setspec)) + 1000
@@ -745,6 +776,8 @@ class Session:
         if scn == 'unasked_uid' and '*' not in setspec:
             parts, _ = self.fetch_items(f['msgs'][0], 1, items, uid_override=self.unasked(setspec))
             self.emit_fetch(1, parts, [])
+        if scn == 'unsolicited':
+            self.emit_unsolicited(f, setspec, items)
         for k, (seq, m) in enumerate(msgs):
             if scn == 'no_partial_meta' and k >= len(msgs) // 2:
                 self.put('%s NO Some messages could not be FETCHed (Failure)\r\n' % tag)

@@ -290,6 +290,36 @@ for scn in unasked_uid uid_zero dup_uid; do
 	h_complete "$scn" 38
 done
 
+# ------------------ unsolicited FETCH responses, from the first contact on
+
+# unsolicited WHAT [SERVER OPTIONS]: every FETCH answer (the 1:* listing
+# too) carries a phantom UID beyond UIDNEXT and an existing message that
+# was not asked for. The first sync stores exactly the real messages, once
+# each; the next one changes nothing; new mail later comes alone.
+unsolicited() {
+	local what=$1 keys
+	shift
+	h_setup
+	h_hostile "$what: first sync" unsolicited "" 0 "$@"
+	check_eq "$what: the Maildir holds exactly the real messages" 35 "$(h_count)"
+	check_eq "$what: ... once each" "" "$(h_local_dups)"
+	check_eq "$what: ... and nothing that was not asked for" "" \
+		"$(grep -rl -e PHANTOM-INJECTED -e UNASKED-INJECTED "$H_MAIL" | head -3)"
+	keys=$(h_keys)
+	h_hostile "$what: second sync" unsolicited "" 0 "$@"
+	check_eq "$what: the second sync changes nothing" "$keys" "$(h_keys)"
+	check_eq "$what: ... and says so" "" "$(grep -Ev 'unchanged|^$' <<<"$OUT")"
+	H_UPLOADS=1 h_hostile "$what: new mail" unsolicited "" 0 --add-new 3 "$@"
+	check_eq "$what: new mail arrives alone" 38 "$(h_count)"
+	check_eq "$what: ... once each" "" "$(h_local_dups)"
+	check_eq "$what: ... and nothing that was not asked for" "" \
+		"$(grep -rl -e PHANTOM-INJECTED -e UNASKED-INJECTED "$H_MAIL" | head -3)"
+}
+
+unsolicited "unsolicited FETCH (CONDSTORE)"
+unsolicited "unsolicited FETCH (no CONDSTORE)" --no-condstore
+unsolicited "unsolicited FETCH (QRESYNC)" --qresync
+
 # ------------------------------------ after a good sync: deletion baits
 
 # bait WHAT SCENARIO PHRASE ALLOWED [SERVER OPTIONS]: a good sync, then the
