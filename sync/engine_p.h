@@ -53,6 +53,9 @@ struct move_out {
 	size_t target_local;       /* index into target->local */
 	uint32_t target_uidnext;   /* the target's UIDNEXT before any move */
 	uint32_t dst_uid;          /* the UID in the target, 0 until moved */
+	/* Gmail, a label put back: the target's pair whose server copy left
+	 * (its UID is gone), replaced by the copy's; 0 when none. */
+	uint32_t target_old_uid;
 };
 
 /* One folder's sync: what was gathered from both sides and the base, the
@@ -148,8 +151,10 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
 int recover_intents(struct folder_job *job, struct error *err);
 
 /* gmail.c: Gmail's deletion semantics and global flags across folders,
- * and new local copies of a known message turned into UID COPY (a label
- * added, never a second message); a no-op on other servers. */
+ * new local copies of a known message turned into UID COPY (a label
+ * added, never a second message), and a message gone from one folder but
+ * still in another taken as a label removal (never an APPEND); a no-op on
+ * other servers. */
 void gmail_match(struct folder_job *jobs, size_t n);
 /* moves.c: records a move or copy out of src (see struct move_out). */
 void move_link(struct folder_job *src, const struct move_out *m);

@@ -8,10 +8,19 @@
  *    it from every label; the other copies disappear at the next sync, when
  *    Gmail's state is read again rather than predicted.
  *  - Flags belong to the message, not to the label: a flag changed on one
- *    local copy is set on every local copy in the same sync. */
+ *    local copy is set on every local copy in the same sync.
+ *  - A message gone from one folder on the server but still in another
+ *    (All Mail, a label) lost a label; it was not deleted. A flag change
+ *    made here on the copy that left is the message's: it is carried to
+ *    the surviving copies (pushed through one of them, every file
+ *    renamed). Under conflicts: keep that copy is then restored as the
+ *    label it was (UID COPY from a folder that has the message), never
+ *    APPENDed as a second message; under deletion-wins it goes, as any
+ *    label removal does. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/msgflags.h"
 #include "sync/engine_p.h"
 #include "sync/message.h"
 #include "util/xalloc.h"
@@ -89,20 +98,114 @@ static void settle_deletions(struct copy *g, size_t n)
 	mover->job->to_trash[mover->job->n_to_trash++] = mover->action;
 }
 
+/* A copy whose server side left its folder while its file is here: the
+ * plan deletes the file or restores the message (or, once restore_labels
+ * made it a label put back, copies it in). */
+static bool left_folder(enum plan_op op)
+{
+	return op == PLAN_DELETE_LOCAL || op == PLAN_RESTORE_REMOTE || op == PLAN_MOVE_IN;
+}
+
+/* What a copy's change since its base makes of the message's flags: the
+ * merged flags of a flag action; the file's flags for a copy whose label
+ * was removed (the user's change outlives the label, unless direction
+ * pull keeps local changes local). Returns false when it changes nothing. */
+static bool copy_flags(const struct copy *c, unsigned *flags_r)
+{
+	const struct plan_action *a =
+	    c->action == PLAN_NONE ? NULL : &c->job->plan.actions[c->action];
+
+	if (a && a->op == PLAN_FLAGS) {
+		*flags_r = a->flags;
+		return true;
+	}
+	if (!a || !left_folder(a->op) || a->local == PLAN_NONE ||
+	    c->job->eng->acct->direction == DIRECTION_PULL)
+		return false;
+	*flags_r = c->job->local[a->local].flags & MF_ALL;
+	return true;
+}
+
 /* The message's flags after this sync: every copy's change applied. */
 static unsigned group_flags(const struct copy *g, size_t n)
 {
 	unsigned flags = g[0].job->pairs[g[0].pair].flags;
 
 	for (size_t i = 0; i < n; i++) {
-		const struct plan_action *a =
-			g[i].action == PLAN_NONE ? NULL : &g[i].job->plan.actions[g[i].action];
-		unsigned base = g[i].job->pairs[g[i].pair].flags;
+		unsigned base = g[i].job->pairs[g[i].pair].flags, now;
 
-		if (a && a->op == PLAN_FLAGS)
-			flags = (flags & ~(a->flags ^ base)) | (a->flags & (a->flags ^ base));
+		if (copy_flags(&g[i], &now))
+			flags = (flags & ~(now ^ base)) | (now & (now ^ base));
 	}
 	return flags;
+}
+
+/* The folder was read in this sync: its copies' flags can be pushed and
+ * their files renamed now. */
+static bool read_now(const struct folder_job *job)
+{
+	return !job->quiet && job->md;
+}
+
+/* A copy whose server message is still in its folder, to restore a label
+ * from: preferably in a folder read now, then in All Mail. NULL when the
+ * message is in no other folder of this sync. */
+static struct copy *survivor(struct copy *g, size_t n)
+{
+	struct copy *best = NULL;
+	int best_rank = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		int rank = 2 * read_now(g[i].job) + is_all_mail(g[i].job);
+
+		if (op_of(&g[i]) == PLAN_FLAGS && rank > best_rank) {
+			best = &g[i];
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+/* The server copy's flags as this sync read them (a quiet folder's are
+ * its pairs'). */
+static unsigned server_flags(const struct copy *c)
+{
+	const struct folder_job *job = c->job;
+	size_t r = job->quiet ? PLAN_NONE : job_remote_index(job, job->pairs[c->pair].uid);
+
+	return r == PLAN_NONE ? job->pairs[c->pair].flags : job->remote[r].flags & MF_ALL;
+}
+
+/* Under keep (or push), a copy modified here whose label was removed on
+ * the server is to be restored: an APPEND would make a second message, so
+ * the label is put back by UID COPY from a surviving copy. The copy
+ * carries the message's flags already when the survivor's folder was read
+ * (spread_flags pushes them there first); moves_finish settles the rest. */
+static void restore_labels(struct copy *g, size_t n)
+{
+	struct copy *src = survivor(g, n);
+	unsigned want = group_flags(g, n);
+
+	for (size_t i = 0; src && i < n; i++) {
+		struct folder_job *job = g[i].job;
+		struct plan_action *a;
+		struct move_out m;
+
+		if (op_of(&g[i]) != PLAN_RESTORE_REMOTE || !job->md)
+			continue;
+		a = &job->plan.actions[g[i].action];
+		m = (struct move_out){.action = PLAN_NONE,
+				      .src_pair = src->pair,
+				      .src_uid = src->job->pairs[src->pair].uid,
+				      .src_flags = read_now(src->job) ? want : server_flags(src),
+				      .copy = true,
+				      .target = job,
+				      .target_local = a->local,
+				      .target_uidnext = job->info.uidnext,
+				      .target_old_uid = job->pairs[g[i].pair].uid};
+		move_link(src->job, &m);
+		a->op = PLAN_MOVE_IN;
+	}
 }
 
 /* A copy that had nothing to do gets a flag action of its own. */
@@ -246,6 +349,7 @@ void gmail_match(struct folder_job *jobs, size_t n)
 
 		while (k < n_copies && cs[k].gm == cs[i].gm)
 			k++;
+		restore_labels(&cs[i], k - i);
 		settle_deletions(&cs[i], k - i);
 		spread_flags(&cs[i], k - i);
 		i = k;

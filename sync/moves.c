@@ -140,7 +140,14 @@ static int record_intents(struct folder_job *src, struct move_out **ms, size_t n
 		int r;
 
 		in.extra = xasprintf("%u %s", ms[i]->target_uidnext, msgid);
-		r = state_intent_add(st, &in, &ids[i], err);
+		/* A label put back replaces the key's pair, whose UID is gone:
+		 * dropped with the intent, as an upload's restore does, so that
+		 * after a crash the intent alone says what became of the key. */
+		r = ms[i]->target_old_uid
+			? state_pair_delete(st, t->sf.id, ms[i]->target_old_uid, err)
+			: 0;
+		if (r == 0)
+			r = state_intent_add(st, &in, &ids[i], err);
 		free(in.extra);
 		free(msgid);
 		if (r < 0) {
@@ -243,10 +250,14 @@ static int push_moved_flags(struct folder_job *src, const struct move_out *m, st
 	unsigned want = merged_flags(src, m);
 	struct state_pair p = src->pairs[m->src_pair];
 	struct imap *imap = src->eng->imap;
+	bool store = (want & ~m->src_flags) || (m->src_flags & ~want);
 
-	if (t->eng->selected != t && imap_select(imap, t->mbx->name, &t->info, err) < 0)
+	/* Only a STORE needs the target selected (a label put back often
+	 * carries its flags already: then only the base is settled). */
+	if (store && t->eng->selected != t && imap_select(imap, t->mbx->name, &t->info, err) < 0)
 		return -1;
-	t->eng->selected = t;
+	if (store)
+		t->eng->selected = t;
 	if ((want & ~m->src_flags) &&
 	    imap_store_flags(imap, &m->dst_uid, 1, true, want & ~m->src_flags, NULL, err) < 0)
 		return -1;
