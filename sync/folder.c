@@ -162,7 +162,7 @@ static int prepare(struct folder_job *job, struct error *err)
 	int found;
 
 	if (mailbox_display_name(m, job->eng->gmail, &job->display) < 0 ||
-	    mailbox_local_path(m, job->eng->gmail, &job->local_rel) < 0) {
+	    mailbox_local_path(m, job->eng->gmail, job->eng->acct->layout, &job->local_rel) < 0) {
 		char safe[256];
 
 		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'",
