@@ -60,8 +60,7 @@ typedef void watch_fn(const struct watch_event *ev, void *ctx);
 /* Watches the tree below root (which must exist), laid out as layout says
  * (config.h). Returns 0 ok, -1 error ("inotify watch limit reached
  * (fs.inotify.max_user_watches)", a missing root...). */
-int watch_new(const char *root, enum maildir_layout layout, struct watch **w_r,
-	      struct error *err);
+int watch_new(const char *root, enum maildir_layout layout, struct watch **w_r, struct error *err);
 /* Accepts NULL; NULLs the caller's pointer. */
 void watch_free(struct watch **w);
 
