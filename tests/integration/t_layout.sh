@@ -152,6 +152,17 @@ stop_daemon
 check "... INBOX equals the root" compare_no_mtime INBOX "$GD_MAIL"
 check "... Lists/later equals .Lists.later" compare_no_mtime Lists/later "$GD_MAIL/.Lists.later"
 
+# Changing the layout of a synced account is refused, before anything is
+# touched: the old paths would look emptied, the new ones unknown.
+sed -i 's/^    layout: maildir++$/    layout: verbatim/' "$GD_CONF"
+before=$(gd_snapshot)
+out=$(gd sync 2>&1)
+check_eq "a sync after changing the layout is refused (exit 3)" 3 "$?"
+check_contains "... saying why" "but layout: verbatim puts it in $GD_MAIL/INBOX" "$out"
+check_eq "... and nothing changed" "$before" "$(gd_snapshot)"
+sed -i 's/^    layout: verbatim$/    layout: maildir++/' "$GD_CONF"
+gd_check_idle "with the layout set back"
+
 dc_log_check
 check "the server logged no errors" true
 tap_done
