@@ -67,6 +67,7 @@ int folder_remote_name(const char *local_path, char delim, char **remote_r);
  *     ".Lists.dev", Gmail's \Sent (local name "Sent") is ".Sent";
  *   - children of INBOX keep it as first component, as Dovecot does:
  *     "INBOX/x" is ".INBOX.x" (".INBOX" alone is refused: INBOX is ".");
+ *     mbsync 1.4 writes them as "..x", which has no server name here;
  *   - per component, '%', '.', '/', C0 controls and DEL become "%XX" (a
  *     literal '.' would otherwise split the folder in two, so remote
  *     "v1.2" is ".v1%2E2"), and the empty component is the lone "%"; cur,

@@ -163,6 +163,49 @@ check_eq "... and nothing changed" "$before" "$(gd_snapshot)"
 sed -i 's/^    layout: verbatim$/    layout: maildir++/' "$GD_CONF"
 gd_check_idle "with the layout set back"
 
+# A tree made by the real mbsync (SubFolders Maildir++): gmaildir finds its
+# folders where mbsync put them. Only the layout is checked here: mbsync
+# 1.4 adds an X-TUID header to the files it writes, so they are not the
+# server's bytes (matching them is another matter), and direction: pull
+# keeps this scenario from uploading them. mbsync writes INBOX/kids as
+# "..kids", not Dovecot's ".INBOX.kids" that gmaildir uses: that directory
+# has no server name for gmaildir and is left alone (with direction: both,
+# with a notice).
+if command -v mbsync >/dev/null; then
+	gd_fresh "layout: maildir++
+direction: pull"
+	dc_populate "$DC_USER" INBOX 4 101 1K 4K >/dev/null
+	dc_populate "$DC_USER" Sent 2 102 1K 4K >/dev/null
+	dc_populate "$DC_USER" Lists/dev 3 103 1K 4K >/dev/null
+	dc_populate "$DC_USER" INBOX/kids 2 104 1K 4K >/dev/null
+	# A Maildir++ store has no Path, only an Inbox, which is the root.
+	printf '%s\n' "IMAPAccount harness" "Host localhost" "Port $DC_PORT_IMAPS" \
+		"User $DC_USER" "Pass $DC_PASS" "SSLType IMAPS" "CertificateFile $DC_CA" \
+		"AuthMechs LOGIN" "" "IMAPStore far" "Account harness" "" \
+		"MaildirStore near" "Inbox $GD_MAIL" "SubFolders Maildir++" "" \
+		"Channel harness" "Far :far:" "Near :near:" "Patterns *" "Create Near" \
+		"Sync Pull" "SyncState *" >"$GD_DIR/mbsyncrc"
+	mkdir -p "$GD_MAIL"
+	timeout -k 5 120 mbsync -q -c "$GD_DIR/mbsyncrc" -a >"$GD_DIR/mbsync.log" 2>&1
+	check_eq "mbsync made its Maildir++ tree" 0 "$?"
+	dirs() { (cd "$GD_MAIL" && find . -mindepth 1 -maxdepth 1 -type d | LC_ALL=C sort); }
+	mbsync_dirs=$(dirs)
+	check_contains "... with .Lists.dev" "./.Lists.dev" "$mbsync_dirs"
+	kids_before=$(cd "$GD_MAIL/..kids" && find . | LC_ALL=C sort)
+	out=$(gd sync 2>&1)
+	check_eq "gmaildir syncs over it" 0 "$?"
+	check_eq "... adding no directory but .INBOX.kids" "./.INBOX.kids" \
+		"$(comm -13 <(printf '%s\n' "$mbsync_dirs") <(dirs))"
+	check_eq "... leaving mbsync's ..kids alone" "$kids_before" \
+		"$(cd "$GD_MAIL/..kids" && find . | LC_ALL=C sort)"
+	check_eq "... it uses mbsync's directories" \
+		".|.Archive|.Drafts|.INBOX.kids|.Junk|.Lists.dev|.Sent|.Trash" \
+		"$(gd_state "select local_path from folders order by local_path" | paste -sd'|')"
+	check "... INBOX's messages are in the root" test -n "$(ls "$GD_MAIL/new" "$GD_MAIL/cur")"
+else
+	ok "# SKIP mbsync is not installed"
+fi
+
 dc_log_check
 check "the server logged no errors" true
 tap_done
