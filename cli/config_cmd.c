@@ -77,7 +77,8 @@ static void print_account(const struct account_conf *a)
 		printf("    password_command: \"%s\"\n", a->password_command);
 	if (a->oauth2_token_command)
 		printf("    oauth2_token_command: \"%s\"\n", a->oauth2_token_command);
-	printf("    maildir: %s\n    state_dir: %s\n", a->maildir, a->state_dir);
+	printf("    maildir: %s\n    layout: %s\n    state_dir: %s\n", a->maildir,
+	       a->layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim", a->state_dir);
 	print_list("folders.include", &a->include);
 	print_list("folders.exclude", &a->exclude);
 	printf("    folders.propagate_deletes: %s\n", a->propagate_folder_deletes ? "true" : "false");

@@ -8,15 +8,17 @@
 #include "sync/folders.h"
 #include "sync/imap.h"
 #include "sync/roles.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m,
 			  bool gmail)
 {
-	char *path = NULL, *name = NULL;
+	char *path = NULL, *name = NULL, *where = NULL;
 	const char *role = folder_role_name(m->attrs);
 
-	if (mailbox_display_name(m, gmail, &name) < 0 || mailbox_local_path(m, gmail, &path) < 0) {
+	if (mailbox_display_name(m, gmail, &name) < 0 ||
+	    mailbox_local_path(m, gmail, acct->layout, &path) < 0) {
 		printf("  %-30s (name is not valid modified UTF-7: skipped)\n", m->name);
 		goto out;
 	}
@@ -24,12 +26,15 @@ static void print_mailbox(const struct account_conf *acct, const struct imap_mai
 		printf("  %-30s (not selectable)\n", name);
 		goto out;
 	}
-	printf("  %-30s %-9s %-9s %s/%s\n", name, role ? role : "-",
+	/* Maildir++ keeps INBOX in the root itself: show it as the root. */
+	where = strcmp(path, ".") == 0 ? xstrdup(acct->maildir) : fs_join(acct->maildir, path);
+	printf("  %-30s %-9s %-9s %s\n", name, role ? role : "-",
 	       folder_selected(acct, name) && !(gmail && gmail_skipped_by_default(acct, m, name))
 		       ? "synced"
 		       : "excluded",
-	       acct->maildir, path);
+	       where);
 out:
+	free(where);
 	free(path);
 	free(name);
 }

@@ -148,7 +148,7 @@ static void gather_local_only(struct account_view *v)
 	char **paths = NULL;
 	size_t n = 0;
 
-	if (maildir_tree_list(v->acct->maildir, &paths, &n, &err) < 0)
+	if (maildir_tree_list(v->acct->maildir, v->acct->layout, &paths, &n, &err) < 0)
 		return; /* the state's folders are still worth showing */
 	for (size_t i = 0; i < n; i++)
 		if (!has_row(v, paths[i]))

@@ -26,6 +26,7 @@ enum key {
 	K_PASSWORD_COMMAND,
 	K_OAUTH2_TOKEN_COMMAND,
 	K_MAILDIR,
+	K_LAYOUT,
 	K_STATE_DIR,
 	K_FOLDERS,
 	K_CONFLICTS,
@@ -57,6 +58,7 @@ static const char *const conflict_names[] = {"deletion-wins", "keep", NULL};
 static const char *const direction_names[] = {"both", "pull", "push", NULL};
 static const char *const remote_deletion_names[] = {"propagate", "keep", NULL};
 static const char *const trash_names[] = {"expunge", "move", NULL};
+static const char *const layout_names[] = {"verbatim", "maildir++", NULL};
 
 static struct account_conf *acct(void *obj)
 {
@@ -181,6 +183,16 @@ static int set_maildir(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return read_path(c, v, &acct(obj)->maildir);
 }
 
+static int set_layout(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, layout_names, &i) < 0)
+		return -1;
+	acct(obj)->layout = (enum maildir_layout)i;
+	return 0;
+}
+
 static int set_state_dir(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
 	return read_path(c, v, &acct(obj)->state_dir);
@@ -296,6 +308,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_PASSWORD_COMMAND] = {"password_command", set_password_command},
     [K_OAUTH2_TOKEN_COMMAND] = {"oauth2_token_command", set_oauth2_token_command},
     [K_MAILDIR] = {"maildir", set_maildir},
+    [K_LAYOUT] = {"layout", set_layout},
     [K_STATE_DIR] = {"state_dir", set_state_dir},
     [K_FOLDERS] = {"folders", set_folders},
     [K_CONFLICTS] = {"conflicts", set_conflicts},

@@ -21,6 +21,11 @@ enum remote_deletions { REMOTE_DELETIONS_PROPAGATE = 0, REMOTE_DELETIONS_KEEP };
 /* How a local deletion reaches the server: \Deleted + UID EXPUNGE, or a
  * UID MOVE into the folder with the \Trash role. */
 enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
+/* How folders sit below the account root (DESIGN.md §10). Verbatim: folder
+ * "A/B" is R/A/B, INBOX is R/INBOX. Maildir++ (Dovecot's and Courier's
+ * default, mbsync's "SubFolders Maildir++"): INBOX is R itself, folder "A/B"
+ * is R/.A.B. The mapping is in sync/folders.h. */
+enum maildir_layout { LAYOUT_VERBATIM = 0, LAYOUT_MAILDIRPP };
 
 /* A list of strings (glob patterns, folder names). */
 struct strlist {
@@ -44,6 +49,7 @@ struct account_conf {
 	const char *password_command;     /* run with /bin/sh -c */
 	const char *oauth2_token_command; /* auth: xoauth2 */
 	const char *maildir;              /* ~ expanded, never empty */
+	enum maildir_layout layout;       /* default verbatim */
 	const char *state_dir;            /* ~ expanded; default under XDG_STATE_HOME */
 	struct strlist include;           /* default ["*"] */
 	struct strlist exclude;           /* default [] */

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "util/error.h"
 
 struct maildir;
@@ -62,9 +63,13 @@ void maildir_set_touch(struct maildir *md, maildir_touch_fn *fn, void *ctx);
 char *maildir_unique_new(void);
 
 /* The Maildir folders below root (directories holding cur/ and new/), as
- * sorted '/'-separated paths relative to root; symlinks and dot directories
- * are not entered. A missing root is no folder. Free with maildir_tree_free. */
-int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err);
+ * sorted paths relative to root, in the account's layout (config.h):
+ * verbatim, '/'-separated paths at any depth, dot directories not entered;
+ * Maildir++, "." for the root itself and the names of its dot directories
+ * (".Sent", ".Lists.dev"), nothing deeper. Symlinks are not followed. A
+ * missing root is no folder. Free with maildir_tree_free. */
+int maildir_tree_list(const char *root, enum maildir_layout layout, char ***paths_r, size_t *n_r,
+		      struct error *err);
 void maildir_tree_free(char **paths, size_t n);
 /* Removes a Maildir folder: every file in its new/, cur/ and tmp/, those
  * directories, and the folder directory itself unless subfolders remain. */

@@ -1,7 +1,8 @@
-/* Finding the Maildir folders below an account root: every directory that
- * holds cur/ and new/ is one, at any depth (folder "A/B" is R/A/B). Symlinks
- * are not followed and dot directories are skipped, so a walk never leaves
- * the root. */
+/* Finding the Maildir folders below an account root. Verbatim layout:
+ * every directory that holds cur/ and new/ is one, at any depth (folder
+ * "A/B" is R/A/B); dot directories are skipped. Maildir++: the root itself
+ * (INBOX) and its dot directories, one level only. Symlinks are not
+ * followed, so a walk never leaves the root. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,15 +35,24 @@ static bool is_reserved(const char *name)
 	       strcmp(name, "tmp") == 0;
 }
 
+static bool is_folder(int dfd)
+{
+	return is_subdir(dfd, "cur") && is_subdir(dfd, "new");
+}
+
+static void add_path(struct tree_walk *w, const char *rel)
+{
+	w->paths = xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
+	w->paths[w->n++] = xstrdup(rel);
+}
+
 static void walk(struct tree_walk *w, int dfd, const char *rel, int depth)
 {
 	DIR *d;
 	struct dirent *de;
 
-	if (depth > 0 && is_subdir(dfd, "cur") && is_subdir(dfd, "new")) {
-		w->paths = xgrow(w->paths, &w->cap, w->n + 1, sizeof(*w->paths));
-		w->paths[w->n++] = xstrdup(rel);
-	}
+	if (depth > 0 && is_folder(dfd))
+		add_path(w, rel);
 	if (depth >= MAX_DEPTH || !(d = fdopendir(dup(dfd))))
 		return;
 	while ((de = readdir(d)) != NULL) {
@@ -62,12 +72,41 @@ static void walk(struct tree_walk *w, int dfd, const char *rel, int depth)
 	closedir(d);
 }
 
+/* Maildir++: "." when the root holds cur/ and new/, then each dot
+ * directory of the root that does. The root's own cur, new and tmp never
+ * start with a dot, so they are never taken as folders. */
+static void walk_pp(struct tree_walk *w, int dfd)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (is_folder(dfd))
+		add_path(w, ".");
+	if (!(d = fdopendir(dup(dfd))))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int sub;
+
+		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		if (is_folder(sub))
+			add_path(w, de->d_name);
+		close(sub);
+	}
+	closedir(d);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err)
+int maildir_tree_list(const char *root, enum maildir_layout layout, char ***paths_r, size_t *n_r,
+		      struct error *err)
 {
 	struct tree_walk w = {0};
 	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -80,7 +119,10 @@ int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct err
 		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", root, strerror(errno));
 		return -1;
 	}
-	walk(&w, fd, "", 0);
+	if (layout == LAYOUT_MAILDIRPP)
+		walk_pp(&w, fd);
+	else
+		walk(&w, fd, "", 0);
 	close(fd);
 	xqsort(w.paths, w.n, sizeof(*w.paths), cmp_str);
 	*paths_r = w.paths;

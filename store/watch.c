@@ -60,6 +60,7 @@ struct nameset {
 
 struct watch {
 	int fd;
+	bool pp;	   /* Maildir++: the tree is the root and its dot dirs */
 	char *root;	   /* owned, normalised */
 	struct wdir *dirs; /* sorted by wd */
 	size_t n_dirs, cap_dirs;
@@ -226,6 +227,18 @@ static bool is_dir_at(int dfd, const struct dirent *de)
 
 static int tree_add(struct watch *w, const char *rel, struct error *err);
 
+/* Whether name, a subdirectory of the tree directory parent (relative to
+ * the root), is a tree directory itself. Verbatim: any but dot directories
+ * (and cur/new/tmp, which callers check first). Maildir++: only the dot
+ * directories of the root, the folders; nothing deeper. */
+static bool tree_child_ok(const struct watch *w, const char *parent, const char *name)
+{
+	if (!w->pp)
+		return name[0] != '.';
+	return parent[0] == '\0' && name[0] == '.' && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
 /* Watches the subdirectories of path (rel) that are tree directories. The
  * watch on path comes first, so that a directory created meanwhile is
  * either seen here or reported by an event. */
@@ -240,7 +253,8 @@ static int tree_add_children(struct watch *w, const char *path, const char *rel,
 	while (ret == 0 && (de = readdir(d)) != NULL) {
 		char *child;
 
-		if (de->d_name[0] == '.' || is_reserved(de->d_name) || !is_dir_at(dirfd(d), de))
+		if (is_reserved(de->d_name) || !tree_child_ok(w, rel, de->d_name) ||
+		    !is_dir_at(dirfd(d), de))
 			continue;
 		child = rel_join(rel, de->d_name);
 		ret = tree_add(w, child, err);
@@ -437,7 +451,8 @@ static void handle_event(struct watch *w, const struct inotify_event *ev)
 		folder_event(w, d, ev);
 	else if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
 		tree_self_event(w, d, ev);
-	else if ((ev->mask & IN_ISDIR) && ev->len > 0 && ev->name[0] != '.')
+	else if ((ev->mask & IN_ISDIR) && ev->len > 0 &&
+		 (is_reserved(ev->name) || tree_child_ok(w, d->name, ev->name)))
 		tree_child_event(w, d, ev);
 }
 
@@ -571,11 +586,12 @@ out:
 
 /* ----------------------------------------------------------- lifetime */
 
-int watch_new(const char *root, struct watch **w_r, struct error *err)
+int watch_new(const char *root, enum maildir_layout layout, struct watch **w_r, struct error *err)
 {
 	struct watch *w = xcalloc(1, sizeof(*w));
 	struct stat st;
 
+	w->pp = layout == LAYOUT_MAILDIRPP;
 	pthread_mutex_init(&w->lock, NULL);
 	w->fd = -1;
 	w->ttl_ms = IGNORE_TTL_MS;

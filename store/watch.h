@@ -8,7 +8,8 @@
  *     marks the folder changed (tmp/ is not watched: deliveries become
  *     visible by their rename into new/ or cur/);
  *   - every directory of the tree below the root (symlinks and dot
- *     directories are not entered, cur/new/tmp are not tree directories):
+ *     directories are not entered, cur/new/tmp are not tree directories;
+ *     in the Maildir++ layout, the root and its dot directories only):
  *     a directory created, moved or removed there is a structure change
  *     (a new folder candidate, or a folder gone), and new directories are
  *     watched at once.
@@ -34,6 +35,7 @@
 
 #include <stdint.h>
 
+#include "config/config.h"
 #include "util/error.h"
 
 struct watch;
@@ -55,10 +57,10 @@ struct watch_event {
 
 typedef void watch_fn(const struct watch_event *ev, void *ctx);
 
-/* Watches the tree below root (which must exist). Returns 0 ok, -1 error
- * ("inotify watch limit reached (fs.inotify.max_user_watches)", a missing
- * root...). */
-int watch_new(const char *root, struct watch **w_r, struct error *err);
+/* Watches the tree below root (which must exist), laid out as layout says
+ * (config.h). Returns 0 ok, -1 error ("inotify watch limit reached
+ * (fs.inotify.max_user_watches)", a missing root...). */
+int watch_new(const char *root, enum maildir_layout layout, struct watch **w_r, struct error *err);
 /* Accepts NULL; NULLs the caller's pointer. */
 void watch_free(struct watch **w);
 

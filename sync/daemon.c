@@ -267,7 +267,7 @@ static void account_watch(struct daccount *a)
 	struct error err = {0};
 
 	if (fs_mkdir_p(a->acct->maildir, 0700, &err) < 0 ||
-	    watch_new(a->acct->maildir, &a->watch, &err) < 0) {
+	    watch_new(a->acct->maildir, a->acct->layout, &a->watch, &err) < 0) {
 		log_warn("%s: local changes are noticed only by the periodic sync: %s",
 			 a->acct->name, err.msg);
 		return;

@@ -236,7 +236,8 @@ static bool remote_has(const struct engine *eng, const struct imap_mailbox *mbx,
 	for (size_t i = 0; i < n && !found; i++) {
 		char *p = NULL;
 
-		found = mailbox_local_path(&mbx[i], eng->gmail, &p) == 0 && strcmp(p, path) == 0;
+		found = mailbox_local_path(&mbx[i], eng->gmail, eng->acct->layout, &p) == 0 &&
+			strcmp(p, path) == 0;
 		free(p);
 	}
 	return found;
@@ -288,7 +289,7 @@ static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t 
 	struct error err = {0};
 	int known;
 
-	if (folder_remote_name(path, delim, &remote) < 0 ||
+	if (folder_layout_remote_name(eng->acct->layout, path, delim, &remote) < 0 ||
 	    folder_display_name(remote, delim, &display) < 0) {
 		engine_notice(eng, "local folder '%s' has no valid server name; not synced", path);
 		goto out;
@@ -326,7 +327,7 @@ static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size
 
 	if (eng->acct->direction == DIRECTION_PULL)
 		return 0; /* pull never changes the server */
-	if (maildir_tree_list(eng->acct->maildir, &paths, &n_paths, err) < 0)
+	if (maildir_tree_list(eng->acct->maildir, eng->acct->layout, &paths, &n_paths, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n_paths; i++)
 		if (!remote_has(eng, *mbx, n_remote, paths[i]))
@@ -345,11 +346,11 @@ static bool path_taken(const struct engine *eng, const struct imap_mailbox *mbx,
 	char *mine = NULL, *other = NULL, safe[256];
 	bool taken = false;
 
-	if (mailbox_local_path(&mbx[i], eng->gmail, &mine) < 0)
+	if (mailbox_local_path(&mbx[i], eng->gmail, eng->acct->layout, &mine) < 0)
 		return false;
 	for (size_t k = 0; k < i && !taken; k++) {
 		if (!(mbx[k].attrs & IMAP_MBX_NOSELECT) &&
-		    mailbox_local_path(&mbx[k], eng->gmail, &other) == 0)
+		    mailbox_local_path(&mbx[k], eng->gmail, eng->acct->layout, &other) == 0)
 			taken = strcmp(mine, other) == 0;
 		free(other);
 		other = NULL;

@@ -156,13 +156,28 @@ static int gather_local(struct folder_job *job, struct error *err)
 	return 0;
 }
 
+/* The state knows the folder at another local path than the one the
+ * config gives it now (the account's layout was changed): syncing the new
+ * path would take the old one's mail for deleted, or adopt a stranger's. */
+static int moved_by_layout(const struct folder_job *job, struct error *err)
+{
+	error_set(err, ERR_SAFETY, RETRY_NEVER,
+		  "the last sync kept this folder in %s/%s, but layout: %s puts it in %s; "
+		  "nothing was changed (set layout back, or move the folders and remove "
+		  "the state directory %s: the next sync adopts them)",
+		  job->eng->acct->maildir, job->sf.local_path,
+		  job->eng->acct->layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim",
+		  job->local_abs, job->eng->acct->state_dir);
+	return -1;
+}
+
 static int prepare(struct folder_job *job, struct error *err)
 {
 	const struct imap_mailbox *m = job->mbx;
 	int found;
 
 	if (mailbox_display_name(m, job->eng->gmail, &job->display) < 0 ||
-	    mailbox_local_path(m, job->eng->gmail, &job->local_rel) < 0) {
+	    mailbox_local_path(m, job->eng->gmail, job->eng->acct->layout, &job->local_rel) < 0) {
 		char safe[256];
 
 		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'",
@@ -175,6 +190,8 @@ static int prepare(struct folder_job *job, struct error *err)
 	found = state_folder_get(job->eng->st, m->name, &job->sf, err);
 	if (found < 0)
 		return -1;
+	if (found && strcmp(job->sf.local_path, job->local_rel) != 0)
+		return moved_by_layout(job, err);
 	if (!found) {
 		job->sf.remote = xstrdup(m->name);
 		job->sf.local_path = xstrdup(job->local_rel);

@@ -216,6 +216,121 @@ int folder_remote_name(const char *local_path, char delim, char **remote_r)
 	return map_components(local_path, '/', delim, remote_component, delim, remote_r);
 }
 
+/* ------------------------------------------------------------ Maildir++ */
+
+/* Appends the Maildir++ form of one decoded component (see folders.h):
+ * '.' is the hierarchy separator on disk, so a literal one is escaped like
+ * '%' and '/'; cur, new and tmp cannot clash (the directory is ".cur"). */
+static void pp_escape_component(const char *raw, bool first, struct sbuf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (is_inbox(raw, first)) {
+		sbuf_puts(out, "INBOX");
+		return;
+	}
+	if (*raw == '\0') {
+		sbuf_putc(out, '%');
+		return;
+	}
+	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
+		if (*p == '.' || needs_escape(*p, false, false)) {
+			sbuf_putc(out, '%');
+			sbuf_putc(out, hex[*p >> 4]);
+			sbuf_putc(out, hex[*p & 0xf]);
+		} else {
+			sbuf_putc(out, (char)*p);
+		}
+	}
+}
+
+static int pp_local_component(const char *comp, bool first, char delim, struct sbuf *out)
+{
+	char *raw;
+
+	(void)delim;
+	if (mutf7_decode(comp, &raw) < 0)
+		return -1;
+	pp_escape_component(raw, first, out);
+	free(raw);
+	return 0;
+}
+
+static int folder_pp_local_path(const char *remote, char delim, char **path_r)
+{
+	char *joined;
+
+	if (!delim_ok(delim) ||
+	    map_components(remote, delim, '.', pp_local_component, delim, &joined) < 0)
+		return -1;
+	/* INBOX is the root itself; every other folder a dot directory. */
+	*path_r = strcmp(joined, "INBOX") == 0 ? xstrdup(".") : xasprintf(".%s", joined);
+	free(joined);
+	return 0;
+}
+
+/* As remote_component, against the Maildir++ escaping. */
+static int pp_remote_component(const char *comp, bool first, char delim, struct sbuf *out)
+{
+	struct sbuf rawb = {NULL, 0, 0}, check = {NULL, 0, 0};
+	char *raw = NULL, *canon = NULL, *wire = NULL;
+	int ret = -1;
+
+	if (unescape_component(comp, &rawb) < 0)
+		goto out;
+	raw = sbuf_take(&rawb);
+	pp_escape_component(raw, first, &check);
+	canon = sbuf_take(&check);
+	if (strcmp(canon, comp) != 0 || mutf7_encode(raw, &wire) < 0)
+		goto out;
+	if (delim && strchr(wire, delim))
+		goto out;
+	sbuf_puts(out, wire);
+	ret = 0;
+out:
+	free(rawb.s);
+	free(raw);
+	free(canon);
+	free(wire);
+	return ret;
+}
+
+static int folder_pp_remote_name(const char *local_path, char delim, char **remote_r)
+{
+	const char *name = local_path + 1;
+
+	if (!delim_ok(delim))
+		return -1;
+	if (strcmp(local_path, ".") == 0) {
+		*remote_r = xstrdup("INBOX");
+		return 0;
+	}
+	/* Only dot directories of the root; ".INBOX" would be a second INBOX,
+	 * "." is the one; ".%" would be the empty name. */
+	if (local_path[0] != '.' || strchr(name, '/') || strcmp(name, "INBOX") == 0 ||
+	    strcmp(name, "%") == 0)
+		return -1;
+	if (delim == '\0' && strchr(name, '.'))
+		return -1;
+	return map_components(name, '.', delim, pp_remote_component, delim, remote_r);
+}
+
+int folder_layout_local_path(enum maildir_layout layout, const char *remote, char delim,
+			     char **path_r)
+{
+	if (layout == LAYOUT_MAILDIRPP)
+		return folder_pp_local_path(remote, delim, path_r);
+	return folder_local_path(remote, delim, path_r);
+}
+
+int folder_layout_remote_name(enum maildir_layout layout, const char *local_path, char delim,
+			      char **remote_r)
+{
+	if (layout == LAYOUT_MAILDIRPP)
+		return folder_pp_remote_name(local_path, delim, remote_r);
+	return folder_remote_name(local_path, delim, remote_r);
+}
+
 /* Control characters (C0, DEL and the UTF-8 encoded C1 range) are shown as
  * '?', so that a hostile folder name cannot drive a terminal. */
 static void put_printable(const char *s, struct sbuf *out)

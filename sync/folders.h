@@ -57,6 +57,31 @@ int folder_local_path(const char *remote, char delim, char **path_r);
  * one that is not valid UTF-8. *remote_r is the caller's to free. */
 int folder_remote_name(const char *local_path, char delim, char **remote_r);
 
+/* The same two mappings for either layout of config.h. Verbatim is
+ * folder_local_path() and folder_remote_name() above. Maildir++ (the tree
+ * Dovecot, Courier, OfflineIMAP with "sep = ." and mbsync with "SubFolders
+ * Maildir++" make):
+ *   - INBOX is the root itself, local path ".";
+ *   - any other folder is one dot directory of the root: its decoded
+ *     components joined by '.', with a leading '.': "Lists/dev" is
+ *     ".Lists.dev", Gmail's \Sent (local name "Sent") is ".Sent";
+ *   - children of INBOX keep it as first component, as Dovecot does:
+ *     "INBOX/x" is ".INBOX.x" (".INBOX" alone is refused: INBOX is ".");
+ *     mbsync 1.4 writes them as "..x", which has no server name here;
+ *   - per component, '%', '.', '/', C0 controls and DEL become "%XX" (a
+ *     literal '.' would otherwise split the folder in two, so remote
+ *     "v1.2" is ".v1%2E2"), and the empty component is the lone "%"; cur,
+ *     new, tmp and a leading '.' need nothing (the directory is ".cur").
+ * As for verbatim, only the canonical spelling maps back ("%2e", ".inbox.x"
+ * are refused), so that two directories never name one folder. Escapes
+ * of other programs are not interpreted: a directory is synced under the
+ * name it spells, or, when that is not canonical (a lower-case "%2e"),
+ * it has no server name and the caller skips it with a notice. */
+int folder_layout_local_path(enum maildir_layout layout, const char *remote, char delim,
+			     char **path_r);
+int folder_layout_remote_name(enum maildir_layout layout, const char *local_path, char delim,
+			      char **remote_r);
+
 /* The human-readable name used for globs and messages: the remote name
  * decoded to UTF-8 with '/' as delimiter (the local path without escapes).
  * Returns 0 ok, -1 invalid. Control characters (C0, DEL, C1) are shown as

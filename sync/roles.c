@@ -43,15 +43,15 @@ const char *gmail_local_name(unsigned attrs)
 	return r ? r->gmail_name : NULL;
 }
 
-int mailbox_local_path(const struct imap_mailbox *m, bool gmail, char **path_r)
+int mailbox_local_path(const struct imap_mailbox *m, bool gmail, enum maildir_layout layout,
+		       char **path_r)
 {
 	const char *plain = gmail ? gmail_local_name(m->attrs) : NULL;
 
-	if (plain) {
-		*path_r = xstrdup(plain);
-		return 0;
-	}
-	return folder_local_path(m->name, m->delim, path_r);
+	/* The plain names are single components: "Sent" or ".Sent". */
+	if (plain)
+		return folder_layout_local_path(layout, plain, '/', path_r);
+	return folder_layout_local_path(layout, m->name, m->delim, path_r);
 }
 
 int mailbox_display_name(const struct imap_mailbox *m, bool gmail, char **name_r)

@@ -23,9 +23,11 @@ const char *gmail_local_name(unsigned attrs);
 
 /* The local path (below the account root) and the display name (UTF-8, '/'
  * delimiter: what globs and "ACCOUNT/FOLDER" arguments match) of a mailbox;
- * gmail: the server speaks Gmail's dialect (X-GM-EXT-1). Return 0 ok, -1
- * when the name is not valid modified UTF-7. The caller frees. */
-int mailbox_local_path(const struct imap_mailbox *m, bool gmail, char **path_r);
+ * gmail: the server speaks Gmail's dialect (X-GM-EXT-1); layout: the
+ * account's (sync/folders.h). Return 0 ok, -1 when the name is not valid
+ * modified UTF-7. The caller frees. */
+int mailbox_local_path(const struct imap_mailbox *m, bool gmail, enum maildir_layout layout,
+		       char **path_r);
 int mailbox_display_name(const struct imap_mailbox *m, bool gmail, char **name_r);
 
 /* Gmail's Spam, Trash, Starred and Important are views or short-lived: they

@@ -6,7 +6,10 @@
  *    folder_remote_name gives the name back (INBOX in capitals);
  *  - as a local path: what folder_remote_name accepts maps back to exactly
  *    that path (the mapping is a bijection);
- *  - folder_display_name never lets a control character through. */
+ *  - folder_display_name never lets a control character through;
+ *  - the same two ways for the Maildir++ layout: a path is "." or one dot
+ *    directory (no '/', no empty component, no control character, not
+ *    ".INBOX"), and the mapping is a bijection too. */
 #include "tests/fuzz/fuzz.h"
 
 #include <stdbool.h>
@@ -105,6 +108,52 @@ static void check_display(const char *remote, char delim)
 	free(name);
 }
 
+/* A Maildir++ path: the root, or one dot directory of it. */
+static void check_safe_pp_path(const char *remote, const char *path)
+{
+	const char *p = path + 1;
+
+	FUZZ_CHECK(path[0] == '.' && !strchr(path, '/'), "\"%s\" -> unsafe \"%s\"", remote, path);
+	if (!*p)
+		return;
+	FUZZ_CHECK(strcmp(p, "INBOX") != 0, "\"%s\" -> a second INBOX", remote);
+	for (;;) {
+		const char *end = strchr(p, '.');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		FUZZ_CHECK(n > 0, "\"%s\" -> empty component in \"%s\"", remote, path);
+		for (size_t i = 0; i < n; i++)
+			FUZZ_CHECK((unsigned char)p[i] >= 0x20 && p[i] != 0x7f,
+				   "\"%s\" -> control byte in \"%s\"", remote, path);
+		if (!end)
+			break;
+		p = end + 1;
+	}
+}
+
+static void check_pp(const char *s, char delim)
+{
+	char *path = NULL, *back = NULL, *want, *remote = NULL, *again = NULL;
+
+	if (folder_layout_local_path(LAYOUT_MAILDIRPP, s, delim, &path) == 0) {
+		check_safe_pp_path(s, path);
+		FUZZ_CHECK(folder_layout_remote_name(LAYOUT_MAILDIRPP, path, delim, &back) == 0,
+			   "\"%s\" -> \"%s\" has no remote", s, path);
+		want = expected_remote(s, delim);
+		FUZZ_CHECK(strcmp(back, want) == 0, "\"%s\" -> \"%s\" -> \"%s\"", s, path, back);
+		free(want);
+	}
+	if (folder_layout_remote_name(LAYOUT_MAILDIRPP, s, delim, &remote) == 0) {
+		FUZZ_CHECK(folder_layout_local_path(LAYOUT_MAILDIRPP, remote, delim, &again) == 0,
+			   "\"%s\" -> \"%s\" is invalid", s, remote);
+		FUZZ_CHECK(strcmp(again, s) == 0, "\"%s\" -> \"%s\" -> \"%s\"", s, remote, again);
+	}
+	free(path);
+	free(back);
+	free(remote);
+	free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char delim;
@@ -117,6 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_remote(s, delim);
 	check_local(s, delim);
 	check_display(s, delim);
+	check_pp(s, delim);
 	free(s);
 	return 0;
 }

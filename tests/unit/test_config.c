@@ -77,6 +77,7 @@ static const char full_yaml[] =
     "    auth: login\n"
     "    password_command: \"pass show mail\"\n"
     "    maildir: /srv/mail/work\n"
+    "    layout: maildir++\n"
     "    state_dir: /srv/state/work\n"
     "    folders: { include: [\"INBOX\", \"Lists/*\"], exclude: [Spam, Trash] }\n"
     "    conflicts: keep\n"
@@ -113,6 +114,7 @@ static void test_full(void **state)
 	assert_string_equal(a->password_command, "pass show mail");
 	assert_null(a->oauth2_token_command);
 	assert_string_equal(a->maildir, "/srv/mail/work");
+	assert_int_equal(a->layout, LAYOUT_MAILDIRPP);
 	assert_string_equal(a->state_dir, "/srv/state/work");
 	assert_list(&a->include, 2, "INBOX", "Lists/*");
 	assert_list(&a->exclude, 2, "Spam", "Trash");
@@ -198,6 +200,7 @@ static void test_defaults(void **state)
 	assert_string_equal(a->password, "p");
 	assert_null(a->password_command);
 	assert_string_equal(a->state_dir, "/home/tester/.local/state/gmaildir/d");
+	assert_int_equal(a->layout, LAYOUT_VERBATIM);
 	assert_list(&a->include, 1, "*");
 	assert_list(&a->exclude, 0);
 	assert_int_equal(a->conflicts, CONFLICT_DELETION_WINS);
@@ -460,6 +463,10 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:7:16: conflicts: expected deletion-wins or keep, got \"newest\""},
     {"bad direction", ACC "    direction: sideways\n", 0,
      "t.yaml:7:16: direction: expected both, pull or push, got \"sideways\""},
+    {"bad layout", ACC "    layout: mbsync\n", 0,
+     "t.yaml:7:13: layout: expected verbatim or maildir++, got \"mbsync\""},
+    {"layout case matters", ACC "    layout: Maildir++\n", 0,
+     "t.yaml:7:13: layout: expected verbatim or maildir++, got \"Maildir++\""},
     {"bad remote_deletions", ACC "    remote_deletions: [keep]\n", 0,
      "t.yaml:7:23: remote_deletions: expected propagate or keep, got a sequence"},
     {"long value cut", ACC "    tls: 0123456789012345678901234567890123456789xyz\n", 0,

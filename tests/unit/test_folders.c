@@ -521,6 +521,218 @@ static void test_local_random_canonical(void **state)
 	assert_true(accepted > 1000);
 }
 
+/* ---- Maildir++ layout ---- */
+
+/* What folders.h promises of a Maildir++ path: the root ".", or one dot
+ * directory of it whose components are never empty and never hold a
+ * control character, and which is not a second INBOX. */
+static void assert_safe_pp_path(const char *path)
+{
+	const char *comp = path + 1;
+
+	assert_true(path[0] == '.');
+	assert_null(strchr(path, '/'));
+	if (path[1] == '\0')
+		return;
+	assert_string_not_equal(path, ".INBOX");
+	assert_string_not_equal(path, "..");
+	for (;;) {
+		const char *end = strchr(comp, '.');
+		size_t len = end ? (size_t)(end - comp) : strlen(comp);
+
+		assert_true(len > 0);
+		for (size_t i = 0; i < len; i++)
+			assert_true((unsigned char)comp[i] >= 0x20 && comp[i] != 0x7f);
+		if (!end)
+			break;
+		comp = end + 1;
+	}
+}
+
+struct pp_case {
+	const char *remote;
+	char delim;
+	const char *local; /* NULL: invalid */
+	const char *back;  /* the remote name it maps back to, NULL: remote */
+};
+
+static const struct pp_case pp_cases[] = {
+    {"INBOX", '/', ".", NULL},
+    {"inbox", '/', ".", "INBOX"},
+    {"INBOX", '\0', ".", NULL},
+    {"Sent", '/', ".Sent", NULL},
+    {"Archive", '/', ".Archive", NULL},
+    {"Lists/dev", '/', ".Lists.dev", NULL},
+    {"Lists.dev", '.', ".Lists.dev", NULL}, /* a server with Maildir++ itself */
+    {"INBOX/x", '/', ".INBOX.x", NULL},	    /* Dovecot's convention */
+    {"inbox/x", '/', ".INBOX.x", "INBOX/x"},
+    {"INBOX.x", '.', ".INBOX.x", NULL},
+    {"x/INBOX", '/', ".x.INBOX", NULL}, /* only the first component is special */
+    {"v1.2", '/', ".v1%2E2", NULL},	/* a literal '.' is escaped */
+    {".hidden", '/', ".%2Ehidden", NULL},
+    {"a/.", '/', ".a.%2E", NULL},
+    {"cur", '/', ".cur", NULL}, /* no clash: the directory is ".cur" */
+    {"Lists/new", '/', ".Lists.new", NULL},
+    {"tmp/tmp", '/', ".tmp.tmp", NULL},
+    {"50%", '/', ".50%25", NULL},
+    {"a/b", '.', ".a%2Fb", NULL},  /* a '/' inside a name */
+    {"a//b", '/', ".a.%.b", NULL}, /* the empty component */
+    {"a/", '/', ".a.%", NULL},
+    {"tab&AAk-x", '/', ".tab%09x", NULL},
+    {"Entw&APw-rfe", '/', ".Entw\xc3\xbcrfe", NULL},
+    {"&ZeVnLIqe-", '/', ".\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", NULL},
+    {"[Gmail]/All Mail", '/', ".[Gmail].All Mail", NULL},
+    {"", '/', NULL, NULL},
+    {"Entw&APx-rfe", '/', NULL, NULL}, /* invalid modified UTF-7 */
+    {"a", '\x01', NULL, NULL},
+};
+
+static void check_pp_case(const struct pp_case *c)
+{
+	char *local = NULL, *remote = NULL;
+
+	if (!c->local) {
+		assert_int_equal(
+		    folder_layout_local_path(LAYOUT_MAILDIRPP, c->remote, c->delim, &local), -1);
+		assert_null(local);
+		return;
+	}
+	assert_int_equal(folder_layout_local_path(LAYOUT_MAILDIRPP, c->remote, c->delim, &local),
+			 0);
+	assert_string_equal(local, c->local);
+	assert_safe_pp_path(local);
+	assert_int_equal(folder_layout_remote_name(LAYOUT_MAILDIRPP, local, c->delim, &remote), 0);
+	assert_string_equal(remote, c->back ? c->back : c->remote);
+	free(local);
+	free(remote);
+}
+
+static void test_pp_map_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(pp_cases) / sizeof(pp_cases[0]); i++)
+		check_pp_case(&pp_cases[i]);
+}
+
+static const struct local_case pp_local_cases[] = {
+    {".", '/', "INBOX"},
+    {".Lists.new", '/', "Lists/new"},
+    {".Lists.new", '.', "Lists.new"},
+    {".Sent", '\0', "Sent"},
+    {".INBOX.x", '/', "INBOX/x"},
+    {".INBOX", '/', NULL}, /* INBOX is the root, "." */
+    {".inbox", '/', NULL},
+    {".Inbox.x", '/', NULL},
+    {"", '/', NULL},
+    {"..", '/', NULL},
+    {"...", '/', NULL},
+    {".a.", '/', NULL},
+    {".a..b", '/', NULL},  /* an empty component is "%" */
+    {"..kids", '/', NULL}, /* mbsync 1.4's INBOX/kids: not ours */
+    {".%", '/', NULL},	   /* the empty name */
+    {"Sent", '/', NULL},   /* not a dot directory */
+    {"INBOX", '/', NULL},
+    {".a/b", '/', NULL},
+    {"./a", '/', NULL},
+    {".a.b", '\0', NULL}, /* no hierarchy in a flat namespace */
+    {".v1%2e2", '/', NULL},
+    {".%41", '/', NULL},
+    {".50%", '/', NULL},
+    {".a%2Fb", '/', NULL}, /* the delimiter inside a component */
+    {".a%2Eb", '.', NULL},
+    {".a\001b", '/', NULL},
+    {".\xc3", '/', NULL},
+};
+
+static void test_pp_remote_name_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(pp_local_cases) / sizeof(pp_local_cases[0]); i++) {
+		const struct local_case *c = &pp_local_cases[i];
+		char *remote = NULL, *local = NULL;
+
+		if (!c->remote) {
+			if (folder_layout_remote_name(LAYOUT_MAILDIRPP, c->local, c->delim,
+						      &remote) != -1)
+				fail_msg("accepted local \"%s\" as \"%s\"", c->local, remote);
+			continue;
+		}
+		assert_int_equal(
+		    folder_layout_remote_name(LAYOUT_MAILDIRPP, c->local, c->delim, &remote), 0);
+		assert_string_equal(remote, c->remote);
+		assert_int_equal(
+		    folder_layout_local_path(LAYOUT_MAILDIRPP, remote, c->delim, &local), 0);
+		assert_string_equal(local, c->local);
+		free(remote);
+		free(local);
+	}
+}
+
+/* The verbatim layout through the dispatcher is the plain mapping. */
+static void test_layout_verbatim(void **state)
+{
+	char *local = NULL, *remote = NULL;
+
+	assert_int_equal(folder_layout_local_path(LAYOUT_VERBATIM, "INBOX/x", '/', &local), 0);
+	assert_string_equal(local, "INBOX/x");
+	assert_int_equal(folder_layout_remote_name(LAYOUT_VERBATIM, ".x", '/', &remote), -1);
+	assert_int_equal(folder_layout_remote_name(LAYOUT_VERBATIM, local, '/', &remote), 0);
+	assert_string_equal(remote, "INBOX/x");
+	free(local);
+	free(remote);
+}
+
+static void test_pp_random_round_trip(void **state)
+{
+	static const char delims[] = {'/', '.', '\0'};
+
+	rng_state = 0x243f6a8885a308d3u;
+	for (int i = 0; i < 6000; i++) {
+		char delim = delims[i % 3];
+		char *raw = random_name(), *wire = NULL, *local = NULL, *back = NULL;
+
+		assert_int_equal(mutf7_encode(raw, &wire), 0);
+		assert_int_equal(folder_layout_local_path(LAYOUT_MAILDIRPP, wire, delim, &local),
+				 0);
+		assert_safe_pp_path(local);
+		assert_int_equal(folder_layout_remote_name(LAYOUT_MAILDIRPP, local, delim, &back),
+				 0);
+		upcase_first_inbox(wire, delim);
+		assert_string_equal(back, wire);
+		free(raw);
+		free(wire);
+		free(local);
+		free(back);
+	}
+}
+
+/* As test_local_random_canonical, for Maildir++ paths. */
+static void test_pp_local_random_canonical(void **state)
+{
+	static const char *const pieces[] = {"%", "2", "E", "e", "F", "5",  "4",     "9",    "6",
+					     "3", "0", ".", "/", "a", "ur", "INBOX", "inbox"};
+	static const char delims[] = {'/', '.', '\0'};
+	int accepted = 0;
+
+	rng_state = 0x082efa98ec4e6c89u;
+	for (int i = 0; i < 20000; i++) {
+		char path[64] = ".", *remote = NULL, *local = NULL;
+		char delim = delims[i % 3];
+		size_t n = rng_below(8);
+
+		for (size_t k = 0; k < n; k++)
+			strcat(path, pieces[rng_below(sizeof(pieces) / sizeof(*pieces))]);
+		if (folder_layout_remote_name(LAYOUT_MAILDIRPP, path, delim, &remote) < 0)
+			continue;
+		accepted++;
+		assert_safe_pp_path(path);
+		assert_int_equal(folder_layout_local_path(LAYOUT_MAILDIRPP, remote, delim, &local),
+				 0);
+		assert_string_equal(local, path);
+		free(remote);
+		free(local);
+	}
+	assert_true(accepted > 1000);
+}
+
 /* ---- selection ---- */
 
 #define LIST(...)                                                                                  \
@@ -614,6 +826,11 @@ int main(void)
 	    cmocka_unit_test(test_remote_name_table),
 	    cmocka_unit_test(test_map_random_round_trip),
 	    cmocka_unit_test(test_local_random_canonical),
+	    cmocka_unit_test(test_pp_map_table),
+	    cmocka_unit_test(test_pp_remote_name_table),
+	    cmocka_unit_test(test_layout_verbatim),
+	    cmocka_unit_test(test_pp_random_round_trip),
+	    cmocka_unit_test(test_pp_local_random_canonical),
 	    cmocka_unit_test(test_selected_defaults),
 	    cmocka_unit_test(test_selected_star_crosses_slash),
 	    cmocka_unit_test(test_selected_literal_brackets),

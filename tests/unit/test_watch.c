@@ -175,7 +175,7 @@ static int setup(void **state)
 		return -1;
 	make_folder(fx, "INBOX");
 	make_folder(fx, "Archive");
-	if (watch_new(fx->root, &fx->w, &err) < 0) {
+	if (watch_new(fx->root, LAYOUT_VERBATIM, &fx->w, &err) < 0) {
 		print_error("%s\n", err.msg);
 		return -1;
 	}
@@ -366,7 +366,8 @@ static void test_add_folder_errors(void **state)
 	assert_non_null(strstr(err.msg, "Nothing/cur"));
 	assert_int_equal(err.scope, ERR_FOLDER);
 	free(p);
-	assert_int_equal(watch_new("/nonexistent/gmaildir", &fx->w, &err) == 0 ? 0 : -1, -1);
+	assert_int_equal(
+	    watch_new("/nonexistent/gmaildir", LAYOUT_VERBATIM, &fx->w, &err) == 0 ? 0 : -1, -1);
 	assert_non_null(strstr(err.msg, "No such file"));
 	assert_non_null(fx->w); /* untouched on failure */
 }
@@ -395,6 +396,36 @@ static void test_new_folder(void **state)
 	/* Dot directories are not folders. */
 	mkdir_rel(fx, ".notmuch");
 	assert_drain(fx, "");
+}
+
+/* Maildir++: the root's dot directories are the folders, the root's own
+ * cur/new/tmp make it INBOX, and nothing else is a tree directory. */
+static void test_maildirpp_tree(void **state)
+{
+	struct fixture *pp = xcalloc(1, sizeof(*pp));
+	struct error err = {0};
+
+	(void)state;
+	strcpy(pp->root, "/tmp/gmaildir-test-watch-pp.XXXXXX");
+	assert_non_null(mkdtemp(pp->root));
+	make_folder(pp, ".Sent");
+	assert_int_equal(watch_new(pp->root, LAYOUT_MAILDIRPP, &pp->w, &err), 0);
+	mkdir_rel(pp, "cur");
+	assert_drain(pp, "TREE ");
+	mkdir_rel(pp, ".Lists.dev");
+	assert_drain(pp, "TREE .Lists.dev");
+	mkdir_rel(pp, ".Lists.dev/cur");
+	mkdir_rel(pp, ".Lists.dev/new");
+	assert_drain(pp, "TREE .Lists.dev");
+	mkdir_rel(pp, ".Sent/tmp/x"); /* below cur/new/tmp: never */
+	mkdir_rel(pp, ".Sent/courierimapkeywords");
+	mkdir_rel(pp, "INBOX"); /* a verbatim-style directory is no folder */
+	mkdir_rel(pp, "INBOX/cur");
+	assert_drain(pp, "");
+	watch_free(&pp->w);
+	clear_seen(pp);
+	nftw(pp->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(pp);
 }
 
 static void test_nested_burst(void **state)
@@ -499,6 +530,7 @@ int main(void)
 	    T(test_register_again),
 	    T(test_add_folder_errors),
 	    T(test_new_folder),
+	    T(test_maildirpp_tree),
 	    T(test_nested_burst),
 	    T(test_folder_moved_and_removed),
 	    T(test_overflow),
