@@ -164,16 +164,14 @@ sed -i 's/^    layout: verbatim$/    layout: maildir++/' "$GD_CONF"
 gd_check_idle "with the layout set back"
 
 # A tree made by the real mbsync (SubFolders Maildir++): gmaildir finds its
-# folders where mbsync put them. Only the layout is checked here: mbsync
-# 1.4 adds an X-TUID header to the files it writes, so they are not the
-# server's bytes (matching them is another matter), and direction: pull
-# keeps this scenario from uploading them. mbsync writes INBOX/kids as
+# folders where mbsync put them and adopts its files (their X-TUID header
+# left out of the comparison: sync/adopt.c): nothing goes up, nothing
+# comes down but what mbsync keeps where gmaildir does not look. mbsync writes INBOX/kids as
 # "..kids", not Dovecot's ".INBOX.kids" that gmaildir uses: that directory
 # has no server name for gmaildir and is left alone (with direction: both,
 # with a notice).
 if command -v mbsync >/dev/null; then
-	gd_fresh "layout: maildir++
-direction: pull"
+	gd_fresh "layout: maildir++"
 	dc_populate "$DC_USER" INBOX 4 101 1K 4K >/dev/null
 	dc_populate "$DC_USER" Sent 2 102 1K 4K >/dev/null
 	dc_populate "$DC_USER" Lists/dev 3 103 1K 4K >/dev/null
@@ -202,6 +200,14 @@ direction: pull"
 		".|.Archive|.Drafts|.INBOX.kids|.Junk|.Lists.dev|.Sent|.Trash" \
 		"$(gd_state "select local_path from folders order by local_path" | paste -sd'|')"
 	check "... INBOX's messages are in the root" test -n "$(ls "$GD_MAIL/new" "$GD_MAIL/cur")"
+	check_contains "... adopting mbsync's files" "4 messages already here matched" "$out"
+	check_eq "... uploading none of them" "4 2 3" "$(dc_status_field "$DC_USER" INBOX messages) \
+$(dc_status_field "$DC_USER" Sent messages) $(dc_status_field "$DC_USER" Lists/dev messages)"
+	check_eq "... downloading none but INBOX/kids'" "4 2 3 2" \
+		"$(find "$GD_MAIL/cur" "$GD_MAIL/new" -type f | wc -l) \
+$(find "$GD_MAIL/.Sent/cur" "$GD_MAIL/.Sent/new" -type f | wc -l) \
+$(find "$GD_MAIL/.Lists.dev/cur" "$GD_MAIL/.Lists.dev/new" -type f | wc -l) \
+$(find "$GD_MAIL/.INBOX.kids/cur" "$GD_MAIL/.INBOX.kids/new" -type f | wc -l)"
 else
 	ok "# SKIP mbsync is not installed"
 fi
