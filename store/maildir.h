@@ -66,6 +66,32 @@ char *maildir_unique_new(void);
  * are not entered. A missing root is no folder. Free with maildir_tree_free. */
 int maildir_tree_list(const char *root, char ***paths_r, size_t *n_r, struct error *err);
 void maildir_tree_free(char **paths, size_t n);
+/* The guard files of an account's Maildir root (store/maildir_root.c):
+ * regular dot files in the root, never a folder or a message to any
+ * Maildir reader. */
+#define MAILDIR_ROOT_LOCK ".gmaildir.lock"
+#define MAILDIR_ROOT_ID ".gmaildir.id"
+
+struct maildir_root_lock;
+
+/* Takes an exclusive flock on <root>/.gmaildir.lock without waiting and
+ * writes the pid into it. With create a missing root (0700) and lock file
+ * are created; without (a dry run) nothing is created or written, and a
+ * missing root or lock file is simply nothing to lock (0, *lock_r NULL).
+ * When another process holds it: -1 with "Maildir ROOT is being synced by
+ * pid N ...". Free with maildir_root_unlock. */
+int maildir_root_lock(const char *root, bool create, struct maildir_root_lock **lock_r,
+		      struct error *err);
+void maildir_root_unlock(struct maildir_root_lock **lock);
+/* The identity recorded in <root>/.gmaildir.id: 1 with *id_r (caller
+ * frees), 0 when there is none (no file, or no root), -1 error (also a
+ * file that does not hold an identity: ERR_SAFETY). */
+int maildir_root_id_get(const char *root, char **id_r, struct error *err);
+/* Records id in <root>/.gmaildir.id, durably (the root is created). */
+int maildir_root_id_put(const char *root, const char *id, struct error *err);
+/* A fresh random identity (32 lowercase hex digits). Caller frees. */
+char *maildir_root_id_new(void);
+
 /* Removes a Maildir folder: every file in its new/, cur/ and tmp/, those
  * directories, and the folder directory itself unless subfolders remain. */
 int maildir_remove_folder(const char *path, struct error *err);
