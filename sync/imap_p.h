@@ -35,6 +35,7 @@ struct imap {
 	char *sel_mailbox;		 /* owned: its name as sent */
 	uint32_t sel_uid_floor;		 /* no new message there gets a lower UID */
 	bool appenduid_bad;		 /* the server gave an impossible APPENDUID */
+	bool last_bad;			 /* imap_raw_command's answer was BAD */
 	struct imap_trace_dir trace_in, trace_out;
 };
 
@@ -78,6 +79,15 @@ int imap_check_mailbox(struct imap *imap, struct error *err);
 /* The server's last tagged text with its response code ("[ALERT] ..."),
  * sanitised to printable ASCII, into buf. */
 void imap_server_text(struct imap *imap, char *buf, size_t cap);
+
+/* After a tagged NO: whether the server refused the command's message for
+ * good, so that sending it again would get the same answer. That is a NO
+ * without a response code (and without words of a passing condition such
+ * as "quota" or "try again"), or with a code that judges the message
+ * itself (PARSE, CANNOT, TOOBIG, CLIENTBUG). A BAD, an ALERT, TRYCREATE
+ * and every other code (OVERQUOTA, LIMIT, UNAVAILABLE, INUSE, SERVERBUG,
+ * THROTTLED, ...) speak of the server or the session: not for good. */
+bool imap_refused_for_good(struct imap *imap);
 
 /* A malloc'd, sorted, duplicate-free copy of uids; *n_r is its length. */
 uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);

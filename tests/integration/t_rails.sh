@@ -116,4 +116,91 @@ check_eq "... no folder for them on the server" "" "$(dc_folders "$DC_USER" | gr
 check_eq "... status lists no folder for them" "" "$(gd status | grep -i gmaildir)"
 gd_check_idle "rails: a fresh Maildir"
 
+# ------------------------------------------- 2. a message refused outright
+gd_fresh
+dc_populate "$DC_USER" INBOX 5 93 1K 4K >/dev/null
+gd_sync_ok "refused: the first sync"
+EMPTY=$GD_MAIL/INBOX/cur/1800000001.crashed.reader:2,S
+: >"$EMPTY"
+gd_write_local INBOX cur 1800000002.new.one "<new-one@rails.test>"
+gd_write_local INBOX new 1800000003.new.two "<new-two@rails.test>"
+gd_sync_ok "a zero-byte file in cur/ beside two new messages"
+check_contains "... a warning names the file" "warning: $EMPTY is empty" "$OUT"
+check_contains "... the two others were uploaded" "2 up" "$OUT"
+check_eq "... the server holds 7" 7 "$(gd_count_server INBOX)"
+check "... the file is still on disk" test -f "$EMPTY"
+check_eq "... it is local-only in the state" 1 \
+	"$(gd_state "select count(*) from local_only where key = '1800000001.crashed.reader'")"
+check_eq "... the folder recorded no error" "" \
+	"$(gd_state "select last_error from folders where remote = 'INBOX'")"
+gd_sync_ok "the next sync"
+check_eq "... uploads nothing" 7 "$(gd_count_server INBOX)"
+case $OUT in
+*"$EMPTY"*) not_ok "... does not warn about the file again" ;;
+*) ok "... does not warn about the file again" ;;
+esac
+check_contains "... and finds nothing to do" "INBOX: unchanged" "$OUT"
+check "... the file is still on disk" test -f "$EMPTY"
+gd_check_idle "rails: a zero-byte file"
+
+# The general case, on the scripted server (tests/hostile/server.py): a
+# plain NO to one message's APPEND, every time, makes it local-only; a NO
+# [OVERQUOTA] is the server's passing condition and stays a failure, retried.
+H_DIR=$(mktemp -d /tmp/gd-rails.XXXXXX)
+GD_DIRS+=("$H_DIR")
+H_SPID=
+trap 'stop_daemon; [ -n "$H_SPID" ] && kill "$H_SPID" 2>/dev/null; _gd_cleanup; dc_cleanup' EXIT
+"$DC_PYTHON" tests/hostile/server.py seed --state "$H_DIR/server.json" --folder INBOX 3 >/dev/null
+"$DC_PYTHON" tests/hostile/server.py serve --state "$H_DIR/server.json" \
+	--port-file "$H_DIR/port" --scenario append_refuse --log "$H_DIR/server.log" \
+	--max-life 120 </dev/null >>"$H_DIR/server.log" 2>&1 &
+H_SPID=$!
+port_known() { [ -s "$H_DIR/port" ]; }
+check "the scripted server starts" wait_for 10 port_known
+GD_MAIL=$H_DIR/Mail
+GD_CONF=$H_DIR/config.yaml
+cat >"$GD_CONF" <<YAML
+accounts:
+  - name: h
+    host: 127.0.0.1
+    port: $(cat "$H_DIR/port")
+    tls: none
+    allow_insecure: true
+    user: alice
+    password: "secret"
+    maildir: $GD_MAIL
+    state_dir: $H_DIR/state
+    timeout: 5
+YAML
+chmod 600 "$GD_CONF"
+h_count() { "$DC_PYTHON" tests/hostile/server.py show --state "$H_DIR/server.json" | cut -f2; }
+gd_sync_ok "scripted server: the first sync"
+write_h() { # NAME HEADER
+	mkdir -p "$GD_MAIL/INBOX/tmp"
+	printf 'From: a@example.test\nMessage-ID: <%s@rails.test>\n%sSubject: %s\n\nbody\n' \
+		"$1" "$2" "$1" >"$GD_MAIL/INBOX/tmp/$1"
+	mv "$GD_MAIL/INBOX/tmp/$1" "$GD_MAIL/INBOX/cur/$1:2,S"
+}
+write_h 1800000011.refused 'X-Refuse: outright\n'
+write_h 1800000012.fine ''
+gd_sync_ok "a message the server refuses outright"
+check_contains "... a warning names the file" \
+	"warning: the server refused $GD_MAIL/INBOX/cur/1800000011.refused:2,S" "$OUT"
+check_contains "... with the server's reason" "it breaks the policy" "$OUT"
+check_eq "... the other message was uploaded: the server holds 4" 4 "$(h_count)"
+gd_sync_ok "the next sync"
+check_contains "... finds nothing to do" "INBOX: unchanged" "$OUT"
+check_eq "... APPEND was tried once only" 1 "$(grep -c 'APPEND refused outright' "$H_DIR/server.log")"
+write_h 1800000013.quota 'X-Refuse: quota\n'
+out=$(gd sync 2>&1)
+check_eq "a NO [OVERQUOTA] fails the folder (exit 1)" 1 "$?"
+check_contains "... with the server's text" "OVERQUOTA" "$out"
+out=$(gd sync 2>&1)
+check_eq "... and is tried again at the next sync" 2 "$(grep -c 'APPEND over quota' "$H_DIR/server.log")"
+check_eq "... it is not local-only" 0 \
+	"$(sqlite3 "$H_DIR/state/state.db" "select count(*) from local_only where key like '%quota'")"
+kill "$H_SPID" 2>/dev/null
+wait "$H_SPID" 2>/dev/null
+H_SPID=
+
 tap_done
