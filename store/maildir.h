@@ -108,6 +108,10 @@ int maildir_remove_folder(const char *path, struct error *err);
 int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
 		 size_t *skipped_r, struct error *err);
 void maildir_entries_free(struct maildir_entry *entries, size_t n);
+/* The files the last successful maildir_scan skipped (the ones counted in
+ * its *skipped_r), as "new/<name>" or "cur/<name>", sorted; none before a
+ * scan. Borrowed: valid until the next scan or maildir_free. */
+void maildir_skipped(const struct maildir *md, char *const **names_r, size_t *n_r);
 
 /* A cheap change stamp of new/ and cur/ (their mtimes and ctimes in ns):
  * equal stamps mean no file was added, removed or renamed in between, up to

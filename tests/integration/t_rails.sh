@@ -143,6 +143,37 @@ check_contains "... and finds nothing to do" "INBOX: unchanged" "$OUT"
 check "... the file is still on disk" test -f "$EMPTY"
 gd_check_idle "rails: a zero-byte file"
 
+# ----------------------------------------------- 3. ignored files are named
+gd_fresh
+dc_populate "$DC_USER" INBOX 3 94 1K 4K >/dev/null
+gd_sync_ok "ignored: the first sync"
+: >"$GD_MAIL/INBOX/cur/notes.txt:bad"
+mkdir "$GD_MAIL/INBOX/new/a-directory"
+ln -s /etc/passwd "$GD_MAIL/INBOX/cur/1800000021.link:2,S"
+: >"$GD_MAIL/INBOX/cur/.hidden"
+out=$(gd -v sync 2>&1)
+check_eq "a sync at -v beside files that are not messages exits 0" 0 "$?"
+check_contains "... it counts them" "ignored 3 files that are not Maildir messages" "$out"
+for f in cur/notes.txt:bad new/a-directory "cur/1800000021.link:2,S"; do
+	check_eq "... it names $f once" 1 "$(grep -c "ignored $GD_MAIL/INBOX/$f: not a Maildir message" <<<"$out")"
+done
+check_eq "... not the dot file" 0 "$(grep -c '\.hidden' <<<"$out")"
+out=$(gd sync 2>&1)
+check_eq "... without -v they are not named one by one" 0 "$(grep -c 'not a Maildir message' <<<"$out")"
+out=$(gd status 2>&1)
+for f in cur/notes.txt:bad new/a-directory "cur/1800000021.link:2,S"; do
+	check_contains "status lists $f" "ignored (not a Maildir message): $f" "$out"
+done
+json=$(gd status --json)
+check_eq "status --json lists them" \
+	'["cur/1800000021.link:2,S", "cur/notes.txt:bad", "new/a-directory"]' \
+	"$(python3 -c 'import json, sys; print(json.dumps([f["ignored"] for f in json.load(sys.stdin)["accounts"][0]["folders"] if f["name"] == "INBOX"][0]))' <<<"$json")"
+rm "$GD_MAIL/INBOX/cur/notes.txt:bad" "$GD_MAIL/INBOX/cur/1800000021.link:2,S"
+rmdir "$GD_MAIL/INBOX/new/a-directory"
+gd_sync_ok "once they are gone"
+check_eq "... status lists none" 0 "$(gd status | grep -c 'ignored')"
+check_eq "... the server still holds 3 (none was uploaded)" 3 "$(gd_count_server INBOX)"
+
 # The general case, on the scripted server (tests/hostile/server.py): a
 # plain NO to one message's APPEND, every time, makes it local-only; a NO
 # [OVERQUOTA] is the server's passing condition and stays a failure, retried.
