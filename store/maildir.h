@@ -83,12 +83,15 @@ struct maildir_root_lock;
 int maildir_root_lock(const char *root, bool create, struct maildir_root_lock **lock_r,
 		      struct error *err);
 void maildir_root_unlock(struct maildir_root_lock **lock);
-/* The identity recorded in <root>/.gmaildir.id: 1 with *id_r (caller
- * frees), 0 when there is none (no file, or no root), -1 error (also a
- * file that does not hold an identity: ERR_SAFETY). */
-int maildir_root_id_get(const char *root, char **id_r, struct error *err);
-/* Records id in <root>/.gmaildir.id, durably (the root is created). */
-int maildir_root_id_put(const char *root, const char *id, struct error *err);
+/* The identity recorded in <root>/.gmaildir.id, and its owner (the state
+ * directory that recorded it; NULL when the file names none): 1 with
+ * *id_r and *owner_r (caller frees both), 0 when there is none (no file,
+ * or no root), -1 error (also a file that does not hold an identity:
+ * ERR_SAFETY). */
+int maildir_root_id_get(const char *root, char **id_r, char **owner_r, struct error *err);
+/* Records id and its owner in <root>/.gmaildir.id, durably (the root is
+ * created). */
+int maildir_root_id_put(const char *root, const char *id, const char *owner, struct error *err);
 /* A fresh random identity (32 lowercase hex digits). Caller frees. */
 char *maildir_root_id_new(void);
 

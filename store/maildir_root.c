@@ -121,14 +121,18 @@ static bool id_valid(const char *id)
 	return n == ID_HEX && id[n] == '\0';
 }
 
-int maildir_root_id_get(const char *root, char **id_r, struct error *err)
+/* The file is "<id>\n<owner>\n": the owner is what follows the first
+ * line, one trailing newline dropped (a path may hold anything else). */
+int maildir_root_id_get(const char *root, char **id_r, char **owner_r, struct error *err)
 {
 	char *path = fs_join(root, MAILDIR_ROOT_ID);
-	char buf[ID_HEX + 8] = {0};
+	char buf[ID_HEX + 4200] = {0};
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret = -1;
+	char *owner;
 	ssize_t n;
 
 	*id_r = NULL;
+	*owner_r = NULL;
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			ret = 0;
@@ -142,7 +146,11 @@ int maildir_root_id_get(const char *root, char **id_r, struct error *err)
 		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "read(%s): %s", path, strerror(errno));
 		goto out;
 	}
-	buf[strcspn(buf, "\n")] = '\0';
+	owner = buf + strcspn(buf, "\n");
+	if (*owner)
+		*owner++ = '\0';
+	if (*owner && owner[strlen(owner) - 1] == '\n')
+		owner[strlen(owner) - 1] = '\0';
 	if (!id_valid(buf)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "%s does not hold a gmaildir Maildir identity; nothing was changed "
@@ -151,6 +159,7 @@ int maildir_root_id_get(const char *root, char **id_r, struct error *err)
 		goto out;
 	}
 	*id_r = xstrdup(buf);
+	*owner_r = *owner ? xstrdup(owner) : NULL;
 	ret = 1;
 out:
 	if (fd >= 0)
@@ -161,11 +170,11 @@ out:
 
 /* tmp + fsync + rename + directory fsync: the identity is either there
  * whole or not at all, also after a power cut. */
-int maildir_root_id_put(const char *root, const char *id, struct error *err)
+int maildir_root_id_put(const char *root, const char *id, const char *owner, struct error *err)
 {
 	char *path = fs_join(root, MAILDIR_ROOT_ID);
 	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());
-	char *line = xasprintf("%s\n", id);
+	char *line = xasprintf("%s\n%s\n", id, owner);
 	int fd = -1, ret = -1;
 
 	if (fs_mkdir_p(root, 0700, err) < 0)

@@ -50,8 +50,9 @@ chmod 600 "$B_CONF"
 gd_sync_ok "config A's first sync"
 check_eq "... downloaded the 30 messages" 30 "$(local_count)"
 check "... the Maildir root has its identity file" test -s "$GD_MAIL/.gmaildir.id"
-check_eq "... its identity is in A's state" "$(cat "$GD_MAIL/.gmaildir.id")" \
+check_eq "... its identity is in A's state" "$(head -1 "$GD_MAIL/.gmaildir.id")" \
 	"$(gd_state "select value from meta where key = 'maildir_id'")"
+check_eq "... and names A's state as its owner" "$GD_STATE" "$(sed -n 2p "$GD_MAIL/.gmaildir.id")"
 
 LOG=$GD_DIR/daemon.log
 "$GMAILDIR_BIN" -c "$A_CONF" daemon >>"$LOG" 2>&1 &
@@ -79,12 +80,36 @@ check_eq "... nothing was uploaded: server count unchanged" 30 "$(gd_count_serve
 check_eq "... nothing was downloaded: local count unchanged" 30 "$(local_count)"
 out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync --dry-run 2>&1)
 check_eq "... a dry run of config B is refused the same" 3 "$?"
+out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" doctor 2>&1)
+check_eq "doctor of config B fails (exit 1)" 1 "$?"
+check_contains "... saying the Maildir belongs to another state" \
+	"$GD_MAIL belongs to another gmaildir state" "$out"
+out=$(gd doctor 2>&1)
+check_eq "doctor of config A is content (exit 0)" 0 "$?"
 gd_sync_ok "config A still syncs"
 check_contains "... nothing to do" "unchanged" "$OUT"
 
+# A's state is gone (its state_dir removed): B may take the Maildir over,
+# under a new identity, so that A's state, should it come back, is refused.
+mv "$GD_STATE" "$GD_DIR/state.away"
+out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync 2>&1)
+check_eq "once A's state is gone, config B's sync exits 0" 0 "$?"
+check_contains "... it takes the Maildir over, and says so" "this state takes it over" "$out"
+check_eq "... nothing was uploaded" 30 "$(gd_count_server INBOX)"
+check_eq "... nothing was downloaded" 30 "$(local_count)"
+mv "$GD_DIR/state.away" "$GD_STATE"
+out=$(gd sync 2>&1)
+check_eq "A's state back: config A's sync is refused (exit 3)" 3 "$?"
+check_contains "... naming the state that owns the Maildir now" \
+	"belongs to another gmaildir state (the one in $B_STATE" "$out"
+check_eq "... nothing was uploaded" 30 "$(gd_count_server INBOX)"
+# From here on config B owns the Maildir.
+GD_CONF=$B_CONF
+GD_STATE=$B_STATE
+
 # The user moves the Maildir on purpose, identity file and all.
 mv "$GD_MAIL" "$GD_DIR/Moved"
-sed -i "s|maildir: .*|maildir: $GD_DIR/Moved|" "$A_CONF"
+sed -i "s|maildir: .*|maildir: $GD_DIR/Moved|" "$GD_CONF"
 old_mail=$GD_MAIL
 GD_MAIL=$GD_DIR/Moved
 gd_sync_ok "a Maildir moved with its identity file"
@@ -97,7 +122,7 @@ check_eq "... nothing downloaded" 30 "$(local_count)"
 # Moved without its identity file: refused, nothing done.
 mv "$GD_MAIL" "$GD_DIR/Moved2"
 rm "$GD_DIR/Moved2/.gmaildir.id"
-sed -i "s|maildir: .*|maildir: $GD_DIR/Moved2|" "$A_CONF"
+sed -i "s|maildir: .*|maildir: $GD_DIR/Moved2|" "$GD_CONF"
 GD_MAIL=$GD_DIR/Moved2
 out=$(gd sync 2>&1)
 check_eq "a Maildir moved without its identity file is refused (exit 3)" 3 "$?"

@@ -475,7 +475,7 @@ static void test_root_guard(void **state)
 	char *root = xasprintf("%s/Root", fx->root), *lockp = xasprintf("%s/.gmaildir.lock", root);
 	struct maildir_root_lock *lock = NULL;
 	struct error err = {0};
-	char *id = NULL, *got = NULL, want[160];
+	char *id = NULL, *got = NULL, *owner = NULL, want[160];
 	struct stat st;
 	int status = 0;
 	pid_t pid;
@@ -483,7 +483,7 @@ static void test_root_guard(void **state)
 	assert_int_equal(maildir_root_lock(root, false, &lock, &err), 0);
 	assert_null(lock);
 	assert_int_equal(lstat(root, &st), -1); /* a dry run created nothing */
-	assert_int_equal(maildir_root_id_get(root, &got, &err), 0);
+	assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), 0);
 	assert_int_equal(maildir_root_lock(root, true, &lock, &err), 0);
 	assert_non_null(lock);
 	assert_int_equal(lstat(lockp, &st), 0);
@@ -503,10 +503,12 @@ static void test_root_guard(void **state)
 	assert_null(lock);
 	id = maildir_root_id_new();
 	assert_int_equal(strlen(id), 32);
-	assert_int_equal(maildir_root_id_put(root, id, &err), 0);
-	assert_int_equal(maildir_root_id_get(root, &got, &err), 1);
+	assert_int_equal(maildir_root_id_put(root, id, "/some/state", &err), 0);
+	assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), 1);
 	assert_string_equal(got, id);
+	assert_string_equal(owner, "/some/state");
 	free(got);
+	free(owner);
 	/* no folder for either file */
 	{
 		char **paths = NULL;
@@ -523,7 +525,7 @@ static void test_root_guard(void **state)
 		assert_non_null(f);
 		fputs("not an id\n", f);
 		fclose(f);
-		assert_int_equal(maildir_root_id_get(root, &got, &err), -1);
+		assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), -1);
 		assert_int_equal(err.scope, ERR_SAFETY);
 		free(idp);
 	}
