@@ -57,7 +57,7 @@ check_eq "... and names A's state as its owner" "$GD_STATE" "$(sed -n 2p "$GD_MA
 LOG=$GD_DIR/daemon.log
 "$GMAILDIR_BIN" -c "$A_CONF" daemon >>"$LOG" 2>&1 &
 DPID=$!
-locked() { [ "$(cat "$GD_MAIL/.gmaildir.lock" 2>/dev/null)" = "$DPID" ]; }
+locked() { [ "$(tr -d " " <"$GD_MAIL/.gmaildir.lock" 2>/dev/null)" = "$DPID" ]; }
 check "config A's daemon holds the Maildir lock" wait_for 20 locked
 out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync 2>&1)
 rc=$?

@@ -105,14 +105,12 @@ gd_pairs_dump() {
 # $GD_MAIL with its size and mtime, the server's folder list with
 # "MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ" of each folder (HIGHESTMODSEQ
 # moves on any STORE, APPEND or EXPUNGE), and the pairs table. Equal
-# snapshots before and after a sync mean it changed nothing anywhere. The
-# Maildir root's lock file is left out: every run writes its pid into it.
+# snapshots before and after a sync mean it changed nothing anywhere.
 gd_snapshot() {
 	local f
 	echo "== local"
 	if [ -d "$GD_MAIL" ]; then
-		(cd "$GD_MAIL" && find . ! -path ./.gmaildir.lock -printf '%p %s %T@\n' |
-			LC_ALL=C sort)
+		(cd "$GD_MAIL" && find . -printf '%p %s %T@\n' | LC_ALL=C sort)
 	fi
 	echo "== server"
 	while IFS= read -r f; do

@@ -501,6 +501,22 @@ static void test_root_guard(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	maildir_root_unlock(&lock);
 	assert_null(lock);
+	/* taken again, the file keeps its size and mtime */
+	{
+		struct timespec old = {1600000000, 0}, times[2] = {old, old};
+		struct stat again;
+		int fd = open(lockp, O_RDWR);
+
+		assert_true(fd >= 0);
+		assert_int_equal(futimens(fd, times), 0);
+		close(fd);
+		assert_int_equal(lstat(lockp, &st), 0);
+		assert_int_equal(maildir_root_lock(root, true, &lock, &err), 0);
+		assert_int_equal(lstat(lockp, &again), 0);
+		assert_int_equal(again.st_size, st.st_size);
+		assert_int_equal(again.st_mtim.tv_sec, 1600000000);
+		maildir_root_unlock(&lock);
+	}
 	id = maildir_root_id_new();
 	assert_int_equal(strlen(id), 32);
 	assert_int_equal(maildir_root_id_put(root, id, "/some/state", &err), 0);
