@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "store/state.h"
+#include "sync/engine.h"
 #include "sync/imap.h"
 #include "sync/probe.h"
 #include "util/xalloc.h"
@@ -507,6 +508,16 @@ static void state_fix(const char *dir)
 	fix(text);
 }
 
+/* A Maildir another state owns is refused by every sync: said here, with
+ * the sync's own words (they say what to do). Only a problem is shown. */
+static void check_identity(struct doctor *d)
+{
+	struct error err = {0};
+
+	if (engine_check_maildir(d->acct, &err) < 0)
+		fail(d, "Maildir identity", "%s", err.msg);
+}
+
 static void step_state(struct doctor *d)
 {
 	const char *dir = d->acct->state_dir;
@@ -522,6 +533,7 @@ static void step_state(struct doctor *d)
 	}
 	if (rc == 0) {
 		pass("state", "not synced yet (no state.db in %s)", dir);
+		check_identity(d);
 		return;
 	}
 	state_counts(dir, &folders, &pairs);
@@ -529,6 +541,7 @@ static void step_state(struct doctor *d)
 	     folders == 1 ? "" : "s", pairs, pairs == 1 ? "" : "s");
 	if (state_lock_holder(dir, &pid, &err) == 1)
 		detail("the account is being synced right now (pid %ld)", pid);
+	check_identity(d);
 }
 
 /* ------------------------------------------------------------- command */

@@ -24,6 +24,8 @@
  *                                   when last_error was recorded, in UTC
  *                                   (null: no error, or one recorded by an
  *                                   older gmaildir)
+ *         "ignored": ["cur/x", ...] files the last sync of the folder left
+ *                                   alone as not Maildir messages
  *      }]
  *   }]}
  * Exit status: 0, or 1 when some account's state could not be read, 2 for
@@ -49,6 +51,8 @@ struct folder_row {
 	size_t pending;	      /* intents */
 	char *last_error;     /* owned or NULL */
 	time_t last_error_at; /* 0: no error, or unknown */
+	char **ignored;	      /* owned: "cur/x", of the last sync */
+	size_t n_ignored;
 };
 
 struct account_view {
@@ -135,6 +139,10 @@ static int gather_state(struct account_view *v, struct error *err)
 		r->last_sync = rep[i].last_sync;
 		r->last_error = rep[i].last_error ? xstrdup(rep[i].last_error) : NULL;
 		r->last_error_at = rep[i].last_error_at;
+		r->ignored = rep[i].ignored;
+		r->n_ignored = rep[i].n_ignored;
+		rep[i].ignored = NULL;
+		rep[i].n_ignored = 0;
 	}
 	state_reports_free(rep, n);
 	return 0;
@@ -209,6 +217,7 @@ static void view_clear(struct account_view *v)
 		free(v->rows[i].name);
 		free(v->rows[i].remote);
 		free(v->rows[i].last_error);
+		state_keys_free(v->rows[i].ignored, v->rows[i].n_ignored);
 	}
 	free(v->rows);
 	free(v->error);
@@ -320,6 +329,11 @@ static void print_row(const struct folder_row *r, int name_w, time_t now)
 		put_clean(r->last_error);
 		putchar('\n');
 	}
+	for (size_t i = 0; i < r->n_ignored; i++) {
+		printf("    ignored (not a Maildir message): ");
+		put_clean(r->ignored[i]);
+		putchar('\n');
+	}
 }
 
 static void print_table(const struct account_view *v, time_t now)
@@ -420,7 +434,13 @@ static void json_folder(const struct folder_row *r)
 	json_str(r->last_error);
 	printf(",\"last_error_at\":");
 	json_utc(r->last_error_at);
-	putchar('}');
+	printf(",\"ignored\":[");
+	for (size_t i = 0; i < r->n_ignored; i++) {
+		if (i)
+			putchar(',');
+		json_str(r->ignored[i]);
+	}
+	printf("]}");
 }
 
 static void json_account(const struct account_view *v)

@@ -133,6 +133,7 @@ void maildir_free(struct maildir **mdp)
 		free(md->pending[i].unique);
 	}
 	free(md->pending);
+	maildir_tree_free(md->skipped, md->n_skipped);
 	close_fd(&md->cur_fd);
 	close_fd(&md->new_fd);
 	close_fd(&md->tmp_fd);
@@ -188,8 +189,28 @@ struct scan {
 	struct maildir_entry *entries;
 	size_t n;
 	size_t cap;
-	size_t skipped;
+	char **skipped; /* "new/<name>", "cur/<name>" */
+	size_t n_skipped;
+	size_t cap_skipped;
 };
+
+static void scan_skip(struct scan *sc, const char *sub, const char *name)
+{
+	sc->skipped = xgrow(sc->skipped, &sc->cap_skipped, sc->n_skipped + 1, sizeof(char *));
+	sc->skipped[sc->n_skipped++] = xasprintf("%s/%s", sub, name);
+}
+
+static void scan_clear(struct scan *sc)
+{
+	maildir_entries_free(sc->entries, sc->n);
+	maildir_tree_free(sc->skipped, sc->n_skipped);
+	memset(sc, 0, sizeof(*sc));
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void scan_add(struct scan *sc, const struct maildir_name *nm, const char *filename,
 		     bool in_new)
@@ -229,7 +250,7 @@ static int scan_dir(struct maildir *md, int dir_fd, bool in_new, struct scan *sc
 			continue;
 		if (de->d_type == DT_DIR || de->d_type == DT_LNK ||
 		    maildir_name_parse(de->d_name, &nm) < 0)
-			sc->skipped++;
+			scan_skip(sc, sub, de->d_name);
 		else
 			scan_add(sc, &nm, de->d_name, in_new);
 	}
@@ -334,8 +355,7 @@ int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n
 	    check_identity(md, md->cur_fd, "cur", err) < 0)
 		goto out;
 	for (int attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
-		maildir_entries_free(sc.entries, sc.n);
-		memset(&sc, 0, sizeof(sc));
+		scan_clear(&sc);
 		if (maildir_stamp(md, &before, err) < 0 || scan_once(md, &sc, err) < 0 ||
 		    maildir_stamp(md, &after, err) < 0)
 			goto out;
@@ -347,13 +367,25 @@ int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n
 	*entries_r = sc.entries;
 	*n_r = sc.n;
 	if (skipped_r)
-		*skipped_r = sc.skipped;
+		*skipped_r = sc.n_skipped;
+	xqsort(sc.skipped, sc.n_skipped, sizeof(*sc.skipped), cmp_name);
+	maildir_tree_free(md->skipped, md->n_skipped);
+	md->skipped = sc.skipped;
+	md->n_skipped = sc.n_skipped;
 	sc.entries = NULL;
 	sc.n = 0;
+	sc.skipped = NULL;
+	sc.n_skipped = 0;
 	ret = 0;
 out:
-	maildir_entries_free(sc.entries, sc.n);
+	scan_clear(&sc);
 	return ret;
+}
+
+void maildir_skipped(const struct maildir *md, char *const **names_r, size_t *n_r)
+{
+	*names_r = md->skipped;
+	*n_r = md->n_skipped;
 }
 
 void maildir_entries_free(struct maildir_entry *entries, size_t n)

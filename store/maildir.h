@@ -71,6 +71,35 @@ char *maildir_unique_new(void);
 int maildir_tree_list(const char *root, enum maildir_layout layout, char ***paths_r, size_t *n_r,
 		      struct error *err);
 void maildir_tree_free(char **paths, size_t n);
+/* The guard files of an account's Maildir root (store/maildir_root.c):
+ * regular dot files in the root, never a folder or a message to any
+ * Maildir reader. */
+#define MAILDIR_ROOT_LOCK ".gmaildir.lock"
+#define MAILDIR_ROOT_ID ".gmaildir.id"
+
+struct maildir_root_lock;
+
+/* Takes an exclusive flock on <root>/.gmaildir.lock without waiting and
+ * writes the pid into it. With create a missing root (0700) and lock file
+ * are created; without (a dry run) nothing is created or written, and a
+ * missing root or lock file is simply nothing to lock (0, *lock_r NULL).
+ * When another process holds it: -1 with "Maildir ROOT is being synced by
+ * pid N ...". Free with maildir_root_unlock. */
+int maildir_root_lock(const char *root, bool create, struct maildir_root_lock **lock_r,
+		      struct error *err);
+void maildir_root_unlock(struct maildir_root_lock **lock);
+/* The identity recorded in <root>/.gmaildir.id, and its owner (the state
+ * directory that recorded it; NULL when the file names none): 1 with
+ * *id_r and *owner_r (caller frees both), 0 when there is none (no file,
+ * or no root), -1 error (also a file that does not hold an identity:
+ * ERR_SAFETY). */
+int maildir_root_id_get(const char *root, char **id_r, char **owner_r, struct error *err);
+/* Records id and its owner in <root>/.gmaildir.id, durably (the root is
+ * created). */
+int maildir_root_id_put(const char *root, const char *id, const char *owner, struct error *err);
+/* A fresh random identity (32 lowercase hex digits). Caller frees. */
+char *maildir_root_id_new(void);
+
 /* Removes a Maildir folder: every file in its new/, cur/ and tmp/, those
  * directories, and the folder directory itself unless subfolders remain. */
 int maildir_remove_folder(const char *path, struct error *err);
@@ -87,6 +116,10 @@ int maildir_remove_folder(const char *path, struct error *err);
 int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
 		 size_t *skipped_r, struct error *err);
 void maildir_entries_free(struct maildir_entry *entries, size_t n);
+/* The files the last successful maildir_scan skipped (the ones counted in
+ * its *skipped_r), as "new/<name>" or "cur/<name>", sorted; none before a
+ * scan. Borrowed: valid until the next scan or maildir_free. */
+void maildir_skipped(const struct maildir *md, char *const **names_r, size_t *n_r);
 
 /* A cheap change stamp of new/ and cur/ (their mtimes and ctimes in ns):
  * equal stamps mean no file was added, removed or renamed in between, up to

@@ -30,6 +30,8 @@ struct maildir {
 	maildir_touch_fn *touch; /* announced before each change in new/ cur/ */
 	void *touch_ctx;
 	bool new_dirty, cur_dirty; /* renamed or removed in, not fsynced yet */
+	char **skipped;		   /* owned: of the last scan (maildir_skipped) */
+	size_t n_skipped;
 };
 
 /* Calls the touch hook, if any, with md->path + "/" + sub + "/" + name. */

@@ -65,6 +65,14 @@ static const char *const migrations[] = {
     /* v2: when last_error was recorded, in Unix seconds. NULL when there is
      * no error, and for an error recorded before v2 (its time is unknown). */
     "ALTER TABLE folders ADD COLUMN last_error_at INTEGER;",
+    /* v3: facts about the account as a whole (the identity of its Maildir,
+     * store/state_meta.c), and the files of each folder that its last scan
+     * ignored as not Maildir messages (store/state_ignored.c). */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE ignored("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL," /* "cur/<file>" or "new/<file>" */
+    " PRIMARY KEY(folder_id, name)) WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -14,7 +14,10 @@
  *   intents: work in flight (DESIGN.md §5): kind, folder, UID, local key,
  *            extra text, creation time
  *   local_only: folder, local key: files kept after a remote deletion
- *            (remote_deletions: keep), never uploaded
+ *            (remote_deletions: keep), or refused by the server; never
+ *            uploaded
+ *   meta:    key, value: facts about the account (its Maildir's identity)
+ *   ignored: folder, name ("cur/x"): files the folder's last scan ignored
  *
  * Strings returned in structs are owned by the struct and freed by the
  * matching *_free / *_clear function. All functions return 0 ok, -1 error
@@ -167,6 +170,22 @@ int state_local_only_load(struct state *st, int64_t folder_id, char ***keys_r, s
 			  struct error *err);
 void state_keys_free(char **keys, size_t n);
 
+/* Account-wide facts (store/state_meta.c). state_meta_get: 1 with *value_r
+ * (caller frees), 0 when the key is not set, -1 error. state_meta_put
+ * inserts or replaces. */
+int state_meta_get(struct state *st, const char *key, char **value_r, struct error *err);
+int state_meta_put(struct state *st, const char *key, const char *value, struct error *err);
+
+/* The files the last scan of a folder ignored as not Maildir messages
+ * ("cur/<name>", "new/<name>"; store/state_ignored.c). state_ignored_set
+ * replaces the folder's list by names[0..n-1] (run it inside a
+ * transaction); state_ignored_load gives the list sorted (free with
+ * state_keys_free). */
+int state_ignored_set(struct state *st, int64_t folder_id, char *const *names, size_t n,
+		      struct error *err);
+int state_ignored_load(struct state *st, int64_t folder_id, char ***names_r, size_t *n_r,
+		       struct error *err);
+
 /* ----------------------------------------------------------------------
  * Read-only views for `gmaildir status` and `doctor` (store/state_report.c).
  * None of them takes the account lock, creates a file or directory, or
@@ -190,6 +209,10 @@ struct state_folder_report {
 	time_t last_error_at;
 	size_t pairs;	/* messages paired: on the server as last seen */
 	size_t pending; /* intents not yet done */
+	/* owned: the files the last scan ignored (see state_ignored_set),
+	 * sorted; none in a database older than schema v3 */
+	char **ignored;
+	size_t n_ignored;
 };
 
 /* Every folder of the state, ordered by local path. An empty or

@@ -69,6 +69,7 @@ static void clear_report(void *elem)
 	free(r->remote);
 	free(r->local_path);
 	free(r->last_error);
+	state_keys_free(r->ignored, r->n_ignored);
 }
 
 void state_reports_free(struct state_folder_report *r, size_t n)
@@ -104,6 +105,50 @@ static int has_last_error_at(struct state *st, struct error *err)
 {
 	return has_row(
 	    st, "SELECT 1 FROM pragma_table_info('folders') WHERE name = 'last_error_at'", err);
+}
+
+/* 1 from schema v3 on. */
+static int has_ignored(struct state *st, struct error *err)
+{
+	return has_row(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ignored'",
+		       err);
+}
+
+static struct state_folder_report *report_of(struct state_folder_report *r, size_t n,
+					     const char *remote)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].remote && strcmp(r[i].remote, remote) == 0)
+			return &r[i];
+	return NULL;
+}
+
+/* Hands each report the files its folder's last scan ignored. */
+static int load_ignored(struct state *st, struct state_folder_report *r, size_t n,
+			struct error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = has_ignored(st, err);
+
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT f.remote, i.name FROM ignored i JOIN folders f ON f.id = "
+			       "i.folder_id ORDER BY f.remote, i.name",
+			       -1, &s, NULL) != SQLITE_OK)
+		return state_db_error(st, err);
+	while ((rc = state_step_row(st, s, err)) == 1) {
+		const unsigned char *remote = sqlite3_column_text(s, 0);
+		struct state_folder_report *f =
+		    remote ? report_of(r, n, (const char *)remote) : NULL;
+
+		if (!f)
+			continue;
+		f->ignored = xrealloc(f->ignored, (f->n_ignored + 1) * sizeof(*f->ignored));
+		f->ignored[f->n_ignored++] = state_column_text(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc < 0 ? -1 : 0;
 }
 
 /* The row of REPORT_SQL into a struct state_folder_report (void *: a
@@ -153,6 +198,11 @@ int state_report_load(struct state *st, struct state_folder_report **r_r, size_t
 	rc = state_load_rows(st, s, sizeof(struct state_folder_report), read_report, clear_report,
 			     &v, n_r, err);
 	sqlite3_finalize(s);
+	if (rc == 0 && load_ignored(st, v, *n_r, err) < 0) {
+		state_reports_free(v, *n_r);
+		*n_r = 0;
+		return -1;
+	}
 	if (rc == 0)
 		*r_r = v;
 	return rc;

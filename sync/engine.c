@@ -498,6 +498,10 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 	}
 	if (eng->imap && imap_is_dead(eng->imap))
 		imap_free(&eng->imap);
+	/* Before the login, like the account lock: a Maildir another process
+	 * syncs, or another state's, is said at once. */
+	if (claim_maildir(eng, err) < 0)
+		return -1;
 	if (!eng->imap && engine_connect(eng, &eng->imap, err) < 0)
 		return -1;
 	return sync_folders(eng, err);
@@ -517,6 +521,7 @@ void engine_session_free(struct engine_session **sp)
 	free_secret(&s->secret);
 	imap_free(&s->eng.imap);
 	state_free(&s->eng.st);
+	maildir_root_unlock(&s->eng.root_lock);
 	state_lock_release(&s->eng.lock);
 	pthread_mutex_destroy(&s->obs_lock);
 	pthread_mutex_destroy(&s->secret_lock);

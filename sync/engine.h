@@ -98,6 +98,12 @@ void engine_session_folders(struct engine_session *s, struct engine_folder **f_r
 void engine_folders_free(struct engine_folder *f, size_t n);
 void engine_session_free(struct engine_session **s);
 
+/* Whether a sync of acct would accept its Maildir root as this account's
+ * (the rules of sync/claim.c), found without taking a lock or writing
+ * anything: 0 yes, -1 no, with the sync's own refusal in err. For
+ * `gmaildir doctor`. */
+int engine_check_maildir(const struct account_conf *acct, struct error *err);
+
 /* Syncs one account. Folder failures are reported to obs->folder_done and
  * the other folders go on. Returns 0 when every folder succeeded, 1 when
  * some folder failed (see the reports), -1 when the account as a whole failed

@@ -21,6 +21,8 @@ struct engine {
 	struct imap *imap;                /* owned */
 	struct state *st;                 /* owned */
 	struct state_lock *lock;          /* owned */
+	struct maildir_root_lock *root_lock; /* owned: see claim_maildir */
+	bool claimed;                     /* the Maildir root is ours (claim.c) */
 	const struct folder_job *selected; /* the job whose mailbox is selected */
 	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
 	char **secret;                    /* the session's secret (engine_connect) */
@@ -195,6 +197,13 @@ void workers_withdraw(struct engine *eng, struct dl_run *run);
 int apply_flags(struct folder_job *job, struct error *err);
 int apply_deletions(struct folder_job *job, struct error *err);
 int apply_uploads(struct folder_job *job, struct error *err);
+
+/* claim.c: locks the account's Maildir root (held until the session
+ * ends) and checks that the root is the one the state belongs to, recording
+ * it on first use. Once per session; a dry run checks, creates nothing and
+ * claims nothing. -1 with err (ERR_SAFETY when the root belongs to another
+ * state) when the sync must not touch this Maildir. */
+int claim_maildir(struct engine *eng, struct error *err);
 
 /* Whether the caller asked the sync to stop (engine_opts.cancel). */
 bool engine_cancelled(const struct engine *eng);

@@ -11,6 +11,7 @@
 #include "sync/folders.h"
 #include "sync/roles.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 #define MASS_DELETE_SHARE 0.5
@@ -142,18 +143,69 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 	return 0;
 }
 
+static bool same_names(char *const *a, size_t n_a, char *const *b, size_t n_b)
+{
+	if (n_a != n_b)
+		return false;
+	for (size_t i = 0; i < n_a; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The scan's ignored files go into the state for `gmaildir status`, only
+ * when the list changed: a sync that changed nothing writes nothing. */
+static int record_ignored(struct folder_job *job, char *const *names, size_t n, struct error *err)
+{
+	struct state *st = job->eng->st;
+	char **known = NULL;
+	size_t n_known = 0;
+	int ret = -1;
+
+	if (job->eng->opts->dry_run || job->sf.id == 0)
+		return 0;
+	if (state_ignored_load(st, job->sf.id, &known, &n_known, err) < 0)
+		return -1;
+	if (same_names(names, n, known, n_known)) {
+		ret = 0;
+		goto out;
+	}
+	if (state_begin(st, err) < 0)
+		goto out;
+	if (state_ignored_set(st, job->sf.id, names, n, err) < 0 || state_commit(st, err) < 0) {
+		state_rollback(st);
+		goto out;
+	}
+	ret = 0;
+out:
+	state_keys_free(known, n_known);
+	return ret;
+}
+
+/* Files that are not Maildir messages are left alone; each is named at
+ * -v (debug), and `gmaildir status` lists them. */
 static int gather_local(struct folder_job *job, struct error *err)
 {
-	size_t skipped = 0;
+	char *const *names = NULL;
+	size_t skipped = 0, n = 0;
 
 	if (!job->md)
 		return 0;
 	if (maildir_scan(job->md, &job->local, &job->n_local, &skipped, err) < 0)
 		return -1;
+	maildir_skipped(job->md, &names, &n);
+	for (size_t i = 0; i < n; i++) {
+		char safe[1024];
+
+		log_debug("%s: ignored %s/%s: not a Maildir message", job->eng->acct->name,
+			  job->local_abs, printable(names[i], safe, sizeof(safe)));
+	}
 	if (skipped > 0)
-		engine_notice(job->eng, "%s: ignored %zu files that are not Maildir messages",
+		engine_notice(job->eng,
+			      "%s: ignored %zu files that are not Maildir messages (-v or gmaildir "
+			      "status names them)",
 			      job->local_abs, skipped);
-	return 0;
+	return record_ignored(job, names, n, err);
 }
 
 /* The state knows the folder at another local path than the one the

@@ -102,6 +102,38 @@ void imap_server_text(struct imap *imap, char *buf, size_t cap)
 	sanitize(buf);
 }
 
+/* Words of a NO without a response code that speak of a passing
+ * condition of the server, not of the message. */
+static bool text_is_passing(const char *text)
+{
+	static const char *const words[] = {"quota",	"try again", "temporar",    "throttl",
+					    "too many", "later",     "unavailable", "busy"};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcasestr(text, words[i]))
+			return true;
+	return false;
+}
+
+bool imap_refused_for_good(struct imap *imap)
+{
+	static const char *const message_codes[] = {"PARSE", "CANNOT", "TOOBIG", "CLIENTBUG"};
+	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+	const char *text = imap->mi->imap_response;
+
+	if (imap->last_bad || imap->dead || !ri || ri->rsp_trycreate || ri->rsp_alert)
+		return false;
+	if (ri->rsp_parse)
+		return true;
+	if (ri->rsp_atom && !code_is_informational(ri->rsp_atom)) {
+		for (size_t i = 0; i < sizeof(message_codes) / sizeof(message_codes[0]); i++)
+			if (strcasecmp(ri->rsp_atom, message_codes[i]) == 0)
+				return true;
+		return false;
+	}
+	return !text || !text_is_passing(text);
+}
+
 /* The start of the last line libetpan was parsing (its buffer holds the
  * text of the response so far), to show what the server sent instead of
  * what IMAP allows there; "" when there is none. */
@@ -232,6 +264,7 @@ int imap_raw_command_literal(struct imap *imap, const char *cmd, const char *dat
 		return r;
 	cond = response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
 	mailimap_response_free(response);
+	imap->last_bad = cond == MAILIMAP_RESP_COND_STATE_BAD;
 	return cond == MAILIMAP_RESP_COND_STATE_OK ? MAILIMAP_NO_ERROR
 						   : MAILIMAP_ERROR_CUSTOM_COMMAND;
 }

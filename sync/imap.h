@@ -232,7 +232,9 @@ int imap_expunge(struct imap *imap, struct error *err);
 /* APPEND with flags and INTERNALDATE (0: none); a message holding NUL
  * bytes goes as a literal8 where the server offers BINARY and LITERAL+. *uid_r gets the APPENDUID
  * answer, 0 when the server has no UIDPLUS. A NO [TRYCREATE] (no such
- * mailbox) has scope ERR_FOLDER. */
+ * mailbox) has scope ERR_FOLDER; a NO that refuses this message for good
+ * (imap_p.h, imap_refused_for_good) has ERR_MESSAGE with RETRY_NEVER; any
+ * other NO has ERR_MESSAGE with RETRY_BACKOFF. */
 int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const char *keywords,
 		time_t internaldate, const char *data, size_t len, uint32_t *uidvalidity_r,
 		uint32_t *uid_r, struct error *err);

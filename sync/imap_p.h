@@ -36,6 +36,7 @@ struct imap {
 	uint32_t sel_uid_floor;		 /* no new message there gets a lower UID */
 	uint32_t sel_uidnext;		 /* UIDNEXT as that SELECT reported it (0: none) */
 	bool appenduid_bad;		 /* the server gave an impossible APPENDUID */
+	bool last_bad;			 /* imap_raw_command's answer was BAD */
 	struct imap_trace_dir trace_in, trace_out;
 };
 
@@ -86,6 +87,15 @@ void imap_server_text(struct imap *imap, char *buf, size_t cap);
  * UIDNEXT names no message the mailbox had, and must not be taken for
  * one (the messages that arrived since come with the next SELECT). */
 void imap_uid_bound(const struct imap *imap, uint32_t hi, uint32_t *hi_r);
+
+/* After a tagged NO: whether the server refused the command's message for
+ * good, so that sending it again would get the same answer. That is a NO
+ * without a response code (and without words of a passing condition such
+ * as "quota" or "try again"), or with a code that judges the message
+ * itself (PARSE, CANNOT, TOOBIG, CLIENTBUG). A BAD, an ALERT, TRYCREATE
+ * and every other code (OVERQUOTA, LIMIT, UNAVAILABLE, INUSE, SERVERBUG,
+ * THROTTLED, ...) speak of the server or the session: not for good. */
+bool imap_refused_for_good(struct imap *imap);
 
 /* A malloc'd, sorted, duplicate-free copy of uids; *n_r is its length. */
 uint32_t *imap_uids_sorted(const uint32_t *uids, size_t n, size_t *n_r);

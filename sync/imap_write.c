@@ -394,6 +394,7 @@ int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const ch
 
 	if (imap_check_alive(imap, err) < 0)
 		return -1;
+	imap->last_bad = false;
 	r = imap_has(imap, IMAP_CAP_LITERAL_PLUS)
 		? append_literal_plus(imap, mailbox, flags, keywords, internaldate, data, len,
 				      &uidvalidity, &uid)
@@ -414,8 +415,11 @@ int imap_append(struct imap *imap, const char *mailbox, unsigned flags, const ch
 		const struct mailimap_response_info *ri = imap->mi->imap_response_info;
 		bool trycreate = r == MAILIMAP_ERROR_APPEND && ri && ri->rsp_trycreate;
 
-		return imap_fail(imap, r, trycreate ? ERR_FOLDER : ERR_MESSAGE, err,
-				 "APPEND to %s (%zu bytes)", mailbox, len);
+		imap_fail(imap, r, trycreate ? ERR_FOLDER : ERR_MESSAGE, err,
+			  "APPEND to %s (%zu bytes)", mailbox, len);
+		if (r == MAILIMAP_ERROR_APPEND && imap_refused_for_good(imap))
+			err->retry = RETRY_NEVER;
+		return -1;
 	}
 	/* An APPENDUID that cannot be right is taken as none: the caller then
 	 * looks the message up by its Message-ID. */

@@ -1,7 +1,13 @@
 /* Uploads of new local messages (APPEND), crash-safe (DESIGN.md §5): an
  * intent carrying the folder's UIDNEXT and the message's Message-ID is
  * committed before the APPEND, so that a restart looks the message up on the
- * server instead of appending it a second time (recover.c). */
+ * server instead of appending it a second time (recover.c).
+ *
+ * A message the server refuses for good (the same NO every time, see
+ * imap_append), and an empty file, which is no message at all and is never
+ * sent, become local-only with a notice naming the file: the folder's sync
+ * goes on and its checkpoint advances, instead of failing on that file at
+ * every run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +28,42 @@ struct up_item {
 	uint32_t uid;  /* the server's UID once appended, 0 before */
 	uint64_t size; /* bytes sent */
 	bool done;     /* the intent can be cleared */
+	bool refused;  /* refused for good (or empty): becomes local-only */
 };
 
-/* Reads the message once for its Message-ID; the APPEND reads it again so
- * that a batch never holds more than one message in memory. */
-static char *read_message_id(struct folder_job *job, size_t local, struct error *err)
+/* Reads the message once for its Message-ID and size; the APPEND reads it
+ * again so that a batch never holds more than one message in memory. */
+static char *read_message_id(struct folder_job *job, size_t local, size_t *len_r, struct error *err)
 {
 	char *data = NULL, *id;
-	size_t len;
 	time_t mtime;
 
-	if (maildir_read_crlf(job->md, &job->local[local], &data, &len, &mtime, err) < 0)
+	if (maildir_read_crlf(job->md, &job->local[local], &data, len_r, &mtime, err) < 0)
 		return NULL;
-	id = message_id_get(data, len);
+	id = message_id_get(data, *len_r);
 	free(data);
 	return id ? id : xstrdup("");
+}
+
+/* The message file of an item, for notices: "<folder>/cur/<name>". */
+static void item_path(const struct folder_job *job, const struct up_item *it, char *buf, size_t cap)
+{
+	const struct maildir_entry *e = &job->local[it->local];
+
+	snprintf(buf, cap, "%s/%s/%s", job->local_abs, e->in_new ? "new" : "cur", e->filename);
+}
+
+/* An empty file: not sent, no intent (see the top comment). */
+static void refuse_empty(struct folder_job *job, struct up_item *it)
+{
+	char path[1024], safe[1024];
+
+	item_path(job, it, path, sizeof(path));
+	it->refused = true;
+	engine_notice(job->eng,
+		      "warning: %s is empty (0 bytes), not a message: it is not uploaded and stays "
+		      "here as a local-only file",
+		      printable(path, safe, sizeof(safe)));
 }
 
 static int record_intents(struct folder_job *job, struct up_item *items, size_t n,
@@ -52,13 +79,17 @@ static int record_intents(struct folder_job *job, struct up_item *items, size_t 
 					  .kind = INTENT_UPLOAD,
 					  .key = job->local[it->local].unique};
 
-		it->message_id = read_message_id(job, it->local, err);
+		size_t len = 0;
+
+		it->message_id = read_message_id(job, it->local, &len, err);
 		if (!it->message_id)
 			goto fail;
+		if (len == 0)
+			refuse_empty(job, it);
 		in.extra = xasprintf("%u %s", job->info.uidnext, it->message_id);
 		if ((it->base != PLAN_NONE &&
 		     state_pair_delete(st, job->sf.id, job->pairs[it->base].uid, err) < 0) ||
-		    state_intent_add(st, &in, &it->intent, err) < 0) {
+		    (!it->refused && state_intent_add(st, &in, &it->intent, err) < 0)) {
 			free(in.extra);
 			goto fail;
 		}
@@ -70,8 +101,23 @@ fail:
 	return -1;
 }
 
-/* APPENDs one message. A NO from the server fails this message only; a dead
- * connection fails the folder and leaves the intent for recover.c. */
+/* The server refused the message for good: said, and the item becomes
+ * local-only (record_pairs), which is no failure of the folder. */
+static void refuse_for_good(struct folder_job *job, struct up_item *it, const struct error *why)
+{
+	char path[1024], safe[1024];
+
+	item_path(job, it, path, sizeof(path));
+	it->refused = true;
+	engine_notice(job->eng,
+		      "warning: the server refused %s (%s): it is not uploaded again and stays "
+		      "here as a local-only file",
+		      printable(path, safe, sizeof(safe)), why->msg);
+}
+
+/* APPENDs one message. A NO from the server fails this message only (one
+ * that refuses it for good does not: refuse_for_good); a dead connection
+ * fails the folder and leaves the intent for recover.c. */
 static int append_one(struct folder_job *job, struct up_item *it, struct error *err)
 {
 	const struct maildir_entry *e = &job->local[it->local];
@@ -86,6 +132,10 @@ static int append_one(struct folder_job *job, struct up_item *it, struct error *
 	if (imap_append(job->eng->imap, job->mbx->name, e->flags, NULL, mtime, data, len,
 			&uidvalidity, &it->uid, err) < 0) {
 		it->done = !imap_is_dead(job->eng->imap);
+		if (it->done && err->scope == ERR_MESSAGE && err->retry == RETRY_NEVER) {
+			refuse_for_good(job, it, err);
+			ret = 0;
+		}
 		goto out;
 	}
 	it->size = len;
@@ -135,9 +185,11 @@ static int record_pairs(struct folder_job *job, struct up_item *items, size_t n,
 
 		if (it->uid && state_pair_put(st, job->sf.id, &p, err) < 0)
 			goto fail;
+		if (it->refused && state_local_only_add(st, job->sf.id, e->unique, err) < 0)
+			goto fail;
 		/* Done: appended and paired, or refused by the server (nothing
 		 * stored). Otherwise the outcome is unknown: recover.c decides. */
-		if (it->done && state_intent_done(st, it->intent, err) < 0)
+		if (it->done && it->intent && state_intent_done(st, it->intent, err) < 0)
 			goto fail;
 	}
 	return state_commit(st, err);
@@ -154,8 +206,10 @@ static int run_batch(struct folder_job *job, struct up_item *items, size_t n, st
 	if (record_intents(job, items, n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n && !imap_is_dead(job->eng->imap); i++) {
-		if (append_one(job, &items[i], &aerr) < 0 && failed++ == 0)
+		if (!items[i].refused && append_one(job, &items[i], &aerr) < 0 && failed++ == 0)
 			*err = aerr;
+		if (items[i].refused && job->report.uploaded > 0)
+			job->report.uploaded--;
 		find_uid(job, &items[i]);
 		job->report.bytes_up += items[i].size;
 	}

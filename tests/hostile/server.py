@@ -82,6 +82,8 @@ SCENARIOS = {
     'vanished_lie': 'a QRESYNC SELECT whose VANISHED also names five messages that '
                     'still exist (EXISTS tells the truth)',
     'vanished_huge': 'a QRESYNC SELECT whose VANISHED (EARLIER) is 1:4294967295',
+    'append_refuse': 'APPEND of a message with an "X-Refuse: outright" header gets a '
+                     'plain NO every time, with "X-Refuse: quota" a NO [OVERQUOTA]',
     'no_greeting': 'accepts the connection and never says anything',
     'slowloris': 'answers one byte per second',
 }
@@ -603,6 +605,14 @@ class Session:
                 raw = t[1].encode('latin-1')
         if raw is None:
             raise Bad('no message')
+        if self.scn == 'append_refuse' and b'\nX-Refuse: outright' in raw:
+            self.log('(scenario: APPEND refused outright)')
+            self.put('%s NO Message rejected: it breaks the policy\r\n' % tag)
+            return True
+        if self.scn == 'append_refuse' and b'\nX-Refuse: quota' in raw:
+            self.log('(scenario: APPEND over quota)')
+            self.put('%s NO [OVERQUOTA] Quota exceeded (mailbox full)\r\n' % tag)
+            return True
         uid = self.store.add(f, raw, flags, date)
         self.store.save()
         validity = f['uidvalidity']

@@ -119,9 +119,10 @@ h_outside() {
 	ls -d "/tmp/$ESCAPE" /tmp/etc 2>/dev/null
 }
 
-# Message keys (file name before ":2,") under the root, sorted.
+# Message keys (file name before ":2,") under the root, sorted; the root's
+# own lock and identity files are no messages.
 h_keys() {
-	find "$H_MAIL" -path '*/tmp' -prune -o -type f -print 2>/dev/null |
+	find "$H_MAIL" -path '*/tmp' -prune -o -type f ! -name '.gmaildir.*' -print 2>/dev/null |
 		sed 's|.*/||; s|:2,.*||' | LC_ALL=C sort
 }
 

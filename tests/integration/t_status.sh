@@ -81,7 +81,7 @@ check "--json: the documented fields, no others" json_check '
 set(d) == {"accounts"} and
 set(d["accounts"][0]) == {"name", "locked_by", "error", "folders"} and
 all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error",
-               "last_error_at"}
+               "last_error_at", "ignored"}
     for f in d["accounts"][0]["folders"])' <<<"$JSON"
 now=$(date +%s)
 check "--json: INBOX 5/5, pending 0, synced within a minute, no error" json_check "

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,9 +449,105 @@ static void test_scan_ignores(void **state)
 	assert_string_equal(e[1].unknown, "a");
 	assert_int_equal(e[1].flags, MF_SEEN);
 	maildir_entries_free(e, n);
+	/* each skipped file is named, once, sorted */
+	{
+		static const char *const want[] = {"cur/bad2:2,S,W=1", "cur/bad:1,x",
+						   "cur/link:2,S", "cur/subdir"};
+		char *const *names = NULL;
+		size_t n_names = 0;
+
+		maildir_skipped(fx->md, &names, &n_names);
+		assert_int_equal(n_names, 4);
+		for (size_t i = 0; i < 4; i++)
+			assert_string_equal(names[i], want[i]);
+	}
 	scan(fx, &e, &n, NULL); /* skipped_r may be NULL */
 	maildir_entries_free(e, n);
 	free(p);
+}
+
+/* The guard files of the account root: a lock held by another process is
+ * refused with its pid; without create nothing is created; an identity
+ * reads back, and a file that does not hold one is refused. */
+static void test_root_guard(void **state)
+{
+	struct fixture *fx = *state;
+	char *root = xasprintf("%s/Root", fx->root), *lockp = xasprintf("%s/.gmaildir.lock", root);
+	struct maildir_root_lock *lock = NULL;
+	struct error err = {0};
+	char *id = NULL, *got = NULL, *owner = NULL, want[160];
+	struct stat st;
+	int status = 0;
+	pid_t pid;
+
+	assert_int_equal(maildir_root_lock(root, false, &lock, &err), 0);
+	assert_null(lock);
+	assert_int_equal(lstat(root, &st), -1); /* a dry run created nothing */
+	assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), 0);
+	assert_int_equal(maildir_root_lock(root, true, &lock, &err), 0);
+	assert_non_null(lock);
+	assert_int_equal(lstat(lockp, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(want, sizeof(want), "Maildir %s is being synced by pid %ld", root, (long)getpid());
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct maildir_root_lock *l2 = NULL;
+		int rc = maildir_root_lock(root, true, &l2, &err);
+
+		_exit(rc == -1 && !l2 && strncmp(err.msg, want, strlen(want)) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	maildir_root_unlock(&lock);
+	assert_null(lock);
+	/* taken again, the file keeps its size and mtime */
+	{
+		struct timespec old = {1600000000, 0}, times[2] = {old, old};
+		struct stat again;
+		int fd = open(lockp, O_RDWR);
+
+		assert_true(fd >= 0);
+		assert_int_equal(futimens(fd, times), 0);
+		close(fd);
+		assert_int_equal(lstat(lockp, &st), 0);
+		assert_int_equal(maildir_root_lock(root, true, &lock, &err), 0);
+		assert_int_equal(lstat(lockp, &again), 0);
+		assert_int_equal(again.st_size, st.st_size);
+		assert_int_equal(again.st_mtim.tv_sec, 1600000000);
+		maildir_root_unlock(&lock);
+	}
+	id = maildir_root_id_new();
+	assert_int_equal(strlen(id), 32);
+	assert_int_equal(maildir_root_id_put(root, id, "/some/state", &err), 0);
+	assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), 1);
+	assert_string_equal(got, id);
+	assert_string_equal(owner, "/some/state");
+	free(got);
+	free(owner);
+	/* no folder for either file */
+	{
+		char **paths = NULL;
+		size_t n = 0;
+
+		assert_int_equal(maildir_tree_list(root, &paths, &n, &err), 0);
+		assert_int_equal(n, 0);
+		maildir_tree_free(paths, n);
+	}
+	{
+		char *idp = xasprintf("%s/.gmaildir.id", root);
+		FILE *f = fopen(idp, "w");
+
+		assert_non_null(f);
+		fputs("not an id\n", f);
+		fclose(f);
+		assert_int_equal(maildir_root_id_get(root, &got, &owner, &err), -1);
+		assert_int_equal(err.scope, ERR_SAFETY);
+		free(idp);
+	}
+	free(id);
+	free(lockp);
+	free(root);
 }
 
 /* A key seen in new/ and cur/ (a MUA's rename during the scan) is one entry,
@@ -817,6 +914,7 @@ int main(void)
 	    T(test_placement),
 	    T(test_mtime_and_mode),
 	    T(test_scan_ignores),
+	    T(test_root_guard),
 	    T(test_scan_dedup),
 	    T(test_set_flags),
 	    T(test_set_flags_no_replace),

@@ -146,7 +146,7 @@ static void test_modes_and_pragmas(void **state)
 		assert_int_equal(mode_of(p), 0600);
 		free(p);
 	}
-	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 2);
+	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 3);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM schema_version"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
@@ -818,11 +818,49 @@ static void test_migrate_v1(void **state)
 	ok(state_open(dir, &st, &err), &err);
 	state_free(&st);
 	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM schema_version"), 1);
-	assert_int_equal(raw_sql_in(dir, "SELECT version FROM schema_version"), 2);
+	assert_int_equal(raw_sql_in(dir, "SELECT version FROM schema_version"), 3);
 	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM pairs"), 2);
 	assert_int_equal(
 	    raw_sql_in(dir, "SELECT count(*) FROM folders WHERE last_error_at IS NULL"), 1);
 	free(dir);
+}
+
+/* Account-wide facts, and the ignored files of a folder: set, replaced,
+ * dropped with the folder, and shown by the read-only report. */
+static void test_meta_and_ignored(void **state)
+{
+	struct fixture *fx = *state;
+	char *const names[] = {"cur/a", "new/b"}, *const fewer[] = {"new/b"};
+	struct state_folder_report *r = NULL;
+	struct state *ro = NULL;
+	struct error err = {0};
+	char *v = NULL, **got = NULL;
+	size_t n = 0;
+
+	assert_int_equal(state_meta_get(fx->st, "maildir_id", &v, &err), 0);
+	assert_null(v);
+	ok(state_meta_put(fx->st, "maildir_id", "abc", &err), &err);
+	ok(state_meta_put(fx->st, "maildir_id", "def", &err), &err);
+	assert_int_equal(state_meta_get(fx->st, "maildir_id", &v, &err), 1);
+	assert_string_equal(v, "def");
+	free(v);
+	ok(state_ignored_set(fx->st, fx->inbox, names, 2, &err), &err);
+	ok(state_ignored_set(fx->st, fx->inbox, fewer, 1, &err), &err);
+	ok(state_ignored_load(fx->st, fx->inbox, &got, &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0], "new/b");
+	state_keys_free(got, n);
+	assert_int_equal(state_open_readonly(fx->dir, &ro, &err), 1);
+	ok(state_report_load(ro, &r, &n, &err), &err);
+	assert_int_equal(n, 1);
+	assert_int_equal(r[0].n_ignored, 1);
+	assert_string_equal(r[0].ignored[0], "new/b");
+	state_reports_free(r, n);
+	state_free(&ro);
+	ok(state_folder_delete(fx->st, fx->inbox, &err), &err);
+	ok(state_ignored_load(fx->st, fx->inbox, &got, &n, &err), &err);
+	assert_int_equal(n, 0);
+	state_keys_free(got, n);
 }
 
 /* The lock is per process: a forked child (a second gmaildir) is refused
@@ -951,6 +989,7 @@ int main(void)
 	    T(test_transactions),
 	    T(test_two_connections),
 	    T(test_lock),
+	    T(test_meta_and_ignored),
 	    T(test_bulk_pairs),
 	};
 
