@@ -530,7 +530,10 @@ static void test_root_guard(void **state)
 		char **paths = NULL;
 		size_t n = 0;
 
-		assert_int_equal(maildir_tree_list(root, &paths, &n, &err), 0);
+		assert_int_equal(maildir_tree_list(root, LAYOUT_VERBATIM, &paths, &n, &err), 0);
+		assert_int_equal(n, 0);
+		maildir_tree_free(paths, n);
+		assert_int_equal(maildir_tree_list(root, LAYOUT_MAILDIRPP, &paths, &n, &err), 0);
 		assert_int_equal(n, 0);
 		maildir_tree_free(paths, n);
 	}
