@@ -9,14 +9,14 @@
 enum exit_status {
 	EXIT_OK = 0,
 	EXIT_FAILED = 1, /* some folder or account failed, the others went on */
-	EXIT_USAGE = 2,  /* usage or config error */
+	EXIT_USAGE = 2,	 /* usage or config error */
 	EXIT_SAFETY = 3, /* refused for safety: mass deletion, UIDVALIDITY */
 };
 
 struct cli {
 	const char *config_path; /* borrowed from argv; NULL: the default */
-	int verbosity;           /* -1 quiet, 0 normal, 1 -v, 2 -vv */
-	struct config *config;   /* owned: loaded by cli_load_config */
+	int verbosity;		 /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+	struct config *config;	 /* owned: loaded by cli_load_config */
 };
 
 /* Loads the config once; prints the error and returns EXIT_USAGE on failure,

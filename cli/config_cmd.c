@@ -26,8 +26,7 @@ int cli_load_config(struct cli *cli)
 	return EXIT_OK;
 }
 
-const struct account_conf *cli_find_account(struct cli *cli, const char *arg,
-					    const char **folder_r)
+const struct account_conf *cli_find_account(struct cli *cli, const char *arg, const char **folder_r)
 {
 	const struct account_conf *acct;
 	const char *slash = strchr(arg, '/');
@@ -81,7 +80,8 @@ static void print_account(const struct account_conf *a)
 	       a->layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim", a->state_dir);
 	print_list("folders.include", &a->include);
 	print_list("folders.exclude", &a->exclude);
-	printf("    folders.propagate_deletes: %s\n", a->propagate_folder_deletes ? "true" : "false");
+	printf("    folders.propagate_deletes: %s\n",
+	       a->propagate_folder_deletes ? "true" : "false");
 	printf("    trash: %s\n", a->trash == TRASH_MOVE ? "move" : "expunge");
 	if (a->post_sync_command)
 		printf("    post_sync_command: \"%s\"\n", a->post_sync_command);

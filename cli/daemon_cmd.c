@@ -20,8 +20,8 @@ int cli_cmd_daemon(struct cli *cli, int argc, char **argv)
 	}
 	if (!path)
 		path = def = config_default_path();
-	if (daemon_run(path, &cli->config, (const char *const *)argv + 1, (size_t)argc - 1,
-		       &err) < 0) {
+	if (daemon_run(path, &cli->config, (const char *const *)argv + 1, (size_t)argc - 1, &err) <
+	    0) {
 		fprintf(stderr, "gmaildir: %s\n", err.msg);
 		cli_hint(err.msg);
 		ret = err.scope == ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;

@@ -11,8 +11,7 @@
 #include "util/fs.h"
 #include "util/xalloc.h"
 
-static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m,
-			  bool gmail)
+static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m, bool gmail)
 {
 	char *path = NULL, *name = NULL, *where = NULL;
 	const char *role = folder_role_name(m->attrs);
@@ -30,8 +29,8 @@ static void print_mailbox(const struct account_conf *acct, const struct imap_mai
 	where = strcmp(path, ".") == 0 ? xstrdup(acct->maildir) : fs_join(acct->maildir, path);
 	printf("  %-30s %-9s %-9s %s\n", name, role ? role : "-",
 	       folder_selected(acct, name) && !(gmail && gmail_skipped_by_default(acct, m, name))
-		       ? "synced"
-		       : "excluded",
+		   ? "synced"
+		   : "excluded",
 	       where);
 out:
 	free(where);

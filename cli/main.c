@@ -21,13 +21,14 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"sync", cli_cmd_sync, "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)"},
-	{"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
-	{"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
-	{"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
-	{"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
-	{"list", cli_cmd_list, "remote folders, their roles, their local paths"},
-	{"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},
+    {"sync", cli_cmd_sync,
+     "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)"},
+    {"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
+    {"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
+    {"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
+    {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
+    {"list", cli_cmd_list, "remote folders, their roles, their local paths"},
+    {"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},
 };
 
 static void usage(FILE *f)
@@ -35,14 +36,15 @@ static void usage(FILE *f)
 	fprintf(f, "usage: gmaildir [-c FILE] [-v|-q] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\noptions:\n"
-		   "  -c FILE       config file (default $XDG_CONFIG_HOME/gmaildir/config.yaml)\n"
-		   "  -v            more detail (-vv: IMAP wire trace, secrets hidden)\n"
-		   "  -q            errors only\n"
-		   "  -h, --help    this help\n"
-		   "  --version     print the version\n"
-		   "\nexit status: 0 ok, 1 some folder or account failed, 2 usage or config error,\n"
-		   "3 refused for safety (mass deletion)\n");
+	fprintf(f,
+		"\noptions:\n"
+		"  -c FILE       config file (default $XDG_CONFIG_HOME/gmaildir/config.yaml)\n"
+		"  -v            more detail (-vv: IMAP wire trace, secrets hidden)\n"
+		"  -q            errors only\n"
+		"  -h, --help    this help\n"
+		"  --version     print the version\n"
+		"\nexit status: 0 ok, 1 some folder or account failed, 2 usage or config error,\n"
+		"3 refused for safety (mass deletion)\n");
 }
 
 static const struct command *find_command(const char *name)
@@ -58,10 +60,10 @@ static const struct command *find_command(const char *name)
 static int parse_globals(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{"config", required_argument, NULL, 'c'},
-		{NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"config", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 

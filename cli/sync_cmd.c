@@ -14,16 +14,16 @@
 #include "util/xalloc.h"
 
 struct sync_view {
-	bool tty;         /* stderr is a terminal: one updating progress line */
-	bool quiet;       /* -q: errors only */
-	bool line_open;   /* a progress line is on screen */
+	bool tty;	/* stderr is a terminal: one updating progress line */
+	bool quiet;	/* -q: errors only */
+	bool line_open; /* a progress line is on screen */
 	bool dry_run;
 	bool any_failed;
 	bool any_safety;
 	struct timespec folder_start;
-	const char *folder; /* borrowed: the folder of the open progress line */
+	const char *folder;	     /* borrowed: the folder of the open progress line */
 	struct hook_changes changes; /* folders changed on disk, for the hook */
-	int table_header;            /* --dry-run: the table's header is out */
+	int table_header;	     /* --dry-run: the table's header is out */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -47,7 +47,8 @@ static void on_progress(const struct engine_progress *p, void *ctx)
 	}
 	secs = seconds_since(&v->folder_start);
 	rate = secs > 0.05 ? mb / secs : 0.0;
-	left = rate > 0 && p->total_bytes > p->bytes ? ((double)p->total_bytes / 1e6 - mb) / rate : 0;
+	left =
+	    rate > 0 && p->total_bytes > p->bytes ? ((double)p->total_bytes / 1e6 - mb) / rate : 0;
 	fprintf(stderr, "\r\033[K%s/%s: %zu/%zu messages, %.1f/%.1f MB, %.1f MB/s", p->account,
 		p->folder, p->done, p->total, mb, (double)p->total_bytes / 1e6, rate);
 	if (left >= 1)
@@ -161,10 +162,10 @@ static size_t env_size(const char *name)
 static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
 {
 	static const struct option longopts[] = {
-		{"dry-run", no_argument, NULL, 'n'},
-		{"allow-mass-delete", no_argument, NULL, 'D'},
-		{"allow-unmatched", no_argument, NULL, 'U'},
-		{NULL, 0, NULL, 0},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"allow-mass-delete", no_argument, NULL, 'D'},
+	    {"allow-unmatched", no_argument, NULL, 'U'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 

@@ -45,23 +45,23 @@ struct account_conf {
 	const char *ca_file; /* ~ expanded */
 	const char *user;
 	enum auth_mode auth;
-	const char *password;             /* only if the file is 0600-ish */
-	const char *password_command;     /* run with /bin/sh -c */
+	const char *password;		  /* only if the file is 0600-ish */
+	const char *password_command;	  /* run with /bin/sh -c */
 	const char *oauth2_token_command; /* auth: xoauth2 */
-	const char *maildir;              /* ~ expanded, never empty */
-	enum maildir_layout layout;       /* default verbatim */
-	const char *state_dir;            /* ~ expanded; default under XDG_STATE_HOME */
-	struct strlist include;           /* default ["*"] */
-	struct strlist exclude;           /* default [] */
-	bool propagate_folder_deletes;    /* folders.propagate_deletes, default false */
+	const char *maildir;		  /* ~ expanded, never empty */
+	enum maildir_layout layout;	  /* default verbatim */
+	const char *state_dir;		  /* ~ expanded; default under XDG_STATE_HOME */
+	struct strlist include;		  /* default ["*"] */
+	struct strlist exclude;		  /* default [] */
+	bool propagate_folder_deletes;	  /* folders.propagate_deletes, default false */
 	enum conflict_policy conflicts;
 	enum sync_direction direction;
 	enum remote_deletions remote_deletions;
-	enum trash_mode trash; /* default expunge */
-	struct strlist idle;    /* default ["INBOX"] */
-	unsigned poll_interval; /* seconds, default 300 */
-	unsigned connections;   /* parallel connections, default 4 */
-	unsigned timeout;       /* network timeout in seconds, default 60 */
+	enum trash_mode trash;	       /* default expunge */
+	struct strlist idle;	       /* default ["INBOX"] */
+	unsigned poll_interval;	       /* seconds, default 300 */
+	unsigned connections;	       /* parallel connections, default 4 */
+	unsigned timeout;	       /* network timeout in seconds, default 60 */
 	const char *post_sync_command; /* run after a sync that changed local mail */
 };
 

@@ -5,12 +5,12 @@
 #define GMAILDIR_STORE_MSGFLAGS_H
 
 enum msgflag {
-	MF_DRAFT = 1u << 0,     /* D  \Draft */
-	MF_FLAGGED = 1u << 1,   /* F  \Flagged */
+	MF_DRAFT = 1u << 0,	/* D  \Draft */
+	MF_FLAGGED = 1u << 1,	/* F  \Flagged */
 	MF_FORWARDED = 1u << 2, /* P  $Forwarded ("passed") */
-	MF_ANSWERED = 1u << 3,  /* R  \Answered */
-	MF_SEEN = 1u << 4,      /* S  \Seen */
-	MF_DELETED = 1u << 5,   /* T  \Deleted ("trashed") */
+	MF_ANSWERED = 1u << 3,	/* R  \Answered */
+	MF_SEEN = 1u << 4,	/* S  \Seen */
+	MF_DELETED = 1u << 5,	/* T  \Deleted ("trashed") */
 };
 
 #define MF_ALL (MF_DRAFT | MF_FLAGGED | MF_FORWARDED | MF_ANSWERED | MF_SEEN | MF_DELETED)

@@ -133,8 +133,7 @@ static int delete_local_files(struct folder_job *job, struct error *err)
 
 /* Records the remote deletions as intents, in one transaction, before the
  * EXPUNGE is sent. */
-static int remote_delete_intents(struct folder_job *job, struct uid_list *uids,
-				 struct error *err)
+static int remote_delete_intents(struct folder_job *job, struct uid_list *uids, struct error *err)
 {
 	struct state *st = job->eng->st;
 
@@ -185,7 +184,8 @@ static int drop_pairs(struct folder_job *job, struct error *err)
 			goto fail;
 	}
 	for (size_t i = 0; i < n_ins; i++)
-		if (ins[i].kind == INTENT_DELETE_REMOTE && state_intent_done(st, ins[i].id, err) < 0)
+		if (ins[i].kind == INTENT_DELETE_REMOTE &&
+		    state_intent_done(st, ins[i].id, err) < 0)
 			goto fail;
 	ret = state_commit(st, err);
 	goto out;
@@ -207,7 +207,8 @@ static int expunge(struct folder_job *job, const struct uid_list *uids, struct e
 		return imap_expunge_uids(imap, uids->uids, uids->n, err);
 	for (size_t i = 0; i < job->n_remote; i++) {
 		if ((job->remote[i].flags & MF_DELETED) &&
-		    !xbsearch(&job->remote[i].uid, uids->uids, uids->n, sizeof(uint32_t), cmp_u32)) {
+		    !xbsearch(&job->remote[i].uid, uids->uids, uids->n, sizeof(uint32_t),
+			      cmp_u32)) {
 			error_set(err, ERR_FOLDER, RETRY_NEVER,
 				  "the server has no UIDPLUS and other messages in %s are marked "
 				  "\\Deleted: not expunging (it would remove those too)",

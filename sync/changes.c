@@ -195,25 +195,30 @@ static const struct state_pair *pair_by_uid(const struct folder_job *job, uint32
 /* Adds the surviving known messages the CHANGEDSINCE answer did not
  * mention, as the base has them. A survivor without a pair (a message the
  * last sync did not take, e.g. in direction pull) needs its metadata. */
-static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n,
-			 size_t n_fetched, struct error *err)
+static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n, size_t n_fetched,
+			 struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct state_pair *p = pair_by_uid(job, uids[i]);
 		struct remote_msg *r;
 
 		if (xbsearch(&(struct remote_msg){.uid = uids[i]}, job->remote, n_fetched,
-			    sizeof(*job->remote), cmp_remote))
+			     sizeof(*job->remote), cmp_remote))
 			continue;
 		if (!p) {
-			if (imap_fetch_meta(job->eng->imap, uids[i], uids[i], 0, on_meta, job, err) < 0)
+			if (imap_fetch_meta(job->eng->imap, uids[i], uids[i], 0, on_meta, job,
+					    err) < 0)
 				return -1;
 			continue;
 		}
 		job->remote = xgrow(job->remote, &job->cap_remote, job->n_remote + 1, sizeof(*r));
 		r = &job->remote[job->n_remote++];
-		*r = (struct remote_msg){p->uid, p->flags, p->keywords ? xstrdup(p->keywords) : NULL,
-					 (uint32_t)p->size, 0, p->gm_msgid};
+		*r = (struct remote_msg){p->uid,
+					 p->flags,
+					 p->keywords ? xstrdup(p->keywords) : NULL,
+					 (uint32_t)p->size,
+					 0,
+					 p->gm_msgid};
 	}
 	return 0;
 }

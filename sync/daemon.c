@@ -28,10 +28,10 @@
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
 struct daemon {
-	struct loop *loop;       /* owned */
+	struct loop *loop;	 /* owned */
 	const char *config_path; /* borrowed */
-	struct config *cfg;      /* owned */
-	struct daccount *accts;  /* owned */
+	struct config *cfg;	 /* owned */
+	struct daccount *accts;	 /* owned */
 	size_t n;
 	const char *const *names; /* borrowed: the accounts to run, or none: all */
 	size_t n_names;
@@ -70,7 +70,6 @@ static void on_notice(const char *account, const char *text, void *ctx)
 	(void)ctx;
 	log_warn("%s: %s", account, text);
 }
-
 
 /* Takes the pending request under the lock: a full sync, or a list of
  * folders (owned by the caller then). Returns false when asked to quit. */
@@ -142,7 +141,7 @@ void daccount_request(struct daccount *a, const char *folder)
 			known = strcmp(a->req_folders[i], folder) == 0;
 		if (!known) {
 			a->req_folders =
-				xgrow(a->req_folders, &a->cap_req, a->n_req + 1, sizeof(char *));
+			    xgrow(a->req_folders, &a->cap_req, a->n_req + 1, sizeof(char *));
 			a->req_folders[a->n_req++] = xstrdup(folder);
 		}
 	}
@@ -362,8 +361,8 @@ static int accounts_start(struct daemon *d, struct error *err)
 
 	for (size_t i = 0; i < d->n_names; i++) {
 		if (!config_find_account(d->cfg, d->names[i])) {
-			error_set(err, ERR_CONFIG, RETRY_NEVER, "no account named '%s' in the config",
-				  d->names[i]);
+			error_set(err, ERR_CONFIG, RETRY_NEVER,
+				  "no account named '%s' in the config", d->names[i]);
 			return -1;
 		}
 	}
@@ -433,8 +432,7 @@ static void on_suspend(int64_t slept_ms, void *ctx)
 {
 	struct daemon *d = ctx;
 
-	log_info("resumed after %lld s asleep: checking connections",
-		 (long long)(slept_ms / 1000));
+	log_info("resumed after %lld s asleep: checking connections", (long long)(slept_ms / 1000));
 	for (size_t i = 0; i < d->n; i++) {
 		for (size_t k = 0; k < d->accts[i].n_idlers; k++)
 			idler_check(d->accts[i].idlers[k]);
@@ -475,14 +473,13 @@ static int add_signals(struct daemon *d, struct error *err)
 int daemon_run(const char *config_path, struct config **cfg, const char *const *names,
 	       size_t n_names, struct error *err)
 {
-	struct daemon d = {.config_path = config_path, .cfg = *cfg, .names = names,
-			   .n_names = n_names};
+	struct daemon d = {
+	    .config_path = config_path, .cfg = *cfg, .names = names, .n_names = n_names};
 	int ret = -1;
 
 	*cfg = NULL;
 	/* Signals first: the worker threads inherit the blocked mask. */
-	if (loop_new(&d.loop, err) < 0 || add_signals(&d, err) < 0 ||
-	    accounts_start(&d, err) < 0)
+	if (loop_new(&d.loop, err) < 0 || add_signals(&d, err) < 0 || accounts_start(&d, err) < 0)
 		goto out;
 	log_info("daemon started: %zu account(s)", d.n);
 	ret = loop_run(d.loop, err);

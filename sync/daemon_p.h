@@ -19,11 +19,11 @@ struct idler;
 
 /* One account: its worker's request queue, its watcher, its IDLE links. */
 struct daccount {
-	struct daemon *d;                 /* borrowed */
-	const struct account_conf *acct;  /* borrowed from d->cfg */
-	struct engine_session *session;   /* owned; used by the worker only */
-	struct engine_observer observer;  /* its ctx is this account */
-	struct hook_changes changes;      /* worker only: for post_sync_command */
+	struct daemon *d;		 /* borrowed */
+	const struct account_conf *acct; /* borrowed from d->cfg */
+	struct engine_session *session;	 /* owned; used by the worker only */
+	struct engine_observer observer; /* its ctx is this account */
+	struct hook_changes changes;	 /* worker only: for post_sync_command */
 	pthread_t thread;
 	bool thread_started;
 
@@ -35,23 +35,23 @@ struct daccount {
 	size_t n_req;
 	size_t cap_req;
 	bool quit;
-	int last_ret;    /* of the last sync: 0, 1 (some folder failed), -1 */
+	int last_ret; /* of the last sync: 0, 1 (some folder failed), -1 */
 	bool synced_once;
 	atomic_bool cancel;
 
 	/* Loop side. */
-	struct loop_wake *done;     /* the worker finished a sync */
-	struct watch *watch;        /* owned */
+	struct loop_wake *done; /* the worker finished a sync */
+	struct watch *watch;	/* owned */
 	struct loop_fd *watch_h;
 	struct loop_timer *debounce; /* inotify events settle into one sync */
 	struct loop_timer *poll;     /* full sync every poll_interval */
 	struct loop_timer *retry;    /* after a failed account sync: backoff */
 	int64_t retry_ms;
-	char **pending;              /* owned: folders changed on disk */
+	char **pending; /* owned: folders changed on disk */
 	size_t n_pending;
 	size_t cap_pending;
 	bool pending_full;
-	struct idler **idlers;       /* owned */
+	struct idler **idlers; /* owned */
 	size_t n_idlers;
 };
 

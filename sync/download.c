@@ -27,9 +27,9 @@
 #define DEFAULT_PIECE_BYTES (512u << 10)
 
 struct dl_item {
-	size_t remote;    /* index into job->remote */
-	size_t base;      /* pair to drop first (restore), or PLAN_NONE */
-	char *key;        /* owned */
+	size_t remote;	  /* index into job->remote */
+	size_t base;	  /* pair to drop first (restore), or PLAN_NONE */
+	char *key;	  /* owned */
 	char *message_id; /* owned or NULL */
 	int64_t intent;
 	bool delivered;
@@ -41,7 +41,7 @@ struct dl_item {
  * flags are now. */
 struct link_src {
 	int64_t folder_id;
-	struct maildir *md;           /* owned, NULL when it cannot be opened */
+	struct maildir *md;	       /* owned, NULL when it cannot be opened */
 	struct maildir_entry *entries; /* owned, sorted by unique */
 	size_t n;
 };
@@ -61,7 +61,7 @@ struct dl_batch {
 	struct link_cache *links;
 	struct dl_item *items; /* sorted by UID */
 	size_t n;
-	size_t failed; /* messages whose delivery failed locally */
+	size_t failed;	  /* messages whose delivery failed locally */
 	struct error err; /* the first local delivery error */
 };
 
@@ -155,7 +155,7 @@ static int record_pairs(struct dl_batch *b, struct error *err)
 	for (size_t i = 0; i < b->n; i++) {
 		struct dl_item *it = &b->items[i];
 		const struct remote_msg *r = &b->job->remote[it->remote];
-		struct state_pair p = {r->uid,  it->key, r->flags, r->keywords,
+		struct state_pair p = {r->uid,	it->key,	r->flags,   r->keywords,
 				       r->size, it->message_id, r->gm_msgid};
 
 		if (it->delivered && state_pair_put(st, b->job->sf.id, &p, err) < 0)
@@ -252,9 +252,9 @@ static void link_cache_clear(struct link_cache *c)
 
 struct pieces {
 	struct maildir_delivery *d; /* owned */
-	size_t got;                 /* bytes of the last piece */
-	uint64_t at;                /* bytes written so far */
-	char *message_id;           /* owned: from the first piece */
+	size_t got;		    /* bytes of the last piece */
+	uint64_t at;		    /* bytes written so far */
+	char *message_id;	    /* owned: from the first piece */
 	struct error err;
 };
 
@@ -273,8 +273,7 @@ static int write_piece(uint32_t uid, const char *data, size_t len, void *ctx)
 /* One big message into its tmp/ file, piece by piece, until a piece comes
  * back short. Returns 0 (delivered, or failed for this message alone:
  * b->failed), -1 when the connection or the command failed (err). */
-static int deliver_pieces(struct dl_batch *b, struct dl_item *it, uint32_t piece,
-			  struct error *err)
+static int deliver_pieces(struct dl_batch *b, struct dl_item *it, uint32_t piece, struct error *err)
 {
 	const struct remote_msg *r = &b->job->remote[it->remote];
 	struct pieces pc = {0};
@@ -293,8 +292,8 @@ static int deliver_pieces(struct dl_batch *b, struct dl_item *it, uint32_t piece
 			goto refused;
 		}
 		pc.got = 0;
-		ret = imap_fetch_body_piece(b->eng->imap, r->uid, (uint32_t)pc.at, piece, write_piece,
-					    &pc, &ferr);
+		ret = imap_fetch_body_piece(b->eng->imap, r->uid, (uint32_t)pc.at, piece,
+					    write_piece, &pc, &ferr);
 		if (ret < 0) {
 			*err = ferr;
 			goto refused;

@@ -266,14 +266,16 @@ static void forget_local_folder(struct engine *eng, struct state_folder *sf, con
 	    maildir_open(abs, false, &md, &err) < 0 || maildir_stamp(md, &stamp, &err) < 0 ||
 	    stamp != sf->local_stamp) {
 		engine_notice(eng, "folder '%s' is gone from the server; the local copy is kept%s",
-			      display, eng->acct->propagate_folder_deletes ? " (it changed here)" : "");
+			      display,
+			      eng->acct->propagate_folder_deletes ? " (it changed here)" : "");
 		goto out;
 	}
 	maildir_free(&md);
 	if (maildir_remove_folder(abs, &err) < 0 || state_folder_delete(eng->st, sf->id, &err) < 0)
 		engine_notice(eng, "folder '%s': %s", display, err.msg);
 	else
-		engine_notice(eng, "folder '%s' was deleted on the server: deleted here too", display);
+		engine_notice(eng, "folder '%s' was deleted on the server: deleted here too",
+			      display);
 out:
 	maildir_free(&md);
 	free(abs);
@@ -306,7 +308,8 @@ static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t 
 		goto out;
 	}
 	if (imap_create(eng->imap, remote, &err) < 0) {
-		engine_notice(eng, "could not create folder '%s' on the server: %s", display, err.msg);
+		engine_notice(eng, "could not create folder '%s' on the server: %s", display,
+			      err.msg);
 		goto out;
 	}
 	*mbx = xrealloc(*mbx, (*n + 1) * sizeof(**mbx));
@@ -412,8 +415,11 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 	pthread_mutex_init(&s->obs_lock, NULL);
 	pthread_mutex_init(&s->secret_lock, NULL);
 	pthread_mutex_init(&s->folders_lock, NULL);
-	s->eng = (struct engine){.acct = acct, .obs = obs, .obs_lock = &s->obs_lock,
-				 .secret = &s->secret, .secret_lock = &s->secret_lock,
+	s->eng = (struct engine){.acct = acct,
+				 .obs = obs,
+				 .obs_lock = &s->obs_lock,
+				 .secret = &s->secret,
+				 .secret_lock = &s->secret_lock,
 				 .session = s};
 	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
 	    state_lock_acquire(acct->state_dir, acct->name, &s->eng.lock, err) < 0 ||
@@ -477,8 +483,7 @@ out:
 	engine_folders_free(f, k);
 }
 
-int engine_session_sync(struct engine_session *s, const struct engine_opts *opts,
-			struct error *err)
+int engine_session_sync(struct engine_session *s, const struct engine_opts *opts, struct error *err)
 {
 	struct engine *eng = &s->eng;
 

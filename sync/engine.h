@@ -30,7 +30,7 @@ struct engine_folder_report {
 	uint64_t bytes_down;
 	uint64_t bytes_up;
 	size_t messages; /* pairs after the sync */
-	bool unchanged;  /* skipped: nothing changed on either side */
+	bool unchanged;	 /* skipped: nothing changed on either side */
 	bool failed;
 	struct error err; /* when failed */
 };
@@ -38,14 +38,14 @@ struct engine_folder_report {
 struct engine_progress {
 	const char *account; /* borrowed */
 	const char *folder;  /* borrowed */
-	size_t done;         /* messages transferred so far in this folder */
-	size_t total;        /* messages to transfer in this folder */
-	uint64_t bytes;      /* bytes transferred so far in this folder */
+	size_t done;	     /* messages transferred so far in this folder */
+	size_t total;	     /* messages to transfer in this folder */
+	uint64_t bytes;	     /* bytes transferred so far in this folder */
 	uint64_t total_bytes;
 };
 
 struct engine_observer {
-	void (*progress)(const struct engine_progress *p, void *ctx);        /* may be NULL */
+	void (*progress)(const struct engine_progress *p, void *ctx);	      /* may be NULL */
 	void (*folder_done)(const struct engine_folder_report *r, void *ctx); /* may be NULL */
 	/* Something a person should know that is not a failure ("folder X was
 	 * deleted on the server; the local copy is kept"). May be NULL. */
@@ -54,9 +54,9 @@ struct engine_observer {
 };
 
 struct engine_opts {
-	bool dry_run;           /* plan and report, change nothing anywhere */
-	bool allow_mass_delete; /* lift the mass-deletion guard */
-	bool allow_unmatched;   /* lift the first-contact guard (sync/adopt.c) */
+	bool dry_run;		    /* plan and report, change nothing anywhere */
+	bool allow_mass_delete;	    /* lift the mass-deletion guard */
+	bool allow_unmatched;	    /* lift the first-contact guard (sync/adopt.c) */
 	const char *const *folders; /* display names to sync; NULL or empty: all selected */
 	size_t n_folders;
 	/* Batch bounds for downloads: a UID FETCH asks for at most this many
@@ -76,9 +76,9 @@ struct engine_opts {
 
 /* A folder the last sync of a session covered. */
 struct engine_folder {
-	char *display;   /* owned */
+	char *display;	 /* owned */
 	char *local_abs; /* owned */
-	char *remote;    /* owned: as on the wire */
+	char *remote;	 /* owned: as on the wire */
 };
 
 /* A long-lived sync session of one account (the daemon): the account lock

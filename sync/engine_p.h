@@ -15,22 +15,22 @@
 
 /* One account's run: the connection, the state and the options. */
 struct engine {
-	const struct account_conf *acct;  /* borrowed */
-	const struct engine_opts *opts;   /* borrowed */
-	const struct engine_observer *obs; /* borrowed */
-	struct imap *imap;                /* owned */
-	struct state *st;                 /* owned */
-	struct state_lock *lock;          /* owned */
+	const struct account_conf *acct;     /* borrowed */
+	const struct engine_opts *opts;	     /* borrowed */
+	const struct engine_observer *obs;   /* borrowed */
+	struct imap *imap;		     /* owned */
+	struct state *st;		     /* owned */
+	struct state_lock *lock;	     /* owned */
 	struct maildir_root_lock *root_lock; /* owned: see claim_maildir */
-	bool claimed;                     /* the Maildir root is ours (claim.c) */
-	const struct folder_job *selected; /* the job whose mailbox is selected */
-	const char *trash;                /* borrowed: the \Trash mailbox, or NULL */
-	char **secret;                    /* the session's secret (engine_connect) */
-	pthread_mutex_t *secret_lock;     /* guards *secret */
-	struct engine_session *session;   /* borrowed: the session it belongs to */
-	bool gmail;                       /* the server speaks X-GM-EXT-1 */
-	pthread_mutex_t *obs_lock;        /* serialises observer calls of workers */
-	struct pool *pool;                /* borrowed: the apply phase's workers */
+	bool claimed;			     /* the Maildir root is ours (claim.c) */
+	const struct folder_job *selected;   /* the job whose mailbox is selected */
+	const char *trash;		     /* borrowed: the \Trash mailbox, or NULL */
+	char **secret;			     /* the session's secret (engine_connect) */
+	pthread_mutex_t *secret_lock;	     /* guards *secret */
+	struct engine_session *session;	     /* borrowed: the session it belongs to */
+	bool gmail;			     /* the server speaks X-GM-EXT-1 */
+	pthread_mutex_t *obs_lock;	     /* serialises observer calls of workers */
+	struct pool *pool;		     /* borrowed: the apply phase's workers */
 };
 
 /* A message on the server, as the metadata fetch reported it. */
@@ -46,15 +46,15 @@ struct remote_msg {
 /* A message moved (PLAN_MOVE_OUT) or, on Gmail, copied (a label added)
  * out of a folder into another one. */
 struct move_out {
-	size_t action;             /* the source job's plan action, or PLAN_NONE */
-	size_t src_pair;           /* index into the source job's pairs */
+	size_t action;	 /* the source job's plan action, or PLAN_NONE */
+	size_t src_pair; /* index into the source job's pairs */
 	uint32_t src_uid;
-	unsigned src_flags;        /* the server copy's flags before the move */
-	bool copy;                 /* UID COPY: the source message stays */
+	unsigned src_flags;	   /* the server copy's flags before the move */
+	bool copy;		   /* UID COPY: the source message stays */
 	struct folder_job *target; /* borrowed */
-	size_t target_local;       /* index into target->local */
+	size_t target_local;	   /* index into target->local */
 	uint32_t target_uidnext;   /* the target's UIDNEXT before any move */
-	uint32_t dst_uid;          /* the UID in the target, 0 until moved */
+	uint32_t dst_uid;	   /* the UID in the target, 0 until moved */
 	/* Gmail, a label put back: the target's pair whose server copy left
 	 * (its UID is gone), replaced by the copy's; 0 when none. */
 	uint32_t target_old_uid;
@@ -64,35 +64,35 @@ struct move_out {
  * plan over them, and the report. The plan's indices point into remote,
  * local and pairs, in the order they are stored here. */
 struct folder_job {
-	struct engine *eng;                /* borrowed */
-	const struct imap_mailbox *mbx;    /* borrowed */
-	char *display;                     /* owned: UTF-8, '/'-separated */
-	char *local_rel;                   /* owned: path below the maildir root */
-	char *local_abs;                   /* owned */
-	struct state_folder sf;            /* sf.id 0 until stored */
+	struct engine *eng;		/* borrowed */
+	const struct imap_mailbox *mbx; /* borrowed */
+	char *display;			/* owned: UTF-8, '/'-separated */
+	char *local_rel;		/* owned: path below the maildir root */
+	char *local_abs;		/* owned */
+	struct state_folder sf;		/* sf.id 0 until stored */
 	struct imap_mailbox_info info;
-	struct remote_msg *remote;         /* owned, sorted by UID */
+	struct remote_msg *remote; /* owned, sorted by UID */
 	size_t n_remote;
 	size_t cap_remote;
-	struct maildir *md;                /* owned */
-	struct maildir_entry *local;       /* owned */
+	struct maildir *md;	     /* owned */
+	struct maildir_entry *local; /* owned */
 	size_t n_local;
-	struct state_pair *pairs;          /* owned; not loaded when quiet */
+	struct state_pair *pairs; /* owned; not loaded when quiet */
 	size_t n_pairs;
-	size_t n_known;                    /* pairs in the state, loaded or not */
-	struct plan plan;                  /* owned */
-	struct move_out *moves;            /* owned */
+	size_t n_known;		/* pairs in the state, loaded or not */
+	struct plan plan;	/* owned */
+	struct move_out *moves; /* owned */
 	size_t n_moves;
 	size_t cap_moves;
 	struct engine_folder_report report;
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
-	bool quiet;       /* nothing changed on either side: skipped */
-	bool applied;     /* applied right after its plan (engine.c apply_now) */
-	bool adopted;     /* dry run: job->pairs are adoption's, not stored */
+	bool quiet;	  /* nothing changed on either side: skipped */
+	bool applied;	  /* applied right after its plan (engine.c apply_now) */
+	bool adopted;	  /* dry run: job->pairs are adoption's, not stored */
 	size_t *to_trash; /* owned: DELETE_REMOTE actions to move to Trash (Gmail) */
 	size_t n_to_trash;
 	size_t cap_to_trash;
-	uint64_t stamp;   /* maildir_settled_stamp before the scan */
+	uint64_t stamp; /* maildir_settled_stamp before the scan */
 	/* The planning SELECT was QRESYNC and its answer applies (same
 	 * UIDVALIDITY): job->remote holds its FETCH responses, vanished its
 	 * VANISHED (EARLIER) UIDs (changes.c). */
@@ -217,7 +217,7 @@ const char *printable(const char *in, char *buf, size_t size);
 
 /* Tells the observer something a person should know (printf-like). */
 void engine_notice(const struct engine *eng, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Reports progress of the transfers of a folder. */
 void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t bytes,

@@ -290,10 +290,17 @@ static void fill_plan_input(struct folder_job *job, struct plan_input *in)
 	for (size_t i = 0; i < job->n_local; i++)
 		l[i] = (struct plan_local){job->local[i].unique, job->local[i].flags, false};
 	for (size_t i = 0; i < job->n_pairs; i++)
-		b[i] = (struct plan_base){job->pairs[i].uid, job->pairs[i].key,
-					  job->pairs[i].flags};
-	*in = (struct plan_input){r, job->n_remote, l, job->n_local, b, job->n_pairs,
-				  acct->conflicts, acct->direction, acct->remote_deletions};
+		b[i] =
+		    (struct plan_base){job->pairs[i].uid, job->pairs[i].key, job->pairs[i].flags};
+	*in = (struct plan_input){r,
+				  job->n_remote,
+				  l,
+				  job->n_local,
+				  b,
+				  job->n_pairs,
+				  acct->conflicts,
+				  acct->direction,
+				  acct->remote_deletions};
 }
 
 static void free_plan_input(struct plan_input *in)
@@ -320,8 +327,7 @@ static int check_mass_delete(struct folder_job *job, struct error *err)
 			  p->n_delete_remote, job->n_pairs, job->local_abs);
 		return -1;
 	}
-	if (plan_mass_delete(p->n_delete_local, job->n_pairs, MASS_DELETE_SHARE,
-			     MASS_DELETE_MIN)) {
+	if (plan_mass_delete(p->n_delete_local, job->n_pairs, MASS_DELETE_SHARE, MASS_DELETE_MIN)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "refusing to delete %zu of %zu local messages (the server expunged "
 			  "them); nothing was deleted; run with --allow-mass-delete if that is "
@@ -530,8 +536,10 @@ int folder_plan(struct folder_job *job, struct error *err)
 		return -1;
 	if (uidvalidity_changed(job)) {
 		if (job->eng->opts->dry_run) {
-			engine_notice(job->eng, "%s: the server changed UIDVALIDITY; a real sync "
-						"will re-pair its messages", job->display);
+			engine_notice(job->eng,
+				      "%s: the server changed UIDVALIDITY; a real sync "
+				      "will re-pair its messages",
+				      job->display);
 			return 0;
 		}
 		if (rebuild_pairs(job, err) < 0)

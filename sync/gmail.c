@@ -218,7 +218,7 @@ static size_t add_flags_action(struct folder_job *job, size_t pair)
 	if (r == PLAN_NONE || l == PLAN_NONE)
 		return PLAN_NONE;
 	job->plan.actions =
-		xgrow(job->plan.actions, &job->plan.cap, job->plan.n + 1, sizeof(*job->plan.actions));
+	    xgrow(job->plan.actions, &job->plan.cap, job->plan.n + 1, sizeof(*job->plan.actions));
 	a = &job->plan.actions[job->plan.n];
 	memset(a, 0, sizeof(*a));
 	*a = (struct plan_action){.op = PLAN_FLAGS, .remote = r, .local = l, .base = pair};
@@ -240,8 +240,8 @@ static void spread_flags(struct copy *g, size_t n)
 		if (op_of(&g[i]) != PLAN_FLAGS || job->quiet || !job->md ||
 		    (g[i].action == PLAN_NONE && job->pairs[g[i].pair].flags == want))
 			continue;
-		if (g[i].action == PLAN_NONE && (g[i].action = add_flags_action(job, g[i].pair)) ==
-						       PLAN_NONE)
+		if (g[i].action == PLAN_NONE &&
+		    (g[i].action = add_flags_action(job, g[i].pair)) == PLAN_NONE)
 			continue;
 		a = &job->plan.actions[g[i].action];
 		rf = job->remote[a->remote].flags;

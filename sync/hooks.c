@@ -91,8 +91,7 @@ static int wait_bounded(pid_t pid, int *status)
 	}
 }
 
-int hook_post_sync(const struct account_conf *acct, const struct hook_changes *c,
-		   struct error *err)
+int hook_post_sync(const struct account_conf *acct, const struct hook_changes *c, struct error *err)
 {
 	char *argv[] = {"/bin/sh", "-c", (char *)acct->post_sync_command, NULL};
 	char **env;

@@ -23,8 +23,8 @@ enum idler_state { IDLER_DOWN, IDLER_STARTING, IDLER_ON, IDLER_ENDING };
 
 struct idler {
 	struct daccount *a; /* borrowed */
-	char *display;      /* owned: the folder as the engine names it */
-	char *remote;       /* owned: as on the wire */
+	char *display;	    /* owned: the folder as the engine names it */
+	char *remote;	    /* owned: as on the wire */
 	struct imap *imap;  /* owned */
 	struct loop_fd *h;
 	struct loop_timer *t;

@@ -43,8 +43,8 @@ static struct upload_ref *collect_uploads(struct folder_job *jobs, size_t n, siz
 			if (a->op != PLAN_UPLOAD)
 				continue;
 			refs = xgrow(refs, &cap, k + 1, sizeof(*refs));
-			refs[k++] = (struct upload_ref){jobs[j].local[a->local].unique, &jobs[j], i,
-							false};
+			refs[k++] =
+			    (struct upload_ref){jobs[j].local[a->local].unique, &jobs[j], i, false};
 		}
 	}
 	xqsort(refs, k, sizeof(*refs), cmp_ref);
@@ -124,8 +124,8 @@ static char *move_message_id(const struct folder_job *src, const struct move_out
 
 /* The intents of a batch of moves into one target, in one transaction,
  * before the MOVE is sent. */
-static int record_intents(struct folder_job *src, struct move_out **ms, size_t n,
-			  int64_t *ids, struct error *err)
+static int record_intents(struct folder_job *src, struct move_out **ms, size_t n, int64_t *ids,
+			  struct error *err)
 {
 	struct state *st = src->eng->st;
 
@@ -160,8 +160,8 @@ static int record_intents(struct folder_job *src, struct move_out **ms, size_t n
 
 /* After the MOVE: each pair moves to the target folder with the UID that
  * COPYUID gave (none: recover.c finds it next time, by its intent). */
-static int record_moved(struct folder_job *src, struct move_out **ms, size_t n,
-			const int64_t *ids, struct error *err)
+static int record_moved(struct folder_job *src, struct move_out **ms, size_t n, const int64_t *ids,
+			struct error *err)
 {
 	struct state *st = src->eng->st;
 

@@ -232,9 +232,9 @@ bool plan_mass_delete(size_t n_delete, size_t n_pairs, double share, size_t min_
 const char *plan_op_name(enum plan_op op)
 {
 	static const char *const names[] = {
-		"download",      "upload",     "flags",         "delete-local",
-		"delete-remote", "forget",     "keep-local",    "restore-local",
-		"restore-remote", "move-out",  "move-in",
+	    "download",	      "upload",	  "flags",	"delete-local",
+	    "delete-remote",  "forget",	  "keep-local", "restore-local",
+	    "restore-remote", "move-out", "move-in",
 	};
 
 	return names[op];

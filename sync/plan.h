@@ -64,16 +64,16 @@ struct plan_input {
 };
 
 enum plan_op {
-	PLAN_DOWNLOAD,      /* remote -> new local file, new pair */
-	PLAN_UPLOAD,        /* local -> APPEND, new pair */
-	PLAN_FLAGS,         /* flags differ: push and/or pull, then base = flags */
-	PLAN_DELETE_LOCAL,  /* expunged on the server: remove the file, drop pair */
-	PLAN_DELETE_REMOTE, /* removed locally: expunge on the server, drop pair */
-	PLAN_FORGET,        /* drop the pair only (gone on both sides) */
-	PLAN_KEEP_LOCAL,    /* expunged on the server, file kept: drop pair, mark
-			     * the key local-only */
-	PLAN_RESTORE_LOCAL, /* drop pair, download again (keep policy / pull) */
-	PLAN_RESTORE_REMOTE,/* drop pair, upload again (keep policy / push) */
+	PLAN_DOWNLOAD,	     /* remote -> new local file, new pair */
+	PLAN_UPLOAD,	     /* local -> APPEND, new pair */
+	PLAN_FLAGS,	     /* flags differ: push and/or pull, then base = flags */
+	PLAN_DELETE_LOCAL,   /* expunged on the server: remove the file, drop pair */
+	PLAN_DELETE_REMOTE,  /* removed locally: expunge on the server, drop pair */
+	PLAN_FORGET,	     /* drop the pair only (gone on both sides) */
+	PLAN_KEEP_LOCAL,     /* expunged on the server, file kept: drop pair, mark
+			      * the key local-only */
+	PLAN_RESTORE_LOCAL,  /* drop pair, download again (keep policy / pull) */
+	PLAN_RESTORE_REMOTE, /* drop pair, upload again (keep policy / push) */
 	/* Never made by plan_build: the engine rewrites a PLAN_DELETE_REMOTE in
 	 * one folder and a PLAN_UPLOAD of the same key in another into a move
 	 * (UID MOVE on the server, not delete + append). */
@@ -86,13 +86,13 @@ enum plan_op {
 struct plan_action {
 	enum plan_op op;
 	uint32_t remote;     /* index into input remote, or PLAN_NONE */
-	uint32_t local;      /* index into input local, or PLAN_NONE */
-	uint32_t base;       /* index into input base, or PLAN_NONE */
-	uint8_t flags;       /* PLAN_FLAGS: the new base (MF_*, 6 bits) */
+	uint32_t local;	     /* index into input local, or PLAN_NONE */
+	uint32_t base;	     /* index into input base, or PLAN_NONE */
+	uint8_t flags;	     /* PLAN_FLAGS: the new base (MF_*, 6 bits) */
 	uint8_t local_flags; /* PLAN_FLAGS: what the local file must carry */
 	uint8_t push_add;    /* PLAN_FLAGS: flags to add on the server */
 	uint8_t push_remove; /* PLAN_FLAGS: flags to remove on the server */
-	bool pull;           /* PLAN_FLAGS: rename the local file to local_flags */
+	bool pull;	     /* PLAN_FLAGS: rename the local file to local_flags */
 };
 
 struct plan {

@@ -23,10 +23,10 @@ struct rb_ctx {
 };
 
 struct old_ref {
-	size_t pair;    /* index into job->pairs */
-	bool local;     /* its file is still here */
+	size_t pair; /* index into job->pairs */
+	bool local;  /* its file is still here */
 	bool taken;
-	time_t mtime;   /* of its file, for pairs without a Message-ID */
+	time_t mtime; /* of its file, for pairs without a Message-ID */
 };
 
 static void on_id(uint32_t uid, const char *message_id, void *ctx)

@@ -51,8 +51,13 @@ static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_
 		     const char *message_id, struct error *err)
 {
 	const struct remote_msg *r = find_remote(job, uid);
-	struct state_pair p = {uid, e->unique, e->flags, NULL, r ? r->size : 0,
-			       (char *)message_id, r ? r->gm_msgid : 0};
+	struct state_pair p = {uid,
+			       e->unique,
+			       e->flags,
+			       NULL,
+			       r ? r->size : 0,
+			       (char *)message_id,
+			       r ? r->gm_msgid : 0};
 	int found;
 	struct state_pair old = {0};
 
@@ -114,8 +119,7 @@ static int local_size(struct folder_job *job, const struct maildir_entry *e, uin
 	return 0;
 }
 
-static int recover_upload(struct folder_job *job, const struct state_intent *in,
-			  struct error *err)
+static int recover_upload(struct folder_job *job, const struct state_intent *in, struct error *err)
 {
 	const struct maildir_entry *e = in->key ? find_local(job, in->key) : NULL;
 	unsigned min_uid = 0;

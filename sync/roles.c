@@ -9,16 +9,20 @@
 
 struct role {
 	unsigned attr;
-	const char *name;       /* as recorded in the state */
+	const char *name;	/* as recorded in the state */
 	const char *gmail_name; /* the local name on Gmail, or NULL */
 };
 
 static const struct role roles[] = {
-	{IMAP_MBX_INBOX, "inbox", NULL},        {IMAP_MBX_ALL, "all", "Archive"},
-	{IMAP_MBX_ARCHIVE, "archive", NULL},    {IMAP_MBX_DRAFTS, "drafts", "Drafts"},
-	{IMAP_MBX_FLAGGED, "flagged", "Starred"}, {IMAP_MBX_JUNK, "junk", "Spam"},
-	{IMAP_MBX_SENT, "sent", "Sent"},         {IMAP_MBX_TRASH, "trash", "Trash"},
-	{IMAP_MBX_IMPORTANT, "important", "Important"},
+    {IMAP_MBX_INBOX, "inbox", NULL},
+    {IMAP_MBX_ALL, "all", "Archive"},
+    {IMAP_MBX_ARCHIVE, "archive", NULL},
+    {IMAP_MBX_DRAFTS, "drafts", "Drafts"},
+    {IMAP_MBX_FLAGGED, "flagged", "Starred"},
+    {IMAP_MBX_JUNK, "junk", "Spam"},
+    {IMAP_MBX_SENT, "sent", "Sent"},
+    {IMAP_MBX_TRASH, "trash", "Trash"},
+    {IMAP_MBX_IMPORTANT, "important", "Important"},
 };
 
 static const struct role *role_of(unsigned attrs)

@@ -21,8 +21,8 @@
 #define UPLOAD_BATCH 50
 
 struct up_item {
-	size_t local; /* index into job->local */
-	size_t base;  /* pair to drop first (restore), or PLAN_NONE */
+	size_t local;	  /* index into job->local */
+	size_t base;	  /* pair to drop first (restore), or PLAN_NONE */
 	char *message_id; /* owned or NULL */
 	int64_t intent;
 	uint32_t uid;  /* the server's UID once appended, 0 before */
@@ -170,8 +170,7 @@ static void find_uid(struct folder_job *job, struct up_item *it)
 		it->done = false;
 }
 
-static int record_pairs(struct folder_job *job, struct up_item *items, size_t n,
-			struct error *err)
+static int record_pairs(struct folder_job *job, struct up_item *items, size_t n, struct error *err)
 {
 	struct state *st = job->eng->st;
 
@@ -180,8 +179,10 @@ static int record_pairs(struct folder_job *job, struct up_item *items, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct up_item *it = &items[i];
 		const struct maildir_entry *e = &job->local[it->local];
-		struct state_pair p = {it->uid, e->unique, e->flags, NULL, it->size,
-				       it->message_id[0] ? it->message_id : NULL, 0};
+		struct state_pair p = {it->uid,	 e->unique,
+				       e->flags, NULL,
+				       it->size, it->message_id[0] ? it->message_id : NULL,
+				       0};
 
 		if (it->uid && state_pair_put(st, job->sf.id, &p, err) < 0)
 			goto fail;

@@ -17,16 +17,16 @@
 #define MAX_OFFERS 16
 
 struct pool {
-	struct engine *main;    /* borrowed: the account's engine */
+	struct engine *main;	 /* borrowed: the account's engine */
 	struct folder_job *jobs; /* borrowed */
-	size_t *order;          /* job indices, largest work first */
+	size_t *order;		 /* job indices, largest work first */
 	size_t n_order;
-	size_t next;            /* next index into order */
-	bool *failed;           /* borrowed: per job */
-	bool *done;             /* owned: per job, applied or failed */
-	bool paused;            /* a quota answer: start no other folder */
-	bool hold;		/* Gmail's All Mail runs alone: only help it */
-	size_t running;		/* jobs being applied */
+	size_t next;			   /* next index into order */
+	bool *failed;			   /* borrowed: per job */
+	bool *done;			   /* owned: per job, applied or failed */
+	bool paused;			   /* a quota answer: start no other folder */
+	bool hold;			   /* Gmail's All Mail runs alone: only help it */
+	size_t running;			   /* jobs being applied */
 	struct dl_run *offers[MAX_OFFERS]; /* borrowed: downloads open to help */
 	size_t n_offers;
 	pthread_mutex_t lock;
@@ -36,7 +36,7 @@ struct pool {
 struct worker {
 	struct pool *pool;
 	struct engine eng; /* a copy of main with its own connections */
-	bool own;          /* eng.imap and eng.st belong to this worker */
+	bool own;	   /* eng.imap and eng.st belong to this worker */
 	pthread_t thread;
 };
 

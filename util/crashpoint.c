@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static long crash_at;      /* 0: never */
+static long crash_at; /* 0: never */
 static const char *log_path;
 static atomic_long steps;
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-void error_set(struct error *err, enum error_scope scope, enum error_retry retry,
-	       const char *fmt, ...)
+void error_set(struct error *err, enum error_scope scope, enum error_retry retry, const char *fmt,
+	       ...)
 {
 	va_list ap;
 

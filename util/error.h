@@ -23,8 +23,8 @@ enum error_scope {
 /* What the daemon does next. */
 enum error_retry {
 	RETRY_NEVER = 0, /* needs the user: bad password, bad config */
-	RETRY_NOW,       /* a transient hiccup: try again at once */
-	RETRY_BACKOFF,   /* connection lost, throttled: back off */
+	RETRY_NOW,	 /* a transient hiccup: try again at once */
+	RETRY_BACKOFF,	 /* connection lost, throttled: back off */
 };
 
 struct error {
@@ -34,8 +34,8 @@ struct error {
 };
 
 /* Sets all three fields; the message is formatted and truncated to fit. */
-void error_set(struct error *err, enum error_scope scope, enum error_retry retry,
-	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void error_set(struct error *err, enum error_scope scope, enum error_retry retry, const char *fmt,
+	       ...) __attribute__((format(printf, 4, 5)));
 /* Prepends "prefix: " to the message, keeping scope and retry. */
 void error_prefix(struct error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void error_clear(struct error *err);

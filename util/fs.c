@@ -19,7 +19,8 @@ int fs_mkdir_p(const char *path, mode_t mode, struct error *err)
 			continue;
 		*s = '\0';
 		if (mkdir(p, mode) < 0 && errno != EEXIST) {
-			error_set(err, ERR_FOLDER, RETRY_NEVER, "mkdir(%s): %s", p, strerror(errno));
+			error_set(err, ERR_FOLDER, RETRY_NEVER, "mkdir(%s): %s", p,
+				  strerror(errno));
 			goto out;
 		}
 		*s = '/';

@@ -113,8 +113,7 @@ static const struct {
     {"X-OfflineIMAP: 1234-\n 5678\nFrom: a\n\n", "From: a\n", 0},
     /* mbox and MUA status fields */
     {"Status: RO\nX-Status: A\nX-Keywords: $x\nX-UID: 7\nFrom: a\n\n", "From: a\n", 0},
-    {"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 0\nX-Mozilla-Keys: \nFrom: a\n\n",
-     "From: a\n", 0},
+    {"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 0\nX-Mozilla-Keys: \nFrom: a\n\n", "From: a\n", 0},
     {"Content-Length: 5\nLines: 1\nFrom: a\n\nabc\n", "From: a\n", 5},
     /* a field whose name only starts like a tool's stays */
     {"X-TUIDS: 1\nStatuses: 2\nFrom: a\n\n", "X-TUIDS: 1\nStatuses: 2\nFrom: a\n", 0},
@@ -179,10 +178,8 @@ static void test_normalise_nul(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cases),
-	    cmocka_unit_test(test_length),
-	    cmocka_unit_test(test_normalise),
-	    cmocka_unit_test(test_normalise_server_side),
+	    cmocka_unit_test(test_cases),	  cmocka_unit_test(test_length),
+	    cmocka_unit_test(test_normalise),	  cmocka_unit_test(test_normalise_server_side),
 	    cmocka_unit_test(test_normalise_nul),
 	};
 
