@@ -7,7 +7,8 @@
 # cmocka binary linked against that same library.
 #
 #   make              build/gmaildir
-#   make check        install what is missing, build with -Werror (plain and
+#   make fmt-check    every tracked C file laid out by .clang-format (make fmt)
+#   make check        install what is missing, check the layout, build with -Werror (plain and
 #                     ASan+UBSan), run every test, print "N passed, N failed"
 #   make demo         throwaway Dovecot with sample mail, real sync to ./demo/Mail
 #   make bench        benchmarks (never fail on a timing)
@@ -74,7 +75,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(wildcard tests/tools/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps check check-unit check-asan demo bench soak fmt lint clean install uninstall
+.PHONY: all deps check check-unit check-asan demo bench soak fmt fmt-check lint clean install uninstall
 
 all: $(BUILD)/gmaildir
 
@@ -106,6 +107,7 @@ deps:
 # The plain build and the sanitizer build are separate trees so that neither
 # ever links objects of the other.
 check: deps
+	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory BUILD=build tests-bin
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 tests-bin
 	@tests/run.sh build build-asan
@@ -187,8 +189,15 @@ fuzz-long:
 
 -include $(FUZZ_OBJ:.o=.d)
 
+# Every C file and header git tracks is laid out by .clang-format; make
+# check runs fmt-check first, so that drift cannot come back.
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
-	clang-format -i $(LIB_SRC) $(CLI_SRC) $(wildcard */*.h) $(UNIT_SRC)
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	@bad=$$(for f in $(FMT_FILES); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "not formatted (run make fmt):" $$bad >&2; exit 1; fi
 
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr \

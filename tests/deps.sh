@@ -7,6 +7,7 @@ set -euo pipefail
 
 pkgs=(
 	gcc make pkg-config            # build
+	clang-format git               # make fmt-check (the layout of every C file)
 	libetpan-dev libssl-dev        # IMAP, TLS
 	libyaml-dev libsqlite3-dev     # config, state
 	libcmocka-dev                  # unit tests
