@@ -1,7 +1,7 @@
 # gmaildir: one non-recursive Makefile.
 #
 # Sources are found by wildcard so that adding a module never means editing
-# this file: every util/, config/, store/ and sync/ .c goes into the internal
+# this file: every util/, config/, imap/, store/, sync/ and daemon/ .c goes into the internal
 # library (which never prints); cli/*.c, the only code that talks to a
 # person, makes the program on top of it; every tests/unit/test_*.c becomes a
 # cmocka binary linked against that same library.
@@ -66,7 +66,7 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sani
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(wildcard util/*.c config/*.c store/*.c sync/*.c)
+LIB_SRC := $(wildcard util/*.c config/*.c imap/*.c store/*.c sync/*.c daemon/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 MAIN_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -154,13 +154,13 @@ FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -I. $(WARN) -g -O1 -fno-omit-frame-pointer
 FUZZ_LDFLAGS := -fsanitize=fuzzer,$(FUZZ_SAN)
 FUZZ_COMMON := util/xalloc.c
 FUZZ_SRC_maildir_name := store/maildir_name.c
-FUZZ_SRC_mutf7 := sync/mutf7.c
-FUZZ_SRC_folders := sync/folders.c sync/mutf7.c
+FUZZ_SRC_mutf7 := imap/mutf7.c
+FUZZ_SRC_folders := imap/folders.c imap/mutf7.c
 FUZZ_SRC_config := config/config.c config/ytree.c config/schema.c config/account_conf.c \
 	util/fs.c util/error.c
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_SRC_plan := sync/plan.c
-FUZZ_SRC_message_id := sync/message.c
+FUZZ_SRC_message_id := imap/message.c
 FUZZ_SRC_uidset := util/uidset.c
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)

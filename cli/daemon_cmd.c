@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "sync/daemon.h"
+#include "daemon/daemon.h"
 
 int cli_cmd_daemon(struct cli *cli, int argc, char **argv)
 {

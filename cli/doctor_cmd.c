@@ -21,8 +21,8 @@
 #include "cli/cli.h"
 #include "store/state.h"
 #include "sync/engine.h"
-#include "sync/imap.h"
-#include "sync/probe.h"
+#include "imap/imap.h"
+#include "imap/probe.h"
 #include "util/xalloc.h"
 
 /* The longest doctor waits for one connect or handshake, whatever the

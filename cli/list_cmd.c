@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "sync/folders.h"
-#include "sync/imap.h"
-#include "sync/roles.h"
+#include "imap/folders.h"
+#include "imap/imap.h"
+#include "imap/roles.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
 

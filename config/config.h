@@ -24,7 +24,7 @@ enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
 /* How folders sit below the account root (DESIGN.md §10). Verbatim: folder
  * "A/B" is R/A/B, INBOX is R/INBOX. Maildir++ (Dovecot's and Courier's
  * default, mbsync's "SubFolders Maildir++"): INBOX is R itself, folder "A/B"
- * is R/.A.B. The mapping is in sync/folders.h. */
+ * is R/.A.B. The mapping is in imap/folders.h. */
 enum maildir_layout { LAYOUT_VERBATIM = 0, LAYOUT_MAILDIRPP };
 
 /* A list of strings (glob patterns, folder names). */

@@ -38,8 +38,8 @@
 
 #include "store/peer_state.h"
 #include "sync/engine_p.h"
-#include "sync/folders.h"
-#include "sync/message.h"
+#include "imap/folders.h"
+#include "imap/message.h"
 #include "util/xalloc.h"
 
 /* More new messages than this and than this share of the Maildir stop a

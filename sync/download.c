@@ -13,7 +13,7 @@
 
 #include "store/maildir.h"
 #include "sync/engine_p.h"
-#include "sync/message.h"
+#include "imap/message.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"

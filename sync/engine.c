@@ -8,8 +8,8 @@
 #include <strings.h>
 
 #include "sync/engine_p.h"
-#include "sync/folders.h"
-#include "sync/roles.h"
+#include "imap/folders.h"
+#include "imap/roles.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"

@@ -10,7 +10,7 @@
 #include "store/maildir.h"
 #include "store/state.h"
 #include "sync/engine.h"
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "sync/plan.h"
 
 /* One account's run: the connection, the state and the options. */

@@ -22,7 +22,7 @@
 
 #include "store/msgflags.h"
 #include "sync/engine_p.h"
-#include "sync/message.h"
+#include "imap/message.h"
 #include "util/xalloc.h"
 
 /* One local copy of a Gmail message: a pair of some folder. */

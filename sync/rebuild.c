@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "sync/engine_p.h"
-#include "sync/message.h"
+#include "imap/message.h"
 #include "util/xalloc.h"
 
 struct rb_ctx {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "sync/engine_p.h"
-#include "sync/message.h"
+#include "imap/message.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 

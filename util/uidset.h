@@ -1,5 +1,5 @@
 /* Compact IMAP UID sets ("1:3,7,9:12") built from arrays of UIDs. Pure
- * functions, no I/O, no libetpan: sync/imap.c turns the runs into a
+ * functions, no I/O, no libetpan: imap/imap.c turns the runs into a
  * struct mailimap_set itself.
  *
  * A "run" is a maximal range of consecutive UIDs. Unless a comment says

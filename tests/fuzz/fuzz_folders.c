@@ -1,4 +1,4 @@
-/* Fuzzes the folder name mapping of sync/folders.h. The first byte picks
+/* Fuzzes the folder name mapping of imap/folders.h. The first byte picks
  * the hierarchy delimiter, the rest is a name, tried both ways:
  *  - as a remote wire name: folder_local_path's result is a safe relative
  *    path (no leading '/', no empty, ".", ".." or cur/new/tmp component, no
@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <strings.h>
 
-#include "sync/folders.h"
+#include "imap/folders.h"
 
 /* '/' and '.' are what servers use; the others probe the corners: none,
  * a base64 letter, '&' (the UTF-7 shift), '%' (our escape), a space. */

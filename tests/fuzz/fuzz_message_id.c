@@ -1,4 +1,4 @@
-/* Fuzzes message_id_get (sync/message.h) over arbitrary bytes, NULs and
+/* Fuzzes message_id_get (imap/message.h) over arbitrary bytes, NULs and
  * lone CRs included, against a reference written here from the contract in
  * message.h: the first "Message-ID:" field of the header section (which
  * ends at the first empty line), continuation lines joined, all white space
@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <strings.h>
 
-#include "sync/message.h"
+#include "imap/message.h"
 
 #define MAX_ID 998
 

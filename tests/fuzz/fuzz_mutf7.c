@@ -1,4 +1,4 @@
-/* Fuzzes modified UTF-7 (sync/mutf7.c). The input is tried both ways:
+/* Fuzzes modified UTF-7 (imap/mutf7.c). The input is tried both ways:
  *  - as a wire name: if it decodes, the result is strict UTF-8 without
  *    NUL and encode(decode(x)) == x (only the canonical form is accepted);
  *  - as UTF-8: it encodes exactly when it is strict UTF-8 (checked by an
@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "sync/folders.h"
+#include "imap/folders.h"
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
  * U+10FFFF. Written apart from mutf7.c on purpose. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# IDLE against a real Dovecot, through tests/tools/idle_probe (sync/imap_idle.c
+# IDLE against a real Dovecot, through tests/tools/idle_probe (imap/imap_idle.c
 # driven by util/loop): a new message, a flag change and an expunge made with
 # doveadm each reach the idling client within a bounded time; the latency
 # from `doveadm save` to the reported EXISTS is measured; renewal, a clean

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "sync/imap.h"
+#include "imap/imap.h"
 
 #include "tests/tools/probe_args.h"
 

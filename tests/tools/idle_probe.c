@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "util/log.h"
 #include "util/loop.h"
 

@@ -1,4 +1,4 @@
-/* imap_probe: connects with sync/imap.c and shows what it sees, for manual
+/* imap_probe: connects with imap/imap.c and shows what it sees, for manual
  * and scripted checks of the IMAP layer against a real server.
  *
  *   imap_probe HOST PORT implicit|starttls|none CAFILE USER PASS [MAILBOX]
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "store/msgflags.h"
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"

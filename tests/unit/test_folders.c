@@ -1,4 +1,4 @@
-/* Unit tests of sync/folders.h: modified UTF-7, the remote <-> local folder
+/* Unit tests of imap/folders.h: modified UTF-7, the remote <-> local folder
  * mapping and folder selection. Table-driven, plus seeded random round trips
  * that check the properties the engine relies on (reversibility, canonical
  * forms, paths that can never escape the account root). */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "sync/folders.h"
+#include "imap/folders.h"
 #include "util/xalloc.h"
 
 /* A small deterministic generator, so that a failure is reproducible on

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "util/loop.h"
 
 /* What the server does; "%s" in a reply is the tag of the IDLE command. */

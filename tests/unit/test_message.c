@@ -1,4 +1,4 @@
-/* Unit tests of sync/message.h: the Message-ID of a raw message, and the
+/* Unit tests of imap/message.h: the Message-ID of a raw message, and the
  * normalised form that recognises one message whatever tool stored it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "sync/message.h"
+#include "imap/message.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,5 +1,5 @@
 /* Diagnostics for `gmaildir doctor`: see probe.h. */
-#include "sync/probe.h"
+#include "imap/probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

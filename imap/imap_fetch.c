@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "store/msgflags.h"
-#include "sync/imap_p.h"
+#include "imap/imap_p.h"
 #include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
@@ -549,7 +549,7 @@ static void fetch_type_add(struct mailimap_fetch_type *ft, struct mailimap_fetch
 
 /* UID and BODY.PEEK[] (or BODY.PEEK[]<at.len> for a piece), and in
  * PASS_BOTH the same BINARY.PEEK[] (libetpan sends an extension's text as
- * it is; sync/imap_binary.c parses the answer). */
+ * it is; imap/imap_binary.c parses the answer). */
 static struct mailimap_fetch_type *body_fetch_type(const struct body_run *run)
 {
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/imap_p.h"
+#include "imap/imap_p.h"
 #include "util/log.h"
 
 static void trace_reset(struct imap_trace_dir *d)

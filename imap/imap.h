@@ -13,8 +13,8 @@
  * last message when n is above the highest UID, so results below n are
  * dropped; a tagged NO with partial FETCH data is reported, not taken for
  * success; unsolicited FETCH responses without UID are skipped. */
-#ifndef GMAILDIR_SYNC_IMAP_H
-#define GMAILDIR_SYNC_IMAP_H
+#ifndef GMAILDIR_IMAP_IMAP_H
+#define GMAILDIR_IMAP_IMAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -252,7 +252,7 @@ int imap_search_message_id(struct imap *imap, const char *message_id, uint32_t m
 			   uint32_t **uids_r, size_t *n_r, struct error *err);
 
 /* ------------------------------------------------------------------ IDLE
- * (RFC 2177; sync/imap_idle.c). The daemon keeps one connection per pushed
+ * (RFC 2177; imap/imap_idle.c). The daemon keeps one connection per pushed
  * folder in IDLE and polls its fd in the event loop. Each step of a cycle
  * exists in two halves, so that the loop thread never waits for the
  * server: a *_send that only writes, and a *_finish to call once the fd is

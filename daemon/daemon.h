@@ -1,7 +1,7 @@
 /* The long-running service: keeps every account of the config in sync,
  * pushed both ways (IMAP IDLE, inotify), until SIGTERM or SIGINT. */
-#ifndef GMAILDIR_SYNC_DAEMON_H
-#define GMAILDIR_SYNC_DAEMON_H
+#ifndef GMAILDIR_DAEMON_DAEMON_H
+#define GMAILDIR_DAEMON_DAEMON_H
 
 #include "config/config.h"
 #include "util/error.h"

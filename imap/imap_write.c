@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "store/msgflags.h"
-#include "sync/imap_p.h"
+#include "imap/imap_p.h"
 #include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"

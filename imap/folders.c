@@ -1,6 +1,6 @@
 /* Remote folder names <-> local paths and display names, and folder
  * selection by glob. The escaping scheme is described in folders.h. */
-#include "sync/folders.h"
+#include "imap/folders.h"
 
 #include <fnmatch.h>
 #include <stdlib.h>

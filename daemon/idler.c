@@ -1,6 +1,6 @@
 /* One IDLE connection of the daemon, as a state machine on the event loop:
  * every step is a *_send, then a *_finish when the socket is readable, so
- * the loop never waits for the server (sync/imap.h, the IDLE section). A
+ * the loop never waits for the server (imap/imap.h, the IDLE section). A
  * timer bounds every wait for an answer (the account timeout) and renews the
  * IDLE every 10 minutes, well inside RFC 2177's 29. Any failure frees the
  * connection and reconnects with exponential backoff and jitter (1 s .. 5
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/daemon_p.h"
-#include "sync/folders.h"
+#include "daemon/daemon_p.h"
+#include "imap/folders.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 

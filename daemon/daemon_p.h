@@ -1,8 +1,8 @@
 /* Internals of the daemon (daemon.c, idler.c): one event loop in the main
  * thread that only waits and schedules, one sync worker thread per account
  * that does the blocking work through an engine session (DESIGN.md §7). */
-#ifndef GMAILDIR_SYNC_DAEMON_P_H
-#define GMAILDIR_SYNC_DAEMON_P_H
+#ifndef GMAILDIR_DAEMON_DAEMON_P_H
+#define GMAILDIR_DAEMON_DAEMON_P_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,7 +11,7 @@
 #include "store/watch.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "util/loop.h"
 
 struct daemon;

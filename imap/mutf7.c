@@ -4,7 +4,7 @@
  * mutf7_encode(mutf7_decode(x)) == x for every x the decoder accepts: the
  * folder mapping relies on that to give back the exact wire name of a
  * folder it has turned into a local path. */
-#include "sync/folders.h"
+#include "imap/folders.h"
 
 #include <stdint.h>
 #include <stdlib.h>

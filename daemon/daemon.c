@@ -9,14 +9,14 @@
  * the blocking syncs through an engine session, one request at a time; a
  * folder is therefore never synced by two workers at once. Our own changes
  * on disk are announced to the watcher (the touch hook) and never wake us. */
-#include "sync/daemon.h"
+#include "daemon/daemon.h"
 
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/daemon_p.h"
+#include "daemon/daemon_p.h"
 #include "sync/hooks.h"
 #include "util/fs.h"
 #include "util/log.h"

@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "sync/imap_p.h"
-#include "sync/tls.h"
+#include "imap/imap_p.h"
+#include "imap/tls.h"
 
 #define PHASE_STARTING ((time_t)-1) /* IDLE sent, "+" not read yet */
 #define PHASE_ENDING ((time_t)-2)   /* DONE sent, tagged answer not read yet */

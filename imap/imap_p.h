@@ -1,6 +1,6 @@
-/* Internals shared by the sync/imap*.c files. */
-#ifndef GMAILDIR_SYNC_IMAP_P_H
-#define GMAILDIR_SYNC_IMAP_P_H
+/* Internals shared by the imap/imap*.c files. */
+#ifndef GMAILDIR_IMAP_IMAP_P_H
+#define GMAILDIR_IMAP_IMAP_P_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <libetpan/libetpan.h>
 
-#include "sync/imap.h"
+#include "imap/imap.h"
 #include "util/error.h"
 
 /* The wire trace of one direction: lines are shown (cut when long), the

@@ -23,8 +23,8 @@
  * "%41", a bare "50%" or "inbox" are refused), so the mapping is a bijection:
  * folder_remote_name(folder_local_path(x)) == x, except that INBOX comes back
  * in capitals (IMAP names INBOX case-insensitively). */
-#ifndef GMAILDIR_SYNC_FOLDERS_H
-#define GMAILDIR_SYNC_FOLDERS_H
+#ifndef GMAILDIR_IMAP_FOLDERS_H
+#define GMAILDIR_IMAP_FOLDERS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,15 +6,15 @@
  *
  * Functions return 0 ok, -1 error with err filled, and hold nothing open
  * when they return. */
-#ifndef GMAILDIR_SYNC_PROBE_H
-#define GMAILDIR_SYNC_PROBE_H
+#ifndef GMAILDIR_IMAP_PROBE_H
+#define GMAILDIR_IMAP_PROBE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config/config.h"
-#include "sync/tls.h"
+#include "imap/tls.h"
 #include "util/error.h"
 
 #define PROBE_MAX_ADDRS 4

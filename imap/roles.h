@@ -1,13 +1,13 @@
 /* Special-use roles (RFC 6154, and Gmail's \Important) of remote folders, as
  * the short names recorded in the state and shown to people, and the names
  * and paths a mailbox gets locally. */
-#ifndef GMAILDIR_SYNC_ROLES_H
-#define GMAILDIR_SYNC_ROLES_H
+#ifndef GMAILDIR_IMAP_ROLES_H
+#define GMAILDIR_IMAP_ROLES_H
 
 #include <stdbool.h>
 
 #include "config/config.h"
-#include "sync/imap.h"
+#include "imap/imap.h"
 
 /* The role of a mailbox from its IMAP_MBX_* attributes: "inbox", "all",
  * "archive", "drafts", "flagged", "junk", "sent", "trash", "important", or
@@ -24,7 +24,7 @@ const char *gmail_local_name(unsigned attrs);
 /* The local path (below the account root) and the display name (UTF-8, '/'
  * delimiter: what globs and "ACCOUNT/FOLDER" arguments match) of a mailbox;
  * gmail: the server speaks Gmail's dialect (X-GM-EXT-1); layout: the
- * account's (sync/folders.h). Return 0 ok, -1 when the name is not valid
+ * account's (imap/folders.h). Return 0 ok, -1 when the name is not valid
  * modified UTF-7. The caller frees. */
 int mailbox_local_path(const struct imap_mailbox *m, bool gmail, enum maildir_layout layout,
 		       char **path_r);

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sync/imap_p.h"
+#include "imap/imap_p.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 

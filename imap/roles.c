@@ -1,10 +1,10 @@
-#include "sync/roles.h"
+#include "imap/roles.h"
 
 #include <fnmatch.h>
 #include <stddef.h>
 #include <string.h>
 
-#include "sync/folders.h"
+#include "imap/folders.h"
 #include "util/xalloc.h"
 
 struct role {

@@ -1,4 +1,4 @@
-#include "sync/message.h"
+#include "imap/message.h"
 
 #include <ctype.h>
 #include <stdbool.h>

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sync/imap_p.h"
-#include "sync/message.h"
+#include "imap/imap_p.h"
+#include "imap/message.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sync/imap_p.h"
+#include "imap/imap_p.h"
 #include "util/xalloc.h"
 
 int mailimap_nstring_parse(mailstream *fd, MMAPString *buffer,

@@ -1,7 +1,7 @@
 /* Reading what the engine needs from a raw RFC 5322 message: pure
  * functions over a buffer, no I/O. */
-#ifndef GMAILDIR_SYNC_MESSAGE_H
-#define GMAILDIR_SYNC_MESSAGE_H
+#ifndef GMAILDIR_IMAP_MESSAGE_H
+#define GMAILDIR_IMAP_MESSAGE_H
 
 #include <stddef.h>
 #include <stdint.h>

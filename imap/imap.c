@@ -8,8 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "sync/imap_p.h"
-#include "sync/tls.h"
+#include "imap/imap_p.h"
+#include "imap/tls.h"
 #include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
