@@ -392,7 +392,7 @@ static char *default_state_dir(const char *name)
 
 	if (xdg && xdg[0] == '/')
 		return xasprintf("%s/gmaildir/%s", xdg, name);
-	return xasprintf("%s/.local/state/gmaildir/%s", config_home(), name);
+	return xasprintf("%s/.local/state/gmaildir/%s", fs_home_dir(), name);
 }
 
 static void fill_defaults(struct actx *x)

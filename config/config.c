@@ -4,12 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 /* A config file is a few KiB; anything much larger is the wrong file. */
@@ -270,20 +270,6 @@ const struct account_conf *config_find_account(const struct config *cfg, const c
 	return NULL;
 }
 
-const char *config_home(void)
-{
-	const char *home = getenv("HOME");
-	const struct passwd *pw;
-
-	if (home && home[0] != '\0')
-		return home;
-	/* Not thread-safe, but the config is read once, at start-up. */
-	pw = getpwuid(getuid());
-	if (pw && pw->pw_dir && pw->pw_dir[0] != '\0')
-		return pw->pw_dir;
-	return "/";
-}
-
 char *config_default_path(void)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME");
@@ -291,7 +277,7 @@ char *config_default_path(void)
 	/* The XDG spec says to ignore a relative path. */
 	if (xdg && xdg[0] == '/')
 		return xasprintf("%s/gmaildir/config.yaml", xdg);
-	return xasprintf("%s/.config/gmaildir/config.yaml", config_home());
+	return xasprintf("%s/.config/gmaildir/config.yaml", fs_home_dir());
 }
 
 const char *config_tls_name(enum tls_mode tls)

@@ -105,8 +105,4 @@ void secret_set_timeout_ms(unsigned ms);
 
 /* ---- config.c ---- */
 
-/* The user's home directory: $HOME, else the password database, else "/".
- * The string is borrowed (environment or static storage). */
-const char *config_home(void);
-
 #endif

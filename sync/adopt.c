@@ -40,6 +40,7 @@
 #include "sync/engine_p.h"
 #include "imap/folders.h"
 #include "imap/message.h"
+#include "util/fs.h"
 #include "util/xalloc.h"
 
 /* More new messages than this and than this share of the Maildir stop a
@@ -317,7 +318,7 @@ static void match_by_identity(struct adopt *a)
 static int read_peer(struct adopt *a, struct error *err)
 {
 	struct folder_job *job = a->job;
-	const char *home = getenv("HOME");
+	const char *home = fs_home_dir();
 	char *server_name = NULL;
 	struct peer_folder f;
 	int found;

@@ -16,6 +16,10 @@ int fs_fsync_dir(const char *path, struct error *err);
 int fs_write_all(int fd, const void *buf, size_t len);
 /* Joins a and b with one '/'; the caller frees the result. */
 char *fs_join(const char *a, const char *b);
+/* The user's home directory: $HOME, else the password database, else "/".
+ * The string is borrowed (environment or static storage); not thread-safe
+ * where it falls back to getpwuid: call it at start-up or on one thread. */
+const char *fs_home_dir(void);
 /* Expands a leading "~/" (or "~" alone) with $HOME; the caller frees. */
 char *fs_expand_home(const char *path);
 
