@@ -39,11 +39,6 @@ struct daemon {
 	bool ready; /* READY=1 was sent */
 };
 
-struct loop *daemon_loop(struct daemon *d)
-{
-	return d->loop;
-}
-
 /* ------------------------------------------------------------ the worker */
 
 static void touch(const char *path, void *ctx)
@@ -129,7 +124,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-void daccount_request(struct daccount *a, const char *folder)
+/* Asks the account's worker for a sync of one folder (display name), or of
+ * everything (folder NULL). Loop thread. */
+static void daccount_request(struct daccount *a, const char *folder)
 {
 	pthread_mutex_lock(&a->mu);
 	if (!folder) {
@@ -147,6 +144,12 @@ void daccount_request(struct daccount *a, const char *folder)
 	}
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* An idler saw a change (or came up): sync its folder. */
+static void on_idle_change(const char *folder, void *ctx)
+{
+	daccount_request(ctx, folder);
 }
 
 /* ------------------------------------------------------------ loop side */
@@ -305,7 +308,8 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 	a->poll = loop_add_timer(d->loop, poll_ms, poll_ms, on_poll, a);
 	a->idlers = xcalloc(acct->idle.len ? acct->idle.len : 1, sizeof(*a->idlers));
 	for (size_t i = 0; i < acct->idle.len; i++)
-		a->idlers[a->n_idlers++] = idler_new(a, acct->idle.items[i]);
+		a->idlers[a->n_idlers++] =
+		    idler_new(d->loop, acct, acct->idle.items[i], on_idle_change, a);
 	a->req_full = true;
 	a->thread_started = pthread_create(&a->thread, NULL, worker_main, a) == 0;
 	return 0;

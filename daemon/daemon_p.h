@@ -1,4 +1,4 @@
-/* Internals of the daemon (daemon.c, idler.c): one event loop in the main
+/* Internals of the daemon (daemon.c; its idlers: idler.h): one event loop in the main
  * thread that only waits and schedules, one sync worker thread per account
  * that does the blocking work through an engine session (DESIGN.md §7). */
 #ifndef GMAILDIR_DAEMON_DAEMON_P_H
@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "config/config.h"
+#include "daemon/idler.h"
 #include "store/watch.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
@@ -15,7 +16,6 @@
 #include "util/loop.h"
 
 struct daemon;
-struct idler;
 
 /* One account: its worker's request queue, its watcher, its IDLE links. */
 struct daccount {
@@ -54,22 +54,5 @@ struct daccount {
 	struct idler **idlers; /* owned */
 	size_t n_idlers;
 };
-
-/* The daemon's event loop. */
-struct loop *daemon_loop(struct daemon *d);
-
-/* Asks the account's worker for a sync of one folder (display name), or of
- * everything (folder NULL). Loop thread. */
-void daccount_request(struct daccount *a, const char *folder);
-
-/* idler.c: a connection idling on one folder; a change reported by the
- * server requests a sync of that folder. Reconnects with backoff. */
-struct idler *idler_new(struct daccount *a, const char *folder);
-void idler_free(struct idler **ip);
-/* The engine's name of the idler's folder, once a sync listed it (Gmail's
- * "[Gmail]/All Mail" is "Archive" here). */
-void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n);
-/* After a suspend/resume: end IDLE now, which checks the link. */
-void idler_check(struct idler *i);
 
 #endif

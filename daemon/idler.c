@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/daemon_p.h"
+#include "daemon/idler.h"
 #include "imap/folders.h"
+#include "imap/imap.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -22,10 +23,13 @@
 enum idler_state { IDLER_DOWN, IDLER_STARTING, IDLER_ON, IDLER_ENDING };
 
 struct idler {
-	struct daccount *a; /* borrowed */
-	char *display;	    /* owned: the folder as the engine names it */
-	char *remote;	    /* owned: as on the wire */
-	struct imap *imap;  /* owned */
+	struct loop *loop;		 /* borrowed */
+	const struct account_conf *acct; /* borrowed */
+	idler_changed_fn *changed;	 /* asks for a sync of the folder */
+	void *ctx;
+	char *display;	   /* owned: the folder as the engine names it */
+	char *remote;	   /* owned: as on the wire */
+	struct imap *imap; /* owned */
 	struct loop_fd *h;
 	struct loop_timer *t;
 	enum idler_state state;
@@ -34,7 +38,7 @@ struct idler {
 
 static int64_t timeout_ms(const struct idler *i)
 {
-	return (int64_t)i->a->acct->timeout * 1000;
+	return (int64_t)i->acct->timeout * 1000;
 }
 
 static void idler_down(struct idler *i, const char *why)
@@ -42,8 +46,8 @@ static void idler_down(struct idler *i, const char *why)
 	int64_t jitter = i->backoff_ms > 0 ? random() % (i->backoff_ms / 4 + 1) : 0;
 
 	if (why)
-		log_warn("%s/%s: IDLE: %s; reconnecting in %lld s", i->a->acct->name, i->display,
-			 why, (long long)((i->backoff_ms + jitter) / 1000));
+		log_warn("%s/%s: IDLE: %s; reconnecting in %lld s", i->acct->name, i->display, why,
+			 (long long)((i->backoff_ms + jitter) / 1000));
 	loop_remove_fd(&i->h);
 	imap_free(&i->imap);
 	i->state = IDLER_DOWN;
@@ -59,8 +63,8 @@ static void idler_connect(struct idler *i)
 	struct error err = {0};
 	char *secret = NULL;
 
-	if (config_get_secret(i->a->acct, &secret, &err) < 0 ||
-	    imap_connect(i->a->acct, secret, &i->imap, &err) < 0 ||
+	if (config_get_secret(i->acct, &secret, &err) < 0 ||
+	    imap_connect(i->acct, secret, &i->imap, &err) < 0 ||
 	    imap_select(i->imap, i->remote, &info, &err) < 0 ||
 	    imap_idle_start_send(i->imap, &err) < 0) {
 		if (secret)
@@ -72,10 +76,10 @@ static void idler_connect(struct idler *i)
 	explicit_bzero(secret, strlen(secret));
 	free(secret);
 	i->state = IDLER_STARTING;
-	i->h = loop_add_fd(daemon_loop(i->a->d), imap_idle_fd(i->imap), POLLIN, on_fd, i);
+	i->h = loop_add_fd(i->loop, imap_idle_fd(i->imap), POLLIN, on_fd, i);
 	loop_timer_reset(i->t, timeout_ms(i), 0);
 	/* Whatever happened while we were not idling is found by a sync. */
-	daccount_request(i->a, i->display);
+	i->changed(i->display, i->ctx);
 }
 
 static void end_idle(struct idler *i)
@@ -116,7 +120,7 @@ static void ended(struct idler *i)
 		return;
 	}
 	if (imap_idle_events_any(&ev))
-		daccount_request(i->a, i->display);
+		i->changed(i->display, i->ctx);
 	if (imap_idle_start_send(i->imap, &err) < 0) {
 		idler_down(i, err.msg);
 		return;
@@ -163,16 +167,20 @@ static void on_timer(void *ctx)
 	}
 }
 
-struct idler *idler_new(struct daccount *a, const char *folder)
+struct idler *idler_new(struct loop *loop, const struct account_conf *acct, const char *folder,
+			idler_changed_fn *changed, void *ctx)
 {
 	struct idler *i = xcalloc(1, sizeof(*i));
 
-	i->a = a;
+	i->loop = loop;
+	i->acct = acct;
+	i->changed = changed;
+	i->ctx = ctx;
 	i->display = xstrdup(folder);
 	if (mutf7_encode(folder, &i->remote) < 0)
 		i->remote = xstrdup(folder);
 	i->backoff_ms = BACKOFF_MIN_MS;
-	i->t = loop_add_timer(daemon_loop(a->d), 0, 0, on_timer, i);
+	i->t = loop_add_timer(loop, 0, 0, on_timer, i);
 	return i;
 }
 
