@@ -283,7 +283,7 @@ static int fetch_candidates(struct adopt *a, struct error *err)
 		       : a->local_no_id)
 			uids[n++] = job->remote[r].uid;
 	}
-	ret = n ? imap_fetch_headers(job->eng->imap, uids, n, on_remote_header, a, err) : 0;
+	ret = n ? imap_fetch_headers(job->env->imap, uids, n, on_remote_header, a, err) : 0;
 	free(uids);
 	return ret;
 }
@@ -394,10 +394,10 @@ static int adopt_match(struct adopt *a, struct error *err)
 	a->remote_ids = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(char *));
 	if (read_peer(a, err) < 0)
 		return -1;
-	if (job->eng->gmail)
+	if (job->env->gmail)
 		match_by_gm_msgid(a);
 	read_local(a);
-	if (a->n_loc > 0 && (imap_fetch_message_ids(job->eng->imap, on_remote_id, a, err) < 0 ||
+	if (a->n_loc > 0 && (imap_fetch_message_ids(job->env->imap, on_remote_id, a, err) < 0 ||
 			     fetch_candidates(a, err) < 0))
 		return -1;
 	match_by_identity(a);
@@ -408,7 +408,7 @@ static int adopt_match(struct adopt *a, struct error *err)
 /* What the first sync would send up and bring down as new, by direction. */
 static void unmatched(const struct adopt *a, size_t *up_r, size_t *down_r)
 {
-	enum sync_direction dir = a->job->eng->acct->direction;
+	enum sync_direction dir = a->job->env->acct->direction;
 
 	*up_r = dir == DIRECTION_PULL ? 0 : a->job->n_local - a->n_local_taken;
 	*down_r = dir == DIRECTION_PUSH ? 0 : a->job->n_remote - a->n_remote_taken;
@@ -425,7 +425,7 @@ static int check_guard(const struct adopt *a, size_t up, size_t down, struct err
 	const struct folder_job *job = a->job;
 	size_t new_msgs = up + down;
 
-	if (job->eng->opts->allow_unmatched || new_msgs <= GUARD_MIN ||
+	if (job->env->opts->allow_unmatched || new_msgs <= GUARD_MIN ||
 	    (double)new_msgs <= GUARD_SHARE * (double)job->n_local)
 		return 0;
 	error_set(err, ERR_SAFETY, RETRY_NEVER,
@@ -439,7 +439,7 @@ static int check_guard(const struct adopt *a, size_t up, size_t down, struct err
 
 static int store_pairs(struct adopt *a, struct error *err)
 {
-	struct state *st = a->job->eng->st;
+	struct state *st = a->job->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -471,11 +471,11 @@ static void notice_result(const struct adopt *a, size_t up, size_t down)
 			 "server and %zu deleted here since",
 			 a->peer_bases, peer_tool_name(a->peer->tool), a->peer_gone_remote,
 			 a->peer_gone_local);
-	engine_notice(job->eng,
-		      "%s: %zu messages already here matched the server's (not copied again%s); "
-		      "%zu new here, %zu new on the server%s",
-		      job->display, matched_count(a), a->by_gm ? ", some by their Gmail id" : "",
-		      up, down, peer);
+	env_notice(job->env,
+		   "%s: %zu messages already here matched the server's (not copied again%s); "
+		   "%zu new here, %zu new on the server%s",
+		   job->display, matched_count(a), a->by_gm ? ", some by their Gmail id" : "", up,
+		   down, peer);
 }
 
 int adopt_existing(struct folder_job *job, struct error *err)
@@ -487,11 +487,11 @@ int adopt_existing(struct folder_job *job, struct error *err)
 	if (adopt_match(&a, err) < 0)
 		goto out;
 	unmatched(&a, &up, &down);
-	if (a.n_pairs || job->eng->opts->dry_run)
+	if (a.n_pairs || job->env->opts->dry_run)
 		notice_result(&a, up, down);
 	if (check_guard(&a, up, down, err) < 0)
 		goto out;
-	if (job->eng->opts->dry_run) {
+	if (job->env->opts->dry_run) {
 		/* Nothing is stored: the plan is made over these pairs. */
 		xqsort(a.pairs, a.n_pairs, sizeof(*a.pairs), cmp_pair_uid);
 		state_pairs_free(job->pairs, job->n_pairs);

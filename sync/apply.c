@@ -53,13 +53,13 @@ static int push_flags(struct folder_job *job, struct error *err)
 		}
 	}
 	for (unsigned f = 0; f < NFLAGS && ret == 0; f++) {
-		if (add[f].n && imap_store_flags(job->eng->imap, add[f].uids, add[f].n, true,
+		if (add[f].n && imap_store_flags(job->env->imap, add[f].uids, add[f].n, true,
 						 1u << f, NULL, err) < 0)
 			ret = -1;
 		if (ret == 0 && add[f].n)
 			crashpoint("UID STORE +FLAGS sent");
 		if (ret == 0 && rm[f].n &&
-		    imap_store_flags(job->eng->imap, rm[f].uids, rm[f].n, false, 1u << f, NULL,
+		    imap_store_flags(job->env->imap, rm[f].uids, rm[f].n, false, 1u << f, NULL,
 				     err) < 0)
 			ret = -1;
 		if (ret == 0 && rm[f].n)
@@ -87,7 +87,7 @@ static int pull_flags(struct folder_job *job, struct error *err)
 
 static int update_bases(struct folder_job *job, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -135,7 +135,7 @@ static int delete_local_files(struct folder_job *job, struct error *err)
  * EXPUNGE is sent. */
 static int remote_delete_intents(struct folder_job *job, struct uid_list *uids, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -166,7 +166,7 @@ static bool drops_pair(enum plan_op op)
  * in one transaction. */
 static int drop_pairs(struct folder_job *job, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 	struct state_intent *ins = NULL;
 	size_t n_ins = 0;
 	int ret = -1;
@@ -201,7 +201,7 @@ out:
  * carries \Deleted (another client's or the user's own T flag). */
 static int expunge(struct folder_job *job, const struct uid_list *uids, struct error *err)
 {
-	struct imap *imap = job->eng->imap;
+	struct imap *imap = job->env->imap;
 
 	if (imap_caps(imap) & IMAP_CAP_UIDPLUS)
 		return imap_expunge_uids(imap, uids->uids, uids->n, err);
@@ -229,7 +229,7 @@ static int move_to_trash(struct folder_job *job, struct uid_list *uids, struct e
 	int ret;
 
 	xqsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
-	ret = imap_move(job->eng->imap, uids->uids, uids->n, job->eng->trash, &dst, err);
+	ret = imap_move(job->env->imap, uids->uids, uids->n, job->env->trash, &dst, err);
 	free(dst);
 	return ret;
 }
@@ -248,7 +248,7 @@ static int remove_remote_gmail(struct folder_job *job, struct uid_list *uids, st
 		if (!trash.n ||
 		    !xbsearch(&uids->uids[i], trash.uids, trash.n, sizeof(uint32_t), cmp_u32))
 			uid_list_add(&rest, uids->uids[i]);
-	if (trash.n && job->eng->trash)
+	if (trash.n && job->env->trash)
 		ret = move_to_trash(job, &trash, err);
 	else /* no Trash folder found: the plain expunge is all there is */
 		for (size_t i = 0; i < trash.n; i++)
@@ -264,12 +264,12 @@ static int remove_remote_gmail(struct folder_job *job, struct uid_list *uids, st
 
 static int remove_remote(struct folder_job *job, struct uid_list *uids, struct error *err)
 {
-	const char *trash = job->eng->trash;
+	const char *trash = job->env->trash;
 
-	if (job->eng->gmail)
+	if (job->env->gmail)
 		return remove_remote_gmail(job, uids, err);
 	xqsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
-	if (job->eng->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
+	if (job->env->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
 		return expunge(job, uids, err);
 	return move_to_trash(job, uids, err);
 }

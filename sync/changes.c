@@ -91,7 +91,7 @@ static bool state_incremental(const struct folder_job *job)
 	const struct state_folder *sf = &job->sf;
 
 	return sf->id != 0 && sf->uidvalidity != 0 && sf->uidnext > 1 && sf->highestmodseq != 0 &&
-	       job->eng->acct->direction != DIRECTION_PUSH;
+	       job->env->acct->direction != DIRECTION_PUSH;
 }
 
 static bool incremental_ok(const struct folder_job *job)
@@ -106,7 +106,7 @@ static bool incremental_ok(const struct folder_job *job)
 
 int select_for_plan(struct folder_job *job, struct error *err)
 {
-	struct imap *imap = job->eng->imap;
+	struct imap *imap = job->env->imap;
 	const struct state_folder *sf = &job->sf;
 	int r;
 
@@ -159,7 +159,7 @@ static int surviving_uids(struct folder_job *job, size_t n_new, bool by_count, u
 		*n_r = job->n_pairs;
 		return 0;
 	}
-	if (imap_uid_list(job->eng->imap, 1, job->sf.uidnext - 1, uids_r, n_r, err) < 0)
+	if (imap_uid_list(job->env->imap, 1, job->sf.uidnext - 1, uids_r, n_r, err) < 0)
 		return -1;
 	xqsort(*uids_r, *n_r, sizeof(**uids_r), cmp_u32);
 	*n_r = dedup_u32(*uids_r, *n_r);
@@ -206,7 +206,7 @@ static int add_unchanged(struct folder_job *job, const uint32_t *uids, size_t n,
 			     sizeof(*job->remote), cmp_remote))
 			continue;
 		if (!p) {
-			if (imap_fetch_meta(job->eng->imap, uids[i], uids[i], 0, on_meta, job,
+			if (imap_fetch_meta(job->env->imap, uids[i], uids[i], 0, on_meta, job,
 					    err) < 0)
 				return -1;
 			continue;
@@ -295,7 +295,7 @@ static bool qresync_survivors(struct folder_job *job, size_t n_new, uint32_t **u
 
 static int gather_incremental(struct folder_job *job, struct error *err)
 {
-	struct imap *imap = job->eng->imap;
+	struct imap *imap = job->env->imap;
 	uint32_t *uids = NULL;
 	size_t n_new, n_uids = 0;
 	bool clean = false;
@@ -339,7 +339,7 @@ int gather_remote(struct folder_job *job, struct error *err)
 	if (incremental_ok(job)) {
 		if (gather_incremental(job, err) < 0)
 			return -1;
-	} else if (imap_fetch_meta(job->eng->imap, 1, 0, 0, on_meta, job, err) < 0) {
+	} else if (imap_fetch_meta(job->env->imap, 1, 0, 0, on_meta, job, err) < 0) {
 		return -1;
 	}
 	remote_normalize(job);
@@ -363,7 +363,7 @@ int gather_download_dates(struct folder_job *job, struct error *err)
 	size_t n = 0, cap = 0, pos = 0;
 	int ret = 0;
 
-	if (job->eng->opts->dry_run)
+	if (job->env->opts->dry_run)
 		return 0;
 	for (size_t i = 0; i < job->plan.n; i++) {
 		const struct plan_action *a = &job->plan.actions[i];
@@ -376,7 +376,7 @@ int gather_download_dates(struct folder_job *job, struct error *err)
 	}
 	n = uidset_normalize(uids, n);
 	while (ret == 0 && uidset_next_run(uids, n, &pos, &lo, &hi) == 1)
-		ret = imap_fetch_meta(job->eng->imap, lo, hi, 0, on_date, job, err);
+		ret = imap_fetch_meta(job->env->imap, lo, hi, 0, on_date, job, err);
 	free(uids);
 	return ret;
 }

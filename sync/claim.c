@@ -91,12 +91,12 @@ static int state_has_mail(struct state *st, bool *has_r, struct error *err)
 }
 
 /* S and the root's path, then F with this state as its owner. */
-static int record(struct engine *eng, const struct claim *c, const char *id, bool write_file,
+static int record(struct sync_env *env, const struct claim *c, const char *id, bool write_file,
 		  struct error *err)
 {
-	struct state *st = eng->st;
+	struct state *st = env->st;
 
-	if (eng->opts->dry_run)
+	if (env->opts->dry_run)
 		return 0;
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -105,34 +105,34 @@ static int record(struct engine *eng, const struct claim *c, const char *id, boo
 		state_rollback(st);
 		return -1;
 	}
-	return write_file ? maildir_root_id_put(c->root, id, eng->acct->state_dir, err) : 0;
+	return write_file ? maildir_root_id_put(c->root, id, env->acct->state_dir, err) : 0;
 }
 
-static int claim_new(struct engine *eng, const struct claim *c, struct error *err)
+static int claim_new(struct sync_env *env, const struct claim *c, struct error *err)
 {
 	char *id = maildir_root_id_new();
-	int ret = record(eng, c, id, true, err);
+	int ret = record(env, c, id, true, err);
 
 	free(id);
 	return ret;
 }
 
 /* No identity file in the root (see the rules above). */
-static int claim_unmarked(struct engine *eng, struct claim *c, struct error *err)
+static int claim_unmarked(struct sync_env *env, struct claim *c, struct error *err)
 {
 	struct stat sb;
 	bool here = c->state_path && strcmp(c->state_path, c->root) == 0, mail = false;
 
 	if (!c->state_id)
-		return claim_new(eng, c, err);
-	if (state_has_mail(eng->st, &mail, err) < 0)
+		return claim_new(env, c, err);
+	if (state_has_mail(env->st, &mail, err) < 0)
 		return -1;
 	if (mail && stat(c->root, &sb) < 0) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "Maildir %s is missing but held this account's mail at the last sync; "
 			  "nothing was changed (mount or restore it; to start over, remove the "
 			  "state_dir %s as well)",
-			  c->root, eng->acct->state_dir);
+			  c->root, env->acct->state_dir);
 		return -1;
 	}
 	if (mail && !here) {
@@ -144,62 +144,62 @@ static int claim_unmarked(struct engine *eng, struct claim *c, struct error *err
 			  c->state_path ? c->state_path : "(old root)", MAILDIR_ROOT_ID);
 		return -1;
 	}
-	return record(eng, c, c->state_id, true, err);
+	return record(env, c, c->state_id, true, err);
 }
 
 /* An identity file, and a state that never recorded one. */
-static int claim_orphan(struct engine *eng, const struct claim *c, struct error *err)
+static int claim_orphan(struct sync_env *env, const struct claim *c, struct error *err)
 {
-	const char *mine = eng->acct->state_dir;
+	const char *mine = env->acct->state_dir;
 
 	if (!c->owner || (strcmp(c->owner, mine) != 0 && owner_claims(c->owner, c->file_id)))
 		return other_state(c, err);
-	if (!eng->opts->dry_run && strcmp(c->owner, mine) != 0)
-		engine_notice(eng,
-			      "the state that synced %s before (%s) is gone: this state takes "
-			      "it over",
-			      c->root, c->owner);
-	return claim_new(eng, c, err);
+	if (!env->opts->dry_run && strcmp(c->owner, mine) != 0)
+		env_notice(env,
+			   "the state that synced %s before (%s) is gone: this state takes "
+			   "it over",
+			   c->root, c->owner);
+	return claim_new(env, c, err);
 }
 
-static int claim_decide(struct engine *eng, struct claim *c, struct error *err)
+static int claim_decide(struct sync_env *env, struct claim *c, struct error *err)
 {
 	bool moved = c->state_path && strcmp(c->state_path, c->root) != 0;
-	bool owner_moved = !c->owner || strcmp(c->owner, eng->acct->state_dir) != 0;
+	bool owner_moved = !c->owner || strcmp(c->owner, env->acct->state_dir) != 0;
 
 	if (!c->file_id)
-		return claim_unmarked(eng, c, err);
+		return claim_unmarked(env, c, err);
 	if (!c->state_id)
-		return claim_orphan(eng, c, err);
+		return claim_orphan(env, c, err);
 	if (strcmp(c->state_id, c->file_id) != 0)
 		return other_state(c, err);
 	if (!moved && !owner_moved && c->state_path)
 		return 0;
-	if (moved && !eng->opts->dry_run)
-		engine_notice(eng,
-			      "the Maildir moved from %s to %s (its identity came along): the "
-			      "state follows it",
-			      c->state_path, c->root);
-	return record(eng, c, c->file_id, owner_moved, err);
+	if (moved && !env->opts->dry_run)
+		env_notice(env,
+			   "the Maildir moved from %s to %s (its identity came along): the "
+			   "state follows it",
+			   c->state_path, c->root);
+	return record(env, c, c->file_id, owner_moved, err);
 }
 
-int claim_maildir(struct engine *eng, struct error *err)
+int claim_maildir(struct sync_env *env, struct error *err)
 {
-	struct claim c = {.root = eng->acct->maildir};
-	bool dry = eng->opts->dry_run;
+	struct claim c = {.root = env->acct->maildir};
+	bool dry = env->opts->dry_run;
 	int ret = -1;
 
-	if (eng->claimed)
+	if (env->claimed)
 		return 0;
-	if (!eng->root_lock && maildir_root_lock(c.root, !dry, &eng->root_lock, err) < 0)
+	if (!env->root_lock && maildir_root_lock(c.root, !dry, &env->root_lock, err) < 0)
 		return -1;
-	if (state_meta_get(eng->st, META_ID, &c.state_id, err) < 0 ||
-	    state_meta_get(eng->st, META_PATH, &c.state_path, err) < 0 ||
+	if (state_meta_get(env->st, META_ID, &c.state_id, err) < 0 ||
+	    state_meta_get(env->st, META_PATH, &c.state_path, err) < 0 ||
 	    maildir_root_id_get(c.root, &c.file_id, &c.owner, err) < 0)
 		goto out;
-	ret = claim_decide(eng, &c, err);
+	ret = claim_decide(env, &c, err);
 	/* A dry run claims nothing: the next real run decides again. */
-	eng->claimed = ret == 0 && !dry;
+	env->claimed = ret == 0 && !dry;
 out:
 	free(c.file_id);
 	free(c.owner);
@@ -211,24 +211,24 @@ out:
 int engine_check_maildir(const struct account_conf *acct, struct error *err)
 {
 	struct engine_opts opts = {.dry_run = true};
-	struct engine eng = {.acct = acct, .opts = &opts};
+	struct sync_env env = {.acct = acct, .opts = &opts};
 	struct claim c = {.root = acct->maildir};
 	struct error ignored = {0};
 	int ret = -1;
 
 	/* A database older than identities has no meta table: no S. */
-	if (state_open_readonly(acct->state_dir, &eng.st, err) < 0)
+	if (state_open_readonly(acct->state_dir, &env.st, err) < 0)
 		return -1;
-	if (eng.st && (state_meta_get(eng.st, META_ID, &c.state_id, &ignored) < 0 ||
-		       state_meta_get(eng.st, META_PATH, &c.state_path, &ignored) < 0)) {
+	if (env.st && (state_meta_get(env.st, META_ID, &c.state_id, &ignored) < 0 ||
+		       state_meta_get(env.st, META_PATH, &c.state_path, &ignored) < 0)) {
 		free(c.state_id);
 		c.state_id = NULL;
 	}
 	if (maildir_root_id_get(c.root, &c.file_id, &c.owner, err) < 0)
 		goto out;
-	ret = claim_decide(&eng, &c, err);
+	ret = claim_decide(&env, &c, err);
 out:
-	state_free(&eng.st);
+	state_free(&env.st);
 	free(c.file_id);
 	free(c.owner);
 	free(c.state_id);

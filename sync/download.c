@@ -56,8 +56,8 @@ struct link_cache {
 
 struct dl_batch {
 	struct folder_job *job;
-	struct engine *eng; /* the connections this batch runs on */
-	struct maildir *md; /* this runner's handle on job's Maildir */
+	struct sync_env *env; /* the connections this batch runs on */
+	struct maildir *md;   /* this runner's handle on job's Maildir */
 	struct link_cache *links;
 	struct dl_item *items; /* sorted by UID */
 	size_t n;
@@ -120,7 +120,7 @@ static int deliver(uint32_t uid, const char *data, size_t len, void *ctx)
  * committed before anything is fetched. */
 static int record_intents(struct dl_batch *b, struct error *err)
 {
-	struct state *st = b->eng->st;
+	struct state *st = b->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -148,7 +148,7 @@ fail:
  * did not arrive has no file and will be asked for again). */
 static int record_pairs(struct dl_batch *b, struct error *err)
 {
-	struct state *st = b->eng->st;
+	struct state *st = b->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -179,7 +179,7 @@ static struct link_src *link_src_get(struct dl_batch *b, int64_t folder_id)
 	for (size_t i = 0; i < c->n; i++)
 		if (c->srcs[i].folder_id == folder_id)
 			return &c->srcs[i];
-	if (!c->folders && state_folders_list(b->eng->st, &c->folders, &c->n_folders, &err) < 0)
+	if (!c->folders && state_folders_list(b->env->st, &c->folders, &c->n_folders, &err) < 0)
 		c->n_folders = 0;
 	c->srcs = xgrow(c->srcs, &c->cap, c->n + 1, sizeof(*c->srcs));
 	s = &c->srcs[c->n++];
@@ -187,7 +187,7 @@ static struct link_src *link_src_get(struct dl_batch *b, int64_t folder_id)
 	s->folder_id = folder_id;
 	for (size_t i = 0; i < c->n_folders && !path; i++)
 		if (c->folders[i].id == folder_id)
-			path = fs_join(b->eng->acct->maildir, c->folders[i].local_path);
+			path = fs_join(b->env->acct->maildir, c->folders[i].local_path);
 	if (path && (maildir_open(path, false, &s->md, &err) < 0 ||
 		     maildir_scan(s->md, &s->entries, &s->n, NULL, &err) < 0))
 		maildir_free(&s->md);
@@ -226,7 +226,7 @@ static void try_link(struct dl_batch *b, struct dl_item *it)
 	int64_t folder_id = 0;
 
 	if (!r->gm_msgid ||
-	    state_pair_by_gm_msgid(b->eng->st, r->gm_msgid, &folder_id, &p, &err) != 1)
+	    state_pair_by_gm_msgid(b->env->st, r->gm_msgid, &folder_id, &p, &err) != 1)
 		goto out;
 	s = folder_id == b->job->sf.id ? NULL : link_src_get(b, folder_id);
 	e = s && s->md ? link_entry(s, p.key) : NULL;
@@ -292,7 +292,7 @@ static int deliver_pieces(struct dl_batch *b, struct dl_item *it, uint32_t piece
 			goto refused;
 		}
 		pc.got = 0;
-		ret = imap_fetch_body_piece(b->eng->imap, r->uid, (uint32_t)pc.at, piece,
+		ret = imap_fetch_body_piece(b->env->imap, r->uid, (uint32_t)pc.at, piece,
 					    write_piece, &pc, &ferr);
 		if (ret < 0) {
 			*err = ferr;
@@ -321,20 +321,20 @@ refused:
 
 static int fetch_batch(struct dl_batch *b, struct error *err)
 {
-	const struct engine_opts *o = b->eng->opts;
+	const struct engine_opts *o = b->env->opts;
 	uint32_t piece = o->piece_bytes ? o->piece_bytes : DEFAULT_PIECE_BYTES;
 	uint32_t *uids = xcalloc(b->n, sizeof(*uids));
 	size_t n = 0;
 	int ret = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->eng->gmail)
+		if (b->env->gmail)
 			try_link(b, &b->items[i]);
 		if (!b->items[i].linked && b->job->remote[b->items[i].remote].size <= piece)
 			uids[n++] = b->job->remote[b->items[i].remote].uid;
 	}
 	if (n > 0)
-		ret = imap_fetch_bodies(b->eng->imap, uids, n, deliver, b, err);
+		ret = imap_fetch_bodies(b->env->imap, uids, n, deliver, b, err);
 	for (size_t i = 0; i < b->n && ret >= 0; i++) {
 		struct dl_item *it = &b->items[i];
 
@@ -416,7 +416,7 @@ static struct dl_item *collect(const struct folder_job *job, size_t *n_r, uint64
 /* How many items from start fit in one batch: at least one, however big. */
 static size_t batch_len(const struct folder_job *job, const struct dl_item *items, size_t n)
 {
-	const struct engine_opts *o = job->eng->opts;
+	const struct engine_opts *o = job->env->opts;
 	uint64_t max_bytes = o->batch_bytes ? o->batch_bytes : DEFAULT_BATCH_BYTES;
 	size_t max_n = o->batch_messages ? o->batch_messages : DEFAULT_BATCH_MESSAGES;
 	uint64_t bytes = 0;
@@ -463,12 +463,12 @@ struct dl_run {
 	pthread_cond_t left; /* a helper left */
 };
 
-static bool take_batch(struct dl_run *run, struct engine *eng, struct dl_batch *b)
+static bool take_batch(struct dl_run *run, struct sync_env *env, struct dl_batch *b)
 {
 	bool ok;
 
 	pthread_mutex_lock(&run->lock);
-	ok = !run->stop && run->next < run->n && !engine_cancelled(eng);
+	ok = !run->stop && run->next < run->n && !env_cancelled(env);
 	if (ok) {
 		b->items = run->items + run->next;
 		b->n = batch_len(run->job, b->items, run->n - run->next);
@@ -501,10 +501,10 @@ static void end_batch(struct dl_run *run, const struct dl_batch *b, int r, const
 	done = run->n_done;
 	bytes = run->bytes;
 	pthread_mutex_unlock(&run->lock);
-	engine_progress(job, done, run->n, bytes, run->total_bytes);
+	env_progress(job->env, job->display, done, run->n, bytes, run->total_bytes);
 }
 
-static void run_batches(struct dl_run *run, struct engine *eng, struct maildir *md)
+static void run_batches(struct dl_run *run, struct sync_env *env, struct maildir *md)
 {
 	struct link_cache links = {0};
 	struct dl_batch b;
@@ -513,8 +513,8 @@ static void run_batches(struct dl_run *run, struct engine *eng, struct maildir *
 		struct error err = {0};
 		int r;
 
-		b = (struct dl_batch){.job = run->job, .eng = eng, .md = md, .links = &links};
-		if (!take_batch(run, eng, &b))
+		b = (struct dl_batch){.job = run->job, .env = env, .md = md, .links = &links};
+		if (!take_batch(run, env, &b))
 			break;
 		r = run_batch(&b, &err);
 		end_batch(run, &b, r, &err);
@@ -537,20 +537,20 @@ bool download_wants_help(struct dl_run *run)
 	return want;
 }
 
-void download_help(struct dl_run *run, struct engine *eng)
+void download_help(struct dl_run *run, struct sync_env *env)
 {
 	struct folder_job *job = run->job;
 	struct imap_mailbox_info info;
 	struct maildir *md = NULL;
 	struct error err = {0};
 
-	eng->selected = NULL;
+	env->selected = NULL;
 	/* The same mailbox, under the same UIDVALIDITY, or no help. */
-	if (imap_select(eng->imap, job->mbx->name, &info, &err) == 0 &&
+	if (imap_select(env->imap, job->mbx->name, &info, &err) == 0 &&
 	    info.uidvalidity == job->info.uidvalidity &&
 	    maildir_open(job->local_abs, false, &md, &err) == 0) {
 		log_debug("%s: a second connection helps with the download", job->display);
-		run_batches(run, eng, md);
+		run_batches(run, env, md);
 	}
 	maildir_free(&md);
 	pthread_mutex_lock(&run->lock);
@@ -571,9 +571,9 @@ int download_run(struct folder_job *job, struct error *err)
 	}
 	pthread_mutex_init(&run.lock, NULL);
 	pthread_cond_init(&run.left, NULL);
-	workers_offer(job->eng, &run);
-	run_batches(&run, job->eng, job->md);
-	workers_withdraw(job->eng, &run);
+	env_offer(job->env, &run);
+	run_batches(&run, job->env, job->md);
+	env_withdraw(job->env, &run);
 	pthread_mutex_lock(&run.lock);
 	while (run.helpers > 0)
 		pthread_cond_wait(&run.left, &run.lock);

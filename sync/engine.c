@@ -14,75 +14,6 @@
 #include "util/log.h"
 #include "util/xalloc.h"
 
-void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t bytes,
-		     uint64_t total_bytes)
-{
-	const struct engine_observer *obs = job->eng->obs;
-	struct engine_progress p = {job->eng->acct->name, job->display, done, total, bytes,
-				    total_bytes};
-
-	if (!obs || !obs->progress)
-		return;
-	pthread_mutex_lock(job->eng->obs_lock);
-	obs->progress(&p, obs->ctx);
-	pthread_mutex_unlock(job->eng->obs_lock);
-}
-
-void engine_notice(const struct engine *eng, const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-
-	if (!eng->obs || !eng->obs->notice)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(eng->obs_lock);
-	eng->obs->notice(eng->acct->name, text, eng->obs->ctx);
-	pthread_mutex_unlock(eng->obs_lock);
-}
-
-static void free_secret(char **secret)
-{
-	if (!*secret)
-		return;
-	explicit_bzero(*secret, strlen(*secret));
-	free(*secret);
-	*secret = NULL;
-}
-
-/* A connection for this account. XOAUTH2 tokens expire, so the token
- * command runs for each new connection; a password is read once per
- * session and kept (wiped at the end) for reconnects and extra connections.
- * Workers call this too: the secret is guarded. */
-int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err)
-{
-	int ret = 0;
-
-	pthread_mutex_lock(eng->secret_lock);
-	if (!*eng->secret || eng->acct->auth == AUTH_XOAUTH2) {
-		free_secret(eng->secret);
-		ret = config_get_secret(eng->acct, eng->secret, err);
-	}
-	if (ret == 0)
-		ret = imap_connect(eng->acct, *eng->secret, imap_r, err);
-	pthread_mutex_unlock(eng->secret_lock);
-	return ret;
-}
-
-/* A server's name made safe to print: control characters (a hostile name
- * could hold terminal escapes) become '?'. */
-const char *printable(const char *in, char *buf, size_t size)
-{
-	size_t i = 0;
-
-	for (; in[i] && i + 1 < size; i++)
-		buf[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
-	buf[i] = '\0';
-	return buf;
-}
-
 static bool name_requested(const struct engine_opts *opts, const char *display)
 {
 	if (!opts->folders || opts->n_folders == 0)
@@ -98,22 +29,22 @@ static bool name_requested(const struct engine_opts *opts, const char *display)
 
 /* A mailbox is synced when it can be selected, its name is valid, and the
  * config (and the command line, if it names folders) selects it. */
-static bool mailbox_wanted(const struct engine *eng, const struct imap_mailbox *m)
+static bool mailbox_wanted(const struct sync_env *env, const struct imap_mailbox *m)
 {
 	char *display = NULL;
 	bool wanted = false;
 
 	if (m->attrs & IMAP_MBX_NOSELECT)
 		return false;
-	if (mailbox_display_name(m, eng->gmail, &display) < 0) {
+	if (mailbox_display_name(m, env->gmail, &display) < 0) {
 		char safe[256];
 
-		engine_notice(eng, "skipping folder '%s': its name is not valid modified UTF-7",
-			      printable(m->name, safe, sizeof(safe)));
+		env_notice(env, "skipping folder '%s': its name is not valid modified UTF-7",
+			   printable(m->name, safe, sizeof(safe)));
 		return false;
 	}
-	wanted = folder_selected(eng->acct, display) && name_requested(eng->opts, display) &&
-		 !(eng->gmail && gmail_skipped_by_default(eng->acct, m, display));
+	wanted = folder_selected(env->acct, display) && name_requested(env->opts, display) &&
+		 !(env->gmail && gmail_skipped_by_default(env->acct, m, display));
 	free(display);
 	return wanted;
 }
@@ -150,7 +81,7 @@ static int gmail_pairs_needed(struct folder_job *jobs, size_t n, bool *failed, s
  * connections; Gmail waits, as its label work needs every plan. */
 static bool apply_now(const struct folder_job *job)
 {
-	if (job->eng->gmail || job->quiet || job->drop_remote || job->plan.n == 0)
+	if (job->env->gmail || job->quiet || job->drop_remote || job->plan.n == 0)
 		return false;
 	for (size_t i = 0; i < job->plan.n; i++) {
 		switch (job->plan.actions[i].op) {
@@ -191,15 +122,15 @@ static void plan_and_apply(struct folder_job *job, bool *failed, struct error *e
  * plan (some at once: apply_now). A folder that fails is reported at once
  * and the others go on; a dead connection stops the account. Returns 1
  * when some folder failed. */
-static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struct error *err)
+static int run_jobs(struct sync_env *env, struct folder_job *jobs, size_t n, struct error *err)
 {
 	bool *failed = xcalloc(n ? n : 1, sizeof(bool));
 	int ret = 0;
 
-	for (size_t i = 0; i < n && !imap_is_dead(eng->imap); i++) {
+	for (size_t i = 0; i < n && !imap_is_dead(env->imap); i++) {
 		struct error ferr = {0};
 
-		if (engine_cancelled(eng)) {
+		if (env_cancelled(env)) {
 			error_set(&ferr, ERR_FOLDER, RETRY_NOW, "interrupted");
 			failed[i] = true;
 			continue;
@@ -207,17 +138,17 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 		plan_and_apply(&jobs[i], &failed[i], err);
 	}
 	moves_match(jobs, n);
-	if (eng->gmail && gmail_pairs_needed(jobs, n, failed, err) < 0)
+	if (env->gmail && gmail_pairs_needed(jobs, n, failed, err) < 0)
 		ret = 1;
 	else
 		gmail_match(jobs, n);
-	if (!imap_is_dead(eng->imap))
-		workers_apply(eng, jobs, n, failed);
-	if (!imap_is_dead(eng->imap) && !eng->opts->dry_run && moves_finish(jobs, n, err) < 0)
+	if (!imap_is_dead(env->imap))
+		workers_apply(env, jobs, n, failed);
+	if (!imap_is_dead(env->imap) && !env->opts->dry_run && moves_finish(jobs, n, err) < 0)
 		ret = 1;
 	for (size_t i = 0; i < n; i++)
 		ret |= failed[i];
-	if (imap_is_dead(eng->imap)) {
+	if (imap_is_dead(env->imap)) {
 		ret = -1;
 		if (!err->msg[0])
 			error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
@@ -228,7 +159,7 @@ static int run_jobs(struct engine *eng, struct folder_job *jobs, size_t n, struc
 }
 
 /* True when one of the remote mailboxes maps to the local path. */
-static bool remote_has(const struct engine *eng, const struct imap_mailbox *mbx, size_t n,
+static bool remote_has(const struct sync_env *env, const struct imap_mailbox *mbx, size_t n,
 		       const char *path)
 {
 	bool found = false;
@@ -236,7 +167,7 @@ static bool remote_has(const struct engine *eng, const struct imap_mailbox *mbx,
 	for (size_t i = 0; i < n && !found; i++) {
 		char *p = NULL;
 
-		found = mailbox_local_path(&mbx[i], eng->gmail, eng->acct->layout, &p) == 0 &&
+		found = mailbox_local_path(&mbx[i], env->gmail, env->acct->layout, &p) == 0 &&
 			strcmp(p, path) == 0;
 		free(p);
 	}
@@ -254,28 +185,27 @@ static char list_delim(const struct imap_mailbox *mbx, size_t n)
 /* The server deleted a folder we synced. With folders.propagate_deletes and
  * no local change since the last sync, the local copy goes too; otherwise
  * it is kept, and said so. */
-static void forget_local_folder(struct engine *eng, struct state_folder *sf, const char *path,
+static void forget_local_folder(struct sync_env *env, struct state_folder *sf, const char *path,
 				const char *display)
 {
-	char *abs = fs_join(eng->acct->maildir, path);
+	char *abs = fs_join(env->acct->maildir, path);
 	struct maildir *md = NULL;
 	struct error err = {0};
 	uint64_t stamp = 0;
 
-	if (!eng->acct->propagate_folder_deletes || eng->opts->dry_run ||
+	if (!env->acct->propagate_folder_deletes || env->opts->dry_run ||
 	    maildir_open(abs, false, &md, &err) < 0 || maildir_stamp(md, &stamp, &err) < 0 ||
 	    stamp != sf->local_stamp) {
-		engine_notice(eng, "folder '%s' is gone from the server; the local copy is kept%s",
-			      display,
-			      eng->acct->propagate_folder_deletes ? " (it changed here)" : "");
+		env_notice(env, "folder '%s' is gone from the server; the local copy is kept%s",
+			   display,
+			   env->acct->propagate_folder_deletes ? " (it changed here)" : "");
 		goto out;
 	}
 	maildir_free(&md);
-	if (maildir_remove_folder(abs, &err) < 0 || state_folder_delete(eng->st, sf->id, &err) < 0)
-		engine_notice(eng, "folder '%s': %s", display, err.msg);
+	if (maildir_remove_folder(abs, &err) < 0 || state_folder_delete(env->st, sf->id, &err) < 0)
+		env_notice(env, "folder '%s': %s", display, err.msg);
 	else
-		engine_notice(eng, "folder '%s' was deleted on the server: deleted here too",
-			      display);
+		env_notice(env, "folder '%s' was deleted on the server: deleted here too", display);
 out:
 	maildir_free(&md);
 	free(abs);
@@ -283,7 +213,7 @@ out:
 
 /* A local folder the server does not have: created there, unless the state
  * knows it (then the server deleted it, and the local copy is kept). */
-static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t *n,
+static void create_remote(struct sync_env *env, struct imap_mailbox **mbx, size_t *n,
 			  const char *path, char delim)
 {
 	char *remote = NULL, *display = NULL;
@@ -291,25 +221,24 @@ static void create_remote(struct engine *eng, struct imap_mailbox **mbx, size_t 
 	struct error err = {0};
 	int known;
 
-	if (folder_layout_remote_name(eng->acct->layout, path, delim, &remote) < 0 ||
+	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
 	    folder_display_name(remote, delim, &display) < 0) {
-		engine_notice(eng, "local folder '%s' has no valid server name; not synced", path);
+		env_notice(env, "local folder '%s' has no valid server name; not synced", path);
 		goto out;
 	}
-	if (!folder_selected(eng->acct, display) || !name_requested(eng->opts, display))
+	if (!folder_selected(env->acct, display) || !name_requested(env->opts, display))
 		goto out;
-	known = state_folder_get(eng->st, remote, &sf, &err);
+	known = state_folder_get(env->st, remote, &sf, &err);
 	if (known != 0) {
-		forget_local_folder(eng, &sf, path, display);
+		forget_local_folder(env, &sf, path, display);
 		goto out;
 	}
-	if (eng->opts->dry_run) {
-		engine_notice(eng, "would create folder '%s' on the server", display);
+	if (env->opts->dry_run) {
+		env_notice(env, "would create folder '%s' on the server", display);
 		goto out;
 	}
-	if (imap_create(eng->imap, remote, &err) < 0) {
-		engine_notice(eng, "could not create folder '%s' on the server: %s", display,
-			      err.msg);
+	if (imap_create(env->imap, remote, &err) < 0) {
+		env_notice(env, "could not create folder '%s' on the server: %s", display, err.msg);
 		goto out;
 	}
 	*mbx = xrealloc(*mbx, (*n + 1) * sizeof(**mbx));
@@ -321,72 +250,72 @@ out:
 	free(display);
 }
 
-static int add_local_folders(struct engine *eng, struct imap_mailbox **mbx, size_t *n,
+static int add_local_folders(struct sync_env *env, struct imap_mailbox **mbx, size_t *n,
 			     struct error *err)
 {
 	char **paths = NULL;
 	size_t n_paths = 0, n_remote = *n;
 	char delim = list_delim(*mbx, *n);
 
-	if (eng->acct->direction == DIRECTION_PULL)
+	if (env->acct->direction == DIRECTION_PULL)
 		return 0; /* pull never changes the server */
-	if (maildir_tree_list(eng->acct->maildir, eng->acct->layout, &paths, &n_paths, err) < 0)
+	if (maildir_tree_list(env->acct->maildir, env->acct->layout, &paths, &n_paths, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n_paths; i++)
-		if (!remote_has(eng, *mbx, n_remote, paths[i]))
-			create_remote(eng, mbx, n, paths[i], delim);
+		if (!remote_has(env, *mbx, n_remote, paths[i]))
+			create_remote(env, mbx, n, paths[i], delim);
 	maildir_tree_free(paths, n_paths);
 	return 0;
 }
 
-static void keep_folders(struct engine *eng, const struct folder_job *jobs, size_t n);
+static void keep_folders(struct sync_env *env, const struct folder_job *jobs, size_t n);
 
 /* Two mailboxes must never share a Maildir (a Gmail label named "Sent" and
  * the \Sent folder; a server listing a name twice): the later one is
  * skipped, with a notice. */
-static bool path_taken(const struct engine *eng, const struct imap_mailbox *mbx, size_t i)
+static bool path_taken(const struct sync_env *env, const struct imap_mailbox *mbx, size_t i)
 {
 	char *mine = NULL, *other = NULL, safe[256];
 	bool taken = false;
 
-	if (mailbox_local_path(&mbx[i], eng->gmail, eng->acct->layout, &mine) < 0)
+	if (mailbox_local_path(&mbx[i], env->gmail, env->acct->layout, &mine) < 0)
 		return false;
 	for (size_t k = 0; k < i && !taken; k++) {
 		if (!(mbx[k].attrs & IMAP_MBX_NOSELECT) &&
-		    mailbox_local_path(&mbx[k], eng->gmail, eng->acct->layout, &other) == 0)
+		    mailbox_local_path(&mbx[k], env->gmail, env->acct->layout, &other) == 0)
 			taken = strcmp(mine, other) == 0;
 		free(other);
 		other = NULL;
 	}
 	if (taken)
-		engine_notice(eng, "skipping folder '%s': another server folder is synced to %s",
-			      printable(mbx[i].name, safe, sizeof(safe)), mine);
+		env_notice(env, "skipping folder '%s': another server folder is synced to %s",
+			   printable(mbx[i].name, safe, sizeof(safe)), mine);
 	free(mine);
 	return taken;
 }
 
-static int sync_folders(struct engine *eng, struct error *err)
+static int sync_folders(struct sync_env *env, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
 	struct folder_job *jobs = NULL;
 	size_t n = 0, n_jobs = 0;
 	int ret = -1;
 
-	eng->gmail = imap_caps(eng->imap) & IMAP_CAP_XGM;
-	if (imap_list(eng->imap, &mbx, &n, err) < 0 || add_local_folders(eng, &mbx, &n, err) < 0)
+	env->gmail = imap_caps(env->imap) & IMAP_CAP_XGM;
+	if (imap_list(env->imap, &mbx, &n, err) < 0 || add_local_folders(env, &mbx, &n, err) < 0)
 		goto out;
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		if ((mbx[i].attrs & IMAP_MBX_TRASH) && !eng->trash)
-			eng->trash = mbx[i].name;
-		if (!mailbox_wanted(eng, &mbx[i]) || path_taken(eng, mbx, i))
+		if ((mbx[i].attrs & IMAP_MBX_TRASH) && !env->trash)
+			env->trash = mbx[i].name;
+		if (!mailbox_wanted(env, &mbx[i]) || path_taken(env, mbx, i))
 			continue;
-		jobs[n_jobs].eng = eng;
+		jobs[n_jobs].env = env;
 		jobs[n_jobs].mbx = &mbx[i];
 		n_jobs++;
 	}
-	ret = run_jobs(eng, jobs, n_jobs, err);
-	keep_folders(eng, jobs, n_jobs);
+	ret = run_jobs(env, jobs, n_jobs, err);
+	keep_folders(env, jobs, n_jobs);
 out:
 	for (size_t i = 0; i < n_jobs; i++)
 		folder_job_clear(&jobs[i]);
@@ -396,11 +325,11 @@ out:
 }
 
 struct engine_session {
-	struct engine eng;
+	struct sync_env env;
 	pthread_mutex_t folders_lock;
 	struct engine_folder *folders; /* owned: of the last full sync */
 	size_t n_folders;
-	char *secret; /* owned: see engine_connect */
+	char *secret; /* owned: see env_connect */
 	pthread_mutex_t obs_lock;
 	pthread_mutex_t secret_lock;
 };
@@ -415,25 +344,20 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 	pthread_mutex_init(&s->obs_lock, NULL);
 	pthread_mutex_init(&s->secret_lock, NULL);
 	pthread_mutex_init(&s->folders_lock, NULL);
-	s->eng = (struct engine){.acct = acct,
-				 .obs = obs,
-				 .obs_lock = &s->obs_lock,
-				 .secret = &s->secret,
-				 .secret_lock = &s->secret_lock,
-				 .session = s};
+	s->env = (struct sync_env){.acct = acct,
+				   .obs = obs,
+				   .obs_lock = &s->obs_lock,
+				   .secret = &s->secret,
+				   .secret_lock = &s->secret_lock,
+				   .session = s};
 	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
-	    state_lock_acquire(acct->state_dir, acct->name, &s->eng.lock, err) < 0 ||
-	    state_open(acct->state_dir, &s->eng.st, err) < 0) {
+	    state_lock_acquire(acct->state_dir, acct->name, &s->env.lock, err) < 0 ||
+	    state_open(acct->state_dir, &s->env.st, err) < 0) {
 		engine_session_free(&s);
 		return -1;
 	}
 	*s_r = s;
 	return 0;
-}
-
-bool engine_cancelled(const struct engine *eng)
-{
-	return eng->opts->cancel && atomic_load(eng->opts->cancel);
 }
 
 void engine_folders_free(struct engine_folder *f, size_t n)
@@ -459,13 +383,13 @@ void engine_session_folders(struct engine_session *s, struct engine_folder **f_r
 }
 
 /* Remembers the folders of a full sync, for the daemon's watcher. */
-static void keep_folders(struct engine *eng, const struct folder_job *jobs, size_t n)
+static void keep_folders(struct sync_env *env, const struct folder_job *jobs, size_t n)
 {
-	struct engine_session *s = eng->session;
+	struct engine_session *s = env->session;
 	struct engine_folder *f = xcalloc(n ? n : 1, sizeof(*f));
 	size_t k = 0;
 
-	if (!s || (eng->opts->folders && eng->opts->n_folders))
+	if (!s || (env->opts->folders && env->opts->n_folders))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].display && jobs[i].local_abs)
@@ -485,36 +409,36 @@ out:
 
 int engine_session_sync(struct engine_session *s, const struct engine_opts *opts, struct error *err)
 {
-	struct engine *eng = &s->eng;
+	struct sync_env *env = &s->env;
 
-	eng->opts = opts;
-	eng->selected = NULL;
-	eng->trash = NULL;
+	env->opts = opts;
+	env->selected = NULL;
+	env->trash = NULL;
 	/* The connection kept from the last run may have been closed since
 	 * (a BYE, a cut): anything waiting on it is settled by a NOOP, which
 	 * fails on a dead one. Found out now, that costs a reconnect instead
 	 * of this run. */
-	if (eng->imap && !imap_is_dead(eng->imap) && imap_has_input(eng->imap)) {
+	if (env->imap && !imap_is_dead(env->imap) && imap_has_input(env->imap)) {
 		struct error ignored = {0};
 
-		if (imap_noop(eng->imap, &ignored) < 0)
+		if (imap_noop(env->imap, &ignored) < 0)
 			log_debug("%s: the kept connection is gone (%s); reconnecting",
-				  eng->acct->name, ignored.msg);
+				  env->acct->name, ignored.msg);
 	}
-	if (eng->imap && imap_is_dead(eng->imap))
-		imap_free(&eng->imap);
+	if (env->imap && imap_is_dead(env->imap))
+		imap_free(&env->imap);
 	/* Before the login, like the account lock: a Maildir another process
 	 * syncs, or another state's, is said at once. */
-	if (claim_maildir(eng, err) < 0)
+	if (claim_maildir(env, err) < 0)
 		return -1;
-	if (!eng->imap && engine_connect(eng, &eng->imap, err) < 0)
+	if (!env->imap && env_connect(env, &env->imap, err) < 0)
 		return -1;
-	return sync_folders(eng, err);
+	return sync_folders(env, err);
 }
 
 bool engine_session_connected(const struct engine_session *s)
 {
-	return s->eng.imap && !imap_is_dead(s->eng.imap);
+	return s->env.imap && !imap_is_dead(s->env.imap);
 }
 
 void engine_session_free(struct engine_session **sp)
@@ -523,11 +447,11 @@ void engine_session_free(struct engine_session **sp)
 
 	if (!s)
 		return;
-	free_secret(&s->secret);
-	imap_free(&s->eng.imap);
-	state_free(&s->eng.st);
-	maildir_root_unlock(&s->eng.root_lock);
-	state_lock_release(&s->eng.lock);
+	env_free_secret(&s->secret);
+	imap_free(&s->env.imap);
+	state_free(&s->env.st);
+	maildir_root_unlock(&s->env.root_lock);
+	state_lock_release(&s->env.lock);
 	pthread_mutex_destroy(&s->obs_lock);
 	pthread_mutex_destroy(&s->secret_lock);
 	pthread_mutex_destroy(&s->folders_lock);

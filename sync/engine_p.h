@@ -1,7 +1,9 @@
-/* Internals shared by the engine's files: engine.c (the account), folder.c
- * (gather, plan, guards), apply.c (flag, deletion and upload actions),
- * download.c (batched, crash-safe downloads), recover.c (intents left by an
- * interrupted run). */
+/* Internals shared by the engine's files: engine.c (the account, on top),
+ * folder.c (gather, plan, guards), apply.c (flag, deletion and upload
+ * actions), download.c (batched, crash-safe downloads), recover.c (intents
+ * left by an interrupted run) and the others named below. What a folder
+ * job may use of its account's run is struct sync_env (sync/env.h): no
+ * file here calls back into engine.c. */
 #ifndef GMAILDIR_SYNC_ENGINE_P_H
 #define GMAILDIR_SYNC_ENGINE_P_H
 
@@ -9,29 +11,10 @@
 
 #include "store/maildir.h"
 #include "store/state.h"
-#include "sync/engine.h"
 #include "imap/imap.h"
+#include "sync/engine.h"
+#include "sync/env.h"
 #include "sync/plan.h"
-
-/* One account's run: the connection, the state and the options. */
-struct engine {
-	const struct account_conf *acct;     /* borrowed */
-	const struct engine_opts *opts;	     /* borrowed */
-	const struct engine_observer *obs;   /* borrowed */
-	struct imap *imap;		     /* owned */
-	struct state *st;		     /* owned */
-	struct state_lock *lock;	     /* owned */
-	struct maildir_root_lock *root_lock; /* owned: see claim_maildir */
-	bool claimed;			     /* the Maildir root is ours (claim.c) */
-	const struct folder_job *selected;   /* the job whose mailbox is selected */
-	const char *trash;		     /* borrowed: the \Trash mailbox, or NULL */
-	char **secret;			     /* the session's secret (engine_connect) */
-	pthread_mutex_t *secret_lock;	     /* guards *secret */
-	struct engine_session *session;	     /* borrowed: the session it belongs to */
-	bool gmail;			     /* the server speaks X-GM-EXT-1 */
-	pthread_mutex_t *obs_lock;	     /* serialises observer calls of workers */
-	struct pool *pool;		     /* borrowed: the apply phase's workers */
-};
 
 /* A message on the server, as the metadata fetch reported it. */
 struct remote_msg {
@@ -64,7 +47,7 @@ struct move_out {
  * plan over them, and the report. The plan's indices point into remote,
  * local and pairs, in the order they are stored here. */
 struct folder_job {
-	struct engine *eng;		/* borrowed */
+	struct sync_env *env;		/* borrowed */
 	const struct imap_mailbox *mbx; /* borrowed */
 	char *display;			/* owned: UTF-8, '/'-separated */
 	char *local_rel;		/* owned: path below the maildir root */
@@ -108,6 +91,7 @@ int folder_plan(struct folder_job *job, struct error *err);
 int folder_apply(struct folder_job *job, struct error *err);
 /* Tells the observer how the folder went (err NULL: it succeeded). */
 void folder_report(struct folder_job *job, const struct error *err);
+/* job.c: a job's own data. folder_job_clear frees everything. */
 void folder_job_clear(struct folder_job *job);
 /* Frees what planning and applying a folder needed (both sides' views,
  * the pairs, the plan), keeping its names, state row and report: for a
@@ -163,7 +147,7 @@ void move_link(struct folder_job *src, const struct move_out *m);
 
 /* workers.c: folder_apply for every job not failed, on up to
  * acct->connections connections at once; failed[] is updated. */
-void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *failed);
+void workers_apply(struct sync_env *env, struct folder_job *jobs, size_t n, bool *failed);
 
 /* rebuild.c: after a UIDVALIDITY change, replaces the folder's pairs by
  * matching (needs the remote and local views gathered). */
@@ -185,13 +169,8 @@ struct dl_run;
 /* True when run has batches to spare; the caller then must call
  * download_help (it counts as a helper from now on). */
 bool download_wants_help(struct dl_run *run);
-/* Runs batches of run on eng's own connection until none is left. */
-void download_help(struct dl_run *run, struct engine *eng);
-
-/* workers.c: a download offered to the pool's idle workers, and withdrawn
- * (no new helper comes after this returns). No-ops outside the pool. */
-void workers_offer(struct engine *eng, struct dl_run *run);
-void workers_withdraw(struct engine *eng, struct dl_run *run);
+/* Runs batches of run on env's own connection until none is left. */
+void download_help(struct dl_run *run, struct sync_env *env);
 
 /* apply.c: every other action of the plan. */
 int apply_flags(struct folder_job *job, struct error *err);
@@ -203,24 +182,6 @@ int apply_uploads(struct folder_job *job, struct error *err);
  * it on first use. Once per session; a dry run checks, creates nothing and
  * claims nothing. -1 with err (ERR_SAFETY when the root belongs to another
  * state) when the sync must not touch this Maildir. */
-int claim_maildir(struct engine *eng, struct error *err);
-
-/* Whether the caller asked the sync to stop (engine_opts.cancel). */
-bool engine_cancelled(const struct engine *eng);
-
-/* A new connection for the account (the secret read or refreshed as
- * needed); safe from worker threads. */
-int engine_connect(struct engine *eng, struct imap **imap_r, struct error *err);
-
-/* in with control characters replaced by '?', into buf; returns buf. */
-const char *printable(const char *in, char *buf, size_t size);
-
-/* Tells the observer something a person should know (printf-like). */
-void engine_notice(const struct engine *eng, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Reports progress of the transfers of a folder. */
-void engine_progress(struct folder_job *job, size_t done, size_t total, uint64_t bytes,
-		     uint64_t total_bytes);
+int claim_maildir(struct sync_env *env, struct error *err);
 
 #endif

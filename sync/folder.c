@@ -17,80 +17,6 @@
 #define MASS_DELETE_SHARE 0.5
 #define MASS_DELETE_MIN 20
 
-size_t job_remote_index(const struct folder_job *job, uint32_t uid)
-{
-	size_t lo = 0, hi = job->n_remote;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (job->remote[mid].uid == uid)
-			return mid;
-		if (job->remote[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
-size_t job_local_index(const struct folder_job *job, const char *key)
-{
-	size_t lo = 0, hi = job->n_local;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int d = strcmp(job->local[mid].unique, key);
-
-		if (d == 0)
-			return mid;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return PLAN_NONE;
-}
-
-void folder_job_clear(struct folder_job *job)
-{
-	for (size_t i = 0; i < job->n_remote; i++)
-		free(job->remote[i].keywords);
-	free(job->remote);
-	maildir_entries_free(job->local, job->n_local);
-	maildir_free(&job->md);
-	state_pairs_free(job->pairs, job->n_pairs);
-	plan_free(&job->plan);
-	state_folder_clear(&job->sf);
-	free(job->display);
-	free(job->local_rel);
-	free(job->local_abs);
-	free(job->moves);
-	free(job->to_trash);
-	free(job->vanished);
-	memset(job, 0, sizeof(*job));
-}
-
-void folder_job_release(struct folder_job *job)
-{
-	for (size_t i = 0; i < job->n_remote; i++)
-		free(job->remote[i].keywords);
-	free(job->remote);
-	job->remote = NULL;
-	job->n_remote = job->cap_remote = 0;
-	maildir_entries_free(job->local, job->n_local);
-	job->local = NULL;
-	job->n_local = 0;
-	maildir_free(&job->md);
-	state_pairs_free(job->pairs, job->n_pairs);
-	job->pairs = NULL;
-	job->n_pairs = 0;
-	plan_free(&job->plan);
-	free(job->vanished);
-	job->vanished = NULL;
-	job->n_vanished = 0;
-}
-
 /* folders.propagate_deletes deletes a folder on the server only when its
  * server copy is exactly as the last sync left it. */
 static bool remote_unchanged(const struct folder_job *job, size_t n_pairs)
@@ -108,7 +34,7 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 	struct stat st;
 
 	if (n_pairs > 0 && stat(job->local_abs, &st) < 0 && errno == ENOENT) {
-		if (job->eng->acct->propagate_folder_deletes && remote_unchanged(job, n_pairs)) {
+		if (job->env->acct->propagate_folder_deletes && remote_unchanged(job, n_pairs)) {
 			job->drop_remote = true;
 			return 0;
 		}
@@ -117,15 +43,15 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 			  "nothing was deleted (restore it, or run with --allow-mass-delete to "
 			  "delete these messages on the server)",
 			  job->local_abs, n_pairs);
-		if (!job->eng->opts->allow_mass_delete)
+		if (!job->env->opts->allow_mass_delete)
 			return -1;
 	}
 	/* A dry run creates nothing: a folder not yet on disk is simply empty. */
-	if (job->eng->opts->dry_run && stat(job->local_abs, &st) < 0 && errno == ENOENT)
+	if (job->env->opts->dry_run && stat(job->local_abs, &st) < 0 && errno == ENOENT)
 		return 0;
 	/* A folder that held mail is never recreated behind the user's back:
 	 * a missing cur/ or new/ is the same alarm as a missing folder. */
-	if (n_pairs > 0 && !job->eng->opts->allow_mass_delete &&
+	if (n_pairs > 0 && !job->env->opts->allow_mass_delete &&
 	    maildir_open(job->local_abs, false, &job->md, err) < 0) {
 		char why[sizeof(err->msg)];
 
@@ -137,9 +63,9 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 			  job->local_abs, why, n_pairs);
 		return -1;
 	}
-	if (!job->md && maildir_open(job->local_abs, !job->eng->opts->dry_run, &job->md, err) < 0)
+	if (!job->md && maildir_open(job->local_abs, !job->env->opts->dry_run, &job->md, err) < 0)
 		return -1;
-	maildir_set_touch(job->md, job->eng->opts->touch, job->eng->opts->touch_ctx);
+	maildir_set_touch(job->md, job->env->opts->touch, job->env->opts->touch_ctx);
 	return 0;
 }
 
@@ -157,12 +83,12 @@ static bool same_names(char *const *a, size_t n_a, char *const *b, size_t n_b)
  * when the list changed: a sync that changed nothing writes nothing. */
 static int record_ignored(struct folder_job *job, char *const *names, size_t n, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 	char **known = NULL;
 	size_t n_known = 0;
 	int ret = -1;
 
-	if (job->eng->opts->dry_run || job->sf.id == 0)
+	if (job->env->opts->dry_run || job->sf.id == 0)
 		return 0;
 	if (state_ignored_load(st, job->sf.id, &known, &n_known, err) < 0)
 		return -1;
@@ -197,14 +123,14 @@ static int gather_local(struct folder_job *job, struct error *err)
 	for (size_t i = 0; i < n; i++) {
 		char safe[1024];
 
-		log_debug("%s: ignored %s/%s: not a Maildir message", job->eng->acct->name,
+		log_debug("%s: ignored %s/%s: not a Maildir message", job->env->acct->name,
 			  job->local_abs, printable(names[i], safe, sizeof(safe)));
 	}
 	if (skipped > 0)
-		engine_notice(job->eng,
-			      "%s: ignored %zu files that are not Maildir messages (-v or gmaildir "
-			      "status names them)",
-			      job->local_abs, skipped);
+		env_notice(job->env,
+			   "%s: ignored %zu files that are not Maildir messages (-v or gmaildir "
+			   "status names them)",
+			   job->local_abs, skipped);
 	return record_ignored(job, names, n, err);
 }
 
@@ -217,9 +143,9 @@ static int moved_by_layout(const struct folder_job *job, struct error *err)
 		  "the last sync kept this folder in %s/%s, but layout: %s puts it in %s; "
 		  "nothing was changed (set layout back, or move the folders and remove "
 		  "the state directory %s: the next sync adopts them)",
-		  job->eng->acct->maildir, job->sf.local_path,
-		  job->eng->acct->layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim",
-		  job->local_abs, job->eng->acct->state_dir);
+		  job->env->acct->maildir, job->sf.local_path,
+		  job->env->acct->layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim",
+		  job->local_abs, job->env->acct->state_dir);
 	return -1;
 }
 
@@ -228,18 +154,18 @@ static int prepare(struct folder_job *job, struct error *err)
 	const struct imap_mailbox *m = job->mbx;
 	int found;
 
-	if (mailbox_display_name(m, job->eng->gmail, &job->display) < 0 ||
-	    mailbox_local_path(m, job->eng->gmail, job->eng->acct->layout, &job->local_rel) < 0) {
+	if (mailbox_display_name(m, job->env->gmail, &job->display) < 0 ||
+	    mailbox_local_path(m, job->env->gmail, job->env->acct->layout, &job->local_rel) < 0) {
 		char safe[256];
 
 		error_set(err, ERR_FOLDER, RETRY_NEVER, "invalid folder name '%s'",
 			  printable(m->name, safe, sizeof(safe)));
 		return -1;
 	}
-	job->local_abs = fs_join(job->eng->acct->maildir, job->local_rel);
-	job->report.account = job->eng->acct->name;
+	job->local_abs = fs_join(job->env->acct->maildir, job->local_rel);
+	job->report.account = job->env->acct->name;
 	job->report.folder = job->display;
-	found = state_folder_get(job->eng->st, m->name, &job->sf, err);
+	found = state_folder_get(job->env->st, m->name, &job->sf, err);
 	if (found < 0)
 		return -1;
 	if (found && strcmp(job->sf.local_path, job->local_rel) != 0)
@@ -267,7 +193,7 @@ static int mark_local_only(struct folder_job *job, struct plan_local *l, struct 
 
 	if (job->sf.id == 0)
 		return 0;
-	if (state_local_only_load(job->eng->st, job->sf.id, &keys, &n, err) < 0)
+	if (state_local_only_load(job->env->st, job->sf.id, &keys, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < job->n_local && n > 0; i++) {
 		const char *k = l[i].key;
@@ -280,7 +206,7 @@ static int mark_local_only(struct folder_job *job, struct plan_local *l, struct 
 
 static void fill_plan_input(struct folder_job *job, struct plan_input *in)
 {
-	const struct account_conf *acct = job->eng->acct;
+	const struct account_conf *acct = job->env->acct;
 	struct plan_remote *r = xcalloc(job->n_remote, sizeof(*r));
 	struct plan_local *l = xcalloc(job->n_local, sizeof(*l));
 	struct plan_base *b = xcalloc(job->n_pairs, sizeof(*b));
@@ -316,7 +242,7 @@ static int check_mass_delete(struct folder_job *job, struct error *err)
 {
 	const struct plan *p = &job->plan;
 
-	if (job->eng->opts->allow_mass_delete)
+	if (job->env->opts->allow_mass_delete)
 		return 0;
 	if (plan_mass_delete(p->n_delete_remote, job->n_pairs, MASS_DELETE_SHARE,
 			     MASS_DELETE_MIN)) {
@@ -342,7 +268,7 @@ static int count_intents(struct folder_job *job, size_t *n_r, struct error *err)
 {
 	struct state_intent *ins = NULL;
 
-	if (state_intents_load(job->eng->st, job->sf.id, &ins, n_r, err) < 0)
+	if (state_intents_load(job->env->st, job->sf.id, &ins, n_r, err) < 0)
 		return -1;
 	state_intents_free(ins, *n_r);
 	return 0;
@@ -358,7 +284,7 @@ static int plan_folder(struct folder_job *job, struct error *err)
 		state_pairs_free(job->pairs, job->n_pairs);
 		job->pairs = NULL;
 		job->n_pairs = 0;
-		if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+		if (state_pairs_load(job->env->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
 			return -1;
 	}
 	fill_plan_input(job, &in);
@@ -384,7 +310,7 @@ static int record_checkpoint(struct folder_job *job, struct error *err)
 	sf->last_sync = time(NULL);
 	free(sf->last_error);
 	sf->last_error = NULL;
-	return state_folder_put(job->eng->st, sf, err);
+	return state_folder_put(job->env->st, sf, err);
 }
 
 static int apply_plan(struct folder_job *job, struct error *err)
@@ -452,13 +378,6 @@ static int check_uidnext(const struct folder_job *job, struct error *err)
 	return -1;
 }
 
-int folder_load_pairs(struct folder_job *job, struct error *err)
-{
-	if (!job->sf.id || job->pairs)
-		return 0;
-	return state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err);
-}
-
 /* A folder whose Maildir did not change since the last sync is asked about
  * with STATUS first: servers answer it from an index without opening the
  * mailbox, several times cheaper than SELECT, and a quiet folder then needs
@@ -466,7 +385,7 @@ int folder_load_pairs(struct folder_job *job, struct error *err)
  * discourages STATUS on it). Returns 1 quiet, 0 go on, -1 error. */
 static int status_quiet(struct folder_job *job, struct error *err)
 {
-	struct imap *imap = job->eng->imap;
+	struct imap *imap = job->env->imap;
 	struct error ignored = {0};
 	size_t n_pairs = 0, n_intents = 0;
 
@@ -476,7 +395,7 @@ static int status_quiet(struct folder_job *job, struct error *err)
 		return 0;
 	if (maildir_settled_stamp(job->md, &job->stamp, err) < 0 ||
 	    count_intents(job, &n_intents, err) < 0 ||
-	    state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0)
+	    state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0)
 		return -1;
 	if (n_intents == 0 && job->stamp != 0 && job->stamp == job->sf.local_stamp) {
 		if (imap_status(imap, job->mbx->name, &job->info, err) < 0)
@@ -499,20 +418,20 @@ int folder_plan(struct folder_job *job, struct error *err)
 	size_t n_pairs = 0, n_intents = 0;
 	int quiet;
 
-	job->report.account = job->eng->acct->name;
+	job->report.account = job->env->acct->name;
 	if (prepare(job, err) < 0 || (quiet = status_quiet(job, err)) < 0)
 		return -1;
 	if (quiet)
 		return 0;
 	if (select_for_plan(job, err) < 0)
 		return -1;
-	job->eng->selected = job;
+	job->env->selected = job;
 	if (check_uidnext(job, err) < 0)
 		return -1;
-	if (job->sf.id == 0 && !job->eng->opts->dry_run &&
-	    state_folder_put(job->eng->st, &job->sf, err) < 0)
+	if (job->sf.id == 0 && !job->env->opts->dry_run &&
+	    state_folder_put(job->env->st, &job->sf, err) < 0)
 		return -1;
-	if (job->sf.id && state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0)
+	if (job->sf.id && state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0)
 		return -1;
 	if (open_local(job, n_pairs, err) < 0)
 		return -1;
@@ -535,22 +454,22 @@ int folder_plan(struct folder_job *job, struct error *err)
 	if (gather_remote(job, err) < 0 || gather_local(job, err) < 0)
 		return -1;
 	if (uidvalidity_changed(job)) {
-		if (job->eng->opts->dry_run) {
-			engine_notice(job->eng,
-				      "%s: the server changed UIDVALIDITY; a real sync "
-				      "will re-pair its messages",
-				      job->display);
+		if (job->env->opts->dry_run) {
+			env_notice(job->env,
+				   "%s: the server changed UIDVALIDITY; a real sync "
+				   "will re-pair its messages",
+				   job->display);
 			return 0;
 		}
 		if (rebuild_pairs(job, err) < 0)
 			return -1;
 	}
-	if (!job->eng->opts->dry_run && recover_intents(job, err) < 0)
+	if (!job->env->opts->dry_run && recover_intents(job, err) < 0)
 		return -1;
 	/* Recovery may have paired files: count again before adopting. A dry
 	 * run adopts too (in memory), to show what a real sync would do. */
 	if (job->n_local > 0 && job->n_remote > 0 && !uidvalidity_changed(job) &&
-	    ((job->sf.id && state_pair_count(job->eng->st, job->sf.id, &n_pairs, err) < 0) ||
+	    ((job->sf.id && state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0) ||
 	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
 		return -1;
 	if (plan_folder(job, err) < 0)
@@ -563,16 +482,16 @@ int folder_plan(struct folder_job *job, struct error *err)
 /* The user deleted the whole local folder, and propagate_deletes is on. */
 static int drop_remote_folder(struct folder_job *job, struct error *err)
 {
-	if (job->eng->opts->dry_run) {
-		engine_notice(job->eng, "would delete folder '%s' on the server", job->display);
+	if (job->env->opts->dry_run) {
+		env_notice(job->env, "would delete folder '%s' on the server", job->display);
 		return 0;
 	}
-	if (imap_delete(job->eng->imap, job->mbx->name, err) < 0 ||
-	    state_folder_delete(job->eng->st, job->sf.id, err) < 0)
+	if (imap_delete(job->env->imap, job->mbx->name, err) < 0 ||
+	    state_folder_delete(job->env->st, job->sf.id, err) < 0)
 		return -1;
-	job->eng->selected = NULL;
-	engine_notice(job->eng, "folder '%s' was deleted here: deleted on the server too",
-		      job->display);
+	job->env->selected = NULL;
+	env_notice(job->env, "folder '%s' was deleted here: deleted on the server too",
+		   job->display);
 	return 0;
 }
 
@@ -612,11 +531,11 @@ static int select_for_apply(struct folder_job *job, struct error *err)
 {
 	struct imap_mailbox_info now;
 
-	if (job->eng->selected == job || !needs_server(job))
+	if (job->env->selected == job || !needs_server(job))
 		return 0;
-	if (imap_select(job->eng->imap, job->mbx->name, &now, err) < 0)
+	if (imap_select(job->env->imap, job->mbx->name, &now, err) < 0)
 		return -1;
-	job->eng->selected = job;
+	job->env->selected = job;
 	if (now.uidvalidity != job->info.uidvalidity || now.uidnext < job->info.uidnext) {
 		error_set(err, ERR_FOLDER, RETRY_BACKOFF,
 			  "%s changed under us (UIDVALIDITY %u -> %u, UIDNEXT %u -> %u) while "
@@ -636,21 +555,21 @@ int folder_apply(struct folder_job *job, struct error *err)
 		job->report.unchanged = true;
 		job->report.messages = job->n_known;
 		/* A past failure that left nothing to redo is over. */
-		if (job->sf.last_error && !job->eng->opts->dry_run)
-			return state_folder_set_error(job->eng->st, job->sf.id, NULL, err);
+		if (job->sf.last_error && !job->env->opts->dry_run)
+			return state_folder_set_error(job->env->st, job->sf.id, NULL, err);
 		return 0;
 	}
 	if (check_mass_delete(job, err) < 0)
 		return -1;
 	count_plan(job);
-	if (job->eng->opts->dry_run) {
+	if (job->env->opts->dry_run) {
 		job->report.unchanged = job->plan.n == 0;
 		return 0;
 	}
 	if (select_for_apply(job, err) < 0)
 		return -1;
 	if (apply_plan(job, err) < 0 || record_checkpoint(job, err) < 0 ||
-	    state_pair_count(job->eng->st, job->sf.id, &job->report.messages, err) < 0)
+	    state_pair_count(job->env->st, job->sf.id, &job->report.messages, err) < 0)
 		return -1;
 	job->report.unchanged = job->plan.n == 0;
 	return 0;
@@ -658,27 +577,27 @@ int folder_apply(struct folder_job *job, struct error *err)
 
 void folder_report(struct folder_job *job, const struct error *err)
 {
-	const struct engine_observer *obs = job->eng->obs;
+	const struct engine_observer *obs = job->env->obs;
 
-	job->report.account = job->eng->acct->name;
+	job->report.account = job->env->acct->name;
 	if (err) {
 		struct error serr = {0};
 
 		job->report.failed = true;
 		job->report.err = *err;
 		/* For `gmaildir status`; a failure to record it changes nothing. */
-		if (job->sf.id && !job->eng->opts->dry_run)
-			state_folder_set_error(job->eng->st, job->sf.id, err->msg, &serr);
+		if (job->sf.id && !job->env->opts->dry_run)
+			state_folder_set_error(job->env->st, job->sf.id, err->msg, &serr);
 	}
 	if (!job->report.folder) {
 		printable(job->mbx->name, job->safe_name, sizeof(job->safe_name));
 		job->report.folder = job->safe_name;
 	}
-	if (job->eng->opts->dry_run)
+	if (job->env->opts->dry_run)
 		job->report.messages = job->quiet ? job->n_known : job->n_pairs;
 	if (obs && obs->folder_done) {
-		pthread_mutex_lock(job->eng->obs_lock);
+		pthread_mutex_lock(job->env->obs_lock);
 		obs->folder_done(&job->report, obs->ctx);
-		pthread_mutex_unlock(job->eng->obs_lock);
+		pthread_mutex_unlock(job->env->obs_lock);
 	}
 }

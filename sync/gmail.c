@@ -120,7 +120,7 @@ static bool copy_flags(const struct copy *c, unsigned *flags_r)
 		return true;
 	}
 	if (!a || !left_folder(a->op) || a->local == PLAN_NONE ||
-	    c->job->eng->acct->direction == DIRECTION_PULL)
+	    c->job->env->acct->direction == DIRECTION_PULL)
 		return false;
 	*flags_r = c->job->local[a->local].flags & MF_ALL;
 	return true;
@@ -340,7 +340,7 @@ void gmail_match(struct folder_job *jobs, size_t n)
 	size_t n_copies = 0;
 	struct copy *cs;
 
-	if (n == 0 || !jobs[0].eng->gmail)
+	if (n == 0 || !jobs[0].env->gmail)
 		return;
 	copies_match(jobs, n);
 	cs = collect_copies(jobs, n, &n_copies);

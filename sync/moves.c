@@ -84,7 +84,7 @@ void moves_match(struct folder_job *jobs, size_t n)
 	size_t n_refs = 0;
 	struct upload_ref *refs;
 
-	if (n < 2 || !(imap_caps(jobs[0].eng->imap) & IMAP_CAP_UIDPLUS))
+	if (n < 2 || !(imap_caps(jobs[0].env->imap) & IMAP_CAP_UIDPLUS))
 		return; /* without COPYUID a move could not be paired: delete + upload */
 	refs = collect_uploads(jobs, n, &n_refs);
 	for (size_t j = 0; j < n && n_refs > 0; j++) {
@@ -127,7 +127,7 @@ static char *move_message_id(const struct folder_job *src, const struct move_out
 static int record_intents(struct folder_job *src, struct move_out **ms, size_t n, int64_t *ids,
 			  struct error *err)
 {
-	struct state *st = src->eng->st;
+	struct state *st = src->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -163,7 +163,7 @@ static int record_intents(struct folder_job *src, struct move_out **ms, size_t n
 static int record_moved(struct folder_job *src, struct move_out **ms, size_t n, const int64_t *ids,
 			struct error *err)
 {
-	struct state *st = src->eng->st;
+	struct state *st = src->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -192,7 +192,7 @@ static int move_batch(struct folder_job *src, struct move_out **ms, size_t n, st
 	for (size_t i = 0; i < n; i++)
 		uids[i] = ms[i]->src_uid;
 	if (record_intents(src, ms, n, ids, err) < 0 ||
-	    (ms[0]->copy ? imap_copy : imap_move)(src->eng->imap, uids, n, ms[0]->target->mbx->name,
+	    (ms[0]->copy ? imap_copy : imap_move)(src->env->imap, uids, n, ms[0]->target->mbx->name,
 						  &dst, err) < 0)
 		goto out;
 	crashpoint(ms[0]->copy ? "UID COPY sent" : "UID MOVE sent");
@@ -249,15 +249,15 @@ static int push_moved_flags(struct folder_job *src, const struct move_out *m, st
 	struct maildir_entry *e = &t->local[m->target_local];
 	unsigned want = merged_flags(src, m);
 	struct state_pair p = src->pairs[m->src_pair];
-	struct imap *imap = src->eng->imap;
+	struct imap *imap = src->env->imap;
 	bool store = (want & ~m->src_flags) || (m->src_flags & ~want);
 
 	/* Only a STORE needs the target selected (a label put back often
 	 * carries its flags already: then only the base is settled). */
-	if (store && t->eng->selected != t && imap_select(imap, t->mbx->name, &t->info, err) < 0)
+	if (store && t->env->selected != t && imap_select(imap, t->mbx->name, &t->info, err) < 0)
 		return -1;
 	if (store)
-		t->eng->selected = t;
+		t->env->selected = t;
 	if ((want & ~m->src_flags) &&
 	    imap_store_flags(imap, &m->dst_uid, 1, true, want & ~m->src_flags, NULL, err) < 0)
 		return -1;
@@ -270,7 +270,7 @@ static int push_moved_flags(struct folder_job *src, const struct move_out *m, st
 	p.uid = m->dst_uid;
 	p.key = e->unique;
 	p.flags = want;
-	return state_pair_put(src->eng->st, t->sf.id, &p, err);
+	return state_pair_put(src->env->st, t->sf.id, &p, err);
 }
 
 int moves_finish(struct folder_job *jobs, size_t n, struct error *err)

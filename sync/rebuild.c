@@ -147,7 +147,7 @@ static struct old_ref *match(struct rb_ctx *c, struct old_ref *refs, size_t r)
  * download or upload left is kept like an unmatched one: local-only. */
 static int drop_intents(struct folder_job *job, size_t *n_kept_r, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 	struct state_intent *ins = NULL;
 	size_t n = 0;
 	int ret = -1;
@@ -173,7 +173,7 @@ static int store_pairs(struct rb_ctx *c, struct old_ref *refs, size_t *n_matched
 		       size_t *n_kept_r, struct error *err)
 {
 	struct folder_job *job = c->job;
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 
 	for (size_t r = 0; r < job->n_remote; r++) {
 		struct old_ref *o = match(c, refs, r);
@@ -206,7 +206,7 @@ static int store_pairs(struct rb_ctx *c, struct old_ref *refs, size_t *n_matched
 static int replace_pairs(struct rb_ctx *c, struct error *err)
 {
 	struct folder_job *job = c->job;
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 	struct old_ref *refs = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*refs));
 	size_t matched = 0, kept = 0;
 	uint32_t old = job->sf.uidvalidity;
@@ -232,10 +232,10 @@ static int replace_pairs(struct rb_ctx *c, struct error *err)
 		goto out;
 	}
 	ret = state_commit(st, err);
-	engine_notice(job->eng,
-		      "%s: the server changed UIDVALIDITY (%u -> %u): %zu messages matched, "
-		      "%zu kept locally without a server copy we could recognise (not uploaded)",
-		      job->display, old, job->info.uidvalidity, matched, kept);
+	env_notice(job->env,
+		   "%s: the server changed UIDVALIDITY (%u -> %u): %zu messages matched, "
+		   "%zu kept locally without a server copy we could recognise (not uploaded)",
+		   job->display, old, job->info.uidvalidity, matched, kept);
 out:
 	free(refs);
 	return ret;
@@ -249,10 +249,10 @@ int rebuild_pairs(struct folder_job *job, struct error *err)
 	state_pairs_free(job->pairs, job->n_pairs);
 	job->pairs = NULL;
 	job->n_pairs = 0;
-	if (state_pairs_load(job->eng->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
+	if (state_pairs_load(job->env->st, job->sf.id, &job->pairs, &job->n_pairs, err) < 0)
 		goto out;
-	if (job->n_remote > 0 && !(imap_caps(job->eng->imap) & IMAP_CAP_XGM) &&
-	    imap_fetch_message_ids(job->eng->imap, on_id, &c, err) < 0)
+	if (job->n_remote > 0 && !(imap_caps(job->env->imap) & IMAP_CAP_XGM) &&
+	    imap_fetch_message_ids(job->env->imap, on_id, &c, err) < 0)
 		goto out;
 	ret = replace_pairs(&c, err);
 out:

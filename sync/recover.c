@@ -63,7 +63,7 @@ static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_
 
 	/* A key already paired, or a UID that another key holds, is not taken
 	 * twice (pairing it would move that UID off its file). */
-	found = state_pair_by_key(job->eng->st, job->sf.id, e->unique, &old, err);
+	found = state_pair_by_key(job->env->st, job->sf.id, e->unique, &old, err);
 	state_pair_clear(&old);
 	if (found != 0)
 		return found < 0 ? -1 : 0;
@@ -71,7 +71,7 @@ static int pair_with(struct folder_job *job, uint32_t uid, const struct maildir_
 		return 0;
 	if (r)
 		p.keywords = r->keywords;
-	return state_pair_put(job->eng->st, job->sf.id, &p, err);
+	return state_pair_put(job->env->st, job->sf.id, &p, err);
 }
 
 static int recover_download(struct folder_job *job, const struct state_intent *in,
@@ -137,7 +137,7 @@ static int recover_upload(struct folder_job *job, const struct state_intent *in,
 		goto out;
 	/* An empty ID would match every message that has one. */
 	if (message_id && *message_id &&
-	    imap_search_message_id(job->eng->imap, message_id, min_uid, &uids, &n, err) < 0)
+	    imap_search_message_id(job->env->imap, message_id, min_uid, &uids, &n, err) < 0)
 		goto out;
 	/* The size identifies a message only when it has no Message-ID: one
 	 * that has one and is not found was not uploaded. */
@@ -169,7 +169,7 @@ static int recover_one(struct folder_job *job, const struct state_intent *in, st
 
 int recover_intents(struct folder_job *job, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 	struct state_intent *ins = NULL;
 	size_t n = 0;
 	int ret = -1;

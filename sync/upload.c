@@ -60,16 +60,16 @@ static void refuse_empty(struct folder_job *job, struct up_item *it)
 
 	item_path(job, it, path, sizeof(path));
 	it->refused = true;
-	engine_notice(job->eng,
-		      "warning: %s is empty (0 bytes), not a message: it is not uploaded and stays "
-		      "here as a local-only file",
-		      printable(path, safe, sizeof(safe)));
+	env_notice(job->env,
+		   "warning: %s is empty (0 bytes), not a message: it is not uploaded and stays "
+		   "here as a local-only file",
+		   printable(path, safe, sizeof(safe)));
 }
 
 static int record_intents(struct folder_job *job, struct up_item *items, size_t n,
 			  struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -109,10 +109,10 @@ static void refuse_for_good(struct folder_job *job, struct up_item *it, const st
 
 	item_path(job, it, path, sizeof(path));
 	it->refused = true;
-	engine_notice(job->eng,
-		      "warning: the server refused %s (%s): it is not uploaded again and stays "
-		      "here as a local-only file",
-		      printable(path, safe, sizeof(safe)), why->msg);
+	env_notice(job->env,
+		   "warning: the server refused %s (%s): it is not uploaded again and stays "
+		   "here as a local-only file",
+		   printable(path, safe, sizeof(safe)), why->msg);
 }
 
 /* APPENDs one message. A NO from the server fails this message only (one
@@ -129,9 +129,9 @@ static int append_one(struct folder_job *job, struct up_item *it, struct error *
 
 	if (maildir_read_crlf(job->md, e, &data, &len, &mtime, err) < 0)
 		goto out;
-	if (imap_append(job->eng->imap, job->mbx->name, e->flags, NULL, mtime, data, len,
+	if (imap_append(job->env->imap, job->mbx->name, e->flags, NULL, mtime, data, len,
 			&uidvalidity, &it->uid, err) < 0) {
-		it->done = !imap_is_dead(job->eng->imap);
+		it->done = !imap_is_dead(job->env->imap);
 		if (it->done && err->scope == ERR_MESSAGE && err->retry == RETRY_NEVER) {
 			refuse_for_good(job, it, err);
 			ret = 0;
@@ -160,7 +160,7 @@ static void find_uid(struct folder_job *job, struct up_item *it)
 		it->done = false;
 		return;
 	}
-	if (imap_search_message_id(job->eng->imap, it->message_id, job->info.uidnext, &uids, &n,
+	if (imap_search_message_id(job->env->imap, it->message_id, job->info.uidnext, &uids, &n,
 				   &err) == 0 &&
 	    n > 0)
 		it->uid = uids[n - 1];
@@ -172,7 +172,7 @@ static void find_uid(struct folder_job *job, struct up_item *it)
 
 static int record_pairs(struct folder_job *job, struct up_item *items, size_t n, struct error *err)
 {
-	struct state *st = job->eng->st;
+	struct state *st = job->env->st;
 
 	if (state_begin(st, err) < 0)
 		return -1;
@@ -206,7 +206,7 @@ static int run_batch(struct folder_job *job, struct up_item *items, size_t n, st
 
 	if (record_intents(job, items, n, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n && !imap_is_dead(job->eng->imap); i++) {
+	for (size_t i = 0; i < n && !imap_is_dead(job->env->imap); i++) {
 		if (!items[i].refused && append_one(job, &items[i], &aerr) < 0 && failed++ == 0)
 			*err = aerr;
 		if (items[i].refused && job->report.uploaded > 0)
@@ -216,7 +216,7 @@ static int run_batch(struct folder_job *job, struct up_item *items, size_t n, st
 	}
 	if (record_pairs(job, items, n, failed ? &aerr : err) < 0)
 		return -1;
-	return failed || imap_is_dead(job->eng->imap) ? -1 : 0;
+	return failed || imap_is_dead(job->env->imap) ? -1 : 0;
 }
 
 static struct up_item *collect(struct folder_job *job, size_t *n_r)
@@ -248,7 +248,7 @@ int apply_uploads(struct folder_job *job, struct error *err)
 
 		ret = run_batch(job, items + done, k, err);
 		done += k;
-		engine_progress(job, done, n, job->report.bytes_up, 0);
+		env_progress(job->env, job->display, done, n, job->report.bytes_up, 0);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(items[i].message_id);

@@ -17,7 +17,7 @@
 #define MAX_OFFERS 16
 
 struct pool {
-	struct engine *main;	 /* borrowed: the account's engine */
+	struct sync_env *main;	 /* borrowed: the account's engine */
 	struct folder_job *jobs; /* borrowed */
 	size_t *order;		 /* job indices, largest work first */
 	size_t n_order;
@@ -30,13 +30,14 @@ struct pool {
 	struct dl_run *offers[MAX_OFFERS]; /* borrowed: downloads open to help */
 	size_t n_offers;
 	pthread_mutex_t lock;
-	pthread_cond_t cv; /* a job ended, a download was offered, hold ended */
+	pthread_cond_t cv;     /* a job ended, a download was offered, hold ended */
+	struct env_pool iface; /* what the workers' envs offer downloads to */
 };
 
 struct worker {
 	struct pool *pool;
-	struct engine eng; /* a copy of main with its own connections */
-	bool own;	   /* eng.imap and eng.st belong to this worker */
+	struct sync_env env; /* a copy of main with its own connections */
+	bool own;	     /* env.imap and env.st belong to this worker */
 	pthread_t thread;
 };
 
@@ -71,7 +72,7 @@ static bool is_quota(const struct error *err)
 /* The next job to apply, under p->lock; NULL when none is left to start. */
 static struct folder_job *take_locked(struct pool *p)
 {
-	if (p->next >= p->n_order || p->paused || engine_cancelled(p->main))
+	if (p->next >= p->n_order || p->paused || env_cancelled(p->main))
 		return NULL;
 	p->running++;
 	return &p->jobs[p->order[p->next++]];
@@ -96,12 +97,11 @@ static struct dl_run *offer_locked(struct pool *p)
 	return NULL;
 }
 
-void workers_offer(struct engine *eng, struct dl_run *run)
+/* env_pool.offer: a download open to idle workers. */
+static void pool_offer(void *pool, struct dl_run *run)
 {
-	struct pool *p = eng->pool;
+	struct pool *p = pool;
 
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->lock);
 	if (p->n_offers < MAX_OFFERS) {
 		p->offers[p->n_offers++] = run;
@@ -110,12 +110,10 @@ void workers_offer(struct engine *eng, struct dl_run *run)
 	pthread_mutex_unlock(&p->lock);
 }
 
-void workers_withdraw(struct engine *eng, struct dl_run *run)
+static void pool_withdraw(void *pool, struct dl_run *run)
 {
-	struct pool *p = eng->pool;
+	struct pool *p = pool;
 
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->n_offers; i++)
 		if (p->offers[i] == run) {
@@ -131,7 +129,7 @@ static void apply_one(struct worker *w, struct folder_job *job)
 	size_t i = (size_t)(job - w->pool->jobs);
 	bool failed;
 
-	job->eng = &w->eng;
+	job->env = &w->env;
 	failed = folder_apply(job, &err) < 0;
 	if (failed && is_quota(&err))
 		error_prefix(&err, "the server's quota stopped the sync (everything done so far is "
@@ -155,7 +153,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct pool *p = w->pool;
 
-	while (!imap_is_dead(w->eng.imap)) {
+	while (!imap_is_dead(w->env.imap)) {
 		struct folder_job *job = NULL;
 		struct dl_run *run = NULL;
 
@@ -173,7 +171,7 @@ static void *worker_main(void *arg)
 		if (job)
 			apply_one(w, job);
 		else if (run)
-			download_help(run, &w->eng);
+			download_help(run, &w->env);
 		else
 			break;
 	}
@@ -182,25 +180,25 @@ static void *worker_main(void *arg)
 
 /* A worker beyond the first gets its own login and state connection; one
  * that cannot connect simply takes no job. */
-static bool worker_connect(struct worker *w, const struct engine *main)
+static bool worker_connect(struct worker *w, const struct sync_env *main)
 {
 	struct error err = {0};
 
-	w->eng = *main;
-	w->eng.imap = NULL;
-	w->eng.st = NULL;
-	w->eng.lock = NULL;
-	w->eng.selected = NULL;
+	w->env = *main;
+	w->env.imap = NULL;
+	w->env.st = NULL;
+	w->env.lock = NULL;
+	w->env.selected = NULL;
 	w->own = true;
 	/* Its SQLite page cache is kept small: a worker mostly appends pairs
 	 * and intents, and each connection's cache is its own memory. */
-	if (state_open(main->acct->state_dir, &w->eng.st, &err) == 0 &&
-	    state_set_cache(w->eng.st, 128, &err) == 0 &&
-	    engine_connect(&w->eng, &w->eng.imap, &err) == 0)
+	if (state_open(main->acct->state_dir, &w->env.st, &err) == 0 &&
+	    state_set_cache(w->env.st, 128, &err) == 0 &&
+	    env_connect(&w->env, &w->env.imap, &err) == 0)
 		return true;
-	engine_notice(main, "an extra connection failed (%s); going on with fewer", err.msg);
-	imap_free(&w->eng.imap);
-	state_free(&w->eng.st);
+	env_notice(main, "an extra connection failed (%s); going on with fewer", err.msg);
+	imap_free(&w->env.imap);
+	state_free(&w->env.st);
 	return false;
 }
 
@@ -244,11 +242,11 @@ static size_t job_width(const struct folder_job *job, size_t cap)
 	return batches < 2 ? 1 : batches < cap ? batches : cap;
 }
 
-static size_t worker_count(const struct engine *eng, size_t n_busy)
+static size_t worker_count(const struct sync_env *env, size_t n_busy)
 {
-	size_t want = eng->acct->connections;
+	size_t want = env->acct->connections;
 
-	if (eng->opts->dry_run || n_busy < 2)
+	if (env->opts->dry_run || n_busy < 2)
 		return 1;
 	return want < n_busy ? want : n_busy;
 }
@@ -279,9 +277,9 @@ static void first_all_mail(struct pool *p, struct worker *w0)
 
 /* Runs folder_apply for every job not failed yet. Jobs a lost connection
  * left behind are reported as failed. */
-void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *failed)
+void workers_apply(struct sync_env *env, struct folder_job *jobs, size_t n, bool *failed)
 {
-	struct pool p = {.main = eng, .jobs = jobs, .failed = failed};
+	struct pool p = {.main = env, .jobs = jobs, .failed = failed};
 	size_t n_busy = 0, n_workers;
 	struct worker *ws;
 
@@ -294,45 +292,46 @@ void workers_apply(struct engine *eng, struct folder_job *jobs, size_t n, bool *
 	 * ID): flag pushes and deletions go on the connection that planned
 	 * them. */
 	for (size_t i = 0; i < p.n_order; i++)
-		n_busy += job_width(&jobs[p.order[i]], eng->acct->connections);
-	n_workers = worker_count(eng, n_busy);
+		n_busy += job_width(&jobs[p.order[i]], env->acct->connections);
+	n_workers = worker_count(env, n_busy);
 	ws = xcalloc(n_workers, sizeof(*ws));
-	p.hold = eng->gmail;
+	p.hold = env->gmail;
+	p.iface = (struct env_pool){pool_offer, pool_withdraw, &p};
 	if (n_workers > 1)
-		eng->pool = &p;
-	ws[0] = (struct worker){&p, *eng, false, 0};
+		env->pool = &p.iface;
+	ws[0] = (struct worker){&p, *env, false, 0};
 	for (size_t i = 1; i < n_workers; i++) {
 		ws[i].pool = &p;
-		if (worker_connect(&ws[i], eng))
+		if (worker_connect(&ws[i], env))
 			pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
 		else
 			ws[i].own = false;
 	}
-	if (eng->gmail)
+	if (env->gmail)
 		first_all_mail(&p, &ws[0]);
 	worker_main(&ws[0]);
 	for (size_t i = 1; i < n_workers; i++) {
 		if (!ws[i].own)
 			continue;
 		pthread_join(ws[i].thread, NULL);
-		imap_free(&ws[i].eng.imap);
-		state_free(&ws[i].eng.st);
+		imap_free(&ws[i].env.imap);
+		state_free(&ws[i].env.st);
 	}
-	eng->selected = ws[0].eng.selected;
+	env->selected = ws[0].env.selected;
 	for (size_t i = 0; i < n; i++) {
-		jobs[i].eng = eng;
+		jobs[i].env = env;
 		if (!failed[i] && !p.done[i] && !jobs[i].applied) {
 			struct error err;
 
 			error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "not synced: %s",
 				  p.paused ? "paused by the server's quota, run again later"
-				  : engine_cancelled(eng) ? "interrupted"
-							  : "the connection was lost");
+				  : env_cancelled(env) ? "interrupted"
+						       : "the connection was lost");
 			failed[i] = true;
 			folder_report(&jobs[i], &err);
 		}
 	}
-	eng->pool = NULL;
+	env->pool = NULL;
 	pthread_cond_destroy(&p.cv);
 	pthread_mutex_destroy(&p.lock);
 	free(ws);
