@@ -321,20 +321,28 @@ static size_t set_count(const struct mailimap_set *set)
 	return n;
 }
 
+void imap_vanished_each(clist *exts, imap_vanished_fn *fn, void *ctx)
+{
+	for (clistiter *it = imap_first(exts); it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+
+		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
+		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data)
+			fn(((const struct mailimap_qresync_vanished *)ext->ext_data)->qr_known_uids,
+			   ctx);
+	}
+}
+
+static void add_count(const struct mailimap_set *set, void *ctx)
+{
+	*(size_t *)ctx += set_count(set);
+}
+
 size_t imap_vanished_count(clist *exts)
 {
 	size_t n = 0;
 
-	for (clistiter *it = imap_first(exts); it; it = clist_next(it)) {
-		const struct mailimap_extension_data *ext = clist_content(it);
-		const struct mailimap_qresync_vanished *v;
-
-		if (!ext || ext->ext_extension->ext_id != MAILIMAP_EXTENSION_QRESYNC ||
-		    ext->ext_type != MAILIMAP_QRESYNC_TYPE_VANISHED || !ext->ext_data)
-			continue;
-		v = ext->ext_data;
-		n += set_count(v->qr_known_uids);
-	}
+	imap_vanished_each(exts, add_count, &n);
 	return n;
 }
 

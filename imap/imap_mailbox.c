@@ -348,20 +348,24 @@ static size_t ranges_merge(struct imap_uid_range *v, size_t n)
 
 /* Every VANISHED response of the answer, in the response's extension list
  * until the next command. */
+struct vanished_ctx {
+	struct range_list *rl;
+	uint32_t hi;
+};
+
+static void add_vanished(const struct mailimap_set *set, void *ctx)
+{
+	struct vanished_ctx *c = ctx;
+
+	ranges_add(c->rl, set, c->hi);
+}
+
 static void collect_vanished(struct imap *imap, uint32_t hi, struct range_list *rl)
 {
 	const struct mailimap_response_info *ri = imap->mi->imap_response_info;
+	struct vanished_ctx c = {rl, hi};
 
-	for (clistiter *it = imap_first(ri ? ri->rsp_extension_list : NULL); it;
-	     it = clist_next(it)) {
-		const struct mailimap_extension_data *ext = clist_content(it);
-
-		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
-		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data)
-			ranges_add(
-			    rl, ((struct mailimap_qresync_vanished *)ext->ext_data)->qr_known_uids,
-			    hi);
-	}
+	imap_vanished_each(ri ? ri->rsp_extension_list : NULL, add_vanished, &c);
 	rl->n = ranges_merge(rl->v, rl->n);
 }
 

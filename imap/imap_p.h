@@ -127,8 +127,13 @@ int imap_raw_command_literal(struct imap *imap, const char *cmd, const char *dat
  * it, as a literal where needed). */
 bool imap_quote_mailbox(const char *mailbox, char *buf, size_t cap);
 
-/* The number of UIDs in the VANISHED responses of an extension list
- * (imap_response_info->rsp_extension_list; QRESYNC). */
+/* Calls fn with the UID set of each VANISHED response of an extension list
+ * (imap_response_info->rsp_extension_list; QRESYNC), in order. libetpan
+ * keeps them there, not in the selection info. */
+typedef void imap_vanished_fn(const struct mailimap_set *set, void *ctx);
+void imap_vanished_each(clist *exts, imap_vanished_fn *fn, void *ctx);
+
+/* The number of UIDs in the VANISHED responses of an extension list. */
 size_t imap_vanished_count(clist *exts);
 
 /* A keyword buffer that imap_meta_parse reuses from one message to the

@@ -606,6 +606,9 @@ static bool ssl_io_failed(struct conn *c, int r)
 	return false;
 }
 
+/* ssl_read and ssl_write are alike but for the OpenSSL call and the guard
+ * that judges the result (guard_read also inspects what came): kept as two
+ * plain functions rather than one behind a direction flag. */
 static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count)
 {
 	struct conn *c = conn_of(low);

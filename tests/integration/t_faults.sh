@@ -15,8 +15,8 @@ cd "$(dirname "$0")/../.."
 source tests/lib/tap.sh
 source tests/lib/dovecot.sh
 source tests/lib/gmaildir.sh
+source tests/lib/proxy.sh
 
-PROXY=$PWD/tests/proxy/faultproxy.py
 N_CUTS=${GMAILDIR_FAULT_CUTS:-100}
 TIMEOUT=5
 LIMIT=$((TIMEOUT * 4 + 10)) # bound of one cut run (it may wait out a timeout)
@@ -25,7 +25,6 @@ dc_start || exit 1
 gd_setup test "timeout: $TIMEOUT
 connections: 1"
 F_DIR=$(mktemp -d /tmp/gd-faults.XXXXXX)
-F_PID=
 f_cleanup() {
 	local rc=$?
 	f_proxy_stop
@@ -40,30 +39,12 @@ SERVER_MAILDIR=$DC_DIR/home/$DC_USER/Maildir
 # f_proxy_start CONF_OUT TARGET_PORT [PROXY ARGS...]: a proxy, and a copy of
 # the config that goes through it (same Maildir and state).
 f_proxy_start() {
-	local conf=$1 port=$2 pf=$F_DIR/proxy.port i
+	local conf=$1 port=$2
 	shift 2
-	f_proxy_stop
-	rm -f "$pf"
-	"$DC_PYTHON" "$PROXY" --target "127.0.0.1:$port" --port-file "$pf" --max-life 120 \
-		--log "$F_DIR/proxy.log" "$@" </dev/null >>"$F_DIR/proxy.log" 2>&1 &
-	F_PID=$!
-	for i in $(seq 100); do
-		[ -s "$pf" ] && break
-		sleep 0.02
-	done
-	[ -s "$pf" ] || return 1
-	sed "s/^    port: .*/    port: $(cat "$pf")/" "$F_CONF_BASE" >"$conf"
-	chmod 600 "$conf"
+	proxy_start "$port" "$F_CONF_BASE" "$conf" "$F_DIR/proxy.log" --max-life 120 "$@"
 }
 
-f_proxy_stop() {
-	if [ -n "$F_PID" ]; then
-		kill "$F_PID" 2>/dev/null
-		wait "$F_PID" 2>/dev/null
-		F_PID=
-	fi
-	return 0
-}
+f_proxy_stop() { proxy_stop; }
 
 # f_sync CONF: one sync, bounded; sets RC and SECS.
 f_sync() {

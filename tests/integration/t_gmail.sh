@@ -13,25 +13,6 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-gm_setup() { # gm_setup [EXTRA_YAML]: a config for the fixture's account
-	GD_DIR=$(mktemp -d /tmp/gdt.XXXXXX)
-	GD_CONF=$GD_DIR/config.yaml GD_MAIL=$GD_DIR/Mail GD_STATE=$GD_DIR/state GD_ACCOUNT=gm
-	{
-		echo "accounts:"
-		echo "  - name: gm"
-		echo "    provider: gmail"
-		echo "    host: 127.0.0.1"
-		echo "    port: $GM_PORT"
-		echo "    ca_file: $GM_CA"
-		echo "    user: $GM_USER"
-		echo "    maildir: $GD_MAIL"
-		echo "    state_dir: $GD_STATE"
-		if [ -n "${1:-}" ]; then printf '%s\n' "$1" | sed 's/^/    /'; else echo "    password: \"$GM_PASS\""; fi
-	} >"$GD_CONF"
-	chmod 600 "$GD_CONF"
-	_gd_chain_trap
-}
-
 # local_files MSGID: every local file of a message, "folder/sub/name" lines.
 local_files() {
 	sqlite3 "$GD_STATE/state.db" "select f.local_path || char(9) || p.key from pairs p
@@ -49,7 +30,7 @@ labelled=$(awk -F'\t' '$2 != ""' "$gen/index.tsv" | wc -l)
 diag "300 messages, $labelled with labels, $(tr ',' '\n' <"$gen/index.tsv" | grep -c .) label uses"
 gm_ctl reset_counters >/dev/null
 
-gm_setup
+gd_setup_gmail
 out=$(gd sync 2>&1)
 check_eq "first sync of a labelled account exits 0" 0 "$?"
 [ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
@@ -128,7 +109,7 @@ check_eq "... and sends no STORE or APPEND" "$before" \
 # resumes without downloading anything twice.
 gm_ctl reset_counters >/dev/null
 gm_ctl set "quota_bytes=$((total / 3))" >/dev/null
-gm_setup
+gd_setup_gmail
 out=$(gd sync 2>&1)
 check_eq "a sync stopped by OVERQUOTA exits 1" 1 "$?"
 check_contains "... saying what happened" "OVERQUOTA" "$out"
@@ -143,20 +124,20 @@ check_eq "no message was downloaded twice across the two runs" 1 \
 	"$(gm_ctl counters | gm_json 'max(r["downloads"].values())')"
 
 # Logins.
-gm_setup "auth: xoauth2
+gd_setup_gmail "auth: xoauth2
 oauth2_token_command: \"echo $GM_TOKEN\""
 gd -q sync --dry-run
 check_eq "XOAUTH2 with a good token logs in" 0 "$?"
-gm_setup "auth: xoauth2
+gd_setup_gmail "auth: xoauth2
 oauth2_token_command: \"echo not-a-token\""
 out=$(gd sync 2>&1)
 check_eq "XOAUTH2 with a bad token fails (exit 1)" 1 "$?"
 check_contains "... with Gmail's text and a hint to refresh the token" "fresh access token" "$out"
-gm_setup "password: \"wrong wrong wrong\""
+gd_setup_gmail "password: \"wrong wrong wrong\""
 out=$(gd sync 2>&1)
 check_contains "a wrong App Password shows Gmail's text" "Invalid credentials" "$out"
 gm_ctl set auth_mode=app-password-required >/dev/null
-gm_setup
+gd_setup_gmail
 out=$(gd sync 2>&1)
 check_contains "an account that needs an App Password is told how to make one" \
 	"myaccount.google.com/apppasswords" "$out"
@@ -164,7 +145,7 @@ gm_ctl set auth_mode=normal >/dev/null
 
 # The daemon idling on a Gmail system folder by its server name syncs it
 # under its local name (Archive) as soon as mail arrives.
-gm_setup "password: \"$GM_PASS\"
+gd_setup_gmail "password: \"$GM_PASS\"
 idle: [\"[Gmail]/All Mail\"]
 poll_interval: 3600"
 "$GMAILDIR_BIN" -c "$GD_CONF" daemon >"$GD_DIR/daemon.log" 2>&1 &
@@ -183,7 +164,7 @@ wait "$dpid"
 gm_stop
 gm_start "prefix=[Google Mail]" lang=de || exit 1
 python3 tests/gmail/populate.py "$GM_CTL" "$gen" gm2 >/dev/null
-gm_setup
+gd_setup_gmail
 gd -q sync
 check_eq "with German names the sync exits 0" 0 "$?"
 find "$GD_MAIL/Archive" -type f | sed 's/^/# /' | sort | tail -3

@@ -13,25 +13,6 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-gm_setup() { # a config for the fixture's account
-	GD_DIR=$(mktemp -d /tmp/gdt.XXXXXX)
-	GD_CONF=$GD_DIR/config.yaml GD_MAIL=$GD_DIR/Mail GD_STATE=$GD_DIR/state GD_ACCOUNT=gm
-	{
-		echo "accounts:"
-		echo "  - name: gm"
-		echo "    provider: gmail"
-		echo "    host: 127.0.0.1"
-		echo "    port: $GM_PORT"
-		echo "    ca_file: $GM_CA"
-		echo "    user: $GM_USER"
-		echo "    password: \"$GM_PASS\""
-		echo "    maildir: $GD_MAIL"
-		echo "    state_dir: $GD_STATE"
-	} >"$GD_CONF"
-	chmod 600 "$GD_CONF"
-	_gd_chain_trap
-}
-
 # raw MSGID > FILE: the message's bytes as the fixture stores them.
 raw() { gm_ctl message "msgid=$1" raw=1 | gm_json 'r["raw_b64"]' | base64 -d; }
 
@@ -53,7 +34,7 @@ done
 
 # --- 1. lieer: one Maildir of every message, named by its Gmail id (hex),
 # used as Archive (All Mail).
-gm_setup
+gd_setup_gmail
 mkdir -p "$GD_MAIL/Archive"/{cur,new,tmp}
 for id in "${ids[@]}"; do
 	raw "$id" | tr -d '\r' >"$GD_MAIL/Archive/cur/$(printf '%016x' "$id"):2,S"
@@ -74,7 +55,7 @@ out=$(gd sync 2>&1)
 check_eq "the next sync changes nothing" 0 "$(grep -vc unchanged <<<"$out")"
 
 # --- 2. An IMAP tool's tree: a copy per label, each with an X-TUID.
-gm_setup
+gd_setup_gmail
 for folder in INBOX Work; do
 	mkdir -p "$GD_MAIL/$folder"/{cur,new,tmp}
 	while read -r uid id; do

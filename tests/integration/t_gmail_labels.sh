@@ -17,26 +17,6 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-gm_setup() { # gm_setup EXTRA_YAML: a config for the fixture's account
-	GD_DIR=$(mktemp -d /tmp/gdt.XXXXXX)
-	GD_CONF=$GD_DIR/config.yaml GD_MAIL=$GD_DIR/Mail GD_STATE=$GD_DIR/state GD_ACCOUNT=gm
-	{
-		echo "accounts:"
-		echo "  - name: gm"
-		echo "    provider: gmail"
-		echo "    host: 127.0.0.1"
-		echo "    port: $GM_PORT"
-		echo "    ca_file: $GM_CA"
-		echo "    user: $GM_USER"
-		echo "    password: \"$GM_PASS\""
-		echo "    maildir: $GD_MAIL"
-		echo "    state_dir: $GD_STATE"
-		printf '%s\n' "$1" | sed 's/^/    /'
-	} >"$GD_CONF"
-	chmod 600 "$GD_CONF"
-	_gd_chain_trap
-}
-
 # local_files MSGID: every local file of a message, one path a line.
 local_files() {
 	sqlite3 "$GD_STATE/state.db" "select f.local_path || char(9) || p.key from pairs p
@@ -113,7 +93,7 @@ done
 total=$(all_mail_count)
 
 # ---- conflicts: keep
-gm_setup "conflicts: keep"
+gd_setup_gmail "conflicts: keep"
 gd -q sync
 check_eq "keep: first sync exits 0" 0 "$?"
 check_eq "keep: INBOX holds the $total messages" "$total" "$(files_in INBOX)"
@@ -157,7 +137,7 @@ check_eq "keep: ... in no folder" 0 "$(changed_lines <<<"$out")"
 check_eq "keep: ... and sends no STORE or APPEND" "$before" "$(writes)"
 
 # ---- conflicts: deletion-wins (the default), on a new Maildir
-gm_setup "conflicts: deletion-wins"
+gd_setup_gmail "conflicts: deletion-wins"
 gd -q sync
 check_eq "deletion-wins: first sync exits 0" 0 "$?"
 n_inbox=$(files_in INBOX)
@@ -199,7 +179,7 @@ check_eq "deletion-wins: ... and sends no STORE or APPEND" "$before" "$(writes)"
 # ---- keep, interrupted right after the UID COPY that puts the label back:
 # the next run pairs the key with the copy (its intent), copies nothing
 # again, downloads nothing and uploads nothing.
-gm_setup "conflicts: keep
+gd_setup_gmail "conflicts: keep
 connections: 1"
 gd -q sync
 check_eq "crash: first sync exits 0" 0 "$?"

@@ -9,6 +9,7 @@
 #   gd_compare FOLDER [LOCALPATH]  ok if the server folder and the Maildir
 #                                  hold the same messages, byte-identical,
 #                                  once each, with the same flags and mtimes
+#   gd_setup_gmail [EXTRA_YAML]   the same for the Gmail fixture's account
 #   gd_fresh [EXTRA_YAML]          gd_reset_server, then gd_setup test
 #                                  EXTRA_YAML: an empty server account, a
 #                                  new Maildir and state
@@ -49,6 +50,31 @@ gd_setup() {
 		echo "    password: \"$DC_PASS\""
 		echo "    maildir: $GD_MAIL"
 		echo "    state_dir: $GD_STATE"
+		[ -n "$extra" ] && printf '%s\n' "$extra" | sed 's/^/    /'
+	} >"$GD_CONF"
+	chmod 600 "$GD_CONF"
+	_gd_chain_trap
+}
+
+# gd_setup_gmail [EXTRA_YAML]: as gd_setup, for the account of the Gmail
+# fixture (tests/gmail/fixture.sh, after gm_start): provider gmail, its
+# port and CA; its password unless EXTRA_YAML gives the credentials itself
+# (a "password..." or "auth:" line).
+gd_setup_gmail() {
+	local extra=${1:-}
+	GD_DIR=$(mktemp -d /tmp/gdt.XXXXXX)
+	GD_CONF=$GD_DIR/config.yaml GD_MAIL=$GD_DIR/Mail GD_STATE=$GD_DIR/state GD_ACCOUNT=gm
+	{
+		echo "accounts:"
+		echo "  - name: gm"
+		echo "    provider: gmail"
+		echo "    host: 127.0.0.1"
+		echo "    port: $GM_PORT"
+		echo "    ca_file: $GM_CA"
+		echo "    user: $GM_USER"
+		echo "    maildir: $GD_MAIL"
+		echo "    state_dir: $GD_STATE"
+		grep -qE '^(password|auth:)' <<<"$extra" || echo "    password: \"$GM_PASS\""
 		[ -n "$extra" ] && printf '%s\n' "$extra" | sed 's/^/    /'
 	} >"$GD_CONF"
 	chmod 600 "$GD_CONF"

@@ -46,13 +46,13 @@ cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/tap.sh
 source tests/lib/dovecot.sh
 source tests/lib/gmaildir.sh
+source tests/lib/proxy.sh
 
 SOAK_SECONDS=${SOAK_SECONDS:-120}
 SOAK_SEED=${SOAK_SEED:-1}
 SOAK_REPORT=${SOAK_REPORT:-}
 SOAK_KEEP=${SOAK_KEEP:-}
 SOAK_TICK_MS=${SOAK_TICK_MS:-700}
-PROXY=$PWD/tests/proxy/faultproxy.py
 FOLDERS=(INBOX Archive Work)
 SAMPLE_EVERY=2        # seconds between RSS / fd samples
 CUT_MIN=15 CUT_SPAN=6 # a cut every 15..20 s
@@ -66,7 +66,7 @@ UPLOAD_SETTLE=20      # seconds before a locally made message may be expunged
 BAND_LO=50 BAND_HI=110
 
 T_START=$SECONDS
-DPID='' PROXY_PID=''
+DPID=''
 dc_start || exit 1
 gd_setup soak "idle: [INBOX, Archive]
 poll_interval: 10
@@ -97,36 +97,12 @@ soak_cleanup() {
 }
 trap 'soak_cleanup; _gd_cleanup; dc_cleanup' EXIT
 
-# proxy_start: a pass-through faultproxy to Dovecot's implicit-TLS port,
-# alive a good while longer than the soak; S_CONF is GD_CONF through it.
-proxy_start() {
-	local pf=$S_DIR/proxy.port i
-	"$DC_PYTHON" "$PROXY" --target "127.0.0.1:$DC_PORT_IMAPS" --port-file "$pf" \
-		--mode pass --max-life $((SOAK_SECONDS + 900)) --log "$S_PLOG" \
-		--arm-bytes "$ARM_BYTES" --seed "$SOAK_SEED" \
-		</dev/null >>"$S_DIR/proxy.out" 2>&1 &
-	PROXY_PID=$!
-	for i in $(seq 100); do
-		[ -s "$pf" ] && break
-		sleep 0.05
-	done
-	[ -s "$pf" ] || return 1
-	sed "s/^    port: .*/    port: $(cat "$pf")/" "$GD_CONF" >"$S_CONF"
-	chmod 600 "$S_CONF"
-}
-
-proxy_stop() {
-	local i
-	[ -n "$PROXY_PID" ] || return 0
-	kill "$PROXY_PID" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$PROXY_PID" 2>/dev/null
-	wait "$PROXY_PID" 2>/dev/null
-	PROXY_PID=
-	return 0
+# soak_proxy_start: a pass-through fault proxy to Dovecot's implicit-TLS
+# port, alive a good while longer than the soak; S_CONF is GD_CONF through
+# it (tests/lib/proxy.sh; proxy_stop stops it).
+soak_proxy_start() {
+	proxy_start "$DC_PORT_IMAPS" "$GD_CONF" "$S_CONF" "$S_PLOG" --mode pass \
+		--max-life $((SOAK_SECONDS + 900)) --arm-bytes "$ARM_BYTES" --seed "$SOAK_SEED"
 }
 
 daemon_start() {
@@ -616,7 +592,7 @@ for f in "${FOLDERS[@]}"; do
 	while IFS= read -r id; do model_add_server "$id" "$f"; done < <(gd_server_ids "$f")
 done
 
-proxy_start || { not_ok "the fault proxy starts"; exit 1; }
+soak_proxy_start || { not_ok "the fault proxy starts"; exit 1; }
 daemon_start
 ready() { grep -q "first sync done" "$S_LOG"; }
 for ((i = 0; i < 600; i++)); do
