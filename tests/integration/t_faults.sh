@@ -241,13 +241,19 @@ sed -i "s/^    tls: none/    tls: implicit/; /^    allow_insecure: true/d" "$F_C
 sed -i "s/^    port: .*/    port: $DC_PORT_IMAPS/" "$F_CONF_BASE"
 
 # A stall longer than the timeout: the run must give up within its bounds.
+# The transport lets an answer that already brought data wait longer (one
+# more timeout per 16 KB: tls.c's pacing), and the middle of the session
+# may fall in a large answer (a download of messages with 8-bit bytes
+# fetches them twice: BODY[] and BINARY[]), so the stall outlasts any
+# answer's budget at that point: 4 timeouts.
 F_BAD=0
-f_fault_round "stall" --mode stall --dir s2c --at $((S2C / 2)) --stall $((TIMEOUT * 2))
-check_eq "a stall of $((TIMEOUT * 2)) s mid-session: no hang, then a clean run completes" 0 "$F_BAD"
-check_eq "a stall of $((TIMEOUT * 2)) s mid-session: the stalled run gives up (${F_FAULT_SECS}s)" 1 \
+STALL=$((TIMEOUT * 4))
+f_fault_round "stall" --mode stall --dir s2c --at $((S2C / 2)) --stall "$STALL"
+check_eq "a stall of $STALL s mid-session: no hang, then a clean run completes" 0 "$F_BAD"
+check_eq "a stall of $STALL s mid-session: the stalled run gives up (${F_FAULT_SECS}s)" 1 \
 	"$F_FAULT_RC"
-check_contains "a stall of $((TIMEOUT * 2)) s mid-session: it says it timed out" "timed out" \
-	"$F_FAULT_OUT"
+check "a stall of $STALL s mid-session: it says it timed out, or that the server is too slow" \
+	grep -qE 'timed out|too slow' <<<"$F_FAULT_OUT"
 
 # One byte at a time, the whole way: slow but correct.
 F_BAD=0

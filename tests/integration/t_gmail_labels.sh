@@ -41,7 +41,9 @@ writes() { gm_ctl counters | gm_json 'r["commands"].get("UID STORE", 0) + r["com
 labels_of() { gm_ctl message "msgid=$1" | gm_json 'r["labels"]'; }
 # changed_lines < SYNC_OUTPUT: how many folder lines report some work.
 changed_lines() { sed 's/;.*//; s/unchanged, [0-9]* messages$//; s/^[^:]*://' | grep -c '[1-9]'; }
-inodes() { find "$GD_MAIL" -type f -printf '%i\n' | sort -u | wc -l; }
+# The messages' inodes (the Maildir root's .gmaildir.lock and .gmaildir.id
+# are no messages).
+inodes() { find "$GD_MAIL" -type f ! -name '.gmaildir.*' -printf '%i\n' | sort -u | wc -l; }
 files_in() { find "$GD_MAIL/$1/cur" "$GD_MAIL/$1/new" -type f 2>/dev/null | wc -l; }
 
 # Every local copy of MSGID has Maildir flags FLAGS and they are one inode.
