@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "imap/imap_p.h"
 #include "util/log.h"
 #include "util/uidset.h"

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 
 #define MAILDIR_UNKNOWN_MAX 64
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "util/xalloc.h"
 
 const char *peer_tool_name(enum peer_tool tool)

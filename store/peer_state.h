@@ -34,7 +34,7 @@ struct peer_record {
 	 * peer synced this UID but no file in cur/ or new/ carries it now (the
 	 * user deleted it since, or two files claim it and neither is trusted). */
 	char *unique;
-	unsigned flags; /* MF_* (store/msgflags.h) as the peer last synced them */
+	unsigned flags; /* MF_* (util/msgflags.h) as the peer last synced them */
 };
 
 struct peer_state {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "util/crashpoint.h"
 #include "sync/engine_p.h"
 #include "util/xalloc.h"

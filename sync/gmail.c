@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "sync/engine_p.h"
 #include "imap/message.h"
 #include "util/xalloc.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "util/xalloc.h"
 
 /* Look-up tables built once per plan: O(n log n) for n messages. */

@@ -28,7 +28,7 @@
 
 #include <stdbool.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "sync/plan.h"
 
 #define MAXM 48

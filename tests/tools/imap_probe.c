@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "imap/imap.h"
 #include "util/fs.h"
 #include "util/log.h"

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "store/peer_state.h"
 #include "util/fs.h"
 #include "util/xalloc.h"

@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "sync/plan.h"
 
 #define NONE PLAN_NONE

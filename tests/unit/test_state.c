@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/msgflags.h"
+#include "util/msgflags.h"
 #include "store/state.h"
 #include "store/state_p.h"
 #include "util/xalloc.h"

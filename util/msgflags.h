@@ -1,8 +1,8 @@
 /* Message flags as both replicas see them: the IMAP system flags that have a
  * Maildir letter. Any other IMAP keyword is carried as text in the state
  * (see state.h) and never dropped. */
-#ifndef GMAILDIR_STORE_MSGFLAGS_H
-#define GMAILDIR_STORE_MSGFLAGS_H
+#ifndef GMAILDIR_UTIL_MSGFLAGS_H
+#define GMAILDIR_UTIL_MSGFLAGS_H
 
 enum msgflag {
 	MF_DRAFT = 1u << 0,	/* D  \Draft */
