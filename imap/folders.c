@@ -175,7 +175,11 @@ int folder_local_path(const char *remote, char delim, char **path_r)
 	return map_components(remote, delim, '/', local_component, delim, path_r);
 }
 
-static int remote_component(const char *comp, bool first, char delim, struct sbuf *out)
+/* One local component back to its wire form, against the escaping of one
+ * layout: only the one spelling that escape produces is accepted, so that
+ * two local directories never name the same remote folder. */
+static int remote_component_as(const char *comp, bool first, char delim, struct sbuf *out,
+			       void (*escape)(const char *raw, bool first, struct sbuf *out))
 {
 	struct sbuf rawb = {NULL, 0, 0}, check = {NULL, 0, 0};
 	char *raw = NULL, *canon = NULL, *wire = NULL;
@@ -184,10 +188,8 @@ static int remote_component(const char *comp, bool first, char delim, struct sbu
 	if (unescape_component(comp, &rawb) < 0)
 		goto out;
 	raw = sbuf_take(&rawb);
-	escape_component(raw, first, &check);
+	escape(raw, first, &check);
 	canon = sbuf_take(&check);
-	/* Only the one spelling folder_local_path() produces is accepted, so
-	 * that two local directories never name the same remote folder. */
 	if (strcmp(canon, comp) != 0 || mutf7_encode(raw, &wire) < 0)
 		goto out;
 	/* A delimiter inside a component would split it on the server. */
@@ -201,6 +203,11 @@ out:
 	free(canon);
 	free(wire);
 	return ret;
+}
+
+static int remote_component(const char *comp, bool first, char delim, struct sbuf *out)
+{
+	return remote_component_as(comp, first, delim, out, escape_component);
 }
 
 int folder_remote_name(const char *local_path, char delim, char **remote_r)
@@ -272,27 +279,7 @@ static int folder_pp_local_path(const char *remote, char delim, char **path_r)
 /* As remote_component, against the Maildir++ escaping. */
 static int pp_remote_component(const char *comp, bool first, char delim, struct sbuf *out)
 {
-	struct sbuf rawb = {NULL, 0, 0}, check = {NULL, 0, 0};
-	char *raw = NULL, *canon = NULL, *wire = NULL;
-	int ret = -1;
-
-	if (unescape_component(comp, &rawb) < 0)
-		goto out;
-	raw = sbuf_take(&rawb);
-	pp_escape_component(raw, first, &check);
-	canon = sbuf_take(&check);
-	if (strcmp(canon, comp) != 0 || mutf7_encode(raw, &wire) < 0)
-		goto out;
-	if (delim && strchr(wire, delim))
-		goto out;
-	sbuf_puts(out, wire);
-	ret = 0;
-out:
-	free(rawb.s);
-	free(raw);
-	free(canon);
-	free(wire);
-	return ret;
+	return remote_component_as(comp, first, delim, out, pp_escape_component);
 }
 
 static int folder_pp_remote_name(const char *local_path, char delim, char **remote_r)
