@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "store/lockfile.h"
 #include "store/state_p.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -406,15 +407,10 @@ struct state_lock {
 	int fd;
 };
 
-/* The holder writes its pid after taking the lock, so a reader may find
- * the file empty for a moment. */
 static void lock_busy_error(int fd, const char *account, struct error *err)
 {
-	char buf[32] = {0};
-	long pid = 0;
+	long pid = lockfile_pid(fd);
 
-	if (pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		pid = strtol(buf, NULL, 10);
 	if (pid > 0)
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "account %s is being synced by pid %ld",
 			  account, pid);
@@ -423,20 +419,7 @@ static void lock_busy_error(int fd, const char *account, struct error *err)
 			  "account %s is being synced by another process", account);
 }
 
-static int write_pid(int fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
-		return -1;
-	return 0;
-}
-
-/* flock, not fcntl locks: an fcntl lock would be dropped when any other fd
- * of this process on the same file is closed. The lock dies with the
- * process, so a crash never leaves a stale lock; the file is never
- * removed, which would let two processes lock two different files. */
+/* The lock file and its pid: see store/lockfile.h. */
 int state_lock_acquire(const char *dir, const char *account, struct state_lock **lock_r,
 		       struct error *err)
 {
@@ -447,30 +430,12 @@ int state_lock_acquire(const char *dir, const char *account, struct state_lock *
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		goto out;
 	path = fs_join(dir, "lock");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", path, strerror(errno));
+	if (lockfile_take(path, LOCKFILE_CREATE, lock_busy_error, account, &fd, err) < 0)
 		goto out;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			lock_busy_error(fd, account, err);
-		else
-			error_set(err, ERR_ACCOUNT, RETRY_NEVER, "flock(%s): %s", path,
-				  strerror(errno));
-		goto out;
-	}
-	if (write_pid(fd) < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "write(%s): %s", path, strerror(errno));
-		goto out;
-	}
 	*lock_r = xmalloc(sizeof(**lock_r));
 	(*lock_r)->fd = fd;
-	fd = -1;
 	ret = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(path);
 	return ret;
 }
