@@ -174,6 +174,72 @@ int state_load_rows(struct state *st, sqlite3_stmt *s, size_t elem_size,
 	return 0;
 }
 
+int state_load_folder_rows(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			   size_t elem_size, void (*read_row)(sqlite3_stmt *s, void *elem),
+			   void (*clear)(void *elem), void **array_r, size_t *n_r,
+			   struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, id, sql, err);
+	int ret = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	ret = state_load_rows(st, s, elem_size, read_row, clear, array_r, n_r, err);
+out:
+	state_stmt_done(s);
+	return ret;
+}
+
+/* state_load_rows callbacks: column 0, a text, into a char *. */
+static void read_name(sqlite3_stmt *s, void *elem)
+{
+	*(char **)elem = state_column_text(s, 0);
+}
+
+static void clear_name(void *elem)
+{
+	free(*(char **)elem);
+}
+
+int state_load_folder_names(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			    char ***names_r, size_t *n_r, struct error *err)
+{
+	void *v = NULL;
+
+	if (state_load_folder_rows(st, id, sql, folder_id, sizeof(char *), read_name, clear_name,
+				   &v, n_r, err) < 0)
+		return -1;
+	*names_r = v;
+	return 0;
+}
+
+int state_run_id_text(struct state *st, enum state_sql id, const char *sql, int64_t v,
+		      const char *text, int *row_r, struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, id, sql, err);
+	int rc = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, v) != SQLITE_OK || state_bind_text(s, 2, text) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	if (row_r) {
+		rc = state_step_row(st, s, err);
+		*row_r = rc;
+	} else {
+		rc = state_step_done(st, s, err);
+	}
+out:
+	state_stmt_done(s);
+	return rc < 0 ? -1 : 0;
+}
+
 int state_bind_text(sqlite3_stmt *s, int i, const char *text)
 {
 	if (!text)
