@@ -13,11 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/lockfile.h"
 #include "store/maildir.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -28,15 +27,10 @@ struct maildir_root_lock {
 	int fd;
 };
 
-/* The holder writes its pid after taking the lock, so a reader may find
- * the file empty for a moment. */
 static void busy_error(int fd, const char *root, struct error *err)
 {
-	char buf[32] = {0};
-	long pid = 0;
+	long pid = lockfile_pid(fd);
 
-	if (pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		pid = strtol(buf, NULL, 10);
 	if (pid > 0)
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
 			  "Maildir %s is being synced by pid %ld (another gmaildir config or "
@@ -49,69 +43,27 @@ static void busy_error(int fd, const char *root, struct error *err)
 			  root);
 }
 
-/* The pid is there for the busy message only. Written at a fixed width
- * and with the file's times put back, the file keeps its size and mtime:
- * a sync that changed nothing leaves every file below the root as it was
- * (backup tools compare size and mtime, and so do our tests of an idle
- * sync). */
-static int write_pid(int fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%10ld\n", (long)getpid());
-	struct stat sb;
-	bool had_times = fstat(fd, &sb) == 0 && sb.st_size == n;
-
-	if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) < 0)
-		return -1;
-	if (had_times) {
-		struct timespec times[2] = {sb.st_atim, sb.st_mtim};
-
-		if (futimens(fd, times) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* flock for the same reasons as the state's lock (store/state.c): it dies
- * with the process, and the file is never removed. */
+/* The pid is there for the busy message only; the file keeps its size and
+ * mtime (LOCKFILE_KEEP_STAMP). Without create (a dry run) the file is
+ * locked but left unchanged. */
 int maildir_root_lock(const char *root, bool create, struct maildir_root_lock **lock_r,
 		      struct error *err)
 {
 	char *path = fs_join(root, MAILDIR_ROOT_LOCK);
+	unsigned flags = LOCKFILE_KEEP_STAMP | (create ? LOCKFILE_CREATE : 0);
 	int fd = -1, ret = -1;
 
 	*lock_r = NULL;
 	if (create && fs_mkdir_p(root, 0700, err) < 0)
 		goto out;
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
-	if (fd < 0 && !create && (errno == ENOENT || errno == ENOTDIR)) {
-		ret = 0; /* nothing to lock, and nothing may be created */
+	if (lockfile_take(path, flags, busy_error, root, &fd, err) < 0)
 		goto out;
+	if (fd >= 0) {
+		*lock_r = xmalloc(sizeof(**lock_r));
+		(*lock_r)->fd = fd;
 	}
-	if (fd < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", path, strerror(errno));
-		goto out;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			busy_error(fd, root, err);
-		else
-			error_set(err, ERR_ACCOUNT, RETRY_NEVER, "flock(%s): %s", path,
-				  strerror(errno));
-		goto out;
-	}
-	/* Without create (a dry run) the file is locked but left unchanged. */
-	if (create && write_pid(fd) < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "write(%s): %s", path, strerror(errno));
-		goto out;
-	}
-	*lock_r = xmalloc(sizeof(**lock_r));
-	(*lock_r)->fd = fd;
-	fd = -1;
 	ret = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(path);
 	return ret;
 }

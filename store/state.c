@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
+#include "store/lockfile.h"
 #include "store/state_p.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -171,6 +171,72 @@ int state_load_rows(struct state *st, sqlite3_stmt *s, size_t elem_size,
 	*array_r = v;
 	*n_r = n;
 	return 0;
+}
+
+int state_load_folder_rows(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			   size_t elem_size, void (*read_row)(sqlite3_stmt *s, void *elem),
+			   void (*clear)(void *elem), void **array_r, size_t *n_r,
+			   struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, id, sql, err);
+	int ret = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	ret = state_load_rows(st, s, elem_size, read_row, clear, array_r, n_r, err);
+out:
+	state_stmt_done(s);
+	return ret;
+}
+
+/* state_load_rows callbacks: column 0, a text, into a char *. */
+static void read_name(sqlite3_stmt *s, void *elem)
+{
+	*(char **)elem = state_column_text(s, 0);
+}
+
+static void clear_name(void *elem)
+{
+	free(*(char **)elem);
+}
+
+int state_load_folder_names(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			    char ***names_r, size_t *n_r, struct error *err)
+{
+	void *v = NULL;
+
+	if (state_load_folder_rows(st, id, sql, folder_id, sizeof(char *), read_name, clear_name,
+				   &v, n_r, err) < 0)
+		return -1;
+	*names_r = v;
+	return 0;
+}
+
+int state_run_id_text(struct state *st, enum state_sql id, const char *sql, int64_t v,
+		      const char *text, int *row_r, struct error *err)
+{
+	sqlite3_stmt *s = state_stmt(st, id, sql, err);
+	int rc = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_bind_int64(s, 1, v) != SQLITE_OK || state_bind_text(s, 2, text) != SQLITE_OK) {
+		state_db_error(st, err);
+		goto out;
+	}
+	if (row_r) {
+		rc = state_step_row(st, s, err);
+		*row_r = rc;
+	} else {
+		rc = state_step_done(st, s, err);
+	}
+out:
+	state_stmt_done(s);
+	return rc < 0 ? -1 : 0;
 }
 
 int state_bind_text(sqlite3_stmt *s, int i, const char *text)
@@ -406,15 +472,10 @@ struct state_lock {
 	int fd;
 };
 
-/* The holder writes its pid after taking the lock, so a reader may find
- * the file empty for a moment. */
 static void lock_busy_error(int fd, const char *account, struct error *err)
 {
-	char buf[32] = {0};
-	long pid = 0;
+	long pid = lockfile_pid(fd);
 
-	if (pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		pid = strtol(buf, NULL, 10);
 	if (pid > 0)
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "account %s is being synced by pid %ld",
 			  account, pid);
@@ -423,20 +484,7 @@ static void lock_busy_error(int fd, const char *account, struct error *err)
 			  "account %s is being synced by another process", account);
 }
 
-static int write_pid(int fd)
-{
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
-		return -1;
-	return 0;
-}
-
-/* flock, not fcntl locks: an fcntl lock would be dropped when any other fd
- * of this process on the same file is closed. The lock dies with the
- * process, so a crash never leaves a stale lock; the file is never
- * removed, which would let two processes lock two different files. */
+/* The lock file and its pid: see store/lockfile.h. */
 int state_lock_acquire(const char *dir, const char *account, struct state_lock **lock_r,
 		       struct error *err)
 {
@@ -447,30 +495,12 @@ int state_lock_acquire(const char *dir, const char *account, struct state_lock *
 	if (fs_mkdir_p(dir, 0700, err) < 0)
 		goto out;
 	path = fs_join(dir, "lock");
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "open(%s): %s", path, strerror(errno));
+	if (lockfile_take(path, LOCKFILE_CREATE, lock_busy_error, account, &fd, err) < 0)
 		goto out;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			lock_busy_error(fd, account, err);
-		else
-			error_set(err, ERR_ACCOUNT, RETRY_NEVER, "flock(%s): %s", path,
-				  strerror(errno));
-		goto out;
-	}
-	if (write_pid(fd) < 0) {
-		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "write(%s): %s", path, strerror(errno));
-		goto out;
-	}
 	*lock_r = xmalloc(sizeof(**lock_r));
 	(*lock_r)->fd = fd;
-	fd = -1;
 	ret = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(path);
 	return ret;
 }

@@ -213,18 +213,6 @@ void state_folders_free(struct state_folder *folders, size_t n)
 /* Pairs, intents and local-only keys go with it (ON DELETE CASCADE). */
 int state_folder_delete(struct state *st, int64_t folder_id, struct error *err)
 {
-	sqlite3_stmt *s =
-	    state_stmt(st, SQL_FOLDER_DELETE, "DELETE FROM folders WHERE id = ?1", err);
-	int ret = -1;
-
-	if (!s)
-		return -1;
-	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK) {
-		state_db_error(st, err);
-		goto out;
-	}
-	ret = state_step_done(st, s, err);
-out:
-	state_stmt_done(s);
-	return ret;
+	return state_run_ints(st, SQL_FOLDER_DELETE, "DELETE FROM folders WHERE id = ?1",
+			      &folder_id, 1, err);
 }

@@ -99,6 +99,7 @@ static void clear_intent(void *elem)
 	state_intent_clear(elem);
 }
 
+/* Not state_load_folder_rows: folder id 0 picks another statement, ?1 unbound. */
 int state_intents_load(struct state *st, int64_t folder_id, struct state_intent **intents_r,
 		       size_t *n_r, struct error *err)
 {

@@ -76,6 +76,22 @@ int state_load_rows(struct state *st, sqlite3_stmt *s, size_t elem_size,
 		    void (*read_row)(sqlite3_stmt *s, void *elem), void (*clear)(void *elem),
 		    void **array_r, size_t *n_r, struct error *err);
 
+/* state_load_rows over the cached statement id (prepared from sql), its
+ * ?1 bound to folder_id; the statement is reset. Same returns. */
+int state_load_folder_rows(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			   size_t elem_size, void (*read_row)(sqlite3_stmt *s, void *elem),
+			   void (*clear)(void *elem), void **array_r, size_t *n_r,
+			   struct error *err);
+/* state_load_folder_rows for a statement whose rows are one text column:
+ * the texts as a char * array (free with state_keys_free). */
+int state_load_folder_names(struct state *st, enum state_sql id, const char *sql, int64_t folder_id,
+			    char ***names_r, size_t *n_r, struct error *err);
+/* Runs the cached statement id (prepared from sql) with ?1 v and ?2 text.
+ * With row_r, the statement answers at most one row and *row_r says
+ * whether it did (1 or 0). 0 ok, -1 error. */
+int state_run_id_text(struct state *st, enum state_sql id, const char *sql, int64_t v,
+		      const char *text, int *row_r, struct error *err);
+
 /* Binds text, or NULL when text is NULL. Returns an SQLite code. */
 int state_bind_text(sqlite3_stmt *s, int i, const char *text);
 /* A copy of a text column, NULL for SQL NULL. */

@@ -117,25 +117,15 @@ int state_pairs_clear(struct state *st, int64_t folder_id, struct error *err)
 int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pairs_r, size_t *n_r,
 		     struct error *err)
 {
-	sqlite3_stmt *s =
-	    state_stmt(st, SQL_PAIR_LOAD,
-		       "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?1 ORDER BY uid", err);
 	void *v = NULL;
-	int ret = -1;
 
-	if (!s)
+	if (state_load_folder_rows(
+		st, SQL_PAIR_LOAD,
+		"SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?1 ORDER BY uid", folder_id,
+		sizeof(struct state_pair), read_pair_row, clear_pair, &v, n_r, err) < 0)
 		return -1;
-	if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK) {
-		state_db_error(st, err);
-		goto out;
-	}
-	ret = state_load_rows(st, s, sizeof(struct state_pair), read_pair_row, clear_pair, &v, n_r,
-			      err);
-	if (ret == 0)
-		*pairs_r = v;
-out:
-	state_stmt_done(s);
-	return ret;
+	*pairs_r = v;
+	return 0;
 }
 
 void state_pairs_free(struct state_pair *pairs, size_t n)

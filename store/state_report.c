@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "store/lockfile.h"
 #include "store/state_p.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -208,17 +209,6 @@ int state_report_load(struct state *st, struct state_folder_report **r_r, size_t
 	return rc;
 }
 
-/* The pid the holder wrote into the lock file; 0 when none (the file is
- * empty for a moment after the lock is taken, and after it is released). */
-static long pid_in_file(int fd)
-{
-	char buf[32] = {0};
-
-	if (pread(fd, buf, sizeof(buf) - 1, 0) <= 0)
-		return 0;
-	return strtol(buf, NULL, 10);
-}
-
 /* Looks for a flock on the file of sb in /proc/locks, whose lines read
  * "1: FLOCK  ADVISORY  WRITE 1832 fe:00:10952738 0 EOF" (pid, then the
  * device in hex and the inode). Returns 1 found (*pid_r set), 0 not, -1
@@ -289,7 +279,9 @@ int state_lock_holder(const char *dir, long *pid_r, struct error *err)
 		goto out;
 	}
 	if (held) {
-		*pid_r = pid_in_file(fd);
+		/* 0 when none: the file is empty for a moment after the
+		 * lock is taken, and after it is released. */
+		*pid_r = lockfile_pid(fd);
 		if (*pid_r <= 0)
 			*pid_r = locks_pid > 0 ? locks_pid : 0;
 	}
