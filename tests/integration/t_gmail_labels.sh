@@ -17,20 +17,11 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-# local_files MSGID: every local file of a message, one path a line.
-local_files() {
-	sqlite3 "$GD_STATE/state.db" "select f.local_path || char(9) || p.key from pairs p
-		join folders f on f.id = p.folder_id where p.gm_msgid = $1" |
-		while IFS=$'\t' read -r dir key; do
-			ls "$GD_MAIL/$dir"/new/"$key" "$GD_MAIL/$dir"/cur/"$key":2,* 2>/dev/null
-		done
-}
-
 # set_local_flags MSGID FOLDER FLAGS: a mail reader's flag change on the
 # message's copy in FOLDER (a rename into cur/ with those Maildir flags).
 set_local_flags() {
 	local f
-	f=$(local_files "$1" | grep "/Mail/$2/" | head -1)
+	f=$(gd_msg_files "$1" | grep "/Mail/$2/" | head -1)
 	[ -n "$f" ] || { diag "no local copy of $1 in $2"; return 1; }
 	mv "$f" "$(dirname "$(dirname "$f")")/cur/$(basename "${f%%:2,*}"):2,$3"
 }
@@ -49,7 +40,7 @@ files_in() { find "$GD_MAIL/$1/cur" "$GD_MAIL/$1/new" -type f 2>/dev/null | wc -
 # Every local copy of MSGID has Maildir flags FLAGS and they are one inode.
 check_copies() { # DESC MSGID FLAGS N_COPIES
 	local files
-	files=$(local_files "$2")
+	files=$(gd_msg_files "$2")
 	check_eq "$1: $4 local copies" "$4" "$(printf '%s' "$files" | grep -c .)"
 	check_eq "$1: every local copy carries :2,$3" "$4" \
 		"$(printf '%s\n' "$files" | grep -c ":2,$3\$")"
@@ -126,8 +117,8 @@ for m in k1 k2; do
 	check_copies "keep: $m" "$x" FS 2
 done
 check_eq "keep: k3 (no local change) left INBOX here too" 0 \
-	"$(local_files "$k3" | grep -c '/INBOX/')"
-check_eq "keep: ... and Archive kept it" 1 "$(local_files "$k3" | grep -c '/Archive/')"
+	"$(gd_msg_files "$k3" | grep -c '/INBOX/')"
+check_eq "keep: ... and Archive kept it" 1 "$(gd_msg_files "$k3" | grep -c '/Archive/')"
 check_eq "keep: ... and the server did not get \\Inbox back" 0 "$(labels_of "$k3" | grep -c Inbox)"
 check_eq "keep: INBOX holds $((total - 1)) files" $((total - 1)) "$(files_in INBOX)"
 check_eq "keep: Archive still holds $total files (no second copy)" "$total" "$(files_in Archive)"
@@ -165,7 +156,7 @@ check_copies "deletion-wins: d2" "$d2" FRS 1
 for m in d1 d2 k4; do
 	x=${!m}
 	check_eq "deletion-wins: $m's INBOX copy went (the label was removed)" 0 \
-		"$(local_files "$x" | grep -c '/INBOX/')"
+		"$(gd_msg_files "$x" | grep -c '/INBOX/')"
 	check_eq "deletion-wins: ... and the server did not get \\Inbox back" 0 \
 		"$(labels_of "$x" | grep -c Inbox)"
 done

@@ -24,6 +24,8 @@
 #   gd_local_rm FOLDER UID         a mail reader deletes UID's file
 #   gd_has_uid FOLDER UID...       the server folder holds every UID
 #   gd_no_uid FOLDER UID...        the server folder holds none of the UIDs
+#   gd_msg_files MSGID             every local file of the Gmail message
+#                                  MSGID (X-GM-MSGID), one path a line
 #   wait_for SECONDS CMD...        runs CMD every 0.1 s until it succeeds;
 #                                  fails if it never did within SECONDS
 #   gd_daemon_start [ARGS...]      starts gmaildir -c $GD_CONF ARGS daemon in
@@ -356,6 +358,16 @@ gd_no_uid() {
 	shift
 	for u in "$@"; do grep -qx "$u" <<<"$all" && return 1; done
 	return 0
+}
+
+# gd_msg_files MSGID: every local file of the Gmail message MSGID (its
+# X-GM-MSGID in the pairs), one path a line: its copy in each label folder.
+gd_msg_files() {
+	gd_state "select f.local_path || char(9) || p.key from pairs p
+		join folders f on f.id = p.folder_id where p.gm_msgid = $1" |
+		while IFS=$'\t' read -r dir key; do
+			ls "$GD_MAIL/$dir"/new/"$key" "$GD_MAIL/$dir"/cur/"$key":2,* 2>/dev/null
+		done
 }
 
 # ------------------------------------------------------------ the daemon
