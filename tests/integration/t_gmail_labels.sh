@@ -74,6 +74,29 @@ d LOGOUT
 EOF
 }
 
+# sync_labels_removed PREFIX: the sync that finds the labels removed on
+# the server: it exits 0, sends no APPEND, and the server keeps $total.
+sync_labels_removed() {
+	local out rc
+	out=$(gd sync 2>&1)
+	rc=$?
+	check_eq "$1: the sync exits 0" 0 "$rc"
+	[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
+	check_eq "$1: no APPEND was sent" 0 "$(gm_counter appends)"
+	check_eq "$1: still $total messages on the server" "$total" "$(all_mail_count)"
+}
+
+# check_next_sync_quiet PREFIX: the sync after that reports every folder
+# unchanged and sends no STORE or APPEND.
+check_next_sync_quiet() {
+	local before out
+	before=$(writes)
+	out=$(gd sync 2>&1)
+	check_contains "$1: the next sync changes nothing" "unchanged" "$out"
+	check_eq "$1: ... in no folder" 0 "$(changed_lines <<<"$out")"
+	check_eq "$1: ... and sends no STORE or APPEND" "$before" "$(writes)"
+}
+
 mk() { # mk NAME: a message file
 	printf 'From: a@b.test\nTo: c@d.test\nSubject: %s\nMessage-ID: <%s@labels.test>\n\nbody %s\n' \
 		"$1" "$1" "$1" >"$GM_DIR/$1.eml"
@@ -104,11 +127,7 @@ check_eq "keep: the EXPUNGE in INBOX removed the label only" "[Gmail]/All Mail" 
 set_local_flags "$k2" INBOX FS
 # k3: the label removed, no local change.
 gm_ctl labels "msgid=$k3" 'remove=\Inbox' >/dev/null
-out=$(gd sync 2>&1)
-check_eq "keep: the sync exits 0" 0 "$?"
-[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
-check_eq "keep: no APPEND was sent" 0 "$(gm_counter appends)"
-check_eq "keep: still $total messages on the server" "$total" "$(all_mail_count)"
+sync_labels_removed keep
 for m in k1 k2; do
 	x=${!m}
 	check_contains "keep: $m is \\Flagged on the server" '\Flagged' "$(msg_field "$x" flags)"
@@ -123,11 +142,7 @@ check_eq "keep: ... and the server did not get \\Inbox back" 0 "$(labels_of "$k3
 check_eq "keep: INBOX holds $((total - 1)) files" $((total - 1)) "$(files_in INBOX)"
 check_eq "keep: Archive still holds $total files (no second copy)" "$total" "$(files_in Archive)"
 check_eq "keep: still $total inodes in the Maildir" "$total" "$(inodes)"
-before=$(writes)
-out=$(gd sync 2>&1)
-check_contains "keep: the next sync changes nothing" "unchanged" "$out"
-check_eq "keep: ... in no folder" 0 "$(changed_lines <<<"$out")"
-check_eq "keep: ... and sends no STORE or APPEND" "$before" "$(writes)"
+check_next_sync_quiet keep
 
 # ---- conflicts: deletion-wins (the default), on a new Maildir
 gd_setup_gmail "conflicts: deletion-wins"
@@ -142,11 +157,7 @@ set_local_flags "$d1" INBOX FS
 remove_inbox_by_expunge "$d2"
 set_local_flags "$d2" INBOX FRS
 gm_ctl labels "msgid=$k4" 'remove=\Inbox' >/dev/null
-out=$(gd sync 2>&1)
-check_eq "deletion-wins: the sync exits 0" 0 "$?"
-[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
-check_eq "deletion-wins: no APPEND was sent" 0 "$(gm_counter appends)"
-check_eq "deletion-wins: still $total messages on the server" "$total" "$(all_mail_count)"
+sync_labels_removed deletion-wins
 check_contains "deletion-wins: d1's local \\Flagged reached the server" '\Flagged' \
 	"$(msg_field "$d1" flags)"
 check_contains "deletion-wins: d2's local \\Answered reached the server" '\Answered' \
@@ -163,11 +174,7 @@ done
 check_eq "deletion-wins: INBOX lost exactly those 3" $((n_inbox - 3)) "$(files_in INBOX)"
 check_eq "deletion-wins: Archive holds all $total, once each" "$total" "$(files_in Archive)"
 check_eq "deletion-wins: $total inodes in the Maildir" "$total" "$(inodes)"
-before=$(writes)
-out=$(gd sync 2>&1)
-check_contains "deletion-wins: the next sync changes nothing" "unchanged" "$out"
-check_eq "deletion-wins: ... in no folder" 0 "$(changed_lines <<<"$out")"
-check_eq "deletion-wins: ... and sends no STORE or APPEND" "$before" "$(writes)"
+check_next_sync_quiet deletion-wins
 
 # ---- keep, interrupted right after the UID COPY that puts the label back:
 # the next run pairs the key with the copy (its intent), copies nothing
