@@ -17,29 +17,8 @@ idle: [INBOX]"
 dc_populate "$DC_USER" INBOX 20 61 1K 4K >/dev/null
 dc_populate "$DC_USER" Other 5 62 1K 4K >/dev/null
 LOG=$GD_DIR/daemon.log
-DPID=
+trap 'gd_daemon_stop; _gd_cleanup; dc_cleanup' EXIT
 
-start_daemon() {
-	"$GMAILDIR_BIN" -c "$GD_CONF" -vv daemon >>"$LOG" 2>&1 &
-	DPID=$!
-}
-stop_daemon() {
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; _gd_cleanup; dc_cleanup' EXIT
-
-# wait_for SECONDS CMD...: polls CMD every 0.1 s; true if it became true.
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while [ $i -lt $limit ]; do
-		"$@" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 count_files() { find "$GD_MAIL/$1/cur" "$GD_MAIL/$1/new" -type f 2>/dev/null | wc -l; }
 has_files() { [ "$(count_files "$1")" -eq "$2" ]; }
 server_count() { [ "$(dc_status_field "$DC_USER" "$1" messages)" -eq "$2" ]; }
@@ -47,7 +26,7 @@ server_flag() { dc_flags "$DC_USER" INBOX "$1" | grep -q -- "$2"; }
 no_server_flag() { ! server_flag "$@"; }
 ready() { grep -q "first sync done" "$LOG"; }
 
-start_daemon
+gd_daemon_start -vv
 check "the daemon comes up and finishes its first sync" wait_for 20 ready
 both_on_disk() { [ "$(count_files INBOX)" -eq 20 ] && [ "$(count_files Other)" -eq 5 ]; }
 # A first sync that left a folder for its retry still counts as done (the
@@ -127,12 +106,12 @@ dc_doveadm save -u "$DC_USER" -m INBOX <"$new"
 check "... and the daemon goes on syncing with the old one" wait_for 20 has_files INBOX 23
 kill -HUP "$DPID"
 check "a good config on SIGHUP is taken" wait_for 10 bash -c "[ \$(grep -c 'config reloaded' '$LOG') -ge 2 ]"
-stop_daemon
+gd_daemon_stop
 
 # SIGTERM in the middle of a big download: exit 0 within 5 s, and the next
 # run resumes with every message once.
 dc_populate "$DC_USER" Big 1500 64 20K 120K >/dev/null
-start_daemon
+gd_daemon_start -vv
 wait_for 30 bash -c "[ \$(find '$GD_MAIL/Big' -type f 2>/dev/null | wc -l) -gt 50 ]"
 t0=$(date +%s%N)
 kill -TERM "$DPID"

@@ -13,15 +13,6 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-# local_files MSGID: every local file of a message, "folder/sub/name" lines.
-local_files() {
-	sqlite3 "$GD_STATE/state.db" "select f.local_path || char(9) || p.key from pairs p
-		join folders f on f.id = p.folder_id where p.gm_msgid = $1" |
-		while IFS=$'\t' read -r dir key; do
-			ls "$GD_MAIL/$dir"/new/"$key" "$GD_MAIL/$dir"/cur/"$key":2,* 2>/dev/null
-		done
-}
-
 gen=$(mktemp -d /tmp/gmgen.XXXXXX)
 GD_DIRS+=("$gen")
 python3 tests/lib/genmail.py --count 300 --seed gm1 --min-size 1K --max-size 30K --out "$gen" >/dev/null
@@ -57,18 +48,18 @@ check "[Gmail] itself (\\Noselect) is not a folder here" test ! -e "$GD_MAIL/[Gm
 # A flag set on one copy reaches the message (and so every label) and every
 # local copy, in the same sync.
 x=$(awk -F'\t' '$2 ~ /Work/ && $2 ~ /Family/ {print $1; exit}' "$gen/index.tsv")
-f=$(local_files "$x" | grep '/Work/' | head -1)
+f=$(gd_msg_files "$x" | grep '/Work/' | head -1)
 mv "$f" "${f%%:2,*}:2,FS"
 [ -e "${f%%:2,*}:2,FS" ] || mv "$f" "$(dirname "$f")/../cur/$(basename "${f%%:2,*}"):2,FS" 2>/dev/null
 gd -q sync
 check_contains "a flag set locally in Work reaches the message on the server" '\Flagged' \
 	"$(gm_ctl message "msgid=$x" | gm_json 'r["flags"]')"
 check_eq "... and every local copy of it carries F" 0 \
-	"$(local_files "$x" | grep -vc ':2,F')"
+	"$(gd_msg_files "$x" | grep -vc ':2,F')"
 
 # Deleting one copy in a label folder removes that label only.
 y=$(awk -F'\t' '$2 ~ /Family/ && $2 !~ /Work/ {print $1; exit}' "$gen/index.tsv")
-rm "$(local_files "$y" | grep '/Family/' | head -1)"
+rm "$(gd_msg_files "$y" | grep '/Family/' | head -1)"
 gd -q sync
 labels=$(gm_ctl message "msgid=$y" | gm_json 'r["labels"]')
 check "a local deletion in Family removes the Family label" bash -c "! grep -qx Family <<<'$labels'"
@@ -77,18 +68,18 @@ check_eq "... and the message stays in All Mail" 1 \
 
 # Deleting it in Archive (All Mail) sends it to Trash, off every label.
 z=$(awk -F'\t' '$2 ~ /Work/ {n++} $2 ~ /Work/ && n == 3 {print $1; exit}' "$gen/index.tsv")
-rm "$(local_files "$z" | grep '/Archive/' | head -1)"
+rm "$(gd_msg_files "$z" | grep '/Archive/' | head -1)"
 gd -q sync
 check_contains "a local deletion in Archive moves the message to Trash" '\Trash' \
 	"$(gm_ctl message "msgid=$z" | gm_json 'r["labels"]')"
 gd -q sync
-check_eq "... and after the next sync no local copy is left" "" "$(local_files "$z")"
+check_eq "... and after the next sync no local copy is left" "" "$(gd_msg_files "$z")"
 check_eq "no APPEND was ever sent" 0 "$(gm_counter appends)"
 
 # A copy into another label's folder (a hard link, as a mail reader or a
 # script might make) adds the label; it never creates a second message.
 c=$(awk -F'\t' '$2 !~ /Travel/ && $2 !~ /Work/ {n++} $2 !~ /Work/ && n == 5 {print $1; exit}' "$gen/index.tsv")
-src=$(local_files "$c" | grep '/Archive/' | head -1)
+src=$(gd_msg_files "$c" | grep '/Archive/' | head -1)
 mkdir -p "$GD_MAIL/Work/cur"
 ln "$src" "$GD_MAIL/Work/cur/1800000000.copy.test:2,S"
 msgs_before=$(gm_ctl list 'folder=[Gmail]/All Mail' | gm_json 'len(r["messages"])')

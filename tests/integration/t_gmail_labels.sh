@@ -17,20 +17,11 @@ source tests/lib/gmaildir.sh
 
 gm_start || exit 1
 
-# local_files MSGID: every local file of a message, one path a line.
-local_files() {
-	sqlite3 "$GD_STATE/state.db" "select f.local_path || char(9) || p.key from pairs p
-		join folders f on f.id = p.folder_id where p.gm_msgid = $1" |
-		while IFS=$'\t' read -r dir key; do
-			ls "$GD_MAIL/$dir"/new/"$key" "$GD_MAIL/$dir"/cur/"$key":2,* 2>/dev/null
-		done
-}
-
 # set_local_flags MSGID FOLDER FLAGS: a mail reader's flag change on the
 # message's copy in FOLDER (a rename into cur/ with those Maildir flags).
 set_local_flags() {
 	local f
-	f=$(local_files "$1" | grep "/Mail/$2/" | head -1)
+	f=$(gd_msg_files "$1" | grep "/Mail/$2/" | head -1)
 	[ -n "$f" ] || { diag "no local copy of $1 in $2"; return 1; }
 	mv "$f" "$(dirname "$(dirname "$f")")/cur/$(basename "${f%%:2,*}"):2,$3"
 }
@@ -49,7 +40,7 @@ files_in() { find "$GD_MAIL/$1/cur" "$GD_MAIL/$1/new" -type f 2>/dev/null | wc -
 # Every local copy of MSGID has Maildir flags FLAGS and they are one inode.
 check_copies() { # DESC MSGID FLAGS N_COPIES
 	local files
-	files=$(local_files "$2")
+	files=$(gd_msg_files "$2")
 	check_eq "$1: $4 local copies" "$4" "$(printf '%s' "$files" | grep -c .)"
 	check_eq "$1: every local copy carries :2,$3" "$4" \
 		"$(printf '%s\n' "$files" | grep -c ":2,$3\$")"
@@ -83,6 +74,29 @@ d LOGOUT
 EOF
 }
 
+# sync_labels_removed PREFIX: the sync that finds the labels removed on
+# the server: it exits 0, sends no APPEND, and the server keeps $total.
+sync_labels_removed() {
+	local out rc
+	out=$(gd sync 2>&1)
+	rc=$?
+	check_eq "$1: the sync exits 0" 0 "$rc"
+	[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
+	check_eq "$1: no APPEND was sent" 0 "$(gm_counter appends)"
+	check_eq "$1: still $total messages on the server" "$total" "$(all_mail_count)"
+}
+
+# check_next_sync_quiet PREFIX: the sync after that reports every folder
+# unchanged and sends no STORE or APPEND.
+check_next_sync_quiet() {
+	local before out
+	before=$(writes)
+	out=$(gd sync 2>&1)
+	check_contains "$1: the next sync changes nothing" "unchanged" "$out"
+	check_eq "$1: ... in no folder" 0 "$(changed_lines <<<"$out")"
+	check_eq "$1: ... and sends no STORE or APPEND" "$before" "$(writes)"
+}
+
 mk() { # mk NAME: a message file
 	printf 'From: a@b.test\nTo: c@d.test\nSubject: %s\nMessage-ID: <%s@labels.test>\n\nbody %s\n' \
 		"$1" "$1" "$1" >"$GM_DIR/$1.eml"
@@ -113,11 +127,7 @@ check_eq "keep: the EXPUNGE in INBOX removed the label only" "[Gmail]/All Mail" 
 set_local_flags "$k2" INBOX FS
 # k3: the label removed, no local change.
 gm_ctl labels "msgid=$k3" 'remove=\Inbox' >/dev/null
-out=$(gd sync 2>&1)
-check_eq "keep: the sync exits 0" 0 "$?"
-[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
-check_eq "keep: no APPEND was sent" 0 "$(gm_counter appends)"
-check_eq "keep: still $total messages on the server" "$total" "$(all_mail_count)"
+sync_labels_removed keep
 for m in k1 k2; do
 	x=${!m}
 	check_contains "keep: $m is \\Flagged on the server" '\Flagged' "$(msg_field "$x" flags)"
@@ -126,17 +136,13 @@ for m in k1 k2; do
 	check_copies "keep: $m" "$x" FS 2
 done
 check_eq "keep: k3 (no local change) left INBOX here too" 0 \
-	"$(local_files "$k3" | grep -c '/INBOX/')"
-check_eq "keep: ... and Archive kept it" 1 "$(local_files "$k3" | grep -c '/Archive/')"
+	"$(gd_msg_files "$k3" | grep -c '/INBOX/')"
+check_eq "keep: ... and Archive kept it" 1 "$(gd_msg_files "$k3" | grep -c '/Archive/')"
 check_eq "keep: ... and the server did not get \\Inbox back" 0 "$(labels_of "$k3" | grep -c Inbox)"
 check_eq "keep: INBOX holds $((total - 1)) files" $((total - 1)) "$(files_in INBOX)"
 check_eq "keep: Archive still holds $total files (no second copy)" "$total" "$(files_in Archive)"
 check_eq "keep: still $total inodes in the Maildir" "$total" "$(inodes)"
-before=$(writes)
-out=$(gd sync 2>&1)
-check_contains "keep: the next sync changes nothing" "unchanged" "$out"
-check_eq "keep: ... in no folder" 0 "$(changed_lines <<<"$out")"
-check_eq "keep: ... and sends no STORE or APPEND" "$before" "$(writes)"
+check_next_sync_quiet keep
 
 # ---- conflicts: deletion-wins (the default), on a new Maildir
 gd_setup_gmail "conflicts: deletion-wins"
@@ -151,11 +157,7 @@ set_local_flags "$d1" INBOX FS
 remove_inbox_by_expunge "$d2"
 set_local_flags "$d2" INBOX FRS
 gm_ctl labels "msgid=$k4" 'remove=\Inbox' >/dev/null
-out=$(gd sync 2>&1)
-check_eq "deletion-wins: the sync exits 0" 0 "$?"
-[ -z "$out" ] || diag "$(printf '%s\n' "$out" | head -12)"
-check_eq "deletion-wins: no APPEND was sent" 0 "$(gm_counter appends)"
-check_eq "deletion-wins: still $total messages on the server" "$total" "$(all_mail_count)"
+sync_labels_removed deletion-wins
 check_contains "deletion-wins: d1's local \\Flagged reached the server" '\Flagged' \
 	"$(msg_field "$d1" flags)"
 check_contains "deletion-wins: d2's local \\Answered reached the server" '\Answered' \
@@ -165,18 +167,14 @@ check_copies "deletion-wins: d2" "$d2" FRS 1
 for m in d1 d2 k4; do
 	x=${!m}
 	check_eq "deletion-wins: $m's INBOX copy went (the label was removed)" 0 \
-		"$(local_files "$x" | grep -c '/INBOX/')"
+		"$(gd_msg_files "$x" | grep -c '/INBOX/')"
 	check_eq "deletion-wins: ... and the server did not get \\Inbox back" 0 \
 		"$(labels_of "$x" | grep -c Inbox)"
 done
 check_eq "deletion-wins: INBOX lost exactly those 3" $((n_inbox - 3)) "$(files_in INBOX)"
 check_eq "deletion-wins: Archive holds all $total, once each" "$total" "$(files_in Archive)"
 check_eq "deletion-wins: $total inodes in the Maildir" "$total" "$(inodes)"
-before=$(writes)
-out=$(gd sync 2>&1)
-check_contains "deletion-wins: the next sync changes nothing" "unchanged" "$out"
-check_eq "deletion-wins: ... in no folder" 0 "$(changed_lines <<<"$out")"
-check_eq "deletion-wins: ... and sends no STORE or APPEND" "$before" "$(writes)"
+check_next_sync_quiet deletion-wins
 
 # ---- keep, interrupted right after the UID COPY that puts the label back:
 # the next run pairs the key with the copy (its intent), copies nothing

@@ -116,27 +116,10 @@ check "... not in Lists/ops" test ! -e "$GD_MAIL/Lists"
 # the root (INBOX), a new dot directory (a folder), within seconds, long
 # before its 300 s poll.
 LOG=$GD_DIR/daemon.log
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; _gd_cleanup; dc_cleanup' EXIT
-# wait_for SECONDS CMD...: polls CMD every 0.1 s; true if it became true.
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while [ $i -lt $limit ]; do
-		"$@" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+trap 'gd_daemon_stop; _gd_cleanup; dc_cleanup' EXIT
 ready() { grep -q "first sync done" "$LOG"; }
 server_count() { [ "$(dc_status_field "$DC_USER" "$1" messages 2>/dev/null)" = "$2" ]; }
-"$GMAILDIR_BIN" -c "$GD_CONF" -v daemon >>"$LOG" 2>&1 &
-DPID=$!
+gd_daemon_start -v
 check "the daemon comes up on the Maildir++ tree" wait_for 20 ready
 printf 'From: a@example.test\nSubject: to INBOX\nMessage-ID: <daemon-inbox@test>\n\nb\n' \
 	>"$GD_MAIL/tmp/d1"
@@ -148,7 +131,7 @@ printf 'From: a@example.test\nSubject: later\nMessage-ID: <daemon-later@test>\n\
 mv "$GD_MAIL/.Lists.later/tmp/d2" "$GD_MAIL/.Lists.later/cur/d2:2,S"
 check "... a new dot directory becomes the server folder Lists/later" \
 	wait_for 20 server_count Lists/later 1
-stop_daemon
+gd_daemon_stop
 check "... INBOX equals the root" compare_no_mtime INBOX "$GD_MAIL"
 check "... Lists/later equals .Lists.later" compare_no_mtime Lists/later "$GD_MAIL/.Lists.later"
 

@@ -16,24 +16,8 @@ source tests/lib/dovecot.sh
 source tests/lib/gmaildir.sh
 
 dc_start || exit 1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; _gd_cleanup; dc_cleanup' EXIT
+trap 'gd_daemon_stop; _gd_cleanup; dc_cleanup' EXIT
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s; true if it became true.
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while [ $i -lt $limit ]; do
-		"$@" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 local_count() { find "$GD_MAIL" -path '*/cur/*' -o -path '*/new/*' -type f | wc -l; }
 
 # ------------------------------------------------------------ 1. one Maildir
@@ -54,9 +38,7 @@ check_eq "... its identity is in A's state" "$(head -1 "$GD_MAIL/.gmaildir.id")"
 	"$(gd_state "select value from meta where key = 'maildir_id'")"
 check_eq "... and names A's state as its owner" "$GD_STATE" "$(sed -n 2p "$GD_MAIL/.gmaildir.id")"
 
-LOG=$GD_DIR/daemon.log
-"$GMAILDIR_BIN" -c "$A_CONF" daemon >>"$LOG" 2>&1 &
-DPID=$!
+gd_daemon_start # config A: $GD_CONF is $A_CONF
 locked() { [ "$(tr -d " " <"$GD_MAIL/.gmaildir.lock" 2>/dev/null)" = "$DPID" ]; }
 check "config A's daemon holds the Maildir lock" wait_for 20 locked
 out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync 2>&1)
@@ -68,7 +50,7 @@ check_eq "... nothing was uploaded" 30 "$(gd_count_server INBOX)"
 check_eq "... nothing was downloaded" 30 "$(local_count)"
 out=$(gd status 2>&1)
 check_contains "status takes no lock: it works beside the daemon" "daemon running" "$out"
-stop_daemon
+gd_daemon_stop
 
 out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync 2>&1)
 rc=$?
@@ -205,7 +187,7 @@ check_eq "... the server still holds 3 (none was uploaded)" 3 "$(gd_count_server
 H_DIR=$(mktemp -d /tmp/gd-rails.XXXXXX)
 GD_DIRS+=("$H_DIR")
 H_SPID=
-trap 'stop_daemon; [ -n "$H_SPID" ] && kill "$H_SPID" 2>/dev/null; _gd_cleanup; dc_cleanup' EXIT
+trap 'gd_daemon_stop; [ -n "$H_SPID" ] && kill "$H_SPID" 2>/dev/null; _gd_cleanup; dc_cleanup' EXIT
 "$DC_PYTHON" tests/hostile/server.py seed --state "$H_DIR/server.json" --folder INBOX 3 >/dev/null
 "$DC_PYTHON" tests/hostile/server.py serve --state "$H_DIR/server.json" \
 	--port-file "$H_DIR/port" --scenario append_refuse --log "$H_DIR/server.log" \

@@ -18,23 +18,7 @@ gd_setup test "idle: [INBOX]"
 dc_populate "$DC_USER" INBOX 5 81 1K 4K >/dev/null
 dc_populate "$DC_USER" Other 3 82 1K 4K >/dev/null
 LOG=$GD_DIR/daemon.log
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; _gd_cleanup; dc_cleanup' EXIT
-
-wait_for() { # wait_for SECONDS CMD...
-	local limit=$(($1 * 10)) i=0
-	shift
-	while [ $i -lt $limit ]; do
-		"$@" && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+trap 'gd_daemon_stop; _gd_cleanup; dc_cleanup' EXIT
 
 # jq-less checks: json_check PYTHON-EXPR < JSON, with the document as d.
 json_check() {
@@ -132,8 +116,7 @@ gd_state "delete from intents where key = 'status-test';
 	update folders set last_error = NULL, last_error_at = NULL"
 
 # --- while the daemon runs ---------------------------------------------------
-"$GMAILDIR_BIN" -c "$GD_CONF" daemon >>"$LOG" 2>&1 &
-DPID=$!
+gd_daemon_start
 check "the daemon finishes its first sync" wait_for 30 grep -q "first sync done" "$LOG"
 t0=$(date +%s%N)
 OUT=$(gd status 2>&1)

@@ -24,6 +24,18 @@
 #   gd_local_rm FOLDER UID         a mail reader deletes UID's file
 #   gd_has_uid FOLDER UID...       the server folder holds every UID
 #   gd_no_uid FOLDER UID...        the server folder holds none of the UIDs
+#   gd_msg_files MSGID             every local file of the Gmail message
+#                                  MSGID (X-GM-MSGID), one path a line
+#   wait_for SECONDS CMD...        runs CMD every 0.1 s until it succeeds;
+#                                  fails if it never did within SECONDS
+#   gd_daemon_start [ARGS...]      starts gmaildir -c $GD_CONF ARGS daemon in
+#                                  the background, output appended to
+#                                  $GD_DIR/daemon.log, its pid in $DPID
+#   gd_daemon_stop                 SIGTERM to $DPID (if set), waits for it,
+#                                  clears DPID; always 0. A test that starts
+#                                  the daemon calls it first in its EXIT
+#                                  trap: trap 'gd_daemon_stop; _gd_cleanup;
+#                                  dc_cleanup' EXIT
 # (more helpers, each documented where it is defined, below)
 
 GD_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -346,4 +358,44 @@ gd_no_uid() {
 	shift
 	for u in "$@"; do grep -qx "$u" <<<"$all" && return 1; done
 	return 0
+}
+
+# gd_msg_files MSGID: every local file of the Gmail message MSGID (its
+# X-GM-MSGID in the pairs), one path a line: its copy in each label folder.
+gd_msg_files() {
+	gd_state "select f.local_path || char(9) || p.key from pairs p
+		join folders f on f.id = p.folder_id where p.gm_msgid = $1" |
+		while IFS=$'\t' read -r dir key; do
+			ls "$GD_MAIL/$dir"/new/"$key" "$GD_MAIL/$dir"/cur/"$key":2,* 2>/dev/null
+		done
+}
+
+# ------------------------------------------------------------ the daemon
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s; true if it became true.
+wait_for() {
+	local limit=$(($1 * 10)) i=0
+	shift
+	while [ $i -lt $limit ]; do
+		"$@" && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+DPID=
+
+# gd_daemon_start [ARGS...]: gmaildir -c $GD_CONF ARGS daemon, in the
+# background; its pid in DPID (for kill -HUP, kill -0, the lock's owner).
+gd_daemon_start() {
+	"$GMAILDIR_BIN" -c "$GD_CONF" "$@" daemon >>"$GD_DIR/daemon.log" 2>&1 &
+	DPID=$!
+}
+
+# gd_daemon_stop: stops the daemon gd_daemon_start started, if it runs.
+# Stopped before _gd_cleanup removes its Maildir and dc_cleanup its server.
+gd_daemon_stop() {
+	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	DPID=
 }
