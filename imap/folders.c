@@ -97,11 +97,14 @@ static bool needs_escape(unsigned char c, bool at_start, bool reserved)
 	return at_start && (c == '.' || reserved);
 }
 
-/* Appends the local form of one decoded component (see folders.h). */
-static void escape_component(const char *raw, bool first, struct sbuf *out)
+/* Appends one decoded component as a layout names it on disk (see
+ * folders.h). Verbatim escapes what needs_escape says (a leading dot, and
+ * cur/new/tmp whole); Maildir++ also escapes every '.', its hierarchy
+ * separator on disk, and needs no more (the directory is ".cur"). */
+static void escape_as(const char *raw, bool first, bool maildirpp, struct sbuf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	bool reserved = is_maildir_subdir(raw);
+	bool reserved = !maildirpp && is_maildir_subdir(raw);
 
 	if (is_inbox(raw, first)) {
 		sbuf_puts(out, "INBOX");
@@ -112,7 +115,9 @@ static void escape_component(const char *raw, bool first, struct sbuf *out)
 		return;
 	}
 	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
-		if (needs_escape(*p, p == (const unsigned char *)raw, reserved)) {
+		bool at_start = !maildirpp && p == (const unsigned char *)raw;
+
+		if ((maildirpp && *p == '.') || needs_escape(*p, at_start, reserved)) {
 			sbuf_putc(out, '%');
 			sbuf_putc(out, hex[*p >> 4]);
 			sbuf_putc(out, hex[*p & 0xf]);
@@ -120,6 +125,11 @@ static void escape_component(const char *raw, bool first, struct sbuf *out)
 			sbuf_putc(out, (char)*p);
 		}
 	}
+}
+
+static void escape_component(const char *raw, bool first, struct sbuf *out)
+{
+	escape_as(raw, first, false, out);
 }
 
 static int hex_value(char c)
@@ -225,30 +235,9 @@ int folder_remote_name(const char *local_path, char delim, char **remote_r)
 
 /* ------------------------------------------------------------ Maildir++ */
 
-/* Appends the Maildir++ form of one decoded component (see folders.h):
- * '.' is the hierarchy separator on disk, so a literal one is escaped like
- * '%' and '/'; cur, new and tmp cannot clash (the directory is ".cur"). */
 static void pp_escape_component(const char *raw, bool first, struct sbuf *out)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
-	if (is_inbox(raw, first)) {
-		sbuf_puts(out, "INBOX");
-		return;
-	}
-	if (*raw == '\0') {
-		sbuf_putc(out, '%');
-		return;
-	}
-	for (const unsigned char *p = (const unsigned char *)raw; *p; p++) {
-		if (*p == '.' || needs_escape(*p, false, false)) {
-			sbuf_putc(out, '%');
-			sbuf_putc(out, hex[*p >> 4]);
-			sbuf_putc(out, hex[*p & 0xf]);
-		} else {
-			sbuf_putc(out, (char)*p);
-		}
-	}
+	escape_as(raw, first, true, out);
 }
 
 static int pp_local_component(const char *comp, bool first, char delim, struct sbuf *out)
