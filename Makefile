@@ -1,7 +1,7 @@
 # gmaildir: one non-recursive Makefile.
 #
 # Sources are found by wildcard so that adding a module never means editing
-# this file: every util/, config/, imap/, store/, sync/ and daemon/ .c goes into the internal
+# this file: every util/, config/, net/, imap/, smtp/, store/, sync/ and daemon/ .c goes into the internal
 # library (which never prints); cli/*.c, the only code that talks to a
 # person, makes the program on top of it; every tests/unit/test_*.c becomes a
 # cmocka binary linked against that same library.
@@ -66,7 +66,7 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sani
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(wildcard util/*.c config/*.c imap/*.c store/*.c sync/*.c daemon/*.c)
+LIB_SRC := $(wildcard util/*.c config/*.c net/*.c imap/*.c smtp/*.c store/*.c sync/*.c daemon/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 MAIN_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "imap/imap_p.h"
-#include "imap/tls.h"
+#include "net/tls.h"
 #include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"

@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "imap/imap_p.h"
-#include "imap/tls.h"
+#include "net/tls.h"
 
 #define PHASE_STARTING ((time_t)-1) /* IDLE sent, "+" not read yet */
 #define PHASE_ENDING ((time_t)-2)   /* DONE sent, tagged answer not read yet */

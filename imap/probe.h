@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "imap/tls.h"
+#include "net/tls.h"
 #include "util/error.h"
 
 #define PROBE_MAX_ADDRS 4

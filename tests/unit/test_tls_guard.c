@@ -1,4 +1,4 @@
-/* The transport's guard (imap/tls.c) against what a broken or hostile
+/* The transport's guard (net/tls.c) against what a broken or hostile
  * server sends, on the plain driver over a socketpair: bounded lines,
  * literals and answers, a trickle that never lets the read timeout fire,
  * the text of a BYE, and -1 (never 0) at the end of the stream. */
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "imap/tls.h"
+#include "net/tls.h"
 
 /* What the peer thread writes: a head, then `repeat` copies of `body`
  * (each after `delay_ms`), then it closes its end. */

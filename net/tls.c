@@ -1,5 +1,5 @@
 /* TCP and TLS transports for libetpan: see tls.h. */
-#include "imap/tls.h"
+#include "net/tls.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -19,8 +19,8 @@
  * a rate: the time blocked during one answer may not exceed the timeout
  * plus one more timeout per 16 KB received. Memory: what a server sends is
  * bounded per line, per literal and per answer (tls_low_refused). */
-#ifndef GMAILDIR_IMAP_TLS_H
-#define GMAILDIR_IMAP_TLS_H
+#ifndef GMAILDIR_NET_TLS_H
+#define GMAILDIR_NET_TLS_H
 
 #include <stdbool.h>
 #include <stdint.h>
