@@ -38,6 +38,7 @@ enum key {
 	K_TIMEOUT,
 	K_TRASH,
 	K_POST_SYNC_COMMAND,
+	K_SMTP,
 	K_COUNT
 };
 
@@ -46,6 +47,7 @@ enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_PROPAGATE_DELETES, FK_COUNT };
 /* The account being read and which of its keys were present. */
 struct actx {
 	struct account_conf *a;
+	struct smtp_ctx smtp;
 	const struct ynode *seen[K_COUNT];	   /* key nodes */
 	const struct ynode *folder_seen[FK_COUNT]; /* key nodes under folders: */
 };
@@ -294,6 +296,11 @@ static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return schema_uint(c, v, 1, 3600, &acct(obj)->timeout);
 }
 
+static int set_smtp(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return smtp_conf_parse(c, v, &((struct actx *)obj)->smtp);
+}
+
 static const struct schema_key account_keys[K_COUNT] = {
     [K_NAME] = {"name", set_name},
     [K_PROVIDER] = {"provider", set_provider},
@@ -320,6 +327,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_TIMEOUT] = {"timeout", set_timeout},
     [K_TRASH] = {"trash", set_trash},
     [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},
+    [K_SMTP] = {"smtp", set_smtp},
 };
 
 /* "missing required key WHAT in account ..." at the account's mapping. */
@@ -420,16 +428,23 @@ static void fill_defaults(struct actx *x)
 int account_conf_parse(struct schema_ctx *c, const struct ynode *node, size_t index,
 		       struct account_conf *a)
 {
-	struct actx x = {.a = a};
+	struct actx x = {.a = a, .smtp = {.a = a, .account = node}};
+	int ret = -1;
 
 	/* Enums default to their first value (zero) through the zeroed *a. */
 	c->key = "accounts";
 	if (schema_walk_map(c, node, "account", account_keys, K_COUNT, x.seen, &x) < 0)
-		return -1;
+		goto out;
 	if (check_required(c, node, index, &x) < 0 || check_security(c, node, index, &x) < 0)
-		return -1;
+		goto out;
 	fill_defaults(&x);
-	return 0;
+	c->key = "smtp";
+	if (smtp_conf_finish(c, a, &x.smtp) < 0)
+		goto out;
+	ret = 0;
+out:
+	smtp_ctx_deinit(&x.smtp);
+	return ret;
 }
 
 void account_conf_deinit(struct account_conf *a)
@@ -449,5 +464,6 @@ void account_conf_deinit(struct account_conf *a)
 	schema_strlist_free(&a->include);
 	schema_strlist_free(&a->exclude);
 	schema_strlist_free(&a->idle);
+	smtp_conf_deinit(&a->smtp);
 	memset(a, 0, sizeof(*a));
 }

@@ -203,7 +203,7 @@ out:
 static bool has_password(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->naccounts; i++) {
-		if (cfg->accounts[i].password)
+		if (cfg->accounts[i].password || cfg->accounts[i].smtp.password)
 			return true;
 	}
 	return false;

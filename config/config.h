@@ -27,10 +27,33 @@ enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
  * is R/.A.B. The mapping is in imap/folders.h. */
 enum maildir_layout { LAYOUT_VERBATIM = 0, LAYOUT_MAILDIRPP };
 
+/* Where a copy of a sent message goes (smtp.save_sent). Auto: nowhere for
+ * Gmail, whose SMTP files every message in [Gmail]/Sent Mail by itself (a
+ * copy of ours would be a duplicate), the \Sent folder everywhere else. */
+enum save_sent { SAVE_SENT_AUTO = 0, SAVE_SENT_ALWAYS, SAVE_SENT_NEVER };
+
 /* A list of strings (glob patterns, folder names). */
 struct strlist {
 	char **items; /* owned by the config */
 	size_t len;
+};
+
+/* The outgoing server of an account: the smtp: block, every default filled
+ * in from the account (user, password source, ca_file, timeout). Strings
+ * are owned by the struct config, as the account's. */
+struct smtp_conf {
+	bool configured; /* an smtp: block, or provider: gmail (smtp.gmail.com) */
+	const char *host;
+	uint16_t port;	   /* 465 with tls: implicit, 587 with starttls */
+	enum tls_mode tls; /* implicit or starttls; never none */
+	const char *ca_file;
+	const char *user;
+	enum auth_mode auth;
+	const char *password;
+	const char *password_command;
+	const char *oauth2_token_command;
+	enum save_sent save_sent;
+	bool copy_to_sent; /* save_sent resolved: auto is false for Gmail */
 };
 
 /* One account, with every default filled in. All pointers are owned by the
@@ -63,6 +86,7 @@ struct account_conf {
 	unsigned connections;	       /* parallel connections, default 4 */
 	unsigned timeout;	       /* network timeout in seconds, default 60 */
 	const char *post_sync_command; /* run after a sync that changed local mail */
+	struct smtp_conf smtp;
 };
 
 struct config;
@@ -96,6 +120,15 @@ char *config_default_path(void);
  * command's stderr but never the secret. The caller frees *secret_r (and
  * should wipe it). Returns 0 ok, -1 error (scope ERR_ACCOUNT). */
 int config_get_secret(const struct account_conf *acct, char **secret_r, struct error *err);
+
+/* config_get_secret() for the account's SMTP server (its smtp: block may
+ * name another password or token source). */
+int config_get_smtp_secret(const struct account_conf *acct, char **secret_r, struct error *err);
+
+/* Why port on host must not be used for submission, or NULL: port 25
+ * toward Google's servers, which block it for clients (and never take
+ * authenticated submission there). The text says to use 465 or 587. */
+const char *config_smtp_port_refusal(const char *host, unsigned port);
 
 const char *config_tls_name(enum tls_mode tls);
 

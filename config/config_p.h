@@ -97,6 +97,24 @@ int account_conf_parse(struct schema_ctx *c, const struct ynode *node, size_t in
 		       struct account_conf *a);
 void account_conf_deinit(struct account_conf *a);
 
+/* ---- smtp_conf.c ---- */
+
+/* The smtp: block of the account being read. */
+struct smtp_ctx {
+	struct account_conf *a;
+	const struct ynode *account; /* the account's mapping, for messages */
+	const struct ynode *node;    /* the smtp: mapping; NULL when absent */
+	const struct ynode **seen;   /* its keys' nodes; owned */
+};
+
+/* Reads the smtp: mapping v into x->a->smtp. */
+int smtp_conf_parse(struct schema_ctx *c, const struct ynode *v, struct smtp_ctx *x);
+/* Once the whole account is read: the defaults from the account, and the
+ * checks (port 25 toward Google, a password source). */
+int smtp_conf_finish(struct schema_ctx *c, struct account_conf *a, struct smtp_ctx *x);
+void smtp_ctx_deinit(struct smtp_ctx *x);
+void smtp_conf_deinit(struct smtp_conf *s);
+
 /* ---- secret.c ---- */
 
 /* How long a password or token command may run (default 2 minutes). For

@@ -322,22 +322,48 @@ void secret_set_timeout_ms(unsigned ms)
 	timeout_ms = ms;
 }
 
-int config_get_secret(const struct account_conf *acct, char **secret_r, struct error *err)
+/* The sources of one server's secret. */
+struct secret_source {
+	const char *account;
+	enum auth_mode auth;
+	const char *password;
+	const char *password_command;
+	const char *token_command;
+};
+
+static int get_secret(const struct secret_source *s, char **secret_r, struct error *err)
 {
 	*secret_r = NULL;
-	if (acct->auth == AUTH_XOAUTH2 && acct->oauth2_token_command)
-		return run_command("oauth2_token_command", "token", acct->oauth2_token_command,
-				   secret_r, err);
-	if (acct->auth == AUTH_LOGIN && acct->password) {
-		*secret_r = xstrdup(acct->password);
+	if (s->auth == AUTH_XOAUTH2 && s->token_command)
+		return run_command("oauth2_token_command", "token", s->token_command, secret_r,
+				   err);
+	if (s->auth == AUTH_LOGIN && s->password) {
+		*secret_r = xstrdup(s->password);
 		return 0;
 	}
-	if (acct->auth == AUTH_LOGIN && acct->password_command)
-		return run_command("password_command", "password", acct->password_command, secret_r,
+	if (s->auth == AUTH_LOGIN && s->password_command)
+		return run_command("password_command", "password", s->password_command, secret_r,
 				   err);
 	/* Only a hand-made account_conf gets here: config_parse() refuses it. */
 	error_set(err, ERR_ACCOUNT, RETRY_NEVER, "account %s: no %s configured",
-		  acct->name ? acct->name : "?",
-		  acct->auth == AUTH_XOAUTH2 ? "oauth2_token_command" : "password");
+		  s->account ? s->account : "?",
+		  s->auth == AUTH_XOAUTH2 ? "oauth2_token_command" : "password");
 	return -1;
+}
+
+int config_get_secret(const struct account_conf *acct, char **secret_r, struct error *err)
+{
+	const struct secret_source s = {acct->name, acct->auth, acct->password,
+					acct->password_command, acct->oauth2_token_command};
+
+	return get_secret(&s, secret_r, err);
+}
+
+int config_get_smtp_secret(const struct account_conf *acct, char **secret_r, struct error *err)
+{
+	const struct smtp_conf *m = &acct->smtp;
+	const struct secret_source s = {acct->name, m->auth, m->password, m->password_command,
+					m->oauth2_token_command};
+
+	return get_secret(&s, secret_r, err);
 }
