@@ -54,6 +54,31 @@ static void print_list(const char *key, const struct strlist *l)
 	printf("]\n");
 }
 
+static void print_smtp(const struct smtp_conf *m)
+{
+	static const char *const save[] = {"auto", "always", "never"};
+
+	if (!m->configured) {
+		printf("    smtp: none\n");
+		return;
+	}
+	printf("    smtp:\n      host: %s\n      port: %u\n      tls: %s\n", m->host,
+	       (unsigned)m->port, m->tls == TLS_STARTTLS ? "starttls" : "implicit");
+	printf("      user: %s\n      auth: %s\n", m->user,
+	       m->auth == AUTH_XOAUTH2 ? "xoauth2" : "login");
+	if (m->ca_file)
+		printf("      ca_file: %s\n", m->ca_file);
+	if (m->auth == AUTH_XOAUTH2)
+		printf("      oauth2_token_command: \"%s\"\n", m->oauth2_token_command);
+	else if (m->password)
+		printf("      password: \"********\"\n");
+	else
+		printf("      password_command: \"%s\"\n", m->password_command);
+	printf("      save_sent: %s (%s)\n", save[m->save_sent],
+	       m->copy_to_sent ? "a copy goes to the Sent folder"
+			       : "no copy: the server files one");
+}
+
 static void print_account(const struct account_conf *a)
 {
 	static const char *const auth[] = {"login", "xoauth2"};
@@ -91,6 +116,7 @@ static void print_account(const struct account_conf *a)
 	print_list("idle", &a->idle);
 	printf("    poll_interval: %u\n    connections: %u\n    timeout: %u\n", a->poll_interval,
 	       a->connections, a->timeout);
+	print_smtp(&a->smtp);
 }
 
 int cli_cmd_check_config(struct cli *cli, int argc, char **argv)

@@ -3,7 +3,8 @@
  *
  *   config, password (or token) command, DNS, TCP, TLS (version, chain,
  *   host name, expiry), login, capabilities, Maildir root (writable, free
- *   space), state database (integrity).
+ *   space), state database (integrity), and the outgoing server (DNS,
+ *   TCP, TLS and AUTH, what it takes).
  *
  * Each step prints one line starting with ✓ (passed), ! (passed with a
  * warning), ✗ (failed, followed by "fix:" lines) or - (skipped because an
@@ -23,6 +24,7 @@
 #include "sync/engine.h"
 #include "imap/imap.h"
 #include "imap/probe.h"
+#include "smtp/submit.h"
 #include "util/xalloc.h"
 
 /* The longest doctor waits for one connect or handshake, whatever the
@@ -544,6 +546,92 @@ static void step_state(struct doctor *d)
 	check_identity(d);
 }
 
+/* ----------------------------------------------------------------- SMTP */
+
+/* What to do about a failed SMTP connect. */
+static void smtp_tcp_fix(const struct smtp_conf *m, int e)
+{
+	unsigned other = m->port == 465 ? 587 : 465;
+	const char *other_tls = other == 465 ? "implicit" : "starttls";
+	char text[600];
+
+	if (e == ETIMEDOUT || e == ECONNREFUSED)
+		snprintf(text, sizeof(text),
+			 "%s on port %u: this network may block it (hotels, campus and\n"
+			 "  company networks often block outgoing mail ports). Try port %u with\n"
+			 "  tls: %s in the smtp: block, or another network",
+			 e == ETIMEDOUT ? "no answer" : "refused", (unsigned)m->port, other,
+			 other_tls);
+	else
+		snprintf(text, sizeof(text),
+			 "check smtp: host and port (for Gmail: smtp.gmail.com, 465 with tls:\n"
+			 "  implicit, or 587 with tls: starttls)");
+	fix(text);
+}
+
+static void smtp_login_fix(const char *msg)
+{
+	const char *hint = cli_hint_text(msg);
+
+	if (strstr(msg, "STARTTLS"))
+		fix("something between you and the server removed or refused STARTTLS, so\n"
+		    "  gmaildir will not send your password. Use port 465 with tls: implicit,\n"
+		    "  or another network");
+	else if (strstr(msg, "login failed"))
+		fix("the server refused user and password. For Gmail: an App Password\n"
+		    "  (https://myaccount.google.com/apppasswords), or auth: xoauth2");
+	else
+		fix(hint ? hint : "check the smtp: block (gmaildir check-config shows it)");
+}
+
+static void step_smtp(struct doctor *d)
+{
+	const struct smtp_conf *m = &d->acct->smtp;
+	struct probe_dns dns;
+	struct probe_tcp tcp;
+	struct error err = {0};
+	struct smtp *s = NULL;
+	struct smtp_info info;
+	char *secret = NULL;
+
+	if (!m->configured) {
+		skip("smtp", "no smtp: block: gmaildir send is not set up for this account");
+		return;
+	}
+	if (probe_dns(m->host, &dns, &err) < 0) {
+		fail(d, "smtp DNS", "%s", err.msg);
+		fix("check the spelling of smtp: host (for Gmail: smtp.gmail.com)");
+		return;
+	}
+	if (probe_tcp(m->host, m->port, d->timeout, &tcp, &err) < 0) {
+		fail(d, "smtp TCP", "%s", err.msg);
+		smtp_tcp_fix(m, tcp.sys_errno);
+		return;
+	}
+	pass("smtp TCP", "connected to %s port %u in %u ms", tcp.addr, (unsigned)m->port, tcp.ms);
+	if (config_get_smtp_secret(d->acct, &secret, &err) < 0) {
+		fail(d, "smtp password", "%s", err.msg);
+		fix("run the smtp password command yourself: it must print the secret");
+		return;
+	}
+	if (smtp_open(d->acct, secret, &s, &err) < 0) {
+		fail(d, "smtp login", "%s", err.msg);
+		smtp_login_fix(err.msg);
+	} else {
+		smtp_get_info(s, &info);
+		pass("smtp login", "%s over TLS (%s), AUTH %s as %s",
+		     m->tls == TLS_STARTTLS ? "STARTTLS" : "implicit TLS", m->host, info.auth_used,
+		     m->user);
+		if (info.size_limit)
+			detail("messages up to %zu MB (SIZE)%s%s", info.size_limit >> 20,
+			       info.eight_bit_mime ? ", 8BITMIME" : "",
+			       info.smtputf8 ? ", SMTPUTF8" : "");
+	}
+	smtp_close(&s);
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+}
+
 /* ------------------------------------------------------------- command */
 
 static int doctor_account(const struct account_conf *acct, const char *path)
@@ -561,6 +649,7 @@ static int doctor_account(const struct account_conf *acct, const char *path)
 	step_caps(&d);
 	step_maildir(&d);
 	step_state(&d);
+	step_smtp(&d);
 	imap_free(&d.imap);
 	if (d.secret) {
 		explicit_bzero(d.secret, strlen(d.secret));
@@ -573,7 +662,10 @@ static int doctor_account(const struct account_conf *acct, const char *path)
 static int config_failed(const char *msg)
 {
 	printf("✗ config: %s\n", msg);
-	if (strstr(msg, "No such file"))
+	if (strstr(msg, "port 25"))
+		fix("Google blocks port 25 for mail programs: in the smtp: block use\n"
+		    "  port: 465 with tls: implicit, or port: 587 with tls: starttls");
+	else if (strstr(msg, "No such file"))
 		fix("write one: gmaildir init gmail you@gmail.com (or see the README)");
 	else if (strstr(msg, "not a regular file"))
 		fix("-c must name the YAML config file");

@@ -50,7 +50,13 @@ static int write_config(const char *path, const char *address, struct error *err
 		"    # A command that prints your App Password (Google Account >\n"
 		"    # Security > App passwords; needs 2-Step Verification).\n"
 		"    password_command: \"pass show google/app-password\"\n"
-		"    maildir: ~/Mail/%s\n",
+		"    maildir: ~/Mail/%s\n"
+		"    # Outgoing mail (gmaildir send): the same App Password. Port 25\n"
+		"    # is blocked by Google; 587 with tls: starttls works too.\n"
+		"    smtp:\n"
+		"      host: smtp.gmail.com\n"
+		"      port: 465\n"
+		"      tls: implicit\n",
 		name, address, name);
 	ret = fclose(f) == 0 ? 0 : -1;
 	f = NULL;

@@ -24,6 +24,8 @@ static const struct command commands[] = {
     {"sync", cli_cmd_sync,
      "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)"},
     {"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
+    {"send", cli_cmd_send,
+     "sendmail-compatible: queue the message on stdin and submit it (--flush: the queue)"},
     {"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
     {"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
     {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},

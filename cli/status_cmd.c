@@ -26,7 +26,17 @@
  *                                   older gmaildir)
  *         "ignored": ["cur/x", ...] files the last sync of the folder left
  *                                   alone as not Maildir messages
- *      }]
+ *      }],
+ *      "outbox": null | {           null: the account has no smtp server
+ *         "queued": 1, "failed": 0, messages waiting; refused for good
+ *         "copies_waiting": 0,      sent, not yet in the local Sent folder
+ *         "sent": 12,               messages the server took (sent.log)
+ *         "last_sent": "2026-..Z" | null,
+ *         "last_error": "..." | null, "last_error_at": "2026-..Z" | null,
+ *         "messages": [{"name": "...", "state": "queued" | "failed",
+ *                       "attempts": 2, "next_try": "2026-..Z" | null,
+ *                       "error": "..." | null, "error_at": "..Z" | null}]
+ *      }
  *   }]}
  * Exit status: 0, or 1 when some account's state could not be read, 2 for
  * a usage or config error. */
@@ -38,6 +48,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "smtp/outbox.h"
 #include "store/maildir.h"
 #include "store/state.h"
 #include "util/xalloc.h"
@@ -64,6 +75,7 @@ struct account_view {
 	char *error;			 /* owned or NULL: the state could not be read */
 	struct folder_row *rows;	 /* owned */
 	size_t n_rows;
+	struct outbox_report outbox; /* when the account has an smtp server */
 };
 
 /* ------------------------------------------------------------ gathering */
@@ -209,6 +221,8 @@ static void gather(struct account_view *v)
 		v->rows[i].local = count_local(v->acct->maildir, v->rows[i].name);
 	if (v->n_rows)
 		qsort(v->rows, v->n_rows, sizeof(*v->rows), cmp_row);
+	if (v->acct->smtp.configured)
+		outbox_report(v->acct, &v->outbox, &err);
 }
 
 static void view_clear(struct account_view *v)
@@ -221,6 +235,7 @@ static void view_clear(struct account_view *v)
 	}
 	free(v->rows);
 	free(v->error);
+	outbox_report_free(&v->outbox);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -336,11 +351,60 @@ static void print_row(const struct folder_row *r, int name_w, time_t now)
 	}
 }
 
+/* The newest error of the queue. */
+static const struct outbox_entry *last_error(const struct outbox_report *o)
+{
+	const struct outbox_entry *e = NULL;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (o->entries[i].error && (!e || o->entries[i].error_time >= e->error_time))
+			e = &o->entries[i];
+	return e;
+}
+
+static void print_outbox(const struct account_view *v, time_t now)
+{
+	const struct outbox_report *o = &v->outbox;
+	char when[32], next[32];
+	struct tm tm;
+
+	if (!v->acct->smtp.configured)
+		return;
+	printf("  outbox: %zu queued, %zu failed", o->queued, o->failed);
+	if (o->copies_waiting)
+		printf(", %zu waiting for the Sent folder", o->copies_waiting);
+	relative_time(o->last_sent, now, when, sizeof(when));
+	if (o->sent_total)
+		printf("; %zu sent, the last %s", o->sent_total, when);
+	putchar('\n');
+	for (size_t i = 0; i < o->n; i++) {
+		const struct outbox_entry *e = &o->entries[i];
+
+		printf("    %s %s", e->failed ? "failed" : "queued", e->name);
+		if (!e->failed && e->attempts) {
+			next[0] = '\0';
+			if (e->next_try > now && localtime_r(&e->next_try, &tm))
+				strftime(next, sizeof(next), ", next try %H:%M", &tm);
+			printf(" (%u attempt%s%s)", e->attempts, e->attempts == 1 ? "" : "s",
+			       e->next_try > now ? next : ", next try at the next sync");
+		}
+		putchar('\n');
+		if (e->error) {
+			printf("      %s", e->failed ? "refused" : "last error");
+			print_error_time(e->error_time, now);
+			printf(": ");
+			put_clean(e->error);
+			putchar('\n');
+		}
+	}
+}
+
 static void print_table(const struct account_view *v, time_t now)
 {
 	int name_w = (int)strlen("FOLDER");
 
 	print_header(v, now);
+	print_outbox(v, now);
 	if (!v->n_rows)
 		return;
 	for (size_t i = 0; i < v->n_rows; i++)
@@ -443,6 +507,41 @@ static void json_folder(const struct folder_row *r)
 	printf("]}");
 }
 
+static void json_outbox(const struct account_view *v)
+{
+	const struct outbox_report *o = &v->outbox;
+	const struct outbox_entry *last = last_error(o);
+
+	if (!v->acct->smtp.configured) {
+		printf("null");
+		return;
+	}
+	printf("{\"queued\":%zu,\"failed\":%zu,\"copies_waiting\":%zu,\"sent\":%zu,"
+	       "\"last_sent\":",
+	       o->queued, o->failed, o->copies_waiting, o->sent_total);
+	json_utc(o->last_sent);
+	printf(",\"last_error\":");
+	json_str(last ? last->error : NULL);
+	printf(",\"last_error_at\":");
+	json_utc(last ? last->error_time : 0);
+	printf(",\"messages\":[");
+	for (size_t i = 0; i < o->n; i++) {
+		const struct outbox_entry *e = &o->entries[i];
+
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(e->name);
+		printf(",\"state\":\"%s\",\"attempts\":%u,\"next_try\":",
+		       e->failed ? "failed" : "queued", e->attempts);
+		json_utc(e->failed ? 0 : e->next_try);
+		printf(",\"error\":");
+		json_str(e->error);
+		printf(",\"error_at\":");
+		json_utc(e->error_time);
+		putchar('}');
+	}
+	printf("]}");
+}
+
 static void json_account(const struct account_view *v)
 {
 	printf("{\"name\":");
@@ -460,7 +559,9 @@ static void json_account(const struct account_view *v)
 			putchar(',');
 		json_folder(&v->rows[i]);
 	}
-	printf("]}");
+	printf("],\"outbox\":");
+	json_outbox(v);
+	putchar('}');
 }
 
 /* ------------------------------------------------------------- command */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "smtp/outbox.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
 #include "util/xalloc.h"
@@ -128,12 +129,47 @@ static void on_notice(const char *account, const char *text, void *ctx)
 		fprintf(stderr, "gmaildir: %s: %s\n", account, text);
 }
 
+/* The outbox first: on Gmail the server's Sent Mail copy then comes down
+ * in this same sync, elsewhere the copy for the Sent folder goes up in it.
+ * Mail that cannot go is never lost (it stays queued): a warning, not a
+ * failed sync. */
+static void flush_outbox(const struct account_conf *acct, const struct sync_view *view)
+{
+	struct flush_opts fo = {0};
+	struct flush_result res;
+	struct error err = {0};
+	int r;
+
+	if (!acct->smtp.configured || view->dry_run)
+		return;
+	r = outbox_flush(acct, &fo, &res, &err);
+	if (view->quiet)
+		return;
+	if (res.sent)
+		fprintf(stderr, "gmaildir: %s: sent %zu queued message%s\n", acct->name, res.sent,
+			res.sent == 1 ? "" : "s");
+	if (r < 0)
+		fprintf(stderr, "gmaildir: %s: warning: outbox: %s (%zu message%s wait)\n",
+			acct->name, err.msg, res.waiting, res.waiting == 1 ? "" : "s");
+	else if (res.deferred || res.uncertain)
+		fprintf(stderr, "gmaildir: %s: warning: outbox: %s (%zu message%s wait)\n",
+			acct->name, res.reason, res.waiting, res.waiting == 1 ? "" : "s");
+	if (res.rejected)
+		fprintf(stderr,
+			"gmaildir: %s: the server refused %zu queued message%s for good (see "
+			"gmaildir status): %s\n",
+			acct->name, res.rejected, res.rejected == 1 ? "" : "s", res.reason);
+}
+
 static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		    struct sync_view *view)
 {
 	struct engine_observer obs = {on_progress, on_folder_done, on_notice, view};
 	struct error err = {0}, herr = {0};
-	int ret = engine_sync_account(acct, opts, &obs, &err);
+	int ret;
+
+	flush_outbox(acct, view);
+	ret = engine_sync_account(acct, opts, &obs, &err);
 
 	close_line(view);
 	if (hook_post_sync(acct, &view->changes, &herr) < 0)

@@ -209,7 +209,8 @@ int smtp_conf_finish(struct schema_ctx *c, struct account_conf *a, struct smtp_c
 		s->host = xstrdup("smtp.gmail.com");
 	}
 	if (!(x->seen && x->seen[SK_TLS]))
-		s->tls = x->seen && x->seen[SK_PORT] && s->port == 587 ? TLS_STARTTLS : TLS_IMPLICIT;
+		s->tls =
+		    x->seen && x->seen[SK_PORT] && s->port == 587 ? TLS_STARTTLS : TLS_IMPLICIT;
 	if (!(x->seen && x->seen[SK_PORT]))
 		s->port = s->tls == TLS_IMPLICIT ? 465 : 587;
 	why = config_smtp_port_refusal(s->host, s->port);
@@ -229,8 +230,8 @@ int smtp_conf_finish(struct schema_ctx *c, struct account_conf *a, struct smtp_c
 	if (s->auth == AUTH_LOGIN && !s->password && !s->password_command)
 		return schema_error(c, x->node ? x->node : x->account,
 				    "smtp: needs \"password\" or \"password_command\"");
-	s->copy_to_sent = s->save_sent == SAVE_SENT_ALWAYS ||
-			  (s->save_sent == SAVE_SENT_AUTO && !a->gmail);
+	s->copy_to_sent =
+	    s->save_sent == SAVE_SENT_ALWAYS || (s->save_sent == SAVE_SENT_AUTO && !a->gmail);
 	return 0;
 }
 

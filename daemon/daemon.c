@@ -15,8 +15,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "daemon/daemon_p.h"
+#include "smtp/outbox.h"
 #include "sync/hooks.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -67,17 +70,23 @@ static void on_notice(const char *account, const char *text, void *ctx)
 }
 
 /* Takes the pending request under the lock: a full sync, or a list of
- * folders (owned by the caller then). Returns false when asked to quit. */
-static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r)
+ * folders (owned by the caller then), or none (*sync_r false); and
+ * whether to submit the outbox first (*flush_r: 0 no, 1 what is due, 2
+ * everything). Returns false when asked to quit. */
+static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r, bool *sync_r,
+			 int *flush_r)
 {
 	pthread_mutex_lock(&a->mu);
-	while (!a->quit && !a->req_full && a->n_req == 0)
+	while (!a->quit && !a->req_full && a->n_req == 0 && !a->req_flush)
 		pthread_cond_wait(&a->cv, &a->mu);
 	/* Quitting: what is pending stays with the account, freed with it. */
 	if (a->quit) {
 		pthread_mutex_unlock(&a->mu);
 		return false;
 	}
+	*flush_r = a->req_flush ? (a->flush_force ? 2 : 1) : 0;
+	a->req_flush = a->flush_force = false;
+	*sync_r = a->req_full || a->n_req > 0;
 	*folders_r = a->req_full ? NULL : a->req_folders;
 	*n_r = a->req_full ? 0 : a->n_req;
 	if (a->req_full) {
@@ -92,21 +101,48 @@ static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r)
 	return true;
 }
 
+/* The outbox of the account: due messages, or all with force (the
+ * network is back, a message was just queued). */
+static void flush_outbox(struct daccount *a, bool force)
+{
+	struct flush_opts fo = {.force = force};
+	struct flush_result res;
+	struct error err = {0};
+
+	if (!a->acct->smtp.configured)
+		return;
+	if (outbox_flush(a->acct, &fo, &res, &err) < 0)
+		log_warn("%s: outbox: %s (%zu message%s wait)", a->acct->name, err.msg, res.waiting,
+			 res.waiting == 1 ? "" : "s");
+	else if (res.deferred)
+		log_warn("%s: outbox: %s (%zu message%s wait)", a->acct->name, res.reason,
+			 res.waiting, res.waiting == 1 ? "" : "s");
+}
+
 static void *worker_main(void *arg)
 {
 	struct daccount *a = arg;
 	char **folders;
 	size_t n;
+	bool sync;
+	int flush;
 
-	while (next_request(a, &folders, &n)) {
+	while (next_request(a, &folders, &n, &sync, &flush)) {
 		struct engine_opts o = {.folders = (const char *const *)folders,
 					.n_folders = n,
 					.touch = a->watch ? touch : NULL,
 					.touch_ctx = a->watch,
 					.cancel = &a->cancel};
 		struct error err = {0};
-		int ret = engine_session_sync(a->session, &o, &err);
+		int ret;
 
+		/* A full sync also sends what is due; after a failed run (the
+		 * network was gone), everything queued. */
+		if (flush || (sync && !folders))
+			flush_outbox(a, flush == 2 || a->last_ret < 0);
+		if (!sync)
+			continue;
+		ret = engine_session_sync(a->session, &o, &err);
 		if (ret < 0 && !atomic_load(&a->cancel))
 			log_error("%s: %s", a->acct->name, err.msg);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
@@ -144,6 +180,56 @@ static void daccount_request(struct daccount *a, const char *folder)
 	}
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+}
+
+/* Asks the worker to submit the outbox now. Loop thread. */
+static void daccount_request_flush(struct daccount *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->req_flush = true;
+	a->flush_force = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* A message arrived in the outbox (gmaildir send could not submit it, or
+ * a client wrote into the queue): send it. */
+static void on_outbox_fd(int fd, unsigned revents, void *ctx)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool queued = false;
+	ssize_t r;
+
+	(void)revents;
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		queued = true;
+	if (queued)
+		daccount_request_flush(ctx);
+}
+
+static void outbox_watch(struct daccount *a)
+{
+	struct error err = {0};
+	char *newdir;
+
+	a->outbox_fd = -1;
+	if (!a->acct->smtp.configured)
+		return;
+	newdir = xasprintf("%s/outbox/new", a->acct->state_dir);
+	if (fs_mkdir_p(newdir, 0700, &err) == 0) {
+		a->outbox_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (a->outbox_fd >= 0 &&
+		    inotify_add_watch(a->outbox_fd, newdir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+			close(a->outbox_fd);
+			a->outbox_fd = -1;
+		}
+	}
+	if (a->outbox_fd >= 0)
+		a->outbox_h = loop_add_fd(a->d->loop, a->outbox_fd, POLLIN, on_outbox_fd, a);
+	else
+		log_warn("%s: queued mail is sent only by the periodic sync: cannot watch %s",
+			 a->acct->name, newdir);
+	free(newdir);
 }
 
 /* An idler saw a change (or came up): sync its folder. */
@@ -292,6 +378,7 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 
 	a->d = d;
 	a->acct = acct;
+	a->outbox_fd = -1;
 	a->retry_ms = RETRY_MIN_MS;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
@@ -300,6 +387,7 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 	if (engine_session_open(acct, &a->observer, &a->session, err) < 0)
 		return -1;
 	account_watch(a);
+	outbox_watch(a);
 	a->done = loop_add_wake(d->loop, on_done, a, err);
 	if (!a->done)
 		return -1;
@@ -330,6 +418,9 @@ static void account_stop(struct daccount *a)
 		idler_free(&a->idlers[i]);
 	free(a->idlers);
 	loop_remove_fd(&a->watch_h);
+	loop_remove_fd(&a->outbox_h);
+	if (a->outbox_fd >= 0)
+		close(a->outbox_fd);
 	loop_remove_wake(&a->done);
 	loop_remove_timer(&a->debounce);
 	loop_remove_timer(&a->retry);

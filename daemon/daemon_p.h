@@ -35,7 +35,9 @@ struct daccount {
 	size_t n_req;
 	size_t cap_req;
 	bool quit;
-	int last_ret; /* of the last sync: 0, 1 (some folder failed), -1 */
+	bool req_flush;	  /* submit the outbox (only: no sync) */
+	bool flush_force; /* ... ignoring the backoff */
+	int last_ret;	  /* of the last sync: 0, 1 (some folder failed), -1 */
 	bool synced_once;
 	atomic_bool cancel;
 
@@ -53,6 +55,8 @@ struct daccount {
 	bool pending_full;
 	struct idler **idlers; /* owned */
 	size_t n_idlers;
+	int outbox_fd; /* inotify on STATE/outbox/new; -1: none */
+	struct loop_fd *outbox_h;
 };
 
 #endif

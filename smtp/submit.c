@@ -513,8 +513,7 @@ static int precheck(struct smtp *s, const struct smtp_message *m, struct error *
 	return 0;
 }
 
-static enum smtp_outcome envelope(struct smtp *s, const struct smtp_message *m,
-				  struct error *err)
+static enum smtp_outcome envelope(struct smtp *s, const struct smtp_message *m, struct error *err)
 {
 	char cmd[PATH_MAX_LEN + 96];
 	int o, code;

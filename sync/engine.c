@@ -10,6 +10,7 @@
 #include "sync/engine_p.h"
 #include "imap/folders.h"
 #include "imap/roles.h"
+#include "sync/sent_copies.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -294,6 +295,28 @@ static bool path_taken(const struct sync_env *env, const struct imap_mailbox *mb
 	return taken;
 }
 
+/* Sent copies go into the \Sent folder's local side before its job runs,
+ * whose upload then appends them. Without a synced \Sent folder they wait
+ * (status shows them). */
+static void place_sent_copies(struct sync_env *env, const struct folder_job *jobs, size_t n)
+{
+	struct error err = {0};
+	size_t placed = 0;
+
+	if (env->opts->dry_run || env->acct->direction == DIRECTION_PULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!(jobs[i].mbx->attrs & IMAP_MBX_SENT))
+			continue;
+		if (sent_copies_place(env->acct, jobs[i].mbx, env->gmail, &placed, &err) < 0)
+			env_notice(env, "copies of sent mail: %s", err.msg);
+		else if (placed > 0)
+			log_debug("%s: %zu sent message%s placed in the Sent folder",
+				  env->acct->name, placed, placed == 1 ? "" : "s");
+		return;
+	}
+}
+
 static int sync_folders(struct sync_env *env, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
@@ -314,6 +337,7 @@ static int sync_folders(struct sync_env *env, struct error *err)
 		jobs[n_jobs].mbx = &mbx[i];
 		n_jobs++;
 	}
+	place_sent_copies(env, jobs, n_jobs);
 	ret = run_jobs(env, jobs, n_jobs, err);
 	keep_folders(env, jobs, n_jobs);
 out:

@@ -24,6 +24,14 @@
 
 /* ---- helpers ---- */
 
+#define ACC_FOR_SMTP                                                                               \
+	"accounts:\n"                                                                              \
+	"  - name: a\n"                                                                            \
+	"    host: h\n"                                                                            \
+	"    user: u\n"                                                                            \
+	"    password: p\n"                                                                        \
+	"    maildir: /m\n"
+
 static struct config *parse_ok(const char *yaml)
 {
 	struct config *cfg = NULL;
@@ -156,6 +164,78 @@ static void test_gmail_preset(void **state)
 	assert_int_equal(a->tls, TLS_IMPLICIT);
 	assert_int_equal(a->auth, AUTH_LOGIN);
 	config_free(&cfg);
+}
+
+/* provider: gmail sends through smtp.gmail.com:465 without a block, with
+ * the account's user and password, and files no copy in Sent itself. */
+static void test_smtp_gmail_default(void **state)
+{
+	(void)state;
+	struct config *cfg = parse_ok("accounts:\n"
+				      "  - name: g\n"
+				      "    provider: gmail\n"
+				      "    user: you@gmail.com\n"
+				      "    password_command: pass show google\n"
+				      "    maildir: /m\n");
+	const struct smtp_conf *m = &config_account(cfg, 0)->smtp;
+
+	assert_true(m->configured);
+	assert_string_equal(m->host, "smtp.gmail.com");
+	assert_int_equal(m->port, 465);
+	assert_int_equal(m->tls, TLS_IMPLICIT);
+	assert_string_equal(m->user, "you@gmail.com");
+	assert_string_equal(m->password_command, "pass show google");
+	assert_null(m->password);
+	assert_false(m->copy_to_sent);
+	config_free(&cfg);
+}
+
+/* Another server: no block, no SMTP; a block takes the account's values
+ * for what it leaves out, 587 means STARTTLS, and copies go to Sent. */
+static void test_smtp_block(void **state)
+{
+	(void)state;
+	struct config *cfg = parse_ok(ACC_FOR_SMTP "    ca_file: /ca.pem\n"
+						   "    smtp:\n"
+						   "      host: mail.example.org\n"
+						   "      port: 587\n");
+	const struct smtp_conf *m = &config_account(cfg, 0)->smtp;
+	struct config *none;
+
+	assert_true(m->configured);
+	assert_string_equal(m->host, "mail.example.org");
+	assert_int_equal(m->port, 587);
+	assert_int_equal(m->tls, TLS_STARTTLS);
+	assert_string_equal(m->user, "u");
+	assert_string_equal(m->password, "p");
+	assert_string_equal(m->ca_file, "/ca.pem");
+	assert_true(m->copy_to_sent);
+	config_free(&cfg);
+
+	cfg = parse_ok(ACC_FOR_SMTP "    smtp: {host: s, tls: starttls, user: other,"
+				    " password_command: cmd, save_sent: never}\n");
+	m = &config_account(cfg, 0)->smtp;
+	assert_int_equal(m->port, 587);
+	assert_string_equal(m->user, "other");
+	assert_null(m->password);
+	assert_string_equal(m->password_command, "cmd");
+	assert_false(m->copy_to_sent);
+	config_free(&cfg);
+
+	none = parse_ok(ACC_FOR_SMTP);
+	assert_false(config_account(none, 0)->smtp.configured);
+	config_free(&none);
+}
+
+static void test_smtp_port_refusal(void **state)
+{
+	(void)state;
+	assert_non_null(config_smtp_port_refusal("smtp.gmail.com", 25));
+	assert_non_null(config_smtp_port_refusal("aspmx.l.google.com", 25));
+	assert_non_null(config_smtp_port_refusal("gmail.com.", 25));
+	assert_null(config_smtp_port_refusal("smtp.gmail.com", 465));
+	assert_null(config_smtp_port_refusal("mail.example.org", 25));
+	assert_null(config_smtp_port_refusal("notgmail.com", 25));
 }
 
 /* Explicit host, port and tls win over the preset. */
@@ -565,6 +645,21 @@ static const struct bad_case bad_cases[] = {
      " state_dir: /home/tester/.local/state/gmaildir}\n"
      "  - {name: a, host: h, user: u, password: p, maildir: /m}\n",
      0, "t.yaml:2:70: state_dir: overlaps the state_dir of account \"a\""},
+    /* The smtp: block. */
+    {"smtp port 25 to gmail", ACC "    smtp: {host: smtp.gmail.com, port: 25}\n", 0,
+     "t.yaml:7:34: smtp: port 25 toward smtp.gmail.com: Google blocks port 25"},
+    {"smtp port 25 to googlemail", ACC "    smtp: {host: SMTP.GoogleMail.com., port: 25}\n", 0,
+     "t.yaml:7:"},
+    {"smtp tls none", ACC "    smtp: {host: s, tls: none}\n", 0,
+     "t.yaml:7:26: tls: expected implicit or starttls"},
+    {"smtp without host", ACC "    smtp: {port: 587}\n", 0,
+     "t.yaml:7:11: smtp: missing required key \"host\""},
+    {"smtp unknown key", ACC "    smtp: {hots: s}\n", 0,
+     "t.yaml:7:12: unknown key \"hots\" in smtp"},
+    {"smtp two passwords", ACC "    smtp: {host: s, password: x, password_command: y}\n", 0,
+     "t.yaml:7:11: smtp: password and password_command exclude each other"},
+    {"smtp xoauth2 without command", ACC "    smtp: {host: s, auth: xoauth2}\n", 0,
+     "t.yaml:7:11: smtp: auth: xoauth2 needs \"oauth2_token_command\""},
     /* YAML itself. */
     {"alias", ACC "    user2: *x\n", 0, "t.yaml:7:12: aliases (*name) are not supported"},
     {"anchor and alias", "accounts:\n  - &a {name: a}\n  - *a\n", 0,
@@ -949,6 +1044,9 @@ static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_full),
     cmocka_unit_test(test_gmail_preset),
     cmocka_unit_test(test_gmail_override),
+    cmocka_unit_test(test_smtp_gmail_default),
+    cmocka_unit_test(test_smtp_block),
+    cmocka_unit_test(test_smtp_port_refusal),
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_default_ports),
     cmocka_unit_test(test_tilde),
