@@ -145,8 +145,7 @@ static int report_queued(const struct account_conf *acct, const struct flush_res
 	char *dir = outbox_dir(acct);
 
 	if (res->rejected) {
-		fprintf(stderr, "gmaildir send: the server refused the message: %s\n",
-			res->reason);
+		fprintf(stderr, "gmaildir send: the server refused the message: %s\n", res->reason);
 		fprintf(stderr, "  it is kept in %s/failed/new\n", acct->state_dir);
 		free(dir);
 		return EXIT_FAILED;
@@ -286,8 +285,9 @@ int cli_cmd_send(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (!acct->smtp.configured) {
-		fprintf(stderr, "gmaildir send: account %s has no outgoing server: add an smtp: "
-				"block (see gmaildir.yaml(5))\n",
+		fprintf(stderr,
+			"gmaildir send: account %s has no outgoing server: add an smtp: "
+			"block (see gmaildir.yaml(5))\n",
 			acct->name);
 		ret = EXIT_USAGE;
 		goto out;

@@ -48,9 +48,9 @@ struct field {
 struct header {
 	struct field *f;
 	size_t n;
-	size_t end;	   /* where the header section ends (before the blank line) */
-	size_t body;	   /* where the body starts (after the blank line) */
-	bool blank_line;   /* a blank line separates header and body */
+	size_t end;	 /* where the header section ends (before the blank line) */
+	size_t body;	 /* where the body starts (after the blank line) */
+	bool blank_line; /* a blank line separates header and body */
 };
 
 /* The end of the line starting at i (after its LF, CR LF or lone CR). */
@@ -249,7 +249,8 @@ static void parse_addrs_into(const char *s, size_t len, struct addrs *out)
 		} else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
 			/* Words of a display name are not an address: a space
 			 * outside brackets starts over, unless an '@' is next. */
-			if (!m.in_angle && m.plain.len > 0 && !memchr(m.plain.p, '@', m.plain.len)) {
+			if (!m.in_angle && m.plain.len > 0 &&
+			    !memchr(m.plain.p, '@', m.plain.len)) {
 				size_t k = i;
 
 				while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r' ||
@@ -414,8 +415,8 @@ static bool has_high(const char *s, size_t n)
 }
 
 /* The new message: fields but Bcc, the ones we add, the body; CRLF. */
-static void build(const char *raw, size_t len, const struct header *h,
-		  const struct prepare_opts *o, struct outgoing *out)
+static void build(const char *raw, size_t len, const struct header *h, const struct prepare_opts *o,
+		  struct outgoing *out)
 {
 	struct buf b = {0};
 	char date[64];
@@ -485,8 +486,9 @@ int envelope_prepare(const char *raw, size_t len, const struct prepare_opts *o,
 	if (ff)
 		field_addrs(raw, ff, &from);
 	out->from_addr = from.n ? xstrdup(from.a[0]) : NULL;
-	out->sender = xstrdup(o->sender ? o->sender : out->from_addr ? out->from_addr
-								  : o->default_from);
+	out->sender = xstrdup(o->sender	       ? o->sender
+			      : out->from_addr ? out->from_addr
+					       : o->default_from);
 	for (size_t i = 0; i < rcpts.n; i++) {
 		if (!usable(rcpts.a[i])) {
 			error_set(err, ERR_MESSAGE, RETRY_NEVER,

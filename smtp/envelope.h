@@ -33,8 +33,8 @@ struct prepare_opts {
 struct outgoing {
 	char *data; /* the message to transmit: CRLF, no Bcc, no dot-stuffing */
 	size_t len;
-	char *sender;  /* MAIL FROM: -f, else From's address, else default_from */
-	char **rcpts;  /* RCPT TO, each once (compared without case) */
+	char *sender; /* MAIL FROM: -f, else From's address, else default_from */
+	char **rcpts; /* RCPT TO, each once (compared without case) */
 	size_t n_rcpts;
 	char *message_id; /* "<...>" */
 	char *from_addr;  /* the first address of From, NULL when none */

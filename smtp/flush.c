@@ -13,6 +13,7 @@
 #include "smtp/envelope.h"
 #include "smtp/outbox_p.h"
 #include "smtp/submit.h"
+#include "util/crashpoint.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -33,9 +34,12 @@ struct flush {
 	time_t now;
 };
 
+/* The wait before the next try; GMAILDIR_SMTP_BACKOFF (seconds) replaces
+ * the first step, for the tests, like crashpoint()'s variables. */
 static time_t backoff(unsigned attempts)
 {
-	time_t d = BACKOFF_FIRST;
+	const char *knob = getenv("GMAILDIR_SMTP_BACKOFF");
+	time_t d = knob && *knob ? (time_t)strtoul(knob, NULL, 10) : BACKOFF_FIRST;
 
 	for (unsigned i = 1; i < attempts && d < BACKOFF_MAX; i++)
 		d *= 2;
@@ -284,16 +288,19 @@ static int flush_one(struct flush *f, const char *name, struct error *err)
 				  .len = q.len};
 	eight_bit_of(&q, &m.eight_bit, &m.utf8);
 	set_inflight(f, name);
+	crashpoint("smtp: submitting");
 	out = smtp_submit(f->smtp, &m, &why);
 	f->now = time(NULL);
 	switch (out) {
 	case SMTP_SENT:
+		crashpoint("smtp: accepted");
 		f->res->sent++;
 		log_sent(f, &q);
 		log_info("%s: sent %s to %zu recipient%s", f->acct->name,
 			 q.message_id ? q.message_id : name, q.n_rcpts, q.n_rcpts == 1 ? "" : "s");
 		if (take_out(f, name, &why) < 0)
 			log_error("%s: %s", f->acct->name, why.msg);
+		crashpoint("smtp: out of the queue");
 		break;
 	case SMTP_REJECTED:
 		f->res->rejected++;
@@ -423,6 +430,17 @@ int outbox_flush(const struct account_conf *acct, const struct flush_opts *o,
 	memset(res, 0, sizeof(*res));
 	f.dir = outbox_dir(acct);
 	f.retry = fs_join(f.dir, ".retry");
+	{
+		/* Nothing was ever queued: nothing to do, nothing to create. */
+		char *newdir = xasprintf("%s/new", f.dir);
+		bool none = access(newdir, F_OK) < 0;
+
+		free(newdir);
+		if (none) {
+			ret = 0;
+			goto out;
+		}
+	}
 	if (outbox_make_dirs(acct, err) < 0 || lock_queue(&f, &lock_fd, err) < 0)
 		goto out;
 	if (lock_fd < 0) { /* another flusher has it, and will see ours */

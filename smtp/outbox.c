@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "smtp/envelope.h"
+#include "util/crashpoint.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
 
@@ -185,6 +186,7 @@ int outbox_enqueue(const struct account_conf *acct, const char *data, size_t len
 		error_prefix(err, "queueing the message");
 		goto out;
 	}
+	crashpoint("outbox: queued");
 	if (name_r) {
 		*name_r = name;
 		name = NULL;
@@ -401,8 +403,7 @@ void outbox_report_free(struct outbox_report *r)
 
 /* ------------------------------------------------------------ sent copies */
 
-int outbox_copies(const struct account_conf *acct, char ***names_r, size_t *n_r,
-		  struct error *err)
+int outbox_copies(const struct account_conf *acct, char ***names_r, size_t *n_r, struct error *err)
 {
 	char *dir = xasprintf("%s/sent-copies/new", acct->state_dir);
 	int r = outbox_list(dir, names_r, n_r, err);

@@ -71,9 +71,9 @@ struct flush_opts {
 
 struct flush_result {
 	size_t sent, deferred, rejected, uncertain;
-	size_t waiting;	 /* still queued afterwards */
-	time_t next_try; /* of the earliest still queued; 0: none */
-	bool busy;	 /* another process holds the flush lock */
+	size_t waiting;	   /* still queued afterwards */
+	time_t next_try;   /* of the earliest still queued; 0: none */
+	bool busy;	   /* another process holds the flush lock */
 	char reason[1024]; /* the last deferral's or refusal's reason */
 };
 
@@ -92,8 +92,7 @@ int outbox_flush(const struct account_conf *acct, const struct flush_opts *o,
 /* The sent copies waiting in STATE/sent-copies (sync places them in the
  * local Sent folder): their names, oldest first. Free with
  * outbox_names_free. A missing directory is none. */
-int outbox_copies(const struct account_conf *acct, char ***names_r, size_t *n_r,
-		  struct error *err);
+int outbox_copies(const struct account_conf *acct, char ***names_r, size_t *n_r, struct error *err);
 void outbox_names_free(char **names, size_t n);
 /* The message of one copy, without the envelope fields; caller frees. */
 int outbox_copy_read(const struct account_conf *acct, const char *name, char **data_r,

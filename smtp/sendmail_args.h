@@ -11,14 +11,14 @@
 #include "util/error.h"
 
 struct send_args {
-	bool from_headers;	/* -t */
-	bool dot_ends;		/* a line "." ends input; false with -i / -oi */
-	const char *sender;	/* -f ADDR, -r ADDR; borrowed from argv */
-	const char *full_name;	/* -F NAME */
-	const char *account;	/* -a NAME, --account NAME, --account=NAME */
-	bool flush;		/* --flush */
-	bool verbose;		/* -v */
-	const char **rcpts;	/* operands, and all after "--"; the array is owned */
+	bool from_headers;     /* -t */
+	bool dot_ends;	       /* a line "." ends input; false with -i / -oi */
+	const char *sender;    /* -f ADDR, -r ADDR; borrowed from argv */
+	const char *full_name; /* -F NAME */
+	const char *account;   /* -a NAME, --account NAME, --account=NAME */
+	bool flush;	       /* --flush */
+	bool verbose;	       /* -v */
+	const char **rcpts;    /* operands, and all after "--"; the array is owned */
 	size_t n_rcpts;
 	char **warnings; /* owned: "ignoring sendmail option -oem" */
 	size_t n_warnings;

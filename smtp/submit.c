@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "net/tls.h"
+#include "util/crashpoint.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -395,7 +396,7 @@ int smtp_open(const struct account_conf *acct, const char *secret, struct smtp *
 		mailsmtp_set_logger(s->ms, trace_log, s);
 	if (open_stream(s, err) < 0 || ehlo(s, err) < 0 ||
 	    (m->tls == TLS_STARTTLS && starttls(s, err) < 0) || authenticate(s, secret, err) < 0) {
-		error_prefix(err, "smtp %s:%u", m->host, (unsigned)m->port);
+		error_prefix(err, "smtp");
 		smtp_close(&s);
 		return -1;
 	}
@@ -609,6 +610,7 @@ enum smtp_outcome smtp_submit(struct smtp *s, const struct smtp_message *m, stru
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "sending the message: %s", lost_why(s));
 		return SMTP_DEFERRED;
 	}
+	crashpoint("smtp: final dot sent");
 	code = mailsmtp_read_response(s->ms);
 	if (code == 0) {
 		s->dead = true;

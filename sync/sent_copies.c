@@ -48,8 +48,8 @@ out:
 	return ret;
 }
 
-int sent_copies_place(const struct account_conf *acct, const struct imap_mailbox *sent,
-		      bool gmail, size_t *placed_r, struct error *err)
+int sent_copies_place(const struct account_conf *acct, const struct imap_mailbox *sent, bool gmail,
+		      size_t *placed_r, struct error *err)
 {
 	char **names = NULL;
 	size_t n = 0;

@@ -11,7 +11,7 @@
 
 /* Places every waiting copy of acct's sent mail in the local folder of
  * sent (the server's \Sent mailbox), seen; *placed_r counts them. */
-int sent_copies_place(const struct account_conf *acct, const struct imap_mailbox *sent,
-		      bool gmail, size_t *placed_r, struct error *err);
+int sent_copies_place(const struct account_conf *acct, const struct imap_mailbox *sent, bool gmail,
+		      size_t *placed_r, struct error *err);
 
 #endif

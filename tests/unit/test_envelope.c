@@ -293,10 +293,10 @@ static void test_sendmail_args(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_addresses),	   cmocka_unit_test(test_prepare_bcc),
-	    cmocka_unit_test(test_prepare_adds),   cmocka_unit_test(test_prepare_resent_and_errors),
-	    cmocka_unit_test(test_prepare_nul),	   cmocka_unit_test(test_queue_round_trip),
-	    cmocka_unit_test(test_from_address),   cmocka_unit_test(test_sendmail_args),
+	    cmocka_unit_test(test_addresses),	 cmocka_unit_test(test_prepare_bcc),
+	    cmocka_unit_test(test_prepare_adds), cmocka_unit_test(test_prepare_resent_and_errors),
+	    cmocka_unit_test(test_prepare_nul),	 cmocka_unit_test(test_queue_round_trip),
+	    cmocka_unit_test(test_from_address), cmocka_unit_test(test_sendmail_args),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
