@@ -157,6 +157,7 @@ FUZZ_SRC_maildir_name := store/maildir_name.c
 FUZZ_SRC_mutf7 := imap/mutf7.c
 FUZZ_SRC_folders := imap/folders.c imap/mutf7.c
 FUZZ_SRC_config := config/config.c config/ytree.c config/schema.c config/account_conf.c \
+	config/smtp_conf.c \
 	util/fs.c util/error.c
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_SRC_plan := sync/plan.c

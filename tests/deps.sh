@@ -24,6 +24,10 @@ pkgs=(
 	clang libclang-rt-14-dev
 	valgrind                       # leak and memory-error checks (t_valgrind.sh)
 	notmuch                        # the notmuch integration test
+	# Real foreign Maildirs for the first-contact tests (t_adopt_peers,
+	# t_peer_state): the folders and state files mbsync and OfflineIMAP
+	# really write.
+	isync offlineimap3
 )
 
 missing=()
