@@ -13,6 +13,11 @@ X-GM-EXT-1, CONDSTORE without QRESYNC, and failures a test can switch on
 UIDVALIDITY changes). Tests drive it through a control socket: one JSON
 object per line each way (class Control; tests/gmail/fixture.sh wraps it).
 
+It is smtp.gmail.com too (class GmailSmtp, on tests/smtp/server.py's
+engine): an implicit-TLS and a STARTTLS port, the same credentials, and each
+message sent joins the store as Gmail files it (\\Sent, plus \\Inbox when
+sent to the account itself).
+
 Standard library only. Each connection has its own thread; all state sits
 behind one lock. Responses are built under the lock and sent after it, so a
 client that stops reading stalls only itself.

@@ -57,7 +57,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import socketserver
 import ssl
 import sys
@@ -440,8 +439,10 @@ class Session:
             return
         f = self.fault('auth')
         refusal = self.cfg.auth_refusal(mech)
-        if f:
-            self.send(*(BAD_CREDENTIALS if f.value == 535 else [reply_text(f.value)]))
+        if f and f.value == 535:    # as a wrong password (XOAUTH2's dance included)
+            ok = False
+        if f and f.value != 535:
+            self.send(reply_text(f.value))
         elif refusal:
             self.send(*refusal)
         elif not ok:

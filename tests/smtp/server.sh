@@ -40,7 +40,8 @@
 #   sm_json N EXPR       the Python EXPR over r = SM_SPOOL/N.json
 #
 # Cleanup: sm_stop sends SIGTERM, waits up to 5 s, then SIGKILL, reaps the
-# server, removes SM_DIR. gm_start's EXIT trap is chained (tests/lib/trap.sh).
+# server, removes SM_DIR; sm_start chains sm_cleanup into the EXIT trap
+# (tests/lib/trap.sh) and makes HUP/INT/TERM exit if untrapped.
 # If the shell dies without cleanup, the server exits within ~1 s and removes
 # SM_DIR.
 
