@@ -13,6 +13,11 @@ X-GM-EXT-1, CONDSTORE without QRESYNC, and failures a test can switch on
 UIDVALIDITY changes). Tests drive it through a control socket: one JSON
 object per line each way (class Control; tests/gmail/fixture.sh wraps it).
 
+It is smtp.gmail.com too (class GmailSmtp, on tests/smtp/server.py's
+engine): an implicit-TLS and a STARTTLS port, the same credentials, and each
+message sent joins the store as Gmail files it (\\Sent, plus \\Inbox when
+sent to the account itself).
+
 Standard library only. Each connection has its own thread; all state sits
 behind one lock. Responses are built under the lock and sent after it, so a
 client that stops reading stalls only itself.
@@ -38,6 +43,14 @@ import sys
 import threading
 import time
 import traceback
+import importlib.util
+
+# The SMTP side (smtp.gmail.com) is tests/smtp/server.py's engine with hooks.
+_spec = importlib.util.spec_from_file_location(
+    'smtp_server', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'smtp',
+                                'server.py'))
+smtp_server = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smtp_server)
 
 PRE_CAPS = ('IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 XYZZY '
             'SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER AUTH=XOAUTH')
@@ -232,7 +245,8 @@ class Store:
         self.counters = dict.fromkeys(
             ['connections', 'rejected_connections', 'tls_failures', 'logins', 'auth_failures',
              'body_bytes', 'body_fetches', 'section_bytes', 'appends', 'append_bytes',
-             'quota_hits', 'internal_errors', 'bad_commands'], 0)
+             'quota_hits', 'internal_errors', 'bad_commands', 'smtp_connections',
+             'smtp_logins', 'smtp_auth_failures', 'smtp_messages'], 0)
         self.counters.update(max_concurrent=self.cur_conns, commands={}, downloads={})
 
     def count(self, key, n=1, sub=None):
@@ -1459,6 +1473,72 @@ class ImapHandler(socketserver.BaseRequestHandler):
             sock.close()
 
 
+# ------------------------------------------------------------------- smtp
+
+class GmailSmtp(smtp_server.Config):
+    """smtp.gmail.com (465 implicit TLS, 587 STARTTLS): the account's
+    credentials, Gmail's texts, and each accepted message lands in the store
+    as Gmail files it: one message labelled \\Sent (and \\Inbox when a
+    recipient is the account itself), \\Seen, a Message-ID added when it has
+    none, otherwise kept as received (Bcc included: not sending it is the
+    client's job)."""
+
+    hostname = 'smtp.gmail.com'
+    auth_mechs = 'LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH'
+
+    def __init__(self, store, tls, ctx, transcript_path):
+        super().__init__(tls=tls, ctx=ctx, size=35882577, transcript_path=transcript_path)
+        self.store = store
+
+    def log(self, text):
+        with self.store.lock:
+            self.store.log('smtp:%s %s' % ('465' if self.tls == 'implicit' else '587', text))
+
+    def next_conn(self):
+        with self.store.lock:
+            self.store.count('smtp_connections')
+            return self.store.counters['smtp_connections']
+
+    def greeting(self, cid):
+        return '220 smtp.gmail.com ESMTP gs%d - gsmtp' % cid
+
+    def password_ok(self, user, password):
+        with self.store.lock:
+            o = self.store.opt
+            ok = (user.lower() == o['user'].lower() and
+                  password.replace(' ', '') == o['password'].replace(' ', ''))
+            self.store.count('smtp_logins' if ok else 'smtp_auth_failures')
+            return ok
+
+    def token_ok(self, user, token):
+        with self.store.lock:
+            o = self.store.opt
+            ok = user.lower() == o['user'].lower() and token == o['token']
+            self.store.count('smtp_logins' if ok else 'smtp_auth_failures')
+            return ok
+
+    def auth_refusal(self, mech):
+        if mech != 'XOAUTH2' and self.store.opt['auth_mode'] == 'app-password-required':
+            return ['534-5.7.9 Application-specific password required. For more information, '
+                    'go to', '534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor'
+                    ' - gsmtp']
+        return None
+
+    def deliver(self, env, data, answered):
+        if not answered:        # drop-after-dot is not a Gmail fault
+            return None
+        with self.store.lock:
+            s = self.store
+            if not re.search(rb'(?im)^message-id:', split_message(data)[0]):
+                data = b'Message-ID: <%d.gs@mx.google.com>\r\n' % (s.next_msgid + 1) + data
+            me = s.opt['user'].lower()
+            labels = ['\\Sent'] + (['\\Inbox'] if any(r.lower() == me for r in env['rcpts'])
+                                    else [])
+            m = s.add_message(data, flags=['\\Seen'], labels=labels)
+            s.count('smtp_messages')
+            return 'x-gm-msgid-%d' % m.msgid
+
+
 # ---------------------------------------------------------------- control
 
 class Control:
@@ -1674,6 +1754,16 @@ def serve(args):
     ctl.control = Control(store)
     for x in (srv, ctl):
         threading.Thread(target=x.serve_forever, daemon=True).start()
+    # smtp.gmail.com's two ports; their port files come before the IMAP one.
+    base = os.path.dirname(os.path.abspath(args.ctl))
+    for tls, name in (('implicit', 'smtp_port'), ('starttls', 'smtp_port_starttls')):
+        cfg = GmailSmtp(store, tls, ctx, os.path.join(base, 'smtp-transcript'))
+        port = smtp_server.listen(cfg).server_address[1]
+        if args.port_file:
+            path = os.path.join(os.path.dirname(os.path.abspath(args.port_file)), name)
+            with open(path + '.tmp', 'w') as fh:
+                fh.write('%d\n' % port)
+            os.rename(path + '.tmp', path)
     if args.port_file:      # written last: it means "ready"
         with open(args.port_file + '.tmp', 'w') as fh:
             fh.write('%d\n' % srv.server_address[1])

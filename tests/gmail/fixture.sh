@@ -16,6 +16,16 @@
 #   GM_DIR    the instance's temp dir (mktemp -d /tmp/gm.XXXXXX)
 #   GM_HOST   127.0.0.1 (the only address it listens on)
 #   GM_PORT   its implicit-TLS IMAP port (no plain port, no STARTTLS: like Gmail)
+#   GM_SMTP_PORT           smtp.gmail.com's implicit-TLS port (465's role)
+#   GM_SMTP_PORT_STARTTLS  its STARTTLS one (587's role: AUTH/MAIL before TLS: 530)
+#             Both: tests/smtp/server.py's engine, Gmail's texts, SIZE 35882577,
+#             AUTH PLAIN/LOGIN (GM_USER, GM_PASS; auth_mode=app-password-required:
+#             534 5.7.9) and XOAUTH2 (GM_TOKEN). Each accepted message joins the
+#             store once: labels \Sent (+ \Inbox if a recipient is GM_USER),
+#             flag \Seen, a Message-ID prepended if it has none, else as received.
+#             Counters smtp_messages smtp_connections smtp_logins smtp_auth_failures.
+#   GM_SMTP_TRANSCRIPT     what SMTP clients sent ("cN plain> "/"cN tls> " lines,
+#             secrets NOT masked; GM_LOG has the commands with AUTH masked)
 #   GM_CA     PEM of the instance's own CA (server cert: DNS:localhost, IP:127.0.0.1;
 #             made by dovecot.sh's _dc_make_certs)
 #   GM_USER GM_PASS   gmaildir.test@gmail.com / an app password (16 letters;
@@ -99,6 +109,7 @@ gm_start() {
 	export GM_DIR GM_HOST=127.0.0.1 GM_CA=$GM_DIR/ca.pem GM_CTL=$GM_DIR/ctl.sock
 	export GM_LOG=$GM_DIR/fixture.log GM_USER=gmaildir.test@gmail.com
 	export GM_PASS=abcdefghijklmnop GM_TOKEN GM_PORT='' GM_PID=''
+	export GM_SMTP_PORT='' GM_SMTP_PORT_STARTTLS='' GM_SMTP_TRANSCRIPT=$GM_DIR/smtp-transcript
 	GM_TOKEN=ya29.test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 	_gm_install_trap
 	if ! _dc_make_certs "$GM_DIR" ""; then
@@ -140,6 +151,8 @@ gm_start() {
 		return 1
 	fi
 	GM_PORT=$(cat "$GM_DIR/port")
+	GM_SMTP_PORT=$(cat "$GM_DIR/smtp_port")
+	GM_SMTP_PORT_STARTTLS=$(cat "$GM_DIR/smtp_port_starttls")
 	if [ "$(gm_ctl ping 2>/dev/null)" != pong ]; then
 		_gm_fail_start "the control socket does not answer"
 		return 1
@@ -179,7 +192,8 @@ gm_stop() {
 	fi
 	if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
 	if [ -n "${GM_DIR:-}" ]; then rm -rf "$GM_DIR"; fi
-	unset GM_DIR GM_PORT GM_CA GM_CTL GM_LOG GM_PID
+	unset GM_DIR GM_PORT GM_CA GM_CTL GM_LOG GM_PID GM_SMTP_PORT GM_SMTP_PORT_STARTTLS
+	unset GM_SMTP_TRANSCRIPT
 	return 0
 }
 

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import smtplib
 import socket
 import ssl
 import sys
@@ -625,9 +626,63 @@ def test_robustness():
           {k: n[k] for k in ('internal_errors', 'commands', 'bad_commands')})
 
 
+def test_smtp():
+    ctx = ssl.create_default_context(cafile=CA)
+    sport, sport587 = int(os.environ['GM_SMTP_PORT']), int(os.environ['GM_SMTP_PORT_STARTTLS'])
+    before = ctl('counters')['smtp_messages']
+    s = smtplib.SMTP_SSL('127.0.0.1', sport, timeout=10, context=ctx)
+    code, text = s.ehlo()
+    check(code == 250 and text.startswith(b'smtp.gmail.com at your service') and
+          s.esmtp_features.get('size') == '35882577' and 'XOAUTH2' in s.esmtp_features['auth'],
+          'SMTP 465: implicit TLS, smtp.gmail.com\'s EHLO (SIZE 35882577, AUTH ... XOAUTH2)',
+          s.esmtp_features)
+    check(s.login(USER, PASS[:4] + ' ' + PASS[4:])[0] == 235,
+          'SMTP AUTH with the app password (spaces allowed): 235')
+    body = (b'From: %s\r\nTo: %s\r\nSubject: smtp to self\r\n\r\nhi\r\n' %
+            (USER.encode(), USER.upper().encode()))
+    s.sendmail(USER, [USER.upper(), 'other@example.test'], body)
+    s.quit()
+    ms = [x for x in ctl('list', folder='[Gmail]/All Mail')['messages']
+          if (x['message_id'] or '').endswith('.gs@mx.google.com>')]
+    m = ms[0] if ms else {}
+    check(len(ms) == 1 and sorted(m['labels']) == ['\\Inbox', '\\Sent'] and
+          m['flags'] == ['\\Seen'],
+          'a message sent to oneself: ONE message labelled \\Sent and \\Inbox, \\Seen', m)
+    s = smtplib.SMTP('127.0.0.1', sport587, timeout=10)
+    s.ehlo()
+    check(s.has_extn('starttls') and not s.has_extn('auth') and
+          s.docmd('MAIL FROM:<%s>' % USER)[0] == 530,
+          'SMTP 587: STARTTLS, no AUTH before it, MAIL before it: 530')
+    s.starttls(context=ctx)
+    s.ehlo()
+    tok = base64.b64encode(('user=%s\x01auth=Bearer %s\x01\x01' % (USER, TOKEN)).encode())
+    check(s.docmd('AUTH XOAUTH2', tok.decode())[0] == 235, 'SMTP 587 after STARTTLS: XOAUTH2 235')
+    s.sendmail(USER, ['someone@example.test'], mail(900))
+    s.quit()
+    got = find('<m900@example.test>')
+    check(len(got) == 1 and ctl('message', msgid=got[0])['labels'] == ['\\Sent'],
+          'a message sent to others: \\Sent only, its Message-ID kept', got)
+    n = ctl('counters')
+    check(n['smtp_messages'] == before + 2, 'counters: smtp_messages', n['smtp_messages'])
+    ctl('set', auth_mode='app-password-required')
+    s = smtplib.SMTP_SSL('127.0.0.1', sport, timeout=10, context=ctx)
+    try:
+        s.login(USER, PASS)
+        code = 235
+    except smtplib.SMTPAuthenticationError as e:
+        code = e.smtp_code
+    ctl('set', auth_mode='normal')
+    check(code == 534, 'auth_mode=app-password-required: SMTP AUTH PLAIN 534', code)
+    s.close()
+    with open(os.environ['GM_LOG']) as fh:
+        log = fh.read()
+    check('smtp:465' in log and PASS not in log and TOKEN not in log,
+          'SMTP commands in GM_LOG, secrets masked')
+
+
 def main():
     for t in (test_auth, test_list, test_labels, test_append_search, test_idle_and_reset,
-              test_limits, test_robustness):
+              test_limits, test_robustness, test_smtp):
         try:
             t()
         except Exception as e:     # one broken group must not hide the others
