@@ -28,6 +28,9 @@ pkgs=(
 	# t_peer_state): the folders and state files mbsync and OfflineIMAP
 	# really write.
 	isync offlineimap3
+	# The submission tests (tests/lib/mta.sh): a real Postfix that delivers
+	# into the test Dovecot over LMTP (dovecot-lmtpd) or dovecot-lda.
+	postfix dovecot-lmtpd
 )
 
 missing=()
@@ -57,11 +60,18 @@ cleanup() { [ -n "$made_policy" ] && rm -f "$policy"; return 0; }
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
+# Postfix: no system configuration at all (no /etc/postfix/main.cf); the
+# tests run their own instance with its own config dir (tests/lib/mta.sh).
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		debconf-set-selections
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Belt and braces: if a system Dovecot runs anyway, stop and disable it.
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now dovecot.service >/dev/null 2>&1 || true
+	systemctl disable --now postfix.service >/dev/null 2>&1 || true
 fi
 if pgrep -x dovecot >/dev/null 2>&1 && [ -f /run/dovecot/master.pid ]; then
 	kill "$(cat /run/dovecot/master.pid)" 2>/dev/null || true

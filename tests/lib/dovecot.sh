@@ -161,7 +161,21 @@ EOF
 # _dc_make_certs DIR NAME: ca.key/ca.pem and server.key/server.pem signed by
 # that CA (EC P-256, 30 days). NAME empty: DNS:localhost + IP:127.0.0.1.
 _dc_make_certs() {
-	local d=$1 name=$2 san cn
+	local d=$1 name=$2
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$d/ca.key" -out "$d/ca.pem" -days 30 \
+		-subj "/O=gmaildir tests/CN=gmaildir test CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
+	_dc_sign_server_cert "$d" "$name" "$d"
+}
+
+# _dc_sign_server_cert OUTDIR NAME CADIR: OUTDIR/server.key + server.pem
+# signed by CADIR/ca.key (EC P-256, 30 days). NAME empty: DNS:localhost +
+# IP:127.0.0.1. Other test servers (tests/lib/mta.sh) use it to get a
+# certificate that clients verify against the same $DC_CA.
+_dc_sign_server_cert() {
+	local d=$1 name=$2 ca=$3 san cn
 	if [ -n "$name" ]; then
 		cn=$name
 		san="DNS:$name"
@@ -169,19 +183,14 @@ _dc_make_certs() {
 		cn=localhost
 		san="DNS:localhost,IP:127.0.0.1"
 	fi
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout "$d/ca.key" -out "$d/ca.pem" -days 30 \
-		-subj "/O=gmaildir tests/CN=gmaildir test CA" \
-		-addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout "$d/server.key" -out "$d/server.csr" \
 		-subj "/O=gmaildir tests/CN=$cn" 2>/dev/null || return 1
 	printf '%s\n' "basicConstraints=critical,CA:FALSE" \
 		"keyUsage=critical,digitalSignature" \
 		"extendedKeyUsage=serverAuth" "subjectAltName=$san" >"$d/server.ext"
-	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-		-CAcreateserial -days 30 -extfile "$d/server.ext" \
+	openssl x509 -req -in "$d/server.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" \
+		-CAcreateserial -CAserial "$d/ca.srl" -days 30 -extfile "$d/server.ext" \
 		-out "$d/server.pem" 2>/dev/null || return 1
 	rm -f "$d/server.csr" "$d/server.ext" "$d/ca.srl"
 }
