@@ -129,6 +129,24 @@ static void on_notice(const char *account, const char *text, void *ctx)
 		fprintf(stderr, "gmaildir: %s: %s\n", account, text);
 }
 
+/* Messages whose next try has not come were left alone (a timer that runs
+ * sync every few minutes must not hammer the server with a password it
+ * already refused): say so, and how to send them now. */
+static void say_not_due(const struct account_conf *acct, const struct flush_result *res)
+{
+	char when[16] = "later";
+	struct tm tm;
+	time_t t = res->next_try;
+
+	if (t && localtime_r(&t, &tm))
+		strftime(when, sizeof when, "%H:%M", &tm);
+	fprintf(stderr,
+		"gmaildir: %s: outbox: %zu queued message%s wait%s until %s (gmaildir send "
+		"--flush sends %s now)\n",
+		acct->name, res->waiting, res->waiting == 1 ? "" : "s",
+		res->waiting == 1 ? "s" : "", when, res->waiting == 1 ? "it" : "them");
+}
+
 /* The outbox first: on Gmail the server's Sent Mail copy then comes down
  * in this same sync, elsewhere the copy for the Sent folder goes up in it.
  * Mail that cannot go is never lost (it stays queued): a warning, not a
@@ -159,6 +177,8 @@ static void flush_outbox(const struct account_conf *acct, const struct sync_view
 			"gmaildir: %s: the server refused %zu queued message%s for good (see "
 			"gmaildir status): %s\n",
 			acct->name, res.rejected, res.rejected == 1 ? "" : "s", res.reason);
+	if (r == 0 && res.waiting && !res.busy && !res.deferred && !res.uncertain)
+		say_not_due(acct, &res);
 }
 
 static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
