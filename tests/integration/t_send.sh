@@ -250,6 +250,43 @@ for k in $(seq 1 "$steps"); do
 	check_eq "... nothing left queued" 0 "$(queued)"
 done
 
+# --- kill -9 of the daemon at every step of its flush -------------------------
+# A message left queued (send killed right after queueing); the daemon
+# flushes before anything else, so its first steps are the submission's.
+# Its IMAP side (port 9) never answers: only the outbox matters here.
+queue_one() { # queue_one ID: queued, never tried
+	printf 'From: alice@example.test\nTo: bob@example.test\nMessage-ID: %s\n\nd\n' "$1" |
+		GMAILDIR_CRASH_AT=1 "$BIN" -c "$C" send -t >/dev/null 2>&1
+}
+queue_one "<dlog@example.test>"
+rm -f "$T/dsteps"
+GMAILDIR_CRASH_LOG=$T/dsteps "$BIN" -c "$C" daemon >"$T/daemon.log" 2>&1 &
+dpid=$!
+wait_for 20 grep -q "smtp: out of the queue" "$T/dsteps"
+kill -TERM "$dpid" 2>/dev/null
+wait "$dpid" 2>/dev/null
+dsteps=$(grep -n "smtp: out of the queue" "$T/dsteps" | head -1 | cut -d: -f1)
+check "the daemon's flush has its crash steps (${dsteps:-none})" test "${dsteps:-0}" -ge 4
+for k in $(seq 1 "${dsteps:-0}"); do
+	id="<dkill$k@example.test>"
+	what=$(sed -n "${k}p" "$T/dsteps" | cut -d' ' -f2-)
+	queue_one "$id"
+	GMAILDIR_CRASH_AT=$k timeout 30 "$BIN" -c "$C" daemon >>"$T/daemon.log" 2>&1
+	rc=$?
+	check_eq "daemon killed at step $k ($what): it died of SIGKILL" 137 "$rc"
+	"$BIN" -c "$C" send --flush >/dev/null 2>&1
+	got=$(spooled_with "$id")
+	case $what in
+	"smtp: final dot sent" | "smtp: accepted")
+		check "... sent once or twice (the documented case), not lost" \
+			test "$got" -ge 1 -a "$got" -le 2 ;;
+	*)
+		check_eq "... sent exactly once" 1 "$got" ;;
+	esac
+	check_eq "... nothing left queued" 0 "$(queued)"
+done
+check "... the daemon never logged the password" bash -c "! grep -q -F '$SM_PASS' '$T/daemon.log'"
+
 # --- the config refuses port 25 toward Gmail --------------------------------
 cat >"$T/p25.yaml" <<Y
 accounts:
