@@ -198,10 +198,9 @@ static void on_outbox_fd(int fd, unsigned revents, void *ctx)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool queued = false;
-	ssize_t r;
 
 	(void)revents;
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
+	while (read(fd, buf, sizeof(buf)) > 0)
 		queued = true;
 	if (queued)
 		daccount_request_flush(ctx);

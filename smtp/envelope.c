@@ -203,7 +203,7 @@ static void mbox_end(struct mbox *m, struct addrs *out)
 	}
 	free(m->plain.p);
 	free(m->angle.p);
-	memset(m, 0, sizeof(*m));
+	*m = (struct mbox){0};
 }
 
 static void mbox_text(struct mbox *m, const char *s, size_t n)
@@ -230,7 +230,7 @@ static void parse_addrs_into(const char *s, size_t len, struct addrs *out)
 			m.in_angle = true;
 			m.have_angle = true;
 			free(m.angle.p);
-			memset(&m.angle, 0, sizeof(m.angle));
+			m.angle = (struct buf){0};
 			i++;
 		} else if (c == '>') {
 			m.in_angle = false;
@@ -241,7 +241,7 @@ static void parse_addrs_into(const char *s, size_t len, struct addrs *out)
 		} else if (c == ':' && !m.in_angle) {
 			/* "Group name:" - what came before was its name. */
 			free(m.plain.p);
-			memset(&m.plain, 0, sizeof(m.plain));
+			m.plain = (struct buf){0};
 			i++;
 		} else if (c == ';' && !m.in_angle) {
 			mbox_end(&m, out);
@@ -258,7 +258,7 @@ static void parse_addrs_into(const char *s, size_t len, struct addrs *out)
 					k++;
 				if (k < len && s[k] != '@' && s[k] != '.') {
 					free(m.plain.p);
-					memset(&m.plain, 0, sizeof(m.plain));
+					m.plain = (struct buf){0};
 				}
 			}
 			i++;
