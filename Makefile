@@ -1,7 +1,7 @@
 # gmaildir: one non-recursive Makefile.
 #
 # Sources are found by wildcard so that adding a module never means editing
-# this file: every util/, config/, net/, imap/, smtp/, store/, sync/ and daemon/ .c goes into the internal
+# this file: every util/, config/, net/, oauth/, imap/, smtp/, store/, sync/ and daemon/ .c goes into the internal
 # library (which never prints); cli/*.c, the only code that talks to a
 # person, makes the program on top of it; every tests/unit/test_*.c becomes a
 # cmocka binary linked against that same library.
@@ -58,7 +58,17 @@ ETPAN_LIBS := $(ETPAN_A) -lsasl2 -llockfile
 else
 ETPAN_LIBS := $(shell pkg-config --libs-only-l libetpan 2>/dev/null)
 endif
-LIBS := $(ETPAN_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libcurl's OpenSSL flavour (libcurl4), for the OAuth token endpoint: the
+# same TLS library and CA handling as IMAP. Its -dev package conflicts with
+# the GnuTLS one libetpan-dev depends on; the headers are identical, so
+# they come from the latter and the library is linked by its soname.
+CURL_LIBS := -l:libcurl.so.4
+OAUTH_PKGS := jansson libsecret-1
+ALL_CFLAGS += $(shell pkg-config --cflags jansson 2>/dev/null)
+# GLib's include paths only where libsecret is called.
+$(BUILD)/oauth/store.o: ALL_CFLAGS += $(shell pkg-config --cflags libsecret-1 2>/dev/null)
+LIBS := $(ETPAN_LIBS) $(shell pkg-config --libs $(PKGS) $(OAUTH_PKGS) 2>/dev/null) $(CURL_LIBS) \
+	-lpthread
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 ifneq ($(SAN),)
@@ -66,7 +76,7 @@ ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sani
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(wildcard util/*.c config/*.c net/*.c imap/*.c smtp/*.c store/*.c sync/*.c daemon/*.c)
+LIB_SRC := $(wildcard util/*.c config/*.c net/*.c oauth/*.c imap/*.c smtp/*.c store/*.c sync/*.c daemon/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 MAIN_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -157,7 +167,7 @@ FUZZ_SRC_maildir_name := store/maildir_name.c
 FUZZ_SRC_mutf7 := imap/mutf7.c
 FUZZ_SRC_folders := imap/folders.c imap/mutf7.c
 FUZZ_SRC_config := config/config.c config/ytree.c config/schema.c config/account_conf.c \
-	config/smtp_conf.c \
+	config/smtp_conf.c config/oauth2_conf.c \
 	util/fs.c util/error.c
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_SRC_plan := sync/plan.c

@@ -36,6 +36,7 @@ int cli_cmd_daemon(struct cli *cli, int argc, char **argv);
 int cli_cmd_status(struct cli *cli, int argc, char **argv);
 int cli_cmd_doctor(struct cli *cli, int argc, char **argv);
 int cli_cmd_send(struct cli *cli, int argc, char **argv);
+int cli_cmd_login(struct cli *cli, int argc, char **argv);
 
 /* Prints a plain-language hint under an error whose text is a known one. */
 void cli_hint(const char *message);

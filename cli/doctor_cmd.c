@@ -24,6 +24,8 @@
 #include "sync/engine.h"
 #include "imap/imap.h"
 #include "imap/probe.h"
+#include "oauth/credentials.h"
+#include "oauth/oauth.h"
 #include "smtp/submit.h"
 #include "util/xalloc.h"
 
@@ -169,6 +171,43 @@ static void step_config(struct doctor *d, const char *path)
 }
 
 /* ------------------------------------------------------------ the secret */
+
+/* The built-in OAuth 2.0 source: a kept sign-in, and a real refresh. */
+static void step_oauth(struct doctor *d)
+{
+	const struct account_conf *a = d->acct;
+	struct oauth_check c;
+	struct error err = {0};
+	int r = oauth_check(a, &c, &err);
+
+	char *text = NULL;
+
+	if (!c.have_token) {
+		fail(d, "oauth2", "%s", err.msg);
+		text = xasprintf("run: gmaildir login %s", a->name);
+	} else if (r < 0) {
+		pass("oauth2 sign-in", "kept in %s", c.where);
+		fail(d, "oauth2 refresh", "%s", err.msg);
+		if (oauth_signin_needed(&err))
+			text =
+			    xasprintf("run: gmaildir login %s (a Google Cloud project left in\n"
+				      "  \"Testing\" loses its sign-ins after 7 days: publish it)",
+				      a->name);
+		else
+			text = xasprintf("check that %s is reachable and that client_id and\n"
+					 "  client_secret are those of your \"Desktop app\" client",
+					 a->oauth2.token_url);
+	}
+	if (text) {
+		fix(text);
+		free(text);
+		return;
+	}
+	pass("oauth2 sign-in", "kept in %s", c.where);
+	pass("oauth2 refresh", "an access token for %ld s, scope %s", c.expires_in, c.scope);
+	if (oauth_access_token(a, NULL, &d->secret, &err) < 0)
+		fail(d, "oauth2", "%s", err.msg);
+}
 
 static void step_secret(struct doctor *d)
 {
@@ -607,7 +646,7 @@ static void step_smtp(struct doctor *d)
 		return;
 	}
 	pass("smtp TCP", "connected to %s port %u in %u ms", tcp.addr, (unsigned)m->port, tcp.ms);
-	if (config_get_smtp_secret(d->acct, &secret, &err) < 0) {
+	if (credentials_smtp(d->acct, NULL, &secret, &err) < 0) {
 		fail(d, "smtp password", "%s", err.msg);
 		fix("run the smtp password command yourself: it must print the secret");
 		return;
@@ -639,7 +678,10 @@ static int doctor_account(const struct account_conf *acct, const char *path)
 	d.timeout = acct->timeout < DOCTOR_TIMEOUT_MAX ? acct->timeout : DOCTOR_TIMEOUT_MAX;
 	printf("account %s\n", acct->name);
 	step_config(&d, path);
-	step_secret(&d);
+	if (credentials_refreshable(d.acct, false))
+		step_oauth(&d);
+	else
+		step_secret(&d);
 	step_dns(&d);
 	step_tcp(&d);
 	step_tls(&d);

@@ -47,8 +47,7 @@ static int list_account(const struct account_conf *acct)
 	char *secret = NULL;
 	int ret = EXIT_FAILED;
 
-	if (config_get_secret(acct, &secret, &err) < 0 ||
-	    imap_connect(acct, secret, &imap, &err) < 0 || imap_list(imap, &mbx, &n, &err) < 0) {
+	if (imap_sign_in(acct, &imap, &err) < 0 || imap_list(imap, &mbx, &n, &err) < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
 		cli_hint(err.msg);
 		goto out;

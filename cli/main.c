@@ -28,6 +28,7 @@ static const struct command commands[] = {
      "sendmail-compatible: queue the message on stdin and submit it (--flush: the queue)"},
     {"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
     {"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
+    {"login", cli_cmd_login, "sign in with OAuth 2.0 in a browser, keep the refresh token"},
     {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
     {"list", cli_cmd_list, "remote folders, their roles, their local paths"},
     {"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},

@@ -39,6 +39,7 @@ enum key {
 	K_TRASH,
 	K_POST_SYNC_COMMAND,
 	K_SMTP,
+	K_OAUTH2,
 	K_COUNT
 };
 
@@ -48,6 +49,7 @@ enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_PROPAGATE_DELETES, FK_COUNT };
 struct actx {
 	struct account_conf *a;
 	struct smtp_ctx smtp;
+	struct oauth2_ctx oauth2;
 	const struct ynode *seen[K_COUNT];	   /* key nodes */
 	const struct ynode *folder_seen[FK_COUNT]; /* key nodes under folders: */
 };
@@ -301,6 +303,11 @@ static int set_smtp(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return smtp_conf_parse(c, v, &((struct actx *)obj)->smtp);
 }
 
+static int set_oauth2(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return oauth2_conf_parse(c, v, &((struct actx *)obj)->oauth2);
+}
+
 static const struct schema_key account_keys[K_COUNT] = {
     [K_NAME] = {"name", set_name},
     [K_PROVIDER] = {"provider", set_provider},
@@ -328,6 +335,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_TRASH] = {"trash", set_trash},
     [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},
     [K_SMTP] = {"smtp", set_smtp},
+    [K_OAUTH2] = {"oauth2", set_oauth2},
 };
 
 /* "missing required key WHAT in account ..." at the account's mapping. */
@@ -371,10 +379,18 @@ static int check_security(struct schema_ctx *c, const struct ynode *node, size_t
 		return schema_error(c, x->seen[K_TLS],
 				    "tls: none sends the password in clear; it also needs "
 				    "allow_insecure: true");
-	if (a->auth == AUTH_XOAUTH2) {
-		if (!a->oauth2_token_command)
+	if (x->seen[K_OAUTH2] && x->seen[K_AUTH] && a->auth != AUTH_XOAUTH2)
+		return schema_error(c, x->seen[K_OAUTH2],
+				    "oauth2: signs in with OAuth 2.0, which needs auth: xoauth2");
+	if (x->seen[K_OAUTH2] && a->oauth2_token_command)
+		return schema_error(
+		    c, later(x->seen[K_OAUTH2], x->seen[K_OAUTH2_TOKEN_COMMAND]),
+		    "oauth2 and oauth2_token_command are two token sources; keep one (oauth2: "
+		    "gmaildir signs in itself; oauth2_token_command: another tool does)");
+	if (a->auth == AUTH_XOAUTH2 || x->seen[K_OAUTH2]) {
+		if (!a->oauth2_token_command && !x->seen[K_OAUTH2])
 			return missing(c, node, index, a,
-				       "\"oauth2_token_command\" (auth: xoauth2)");
+				       "\"oauth2\" or \"oauth2_token_command\" (auth: xoauth2)");
 		return 0;
 	}
 	if (a->password && a->password_command)
@@ -428,7 +444,7 @@ static void fill_defaults(struct actx *x)
 int account_conf_parse(struct schema_ctx *c, const struct ynode *node, size_t index,
 		       struct account_conf *a)
 {
-	struct actx x = {.a = a, .smtp = {.a = a, .account = node}};
+	struct actx x = {.a = a, .smtp = {.a = a, .account = node}, .oauth2 = {.a = a}};
 	int ret = -1;
 
 	/* Enums default to their first value (zero) through the zeroed *a. */
@@ -437,13 +453,19 @@ int account_conf_parse(struct schema_ctx *c, const struct ynode *node, size_t in
 		goto out;
 	if (check_required(c, node, index, &x) < 0 || check_security(c, node, index, &x) < 0)
 		goto out;
+	if (x.seen[K_OAUTH2])
+		a->auth = AUTH_XOAUTH2; /* an oauth2: block says how to sign in */
 	fill_defaults(&x);
+	c->key = "oauth2";
+	if (oauth2_conf_finish(c, a, &x.oauth2) < 0)
+		goto out;
 	c->key = "smtp";
 	if (smtp_conf_finish(c, a, &x.smtp) < 0)
 		goto out;
 	ret = 0;
 out:
 	smtp_ctx_deinit(&x.smtp);
+	oauth2_ctx_deinit(&x.oauth2);
 	return ret;
 }
 
@@ -465,5 +487,6 @@ void account_conf_deinit(struct account_conf *a)
 	schema_strlist_free(&a->exclude);
 	schema_strlist_free(&a->idle);
 	smtp_conf_deinit(&a->smtp);
+	oauth2_conf_deinit(&a->oauth2);
 	memset(a, 0, sizeof(*a));
 }

@@ -52,8 +52,28 @@ struct smtp_conf {
 	const char *password;
 	const char *password_command;
 	const char *oauth2_token_command;
+	bool builtin_oauth2; /* xoauth2 with the account's oauth2: tokens */
 	enum save_sent save_sent;
 	bool copy_to_sent; /* save_sent resolved: auto is false for Gmail */
+};
+
+/* Where the built-in OAuth 2.0 source keeps the refresh token. Auto: the
+ * Secret Service when a session bus offers one, else a 0600 file under
+ * $XDG_STATE_HOME/gmaildir/. Never the config file. */
+enum token_store { TOKEN_STORE_AUTO = 0, TOKEN_STORE_SECRET_SERVICE, TOKEN_STORE_FILE };
+
+/* The oauth2: block: gmaildir signs in by itself (gmaildir login) and keeps
+ * the refresh token; the access tokens come from token_url. Google's
+ * endpoints and scope by default. Strings owned by the struct config. */
+struct oauth2_conf {
+	bool configured;
+	const char *client_id;
+	const char *client_secret;	   /* NULL: client_secret_command, or none */
+	const char *client_secret_command; /* run with /bin/sh -c */
+	const char *auth_url;
+	const char *token_url;
+	const char *scope;
+	enum token_store token_store;
 };
 
 /* One account, with every default filled in. All pointers are owned by the
@@ -87,6 +107,7 @@ struct account_conf {
 	unsigned timeout;	       /* network timeout in seconds, default 60 */
 	const char *post_sync_command; /* run after a sync that changed local mail */
 	struct smtp_conf smtp;
+	struct oauth2_conf oauth2; /* auth: xoauth2 without oauth2_token_command */
 };
 
 struct config;
@@ -124,6 +145,12 @@ int config_get_secret(const struct account_conf *acct, char **secret_r, struct e
 /* config_get_secret() for the account's SMTP server (its smtp: block may
  * name another password or token source). */
 int config_get_smtp_secret(const struct account_conf *acct, char **secret_r, struct error *err);
+
+/* The oauth2: block's client secret (client_secret or the first line of
+ * client_secret_command); *secret_r NULL for a client without one (a
+ * public client). Same rules as config_get_secret(). */
+int config_get_oauth2_client_secret(const struct account_conf *acct, char **secret_r,
+				    struct error *err);
 
 /* Why port on host must not be used for submission, or NULL: port 25
  * toward Google's servers, which block it for clients (and never take

@@ -7,6 +7,8 @@
  *                   "file:line:column: message" error
  *   account_conf.c  one account: keys, defaults, cross-key checks
  *   config.c        the public API: load, parse, look-ups
+ *   smtp_conf.c     the smtp: block
+ *   oauth2_conf.c   the oauth2: block (the built-in token source)
  *   secret.c        config_get_secret(): password and token commands */
 #ifndef GMAILDIR_CONFIG_CONFIG_P_H
 #define GMAILDIR_CONFIG_CONFIG_P_H
@@ -114,6 +116,21 @@ int smtp_conf_parse(struct schema_ctx *c, const struct ynode *v, struct smtp_ctx
 int smtp_conf_finish(struct schema_ctx *c, struct account_conf *a, struct smtp_ctx *x);
 void smtp_ctx_deinit(struct smtp_ctx *x);
 void smtp_conf_deinit(struct smtp_conf *s);
+
+/* ---- oauth2_conf.c ---- */
+
+/* The oauth2: block of the account being read. */
+struct oauth2_ctx {
+	struct account_conf *a;
+	const struct ynode *node;  /* the oauth2: mapping; NULL when absent */
+	const struct ynode **seen; /* its keys' nodes; owned */
+};
+
+int oauth2_conf_parse(struct schema_ctx *c, const struct ynode *v, struct oauth2_ctx *x);
+/* Once the whole account is read: required keys, Google's defaults. */
+int oauth2_conf_finish(struct schema_ctx *c, struct account_conf *a, struct oauth2_ctx *x);
+void oauth2_ctx_deinit(struct oauth2_ctx *x);
+void oauth2_conf_deinit(struct oauth2_conf *o);
 
 /* ---- secret.c ---- */
 

@@ -367,3 +367,17 @@ int config_get_smtp_secret(const struct account_conf *acct, char **secret_r, str
 
 	return get_secret(&s, secret_r, err);
 }
+
+int config_get_oauth2_client_secret(const struct account_conf *acct, char **secret_r,
+				    struct error *err)
+{
+	const struct oauth2_conf *o = &acct->oauth2;
+
+	*secret_r = NULL;
+	if (o->client_secret_command)
+		return run_command("client_secret_command", "client secret",
+				   o->client_secret_command, secret_r, err);
+	if (o->client_secret)
+		*secret_r = xstrdup(o->client_secret);
+	return 0;
+}

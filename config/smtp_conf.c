@@ -191,6 +191,10 @@ static void inherit(struct smtp_conf *s, const struct account_conf *a, const str
 	}
 	if (!s->oauth2_token_command)
 		s->oauth2_token_command = dup_or_null(a->oauth2_token_command);
+	/* The account's own sign-in serves its outgoing server too (Google
+	 * issues one token for https://mail.google.com/, IMAP and SMTP). */
+	s->builtin_oauth2 =
+	    s->auth == AUTH_XOAUTH2 && !s->oauth2_token_command && a->oauth2.configured;
 	if (!s->ca_file)
 		s->ca_file = dup_or_null(a->ca_file);
 }
@@ -220,9 +224,10 @@ int smtp_conf_finish(struct schema_ctx *c, struct account_conf *a, struct smtp_c
 				    "smtp: port 25 toward %s: %s", s->host, why);
 	}
 	inherit(s, a, x);
-	if (s->auth == AUTH_XOAUTH2 && !s->oauth2_token_command)
+	if (s->auth == AUTH_XOAUTH2 && !s->oauth2_token_command && !s->builtin_oauth2)
 		return schema_error(c, x->node ? x->node : x->account,
-				    "smtp: auth: xoauth2 needs \"oauth2_token_command\"");
+				    "smtp: auth: xoauth2 needs the account's \"oauth2\" block or "
+				    "\"oauth2_token_command\"");
 	if (s->auth == AUTH_LOGIN && s->password && s->password_command)
 		return schema_error(c, x->node,
 				    "smtp: password and password_command exclude each other; "

@@ -13,12 +13,14 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include "daemon/daemon_p.h"
+#include "oauth/oauth.h"
 #include "smtp/outbox.h"
 #include "sync/hooks.h"
 #include "util/fs.h"
@@ -29,6 +31,7 @@
 #define DEBOUNCE_MS 200
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS (5 * 60 * 1000)
+#define SIGNIN_POLL_MS (10 * 1000)
 
 struct daemon {
 	struct loop *loop;	 /* owned */
@@ -119,6 +122,23 @@ static void flush_outbox(struct daccount *a, bool force)
 			 res.waiting, res.waiting == 1 ? "" : "s");
 }
 
+/* An account that fails the same way again and again (no network for an
+ * hour, a sign-in to renew) is told once, not at every retry; a success
+ * or another failure is news again. */
+static void log_account_error(struct daccount *a, int ret, const struct error *err)
+{
+	if (ret >= 0) {
+		if (a->last_error[0])
+			log_info("%s: working again", a->acct->name);
+		a->last_error[0] = '\0';
+		return;
+	}
+	if (atomic_load(&a->cancel) || strcmp(a->last_error, err->msg) == 0)
+		return;
+	snprintf(a->last_error, sizeof(a->last_error), "%s", err->msg);
+	log_error("%s: %s", a->acct->name, err->msg);
+}
+
 static void *worker_main(void *arg)
 {
 	struct daccount *a = arg;
@@ -143,8 +163,7 @@ static void *worker_main(void *arg)
 		if (!sync)
 			continue;
 		ret = engine_session_sync(a->session, &o, &err);
-		if (ret < 0 && !atomic_load(&a->cancel))
-			log_error("%s: %s", a->acct->name, err.msg);
+		log_account_error(a, ret, &err);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
 			log_warn("%s: %s", a->acct->name, err.msg);
 		hook_changes_clear(&a->changes);
@@ -153,6 +172,7 @@ static void *worker_main(void *arg)
 		free(folders);
 		pthread_mutex_lock(&a->mu);
 		a->last_ret = ret;
+		a->signin_needed = ret < 0 && oauth_signin_needed(&err);
 		a->synced_once = a->synced_once || ret >= 0;
 		pthread_mutex_unlock(&a->mu);
 		loop_wake(a->done);
@@ -280,7 +300,12 @@ static void on_done(void *ctx)
 	ret = a->last_ret;
 	pthread_mutex_unlock(&a->mu);
 	watch_folders(a);
-	if (ret < 0 && !atomic_load(&a->cancel)) {
+	if (ret < 0 && !atomic_load(&a->cancel) && a->signin_needed) {
+		/* Waiting for `gmaildir login`: a retry only reads the kept
+		 * sign-in (the provider is not asked again for the refused
+		 * one), so look often and resume soon after the login. */
+		loop_timer_reset(a->retry, SIGNIN_POLL_MS, 0);
+	} else if (ret < 0 && !atomic_load(&a->cancel)) {
 		loop_timer_reset(a->retry, a->retry_ms, 0);
 		a->retry_ms = a->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->retry_ms * 2;
 	} else {

@@ -35,9 +35,11 @@ struct daccount {
 	size_t n_req;
 	size_t cap_req;
 	bool quit;
-	bool req_flush;	  /* submit the outbox (only: no sync) */
-	bool flush_force; /* ... ignoring the backoff */
-	int last_ret;	  /* of the last sync: 0, 1 (some folder failed), -1 */
+	bool req_flush;	       /* submit the outbox (only: no sync) */
+	bool flush_force;      /* ... ignoring the backoff */
+	int last_ret;	       /* of the last sync: 0, 1 (some folder failed), -1 */
+	bool signin_needed;    /* the last sync failed for want of an OAuth sign-in */
+	char last_error[1024]; /* worker only: the last account error logged */
 	bool synced_once;
 	atomic_bool cancel;
 

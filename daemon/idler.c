@@ -45,7 +45,9 @@ static void idler_down(struct idler *i, const char *why)
 {
 	int64_t jitter = i->backoff_ms > 0 ? random() % (i->backoff_ms / 4 + 1) : 0;
 
-	if (why)
+	/* The account's sync says "sign-in needed" once; IDLE's every retry
+	 * would only repeat it. */
+	if (why && strncmp(why, "sign-in needed", 14) != 0)
 		log_warn("%s/%s: IDLE: %s; reconnecting in %lld s", i->acct->name, i->display, why,
 			 (long long)((i->backoff_ms + jitter) / 1000));
 	loop_remove_fd(&i->h);
@@ -61,20 +63,13 @@ static void idler_connect(struct idler *i)
 {
 	struct imap_mailbox_info info;
 	struct error err = {0};
-	char *secret = NULL;
 
-	if (config_get_secret(i->acct, &secret, &err) < 0 ||
-	    imap_connect(i->acct, secret, &i->imap, &err) < 0 ||
+	if (imap_sign_in(i->acct, &i->imap, &err) < 0 ||
 	    imap_select(i->imap, i->remote, &info, &err) < 0 ||
 	    imap_idle_start_send(i->imap, &err) < 0) {
-		if (secret)
-			explicit_bzero(secret, strlen(secret));
-		free(secret);
 		idler_down(i, err.msg);
 		return;
 	}
-	explicit_bzero(secret, strlen(secret));
-	free(secret);
 	i->state = IDLER_STARTING;
 	i->h = loop_add_fd(i->loop, imap_idle_fd(i->imap), POLLIN, on_fd, i);
 	loop_timer_reset(i->t, timeout_ms(i), 0);

@@ -421,6 +421,13 @@ static int starttls(struct imap *imap, struct error *err)
 	return read_caps(imap, true, err);
 }
 
+#define LOGIN_FAILED "login failed"
+
+bool imap_error_is_login(const struct error *err)
+{
+	return strncmp(err->msg, LOGIN_FAILED ":", sizeof(LOGIN_FAILED)) == 0;
+}
+
 /* Gmail says why in an [ALERT] or [AUTHENTICATIONFAILED] text; a server
  * that is only unavailable for now deserves another try later. */
 static int login_failed(struct imap *imap, struct error *err)
@@ -430,7 +437,7 @@ static int login_failed(struct imap *imap, struct error *err)
 	char text[800];
 
 	imap_server_text(imap, text, sizeof(text));
-	error_set(err, ERR_ACCOUNT, temporary ? RETRY_BACKOFF : RETRY_NEVER, "login failed: %s",
+	error_set(err, ERR_ACCOUNT, temporary ? RETRY_BACKOFF : RETRY_NEVER, LOGIN_FAILED ": %s",
 		  text);
 	return -1;
 }

@@ -56,6 +56,13 @@ enum imap_cap {
  * shows the secret. */
 int imap_connect(const struct account_conf *acct, const char *secret, struct imap **imap_r,
 		 struct error *err);
+/* imap_connect() with the account's credentials (oauth/credentials.h):
+ * its password or token, and with the built-in OAuth 2.0 source one more
+ * try with a refreshed token when the server refuses the first. */
+int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct error *err);
+/* True when err is imap_connect()'s "login failed" (the server refused the
+ * credentials), not a network or TLS failure. */
+bool imap_error_is_login(const struct error *err);
 /* Logs out if the connection is alive, then closes it. Accepts NULL. */
 void imap_free(struct imap **imap);
 

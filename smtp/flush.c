@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "oauth/credentials.h"
 #include "smtp/envelope.h"
 #include "smtp/outbox_p.h"
 #include "smtp/submit.h"
@@ -249,9 +250,23 @@ static int connect_smtp(struct flush *f, struct error *err)
 	if (f->smtp && smtp_alive(f->smtp))
 		return 0;
 	smtp_close(&f->smtp);
-	if (!f->secret && config_get_smtp_secret(f->acct, &f->secret, err) < 0)
+	if (!f->secret && credentials_smtp(f->acct, NULL, &f->secret, err) < 0)
 		return -1;
-	return smtp_open(f->acct, f->secret, &f->smtp, err);
+	if (smtp_open(f->acct, f->secret, &f->smtp, err) == 0)
+		return 0;
+	/* A built-in token refused: one more try with a refreshed one. */
+	if (smtp_error_is_login(err) && credentials_refreshable(f->acct, true)) {
+		char *fresh = NULL;
+
+		if (credentials_smtp(f->acct, f->secret, &fresh, err) < 0)
+			return -1;
+		explicit_bzero(f->secret, strlen(f->secret));
+		free(f->secret);
+		f->secret = fresh;
+		error_clear(err);
+		return smtp_open(f->acct, f->secret, &f->smtp, err);
+	}
+	return -1;
 }
 
 /* One queued message. -1 only when the session could not be opened. */

@@ -3,6 +3,8 @@
  * than by libetpan, and why. */
 #include "smtp/submit.h"
 
+#include "oauth/oauth.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "net/tls.h"
+#include "oauth/oauth.h"
 #include "util/crashpoint.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -33,6 +36,7 @@ struct smtp {
 	bool smtputf8;
 	bool in_data; /* the trace shows no message content */
 	char auth_used[16];
+	char challenge[300]; /* a failed XOAUTH2's challenge, made readable */
 };
 
 /* ------------------------------------------------------------ the trace */
@@ -139,6 +143,13 @@ static void reply_error(struct smtp *s, int code, const char *what, struct error
 }
 
 /* ------------------------------------------------------------ session */
+
+#define LOGIN_FAILED "login failed"
+
+bool smtp_error_is_login(const struct error *err)
+{
+	return strstr(err->msg, "smtp: " LOGIN_FAILED ": ") != NULL;
+}
 
 static struct tls_opts opts_of(const struct account_conf *a)
 {
@@ -292,8 +303,12 @@ static int auth_xoauth2(struct smtp *s, const char *user, const char *token)
 
 	explicit_bzero(raw, strlen(raw));
 	free(raw);
-	if (code == 334)
+	if (code == 334) {
+		const char *b64 = s->ms->response ? s->ms->response : "";
+
+		oauth_explain_challenge(b64, s->challenge, sizeof(s->challenge));
 		code = command(s, "\r\n", false);
+	}
 	return code;
 }
 
@@ -324,7 +339,12 @@ static int authenticate(struct smtp *s, const char *secret, struct error *err)
 		code = auth_login(s, m->user, secret);
 	if (code == 235)
 		return 0;
-	reply_error(s, code, "login failed", err);
+	reply_error(s, code, LOGIN_FAILED, err);
+	if (s->challenge[0]) {
+		struct error plain = *err;
+
+		error_set(err, plain.scope, plain.retry, "%s (%s)", plain.msg, s->challenge);
+	}
 	/* 454 is "temporary authentication failure"; 535 needs the user. */
 	err->retry = code >= 500 ? RETRY_NEVER : RETRY_BACKOFF;
 	return -1;

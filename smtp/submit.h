@@ -63,6 +63,9 @@ struct smtp_info {
  * ERR_CONFIG). Returns 0 ok, -1 error. */
 int smtp_open(const struct account_conf *acct, const char *secret, struct smtp **s_r,
 	      struct error *err);
+/* True when err is smtp_open()'s refused sign-in (535 or 454 to AUTH), not
+ * a network or TLS failure. */
+bool smtp_error_is_login(const struct error *err);
 
 /* Submits one message. For anything but SMTP_SENT, err says why, with the
  * server's reply when there is one; after SMTP_DEFERRED or

@@ -48,19 +48,20 @@ void env_free_secret(char **secret)
 	*secret = NULL;
 }
 
-/* A connection for this account. XOAUTH2 tokens expire, so the token
- * command runs for each new connection; a password is read once per
- * session and kept (wiped at the end) for reconnects and extra connections.
- * Workers call this too: the secret is guarded. */
+/* A connection for this account. XOAUTH2 tokens expire, so each new
+ * connection asks for one (the built-in source hands out its cached token,
+ * a token command runs again); a password is read once per session and
+ * kept (wiped at the end) for reconnects and extra connections. Workers
+ * call this too: the secret is guarded. */
 int env_connect(struct sync_env *env, struct imap **imap_r, struct error *err)
 {
 	int ret = 0;
 
+	if (env->acct->auth == AUTH_XOAUTH2)
+		return imap_sign_in(env->acct, imap_r, err);
 	pthread_mutex_lock(env->secret_lock);
-	if (!*env->secret || env->acct->auth == AUTH_XOAUTH2) {
-		env_free_secret(env->secret);
+	if (!*env->secret)
 		ret = config_get_secret(env->acct, env->secret, err);
-	}
 	if (ret == 0)
 		ret = imap_connect(env->acct, *env->secret, imap_r, err);
 	pthread_mutex_unlock(env->secret_lock);

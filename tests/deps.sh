@@ -11,6 +11,14 @@ pkgs=(
 	libetpan-dev libssl-dev        # IMAP, TLS
 	libyaml-dev libsqlite3-dev     # config, state
 	libcmocka-dev                  # unit tests
+	# Built-in OAuth 2.0 (oauth/): the token endpoint over HTTPS with
+	# libcurl's OpenSSL flavour (the same CA handling as IMAP), its JSON
+	# read by jansson, the refresh token kept by the Secret Service.
+	# libetpan-dev needs libcurl4-gnutls-dev, which conflicts with
+	# libcurl4-openssl-dev; the headers are the same, so the build takes
+	# them from the former and links the OpenSSL library (libcurl4,
+	# libcurl.so.4) by name (see CURL_LIBS in the Makefile).
+	libcurl4-gnutls-dev libcurl4 libjansson-dev libsecret-1-dev
 	dovecot-core dovecot-imapd     # the real IMAP server of the integration tests
 	openssl                        # test CA and certificates
 	python3                        # test tools: free ports, proxies, fixture servers

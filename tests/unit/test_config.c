@@ -227,6 +227,51 @@ static void test_smtp_block(void **state)
 	config_free(&none);
 }
 
+/* An oauth2: block: auth xoauth2 without saying so, Google's endpoints by
+ * default, and the outgoing server signs in with the same tokens. */
+static void test_oauth2_block(void **state)
+{
+	(void)state;
+	struct config *cfg = parse_ok("accounts:\n"
+				      "  - name: g\n"
+				      "    provider: gmail\n"
+				      "    user: you@gmail.com\n"
+				      "    maildir: /m\n"
+				      "    oauth2:\n"
+				      "      client_id: 123-abc.apps.googleusercontent.com\n"
+				      "      client_secret_command: pass show gmaildir-client\n");
+	const struct account_conf *a = config_account(cfg, 0);
+
+	assert_int_equal(a->auth, AUTH_XOAUTH2);
+	assert_true(a->oauth2.configured);
+	assert_string_equal(a->oauth2.client_id, "123-abc.apps.googleusercontent.com");
+	assert_null(a->oauth2.client_secret);
+	assert_string_equal(a->oauth2.client_secret_command, "pass show gmaildir-client");
+	assert_string_equal(a->oauth2.auth_url, "https://accounts.google.com/o/oauth2/v2/auth");
+	assert_string_equal(a->oauth2.token_url, "https://oauth2.googleapis.com/token");
+	assert_string_equal(a->oauth2.scope, "https://mail.google.com/");
+	assert_int_equal(a->oauth2.token_store, TOKEN_STORE_AUTO);
+	assert_int_equal(a->smtp.auth, AUTH_XOAUTH2);
+	assert_true(a->smtp.builtin_oauth2);
+	config_free(&cfg);
+
+	cfg = parse_ok("accounts:\n  - name: a\n    host: h\n    user: u\n    maildir: /m\n"
+		       "    oauth2:\n"
+		       "      client_id: i\n"
+		       "      auth_url: https://login.example/authorize\n"
+		       "      token_url: https://login.example/token\n"
+		       "      scope: \"https://outlook.office.com/IMAP.AccessAsUser.All "
+		       "offline_access\"\n"
+		       "      token_store: file\n");
+	a = config_account(cfg, 0);
+	assert_string_equal(a->oauth2.token_url, "https://login.example/token");
+	assert_string_equal(a->oauth2.scope,
+			    "https://outlook.office.com/IMAP.AccessAsUser.All offline_access");
+	assert_int_equal(a->oauth2.token_store, TOKEN_STORE_FILE);
+	assert_false(a->smtp.configured);
+	config_free(&cfg);
+}
+
 static void test_smtp_port_refusal(void **state)
 {
 	(void)state;
@@ -529,7 +574,8 @@ static const struct bad_case bad_cases[] = {
     {"password and command", ACC "    password_command: pass\n", 0,
      "t.yaml:7:5: password and password_command exclude each other; keep one"},
     {"xoauth2 without command", ACC "    auth: xoauth2\n", 0,
-     "t.yaml:2:5: missing required key \"oauth2_token_command\" (auth: xoauth2) in account \"a\""},
+     "t.yaml:2:5: missing required key \"oauth2\" or \"oauth2_token_command\" (auth: xoauth2) in "
+     "account \"a\""},
     {"password not a string", ACC_NOPW "    password: [p]\n", 0,
      "t.yaml:6:15: password: expected a string, got a sequence"},
     /* Enums. */
@@ -659,7 +705,24 @@ static const struct bad_case bad_cases[] = {
     {"smtp two passwords", ACC "    smtp: {host: s, password: x, password_command: y}\n", 0,
      "t.yaml:7:11: smtp: password and password_command exclude each other"},
     {"smtp xoauth2 without command", ACC "    smtp: {host: s, auth: xoauth2}\n", 0,
-     "t.yaml:7:11: smtp: auth: xoauth2 needs \"oauth2_token_command\""},
+     "t.yaml:7:11: smtp: auth: xoauth2 needs the account's \"oauth2\" block or "
+     "\"oauth2_token_command\""},
+    /* The oauth2: block. */
+    {"oauth2 without client_id", ACC_NOPW "    oauth2: {client_secret: s}\n", 0,
+     "t.yaml:6:13: oauth2: missing required key \"client_id\""},
+    {"oauth2 and a token command",
+     ACC_NOPW "    oauth2_token_command: x\n    oauth2: {client_id: i}\n", 0,
+     "t.yaml:7:5: oauth2 and oauth2_token_command are two token sources; keep one"},
+    {"oauth2 with auth login", ACC_NOPW "    auth: login\n    oauth2: {client_id: i}\n", 0,
+     "t.yaml:7:5: oauth2: signs in with OAuth 2.0, which needs auth: xoauth2"},
+    {"oauth2 two client secrets",
+     ACC_NOPW "    oauth2: {client_id: i, client_secret: s, client_secret_command: c}\n", 0,
+     "t.yaml:6:13: oauth2: client_secret and client_secret_command exclude each other"},
+    {"oauth2 plain http endpoint",
+     ACC_NOPW "    oauth2: {client_id: i, token_url: \"http://evil.example/t\"}\n", 0,
+     "t.yaml:6:39: token_url: must be an https:// URL"},
+    {"oauth2 bad token_store", ACC_NOPW "    oauth2: {client_id: i, token_store: disk}\n", 0,
+     "t.yaml:6:41: token_store: expected auto, secret-service or file"},
     /* YAML itself. */
     {"alias", ACC "    user2: *x\n", 0, "t.yaml:7:12: aliases (*name) are not supported"},
     {"anchor and alias", "accounts:\n  - &a {name: a}\n  - *a\n", 0,
@@ -1047,6 +1110,7 @@ static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_smtp_gmail_default),
     cmocka_unit_test(test_smtp_block),
     cmocka_unit_test(test_smtp_port_refusal),
+    cmocka_unit_test(test_oauth2_block),
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_default_ports),
     cmocka_unit_test(test_tilde),

@@ -1,0 +1,41 @@
+/* imap_sign_in(): a connection with the account's own credentials. A
+ * built-in OAuth 2.0 access token can end between the moment it was
+ * handed out and the server's check, or be revoked early: one refused
+ * sign-in gets one more try with a freshly refreshed token. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap.h"
+#include "oauth/credentials.h"
+
+static void wipe(char **s)
+{
+	if (*s) {
+		explicit_bzero(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
+int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct error *err)
+{
+	char *secret = NULL, *again = NULL;
+	int ret = -1;
+
+	if (credentials_imap(acct, NULL, &secret, err) < 0)
+		return -1;
+	ret = imap_connect(acct, secret, imap_r, err);
+	if (ret < 0 && imap_error_is_login(err) && credentials_refreshable(acct, false)) {
+		struct error first = *err;
+
+		if (credentials_imap(acct, secret, &again, err) < 0) {
+			error_prefix(err, "%s; then", first.msg);
+		} else {
+			error_clear(err);
+			ret = imap_connect(acct, again, imap_r, err);
+		}
+	}
+	wipe(&secret);
+	wipe(&again);
+	return ret;
+}
