@@ -2,6 +2,7 @@
 """A small IMAP server that speaks Gmail's dialect, for gmaildir's tests.
 
     fixture.py serve --cert PEM --key PEM --ctl SOCK [--port-file F] [--set KEY=VALUE ...]
+                     [--oauth-tokens FILE]
     fixture.py ctl SOCK COMMAND [KEY=VALUE ...]
 
 Gmail cannot be reached from tests, so this stands in for imap.gmail.com as
@@ -17,6 +18,12 @@ It is smtp.gmail.com too (class GmailSmtp, on tests/smtp/server.py's
 engine): an implicit-TLS and a STARTTLS port, the same credentials, and each
 message sent joins the store as Gmail files it (\\Sent, plus \\Inbox when
 sent to the account itself).
+
+XOAUTH2 (IMAP and SMTP) takes the one token of the option "token", or with
+--oauth-tokens FILE only a token listed in FILE and not expired: FILE holds
+"TOKEN EXPIRY_EPOCH" lines (tests/oauth/provider.py writes them, replacing
+the file atomically) and is read at each attempt. As on Gmail, the check is
+at AUTHENTICATE only: a session whose token expires later stays logged in.
 
 Standard library only. Each connection has its own thread; all state sits
 behind one lock. Responses are built under the lock and sent after it, so a
@@ -191,6 +198,30 @@ def header_fields(hdr):
     return fields
 
 
+def oauth_token_valid(path, token):
+    """True if token is listed in path (one "TOKEN EXPIRY_EPOCH" a line)
+    and time() < its expiry. No file, no valid token."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                f = line.split()
+                if len(f) == 2 and f[0] == token and f[1].isdigit():
+                    return time.time() < int(f[1])
+    except OSError:
+        pass
+    return False
+
+
+def token_ok(store, user, token):
+    """XOAUTH2's check, IMAP's and SMTP's: the account's user and its token
+    (store.oauth_tokens: one valid in that file; else the option "token")."""
+    if user.lower() != store.opt['user'].lower():
+        return False
+    if store.oauth_tokens:
+        return oauth_token_valid(store.oauth_tokens, token)
+    return token == store.opt['token']
+
+
 class Msg:
     """One Gmail message; its folders follow from its labels and flags."""
 
@@ -232,6 +263,7 @@ class Store:
     def __init__(self, opt, log_path):
         self.lock = threading.RLock()
         self.opt, self.msgs, self.modseq = opt, {}, 1
+        self.oauth_tokens = None    # serve --oauth-tokens FILE
         self.gen = 0                # bumped on any change; IDLE loops poll it
         self.next_msgid = 1500000000000000000 + random.randrange(10 ** 15)
         self.next_uidvalidity = random.randrange(1, 1000)
@@ -1020,8 +1052,8 @@ class Session:
             ok = len(f) == 3 and self.password_ok(f[1], f[2])
         else:       # "user=U\x01auth=Bearer T\x01\x01"
             kv = dict(x.partition('=')[::2] for x in data.decode('utf-8', 'replace').split('\x01'))
-            ok = (kv.get('user', '').lower() == self.opt['user'].lower() and
-                  kv.get('auth') == 'Bearer ' + self.opt['token'])
+            auth = kv.get('auth', '')
+            ok = auth.startswith('Bearer ') and token_ok(self.store, kv.get('user', ''), auth[7:])
             if not ok and self.opt['auth_mode'] != 'imap-disabled':
                 # Gmail's JSON challenge; the client answers with an empty line.
                 self.conn.send([b'+ ' + base64.b64encode(XOAUTH2_CHALLENGE) + b'\r\n'])
@@ -1512,8 +1544,7 @@ class GmailSmtp(smtp_server.Config):
 
     def token_ok(self, user, token):
         with self.store.lock:
-            o = self.store.opt
-            ok = user.lower() == o['user'].lower() and token == o['token']
+            ok = token_ok(self.store, user, token)
             self.store.count('smtp_logins' if ok else 'smtp_auth_failures')
             return ok
 
@@ -1738,6 +1769,7 @@ def serve(args):
         k, _, v = kv.partition('=')
         set_option(opt, k, parse_value(v) if k not in ('user', 'password', 'token') else v)
     store = Store(opt, args.log)
+    store.oauth_tokens = args.oauth_tokens
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(args.cert, args.key)
@@ -1837,6 +1869,8 @@ def main():
     sv.add_argument('--parent-pid', type=int)
     sv.add_argument('--max-lifetime', type=float, default=3600)
     sv.add_argument('--cleanup-dir')
+    sv.add_argument('--oauth-tokens', metavar='FILE',
+                    help='XOAUTH2 takes the unexpired tokens listed in FILE ("TOKEN EPOCH" lines)')
     ct = sub.add_parser('ctl')
     ct.add_argument('socket')
     ct.add_argument('command')

@@ -30,7 +30,9 @@
 #             made by dovecot.sh's _dc_make_certs)
 #   GM_USER GM_PASS   gmaildir.test@gmail.com / an app password (16 letters;
 #             accepted with or without spaces, as Gmail does)
-#   GM_TOKEN  the OAuth2 access token AUTHENTICATE XOAUTH2 accepts
+#   GM_TOKEN  the OAuth2 access token AUTHENTICATE XOAUTH2 accepts (IMAP and
+#             SMTP), unless --oauth-tokens
+#   GM_OAUTH_TOKENS  the --oauth-tokens FILE, or empty
 #   GM_CTL    the control socket (JSON lines; gm_ctl wraps it)
 #   GM_LOG    the server's log: one line per command (secrets masked), tracebacks
 #   GM_PID    the server's pid
@@ -53,7 +55,14 @@
 #   idle_timeout=1800    seconds without a command (or in IDLE) before BYE
 #   user= password= token=  the credentials (gm_start also exports them as
 #                        GM_USER GM_PASS GM_TOKEN; a live change does not)
-# and --max-lifetime S (default 3600): the server exits after S seconds.
+# and --max-lifetime S (default 3600): the server exits after S seconds,
+# and --oauth-tokens FILE: XOAUTH2 (IMAP and SMTP) accepts only a token listed
+# in FILE ("TOKEN EXPIRY_EPOCH" lines, e.g. tests/oauth/provider.sh's
+# $OP_TOKENS) while time() < EXPIRY, read at each attempt; GM_TOKEN is then
+# refused. Any other token: Gmail's failure (the base64 JSON challenge, the
+# client's empty line, NO [AUTHENTICATIONFAILED] Invalid credentials (Failure);
+# SMTP: 334 challenge, 535 5.7.8). As on Gmail the check is made at
+# AUTHENTICATE only: a session stays usable after its token expires.
 #
 # Helpers:
 #   gm_ctl CMD [KEY=VALUE...]   one control command (see fixture.py Control);
@@ -100,7 +109,7 @@ _gm_fail_start() {
 
 # gm_start [KEY=VALUE...] [--max-lifetime S]
 gm_start() {
-	local waited=0 a args=()
+	local waited=0 a args=() prev=''
 	if [ -n "${GM_DIR:-}" ] && [ -d "$GM_DIR" ]; then
 		_gm_err "an instance is already running in $GM_DIR (gm_stop first)"
 		return 1
@@ -110,6 +119,7 @@ gm_start() {
 	export GM_LOG=$GM_DIR/fixture.log GM_USER=gmaildir.test@gmail.com
 	export GM_PASS=abcdefghijklmnop GM_TOKEN GM_PORT='' GM_PID=''
 	export GM_SMTP_PORT='' GM_SMTP_PORT_STARTTLS='' GM_SMTP_TRANSCRIPT=$GM_DIR/smtp-transcript
+	export GM_OAUTH_TOKENS=''
 	GM_TOKEN=ya29.test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 	_gm_install_trap
 	if ! _dc_make_certs "$GM_DIR" ""; then
@@ -119,7 +129,14 @@ gm_start() {
 	chmod 644 "$GM_CA"
 	: >"$GM_LOG"
 	for a in "$@"; do
+		if [ -n "$prev" ]; then # the value of an option
+			[ "$prev" != --oauth-tokens ] || GM_OAUTH_TOKENS=$a
+			args+=("$prev" "$a")
+			prev=''
+			continue
+		fi
 		case $a in
+		--oauth-tokens | --max-lifetime) prev=$a ;;
 		--*) args+=("$a") ;;
 		user=*) GM_USER=${a#user=} ;;
 		password=*) GM_PASS=${a#password=} ;;
@@ -193,7 +210,7 @@ gm_stop() {
 	if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
 	if [ -n "${GM_DIR:-}" ]; then rm -rf "$GM_DIR"; fi
 	unset GM_DIR GM_PORT GM_CA GM_CTL GM_LOG GM_PID GM_SMTP_PORT GM_SMTP_PORT_STARTTLS
-	unset GM_SMTP_TRANSCRIPT
+	unset GM_SMTP_TRANSCRIPT GM_OAUTH_TOKENS
 	return 0
 }
 
