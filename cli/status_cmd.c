@@ -12,6 +12,10 @@
  *      "locked_by": 1234 | null,    pid of the sync or daemon holding the
  *                                   account (0: held, pid not known yet)
  *      "error": "..." | null,       the state database could not be read
+ *      "connect_error": "..." | null,   why the last connection or sign-in
+ *                                   failed ("sign-in needed: ..."); null once
+ *                                   one worked again
+ *      "connect_error_at": "2026-..Z" | null,   since when
  *      "folders": [{
  *         "name": "INBOX",          local path below the maildir root
  *         "remote": "INBOX" | null, name on the server (null: never synced)
@@ -76,6 +80,8 @@ struct account_view {
 	struct folder_row *rows;	 /* owned */
 	size_t n_rows;
 	struct outbox_report outbox; /* when the account has an smtp server */
+	char *connect_error;	     /* owned or NULL: the last connect/sign-in failure */
+	time_t connect_error_at;
 };
 
 /* ------------------------------------------------------------ gathering */
@@ -127,6 +133,23 @@ static bool has_row(const struct account_view *v, const char *name)
 	return false;
 }
 
+/* "UNIXTIME message" (sync/engine.c), empty when the last connection
+ * worked. */
+static void read_connect_error(struct account_view *v, struct state *st)
+{
+	struct error ignored = {0};
+	char *val = NULL, *sp;
+
+	if (state_meta_get(st, CONNECT_ERROR_KEY, &val, &ignored) <= 0)
+		return;
+	sp = strchr(val, ' ');
+	if (sp && sp[1]) {
+		v->connect_error_at = (time_t)strtoll(val, NULL, 10);
+		v->connect_error = xstrdup(sp + 1);
+	}
+	free(val);
+}
+
 /* The folders the state knows, with their counts. */
 static int gather_state(struct account_view *v, struct error *err)
 {
@@ -138,6 +161,7 @@ static int gather_state(struct account_view *v, struct error *err)
 	if (rc <= 0)
 		return rc;
 	v->has_db = true;
+	read_connect_error(v, st);
 	rc = state_report_load(st, &rep, &n, err);
 	state_free(&st);
 	if (rc < 0)
@@ -235,6 +259,7 @@ static void view_clear(struct account_view *v)
 	}
 	free(v->rows);
 	free(v->error);
+	free(v->connect_error);
 	outbox_report_free(&v->outbox);
 	memset(v, 0, sizeof(*v));
 }
@@ -404,6 +429,12 @@ static void print_table(const struct account_view *v, time_t now)
 	int name_w = (int)strlen("FOLDER");
 
 	print_header(v, now);
+	if (v->connect_error) {
+		printf("  cannot sign in or connect: ");
+		put_clean(v->connect_error);
+		print_error_time(v->connect_error_at, now);
+		putchar('\n');
+	}
 	print_outbox(v, now);
 	if (!v->n_rows)
 		return;
@@ -553,6 +584,10 @@ static void json_account(const struct account_view *v)
 		printf("null");
 	printf(",\"error\":");
 	json_str(v->error);
+	printf(",\"connect_error\":");
+	json_str(v->connect_error);
+	printf(",\"connect_error_at\":");
+	json_utc(v->connect_error_at);
 	printf(",\"folders\":[");
 	for (size_t i = 0; i < v->n_rows; i++) {
 		if (i)

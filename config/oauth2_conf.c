@@ -62,7 +62,8 @@ static int read_url(struct schema_ctx *c, const struct ynode *v, const char **ou
 	u = *out;
 	if (strncasecmp(u, "https://", 8) == 0 && u[8])
 		return 0;
-	if (strncasecmp(u, "http://127.0.0.1", 16) == 0 || strncasecmp(u, "http://localhost", 16) == 0)
+	if (strncasecmp(u, "http://127.0.0.1", 16) == 0 ||
+	    strncasecmp(u, "http://localhost", 16) == 0)
 		return 0;
 	return schema_error(c, v, "%s: must be an https:// URL", c->key ? c->key : "url");
 }

@@ -22,9 +22,9 @@ struct entry {
 	char *token_url;
 	pthread_mutex_t lock; /* the rest, and the refresh itself */
 	char *access;
-	time_t expires;	 /* 0: unknown */
-	long lifetime;	 /* of the last one, seconds */
-	char *refused;	 /* the refresh token the provider refused; NULL: none */
+	time_t expires; /* 0: unknown */
+	long lifetime;	/* of the last one, seconds */
+	char *refused;	/* the refresh token the provider refused; NULL: none */
 	char refused_why[512];
 };
 
@@ -107,12 +107,13 @@ static int refresh(const struct account_conf *acct, struct entry *e, struct erro
 		goto out;
 	if (tr.error) {
 		if (strcmp(tr.error, "invalid_grant") == 0) {
-			snprintf(e->refused_why, sizeof(e->refused_why),
-				 "the provider no longer honours the saved sign-in (invalid_grant%s%s: "
-				 "revoked, the password changed, or a Testing project's 7 days "
-				 "are over)",
-				 tr.error_description ? ": " : "",
-				 tr.error_description ? tr.error_description : "");
+			snprintf(
+			    e->refused_why, sizeof(e->refused_why),
+			    "the provider no longer honours the saved sign-in (invalid_grant%s%s: "
+			    "revoked, the password changed, or a Testing project's 7 days "
+			    "are over)",
+			    tr.error_description ? ": " : "",
+			    tr.error_description ? tr.error_description : "");
 			wipe(&e->refused);
 			e->refused = xstrdup(rt);
 			signin_needed(acct, e->refused_why, err);

@@ -140,7 +140,8 @@ static int perform(const struct account_conf *acct, const char *body_text, struc
 	if (rc != CURLE_OK) {
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "token endpoint %s: %s",
 			  acct->oauth2.token_url,
-			  b->too_big ? "answer too large" : (ebuf[0] ? ebuf : curl_easy_strerror(rc)));
+			  b->too_big ? "answer too large"
+				     : (ebuf[0] ? ebuf : curl_easy_strerror(rc)));
 		return -1;
 	}
 	return 0;

@@ -32,11 +32,11 @@ static void flow_start(struct flow *f, const struct account_conf *acct, unsigned
 	redir = url_escape(f->redirect);
 	/* access_type=offline and prompt=consent: Google returns a refresh
 	 * token only then (and again on a second login). */
-	f->url = xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-			   "&state=%s&code_challenge=%s&code_challenge_method=S256"
-			   "&access_type=offline&prompt=consent&login_hint=%s",
-			   acct->oauth2.auth_url, sep, id, redir, scope, f->state, f->challenge,
-			   hint);
+	f->url =
+	    xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
+		      "&state=%s&code_challenge=%s&code_challenge_method=S256"
+		      "&access_type=offline&prompt=consent&login_hint=%s",
+		      acct->oauth2.auth_url, sep, id, redir, scope, f->state, f->challenge, hint);
 	free(id);
 	free(scope);
 	free(redir);
@@ -97,8 +97,9 @@ static int trade_code(const struct account_conf *acct, const struct flow *f, con
 	if (token_post(acct, form, &tr, err) < 0)
 		goto out;
 	if (tr.error) {
-		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "the token endpoint refused the code: %s%s%s",
-			  tr.error, tr.error_description ? ": " : "",
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "the token endpoint refused the code: %s%s%s", tr.error,
+			  tr.error_description ? ": " : "",
 			  tr.error_description ? tr.error_description : "");
 		goto out;
 	}

@@ -161,8 +161,11 @@ static char *html_escape(const char *text)
 	char *out = xmalloc(strlen(text) * 6 + 1), *o = out;
 
 	for (const char *p = text; *p; p++) {
-		const char *e = *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : *p == '&' ? "&amp;"
-			      : *p == '"' ? "&quot;" : NULL;
+		const char *e = *p == '<'   ? "&lt;"
+				: *p == '>' ? "&gt;"
+				: *p == '&' ? "&amp;"
+				: *p == '"' ? "&quot;"
+					    : NULL;
 
 		if (e) {
 			strcpy(o, e);

@@ -58,8 +58,8 @@ char *url_escape(const char *s)
 	size_t o = 0;
 
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
 			out[o++] = (char)*p;
 		} else {
 			out[o++] = '%';
@@ -101,7 +101,8 @@ char *query_param(const char *query, const char *name)
 				if (p[i] == '+') {
 					out[o++] = ' ';
 				} else if (p[i] == '%' && i + 2 < len &&
-					   (h = hexval(p[i + 1])) >= 0 && (l = hexval(p[i + 2])) >= 0) {
+					   (h = hexval(p[i + 1])) >= 0 &&
+					   (l = hexval(p[i + 2])) >= 0) {
 					out[o++] = (char)(h * 16 + l);
 					i += 2;
 				} else {

@@ -18,14 +18,20 @@
 
 #define MAX_TOKEN 8192
 
-static const SecretSchema schema = {
-    "org.gmaildir.OAuth2",
-    SECRET_SCHEMA_NONE,
-    {{"account", SECRET_SCHEMA_ATTRIBUTE_STRING},
-     {"user", SECRET_SCHEMA_ATTRIBUTE_STRING},
-     {"token_url", SECRET_SCHEMA_ATTRIBUTE_STRING},
-     {NULL, 0}},
-    0, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+static const SecretSchema schema = {"org.gmaildir.OAuth2",
+				    SECRET_SCHEMA_NONE,
+				    {{"account", SECRET_SCHEMA_ATTRIBUTE_STRING},
+				     {"user", SECRET_SCHEMA_ATTRIBUTE_STRING},
+				     {"token_url", SECRET_SCHEMA_ATTRIBUTE_STRING},
+				     {NULL, 0}},
+				    0,
+				    NULL,
+				    NULL,
+				    NULL,
+				    NULL,
+				    NULL,
+				    NULL,
+				    NULL};
 
 static const char WHERE_KEYRING[] = "the Secret Service (your desktop's keyring)";
 
@@ -138,8 +144,9 @@ static bool keyring_wanted(const struct account_conf *acct)
 static int keyring_load(const struct account_conf *acct, char **token_r, struct error *err)
 {
 	GError *gerr = NULL;
-	gchar *t = secret_password_lookup_sync(&schema, NULL, &gerr, "account", acct->name, "user",
-					       acct->user, "token_url", acct->oauth2.token_url, NULL);
+	gchar *t =
+	    secret_password_lookup_sync(&schema, NULL, &gerr, "account", acct->name, "user",
+					acct->user, "token_url", acct->oauth2.token_url, NULL);
 
 	if (gerr) {
 		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "Secret Service: %s", gerr->message);

@@ -170,6 +170,9 @@ int state_local_only_load(struct state *st, int64_t folder_id, char ***keys_r, s
 			  struct error *err);
 void state_keys_free(char **keys, size_t n);
 
+/* The meta key of the account's last connect or sign-in failure:
+ * "UNIXTIME message", or empty once a connection worked again. */
+#define CONNECT_ERROR_KEY "connect_error"
 /* Account-wide facts (store/state_meta.c). state_meta_get: 1 with *value_r
  * (caller frees), 0 when the key is not set, -1 error. state_meta_put
  * inserts or replaces. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "sync/engine_p.h"
 #include "imap/folders.h"
@@ -431,6 +432,33 @@ out:
 	engine_folders_free(f, k);
 }
 
+/* Why the account could not connect or sign in, and since when, for
+ * status ("sign-in needed: ..." stays visible while the daemon waits);
+ * cleared by the next connection. Best effort: status is what it serves. */
+static void note_connect_error(struct sync_env *env, const struct error *why)
+{
+	struct error ignored = {0};
+	char *old = NULL, *now = NULL;
+
+	if (!env->st || env->opts->dry_run)
+		return;
+	if (state_meta_get(env->st, CONNECT_ERROR_KEY, &old, &ignored) < 0)
+		old = NULL;
+	if (why) {
+		/* The first time of a run of the same failure is kept. */
+		const char *msg = old ? strchr(old, ' ') : NULL;
+
+		if (!msg || strcmp(msg + 1, why->msg) != 0) {
+			now = xasprintf("%lld %s", (long long)time(NULL), why->msg);
+			state_meta_put(env->st, CONNECT_ERROR_KEY, now, &ignored);
+		}
+	} else if (old && *old) {
+		state_meta_put(env->st, CONNECT_ERROR_KEY, "", &ignored);
+	}
+	free(old);
+	free(now);
+}
+
 int engine_session_sync(struct engine_session *s, const struct engine_opts *opts, struct error *err)
 {
 	struct sync_env *env = &s->env;
@@ -455,8 +483,13 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 	 * syncs, or another state's, is said at once. */
 	if (claim_maildir(env, err) < 0)
 		return -1;
-	if (!env->imap && env_connect(env, &env->imap, err) < 0)
-		return -1;
+	if (!env->imap) {
+		int r = env_connect(env, &env->imap, err);
+
+		note_connect_error(env, r < 0 ? err : NULL);
+		if (r < 0)
+			return -1;
+	}
 	return sync_folders(env, err);
 }
 

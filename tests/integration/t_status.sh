@@ -37,7 +37,7 @@ check_contains "... says never synced" "test: idle, never synced" "$OUT"
 check "... and creates no state dir" test ! -e "$GD_STATE"
 JSON=$(gd status --json)
 check "... --json: no folders, nothing holds the account" json_check \
-	'd == {"accounts": [{"name": "test", "locked_by": None, "error": None, "folders": [], "outbox": None}]}' \
+	'd == {"accounts": [{"name": "test", "locked_by": None, "error": None, "connect_error": None, "connect_error_at": None, "folders": [], "outbox": None}]}' \
 	<<<"$JSON"
 
 gd_write_local Local new 1800000000.M1.status "<status-local-1@test>"
@@ -63,7 +63,8 @@ JSON=$(gd status --json)
 check "--json parses" json_check 'True' <<<"$JSON"
 check "--json: the documented fields, no others" json_check '
 set(d) == {"accounts"} and
-set(d["accounts"][0]) == {"name", "locked_by", "error", "folders", "outbox"} and
+set(d["accounts"][0]) == {"name", "locked_by", "error", "connect_error", "connect_error_at",
+                          "folders", "outbox"} and
 all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error",
                "last_error_at", "ignored"}
     for f in d["accounts"][0]["folders"])' <<<"$JSON"

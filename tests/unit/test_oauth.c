@@ -32,8 +32,8 @@ static void test_random_verifier(void **state)
 	pkce_random(b, 48);
 	assert_int_equal(strlen(a), 64); /* within RFC 7636's 43..128 */
 	assert_string_not_equal(a, b);
-	assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-			 64);
+	assert_int_equal(
+	    strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 64);
 }
 
 static void test_url_escape(void **state)
