@@ -50,6 +50,12 @@ static int write_config(const char *path, const char *address, struct error *err
 		"    # A command that prints your App Password (Google Account >\n"
 		"    # Security > App passwords; needs 2-Step Verification).\n"
 		"    password_command: \"pass show google/app-password\"\n"
+		"    # No App Password possible? Sign in with OAuth 2.0 instead: drop\n"
+		"    # password_command, uncomment these with your Desktop app client\n"
+		"    # (README: \"Signing in with OAuth 2.0\"), run: gmaildir login %s\n"
+		"    # oauth2:\n"
+		"    #   client_id: 1234567890-abc.apps.googleusercontent.com\n"
+		"    #   client_secret_command: \"pass show google/oauth-client-secret\"\n"
 		"    maildir: ~/Mail/%s\n"
 		"    # Outgoing mail (gmaildir send): the same App Password. Port 25\n"
 		"    # is blocked by Google; 587 with tls: starttls works too.\n"
@@ -57,7 +63,7 @@ static int write_config(const char *path, const char *address, struct error *err
 		"      host: smtp.gmail.com\n"
 		"      port: 465\n"
 		"      tls: implicit\n",
-		name, address, name);
+		name, address, name, name);
 	ret = fclose(f) == 0 ? 0 : -1;
 	f = NULL;
 	if (ret < 0)
@@ -75,7 +81,7 @@ out:
 int cli_cmd_init(struct cli *cli, int argc, char **argv)
 {
 	struct error err = {0};
-	char *def = NULL;
+	char *def = NULL, *name;
 	const char *path = cli->config_path;
 
 	if (argc != 3 || strcmp(argv[1], "gmail") != 0 || !strchr(argv[2], '@')) {
@@ -89,13 +95,22 @@ int cli_cmd_init(struct cli *cli, int argc, char **argv)
 		free(def);
 		return EXIT_USAGE;
 	}
+	name = account_name(argv[2]);
 	printf("Wrote %s (mode 0600). Next:\n"
 	       "  1. Turn on 2-Step Verification, then create an App Password:\n"
 	       "     https://myaccount.google.com/apppasswords\n"
 	       "  2. Store it (e.g. pass insert google/app-password) and make password_command\n"
-	       "     print it, or use auth: xoauth2 with oauth2_token_command.\n"
+	       "     print it.\n"
+	       "     No App Password for this account (Advanced Protection, a work account)?\n"
+	       "     Use OAuth 2.0: in Google Cloud Console create a project, enable the Gmail\n"
+	       "     API, set up the consent screen (scope https://mail.google.com/, then\n"
+	       "     \"Publish app\": a project left in Testing loses its sign-ins after 7\n"
+	       "     days), create an OAuth client of type \"Desktop app\", put its client_id\n"
+	       "     and secret in the oauth2: block of the config and run:\n"
+	       "       gmaildir login %s\n"
 	       "  3. Run: gmaildir sync\n",
-	       path);
+	       path, name);
+	free(name);
 	free(def);
 	return EXIT_OK;
 }

@@ -37,7 +37,7 @@ _gmaildir()
 		cword=$COMP_CWORD
 	fi
 
-	local commands="sync daemon status doctor init list check-config"
+	local commands="sync daemon send login status doctor init list check-config"
 	local globals="-c --config -v -q -h --help --version"
 	local config=${XDG_CONFIG_HOME:-$HOME/.config}/gmaildir/config.yaml
 	local cmd="" i w
@@ -83,6 +83,8 @@ _gmaildir()
 	case $cmd in
 	sync) opts="--dry-run -n --allow-mass-delete --allow-unmatched" ;;
 	status) opts="--json" ;;
+	send) opts="--flush -t -i -f -F -a --account" ;;
+	login) opts="--no-browser --port --timeout" ;;
 	daemon | doctor | list) ;;
 	init)
 		accounts=
