@@ -2,6 +2,7 @@
  * refresh token (the account's oauth2: block). On a machine without a
  * display, --no-browser prints the URL only, and --port N fixes the
  * redirect's port so that `ssh -L N:127.0.0.1:N` can carry it. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,13 @@ static void open_browser(const char *url)
 
 	if (pid == 0) {
 		if (fork() == 0) {
-			freopen("/dev/null", "r", stdin);
-			freopen("/dev/null", "w", stdout);
-			freopen("/dev/null", "w", stderr);
+			int fd = open("/dev/null", O_RDWR);
+
+			if (fd >= 0) {
+				dup2(fd, STDIN_FILENO);
+				dup2(fd, STDOUT_FILENO);
+				dup2(fd, STDERR_FILENO);
+			}
 			execlp("xdg-open", "xdg-open", url, (char *)NULL);
 		}
 		_exit(0);
