@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "imap/imap_p.h"
+#include "oauth/oauth.h"
 #include "net/tls.h"
 #include "util/log.h"
 #include "util/uidset.h"
@@ -437,9 +438,49 @@ static int login_failed(struct imap *imap, struct error *err)
 	char text[800];
 
 	imap_server_text(imap, text, sizeof(text));
+	if (imap->challenge[0]) {
+		char why[300];
+
+		oauth_explain_challenge(imap->challenge, why, sizeof(why));
+		error_set(err, ERR_ACCOUNT, temporary ? RETRY_BACKOFF : RETRY_NEVER,
+			  LOGIN_FAILED ": %s (%s)", text, why);
+		return -1;
+	}
 	error_set(err, ERR_ACCOUNT, temporary ? RETRY_BACKOFF : RETRY_NEVER, LOGIN_FAILED ": %s",
 		  text);
 	return -1;
+}
+
+/* During AUTHENTICATE XOAUTH2: libetpan answers the failure challenge and
+ * drops it, so it is caught here on its way in (and the trace goes on). */
+static void auth_logger(mailimap *mi, int type, const char *str, size_t size, void *ctx)
+{
+	struct imap *imap = ctx;
+
+	if (type == MAILSTREAM_LOG_TYPE_DATA_RECEIVED && size > 2 && str[0] == '+' &&
+	    str[1] == ' ' && !imap->challenge[0]) {
+		size_t n = strcspn(str + 2, "\r\n");
+
+		if (n > size - 2)
+			n = size - 2;
+		if (n >= sizeof(imap->challenge))
+			n = sizeof(imap->challenge) - 1;
+		memcpy(imap->challenge, str + 2, n);
+		imap->challenge[n] = '\0';
+	}
+	if (log_enabled(LOG_LVL_TRACE))
+		imap_trace_log(mi, type, str, size, ctx);
+}
+
+static int xoauth2(struct imap *imap, const char *token)
+{
+	int r;
+
+	imap->challenge[0] = '\0';
+	mailimap_set_logger(imap->mi, auth_logger, imap);
+	r = mailimap_oauth2_authenticate(imap->mi, imap->acct->user, token);
+	mailimap_set_logger(imap->mi, log_enabled(LOG_LVL_TRACE) ? imap_trace_log : NULL, imap);
+	return r;
 }
 
 /* Capabilities change at login. Most servers put the new list in the
@@ -473,7 +514,7 @@ static int authenticate(struct imap *imap, const char *secret, struct error *err
 	}
 	forget_caps(imap);
 	if (a->auth == AUTH_XOAUTH2)
-		r = mailimap_oauth2_authenticate(imap->mi, a->user, secret);
+		r = xoauth2(imap, secret);
 	else
 		r = mailimap_login(imap->mi, a->user, secret);
 	if (r == MAILIMAP_NO_ERROR)

@@ -38,6 +38,7 @@ struct imap {
 	bool appenduid_bad;		 /* the server gave an impossible APPENDUID */
 	bool last_bad;			 /* imap_raw_command's answer was BAD */
 	struct imap_trace_dir trace_in, trace_out;
+	char challenge[512]; /* a failed XOAUTH2's "+ <base64 JSON>", without "+ " */
 };
 
 /* The first element of a libetpan list that may be NULL (FLAGS () gives

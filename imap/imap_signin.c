@@ -25,15 +25,12 @@ int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct e
 	if (credentials_imap(acct, NULL, &secret, err) < 0)
 		return -1;
 	ret = imap_connect(acct, secret, imap_r, err);
-	if (ret < 0 && imap_error_is_login(err) && credentials_refreshable(acct, false)) {
-		struct error first = *err;
-
-		if (credentials_imap(acct, secret, &again, err) < 0) {
-			error_prefix(err, "%s; then", first.msg);
-		} else {
-			error_clear(err);
-			ret = imap_connect(acct, again, imap_r, err);
-		}
+	/* When the refresh fails too, its error says more (sign-in needed,
+	 * the provider unreachable) than the server's refusal. */
+	if (ret < 0 && imap_error_is_login(err) && credentials_refreshable(acct, false) &&
+	    credentials_imap(acct, secret, &again, err) == 0) {
+		error_clear(err);
+		ret = imap_connect(acct, again, imap_r, err);
 	}
 	wipe(&secret);
 	wipe(&again);

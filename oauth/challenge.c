@@ -13,12 +13,12 @@
 
 static const char *status_text(const char *status)
 {
-	if (strcmp(status, "401") == 0)
-		return "the access token was refused (expired, revoked, or for another account)";
-	if (strcmp(status, "400") == 0)
-		return "the sign-in request was malformed (wrong user name for this token?)";
+	/* Gmail says 400 for a token it does not take, whatever the reason. */
+	if (strcmp(status, "401") == 0 || strcmp(status, "400") == 0)
+		return "the access token was refused: expired, revoked, or issued for another "
+		       "account";
 	if (strcmp(status, "403") == 0)
-		return "the token lacks the permission (scope) for mail";
+		return "the access token lacks the permission (scope) for mail";
 	return "the sign-in was refused";
 }
 

@@ -177,7 +177,7 @@ op_browse "$URL" >/dev/null
 login_rc
 check_eq "a new login: exit 0" 0 "$?"
 check "... the daemon resumes g by itself" wait_for 40 has g 6
-check_contains "... and says so" "g: working again" "$(cat "$T/daemon.log")"
+check "... and says so" wait_for 15 grep -q "g: working again" "$T/daemon.log"
 check "... status no longer shows the error" \
 	bash -c "! '$BIN' -c '$C' status g | grep -q 'cannot sign in'"
 kill -TERM "$DPID"
@@ -231,6 +231,30 @@ chmod 600 "$T/both.yaml"
 out=$("$BIN" -c "$T/both.yaml" check-config 2>&1)
 check_eq "oauth2 and oauth2_token_command both: check-config exits 2" 2 "$?"
 check_contains "... keep one" "keep one" "$out"
+
+# --- a token the server refuses: its challenge in plain words ------------------
+cat >"$T/bogus.yaml" <<Y
+accounts:
+  - name: b
+    provider: gmail
+    host: 127.0.0.1
+    port: $GM_PORT
+    ca_file: $T/ca.pem
+    user: $GM_USER
+    auth: xoauth2
+    oauth2_token_command: "echo ya29.not-a-token-it-issued"
+    maildir: $T/b
+    state_dir: $T/state-b
+    smtp: {host: 127.0.0.1, port: $GM_SMTP_PORT}
+Y
+chmod 600 "$T/bogus.yaml"
+out=$("$BIN" -c "$T/bogus.yaml" sync 2>&1)
+check_eq "a token the server refuses: sync exits 1" 1 "$?"
+check_contains "... IMAP's challenge said in words" "the access token was refused" "$out"
+check_contains "... with its status" "XOAUTH2 status" "$out"
+out=$(printf 'From: %s\nTo: x@example.test\nSubject: b\n\nb\n' "$GM_USER" |
+	"$BIN" -c "$T/bogus.yaml" send -t 2>&1)
+check_contains "... SMTP's too" "the access token was refused" "$out"
 
 # --- doctor ----------------------------------------------------------------------------
 out=$("$BIN" -c "$C" doctor g 2>&1)
