@@ -7,15 +7,7 @@
 
 #include "imap/imap.h"
 #include "oauth/credentials.h"
-
-static void wipe(char **s)
-{
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
+#include "util/xalloc.h"
 
 int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct error *err)
 {
@@ -32,7 +24,7 @@ int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct e
 		error_clear(err);
 		ret = imap_connect(acct, again, imap_r, err);
 	}
-	wipe(&secret);
-	wipe(&again);
+	xfree_secret(&secret);
+	xfree_secret(&again);
 	return ret;
 }

@@ -52,15 +52,6 @@ static struct entry *entry_for(const struct account_conf *acct)
 	return e;
 }
 
-static void wipe(char **s)
-{
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 /* Fresh enough to hand out: not within a fifth of its life (at most two
  * minutes) of the end, so a connection opened now signs in well before. */
 static bool fresh(const struct entry *e, time_t now)
@@ -97,12 +88,12 @@ static int refresh(const struct account_conf *acct, struct entry *e, struct erro
 		return signin_needed(acct, "no OAuth 2.0 sign-in is kept for this account", err);
 	if (e->refused && strcmp(e->refused, rt) == 0) {
 		signin_needed(acct, e->refused_why, err);
-		wipe(&rt);
+		xfree_secret(&rt);
 		return -1;
 	}
 	esc = url_escape(rt);
 	form = xasprintf("grant_type=refresh_token&refresh_token=%s", esc);
-	wipe(&esc);
+	xfree_secret(&esc);
 	if (token_post(acct, form, &tr, err) < 0)
 		goto out;
 	if (tr.error) {
@@ -114,7 +105,7 @@ static int refresh(const struct account_conf *acct, struct entry *e, struct erro
 			    "are over)",
 			    tr.error_description ? ": " : "",
 			    tr.error_description ? tr.error_description : "");
-			wipe(&e->refused);
+			xfree_secret(&e->refused);
 			e->refused = xstrdup(rt);
 			signin_needed(acct, e->refused_why, err);
 		} else {
@@ -130,17 +121,17 @@ static int refresh(const struct account_conf *acct, struct entry *e, struct erro
 	if (tr.refresh_token && strcmp(tr.refresh_token, rt) != 0 &&
 	    store_save(acct, tr.refresh_token, &where, err) < 0)
 		goto out;
-	wipe(&e->access);
+	xfree_secret(&e->access);
 	e->access = tr.access_token;
 	tr.access_token = NULL;
 	e->lifetime = tr.expires_in > 0 ? tr.expires_in : 0;
 	e->expires = tr.expires_in > 0 ? time(NULL) + tr.expires_in : 0;
-	wipe(&e->refused);
+	xfree_secret(&e->refused);
 	ret = 0;
 out:
 	token_reply_free(&tr);
-	wipe(&form);
-	wipe(&rt);
+	xfree_secret(&form);
+	xfree_secret(&rt);
 	return ret;
 }
 
@@ -153,7 +144,7 @@ int oauth_access_token(const struct account_conf *acct, const char *refused, cha
 	*token_r = NULL;
 	pthread_mutex_lock(&e->lock);
 	if (refused && e->access && strcmp(refused, e->access) == 0)
-		wipe(&e->access); /* refused by the server: never hand it out again */
+		xfree_secret(&e->access); /* refused by the server: never hand it out again */
 	if (!fresh(e, time(NULL)))
 		ret = refresh(acct, e, err);
 	if (ret == 0)
@@ -186,11 +177,11 @@ int oauth_check(const struct account_conf *acct, struct oauth_check *c, struct e
 	} else {
 		snprintf(c->where, sizeof(c->where), "%s", where);
 	}
-	wipe(&rt);
+	xfree_secret(&rt);
 	if (!c->have_token)
 		return signin_needed(acct, "no OAuth 2.0 sign-in is kept for this account", err);
 	pthread_mutex_lock(&e->lock);
-	wipe(&e->access); /* a real refresh: that is what doctor tests */
+	xfree_secret(&e->access); /* a real refresh: that is what doctor tests */
 	ret = refresh(acct, e, err);
 	if (ret == 0) {
 		c->refreshed = true;

@@ -169,19 +169,10 @@ int token_post(const struct account_conf *acct, const char *form, struct token_r
 	return ret;
 }
 
-static void wipe_free(char **s)
-{
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 void token_reply_free(struct token_reply *r)
 {
-	wipe_free(&r->access_token);
-	wipe_free(&r->refresh_token);
+	xfree_secret(&r->access_token);
+	xfree_secret(&r->refresh_token);
 	free(r->scope);
 	free(r->error);
 	free(r->error_description);

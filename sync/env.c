@@ -41,11 +41,7 @@ void env_notice(const struct sync_env *env, const char *fmt, ...)
 
 void env_free_secret(char **secret)
 {
-	if (!*secret)
-		return;
-	explicit_bzero(*secret, strlen(*secret));
-	free(*secret);
-	*secret = NULL;
+	xfree_secret(secret);
 }
 
 /* A connection for this account. XOAUTH2 tokens expire, so each new

@@ -89,3 +89,12 @@ void *xbsearch(const void *key, const void *base, size_t n, size_t size,
 {
 	return n ? bsearch(key, base, n, size, cmp) : NULL;
 }
+
+void xfree_secret(char **s)
+{
+	if (!*s)
+		return;
+	explicit_bzero(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
+}

@@ -16,6 +16,10 @@ char *xstrndup(const char *s, size_t n);
 /* Returns a malloc'd formatted string; the caller frees it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Wipes the string *s holds (a password, a token) before freeing it, and
+ * NULLs *s. Accepts NULL in *s. */
+void xfree_secret(char **s);
+
 /* qsort and bsearch for arrays that may be empty and then NULL (growing
  * arrays start so): passing NULL to the libc ones is undefined behaviour
  * even with no element, and UBSan stops on it. */
