@@ -311,6 +311,10 @@ static void on_done(void *ctx)
 	} else {
 		a->retry_ms = RETRY_MIN_MS;
 	}
+	if (ret >= 0 && a->failing)
+		for (size_t k = 0; k < a->n_idlers; k++)
+			idler_retry_now(a->idlers[k]);
+	a->failing = ret < 0;
 	maybe_ready(a->d);
 }
 

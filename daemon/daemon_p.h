@@ -51,6 +51,7 @@ struct daccount {
 	struct loop_timer *poll;     /* full sync every poll_interval */
 	struct loop_timer *retry;    /* after a failed account sync: backoff */
 	int64_t retry_ms;
+	bool failing;	/* loop side: the last sync failed */
 	char **pending; /* owned: folders changed on disk */
 	size_t n_pending;
 	size_t cap_pending;

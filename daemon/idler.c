@@ -196,6 +196,14 @@ void idler_check(struct idler *i)
 		end_idle(i);
 }
 
+void idler_retry_now(struct idler *i)
+{
+	if (i->state != IDLER_DOWN)
+		return;
+	i->backoff_ms = BACKOFF_MIN_MS;
+	loop_timer_reset(i->t, 0, 0);
+}
+
 void idler_free(struct idler **ip)
 {
 	struct idler *i = *ip;

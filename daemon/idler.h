@@ -29,5 +29,8 @@ void idler_free(struct idler **ip);
 void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n);
 /* After a suspend/resume: end IDLE now, which checks the link. */
 void idler_check(struct idler *i);
+/* The account works again (a sync just succeeded after failures): a down
+ * idler reconnects now instead of at the end of its grown backoff. */
+void idler_retry_now(struct idler *i);
 
 #endif

@@ -178,6 +178,9 @@ login_rc
 check_eq "a new login: exit 0" 0 "$?"
 check "... the daemon resumes g by itself" wait_for 40 has g 6
 check "... and says so" wait_for 15 grep -q "g: working again" "$T/daemon.log"
+sleep 1 # its IDLE reconnects at once, not at the end of its grown backoff
+mail 7
+check "... IDLE is back: new mail pushed within 5 s (the poll is 10 s)" wait_for 5 has g 7
 check "... status no longer shows the error" \
 	bash -c "! '$BIN' -c '$C' status g | grep -q 'cannot sign in'"
 kill -TERM "$DPID"
