@@ -16,7 +16,7 @@ source tests/gmail/fixture.sh
 source tests/lib/gmaildir.sh
 
 BIN=$GMAILDIR_BIN
-TTL=6
+TTL=4
 op_start --ttl "$TTL" || exit 1
 gm_start --oauth-tokens "$OP_TOKENS" || exit 1
 T=$(mktemp -d /tmp/gdoauth.XXXXXX)
@@ -161,7 +161,7 @@ gm_ctl kick >/dev/null
 mail 6
 check "revoked: account p still gets new mail" wait_for 25 has p 6
 check "... the daemon says g needs a sign-in" wait_for 25 grep -q "g: sign-in needed" "$T/daemon.log"
-sleep 12
+sleep 11
 check_eq "... once, not at every retry" 1 "$(grep -c 'g: sign-in needed' "$T/daemon.log")"
 check "... g did not get the message" test "$(have g 6)" -eq 0
 check "... the daemon still runs" kill -0 "$DPID"
