@@ -114,8 +114,10 @@ static void print_account(const struct account_conf *a)
 	       enum_name(conflicts, a->conflicts), enum_name(direction, a->direction),
 	       enum_name(deletions, a->remote_deletions));
 	print_list("idle", &a->idle);
-	printf("    poll_interval: %u\n    connections: %u\n    timeout: %u\n", a->poll_interval,
-	       a->connections, a->timeout);
+	printf("    poll_interval: %u\n    connections: %u\n    max_connections: %u\n"
+	       "    status_interval: %u\n    timeout: %u\n",
+	       a->poll_interval, a->connections, a->max_connections, a->status_interval,
+	       a->timeout);
 	print_smtp(&a->smtp);
 }
 

@@ -40,6 +40,16 @@
  *         "messages": [{"name": "...", "state": "queued" | "failed",
  *                       "attempts": 2, "next_try": "2026-..Z" | null,
  *                       "error": "..." | null, "error_at": "..Z" | null}]
+ *      },
+ *      "daemon": null | {          null: no daemon runs the account now
+ *         "pid": 1234, "last_sync_ok": "2026-..Z" | null,
+ *         "last_error": "..." | null, "last_error_at": "2026-..Z" | null,
+ *         "connections": [{"role": "idle" | "poll" | "sync",
+ *            "folder": "INBOX" | "3 folder(s)" | null,
+ *            "state": "connected" | "connecting" | "reconnecting" |
+ *                     "waiting for network" | "syncing" | ...,
+ *            "since": "2026-..Z" | null,
+ *            "last_error": "..." | null, "last_error_at": "2026-..Z" | null}]
  *      }
  *   }]}
  * Exit status: 0, or 1 when some account's state could not be read, 2 for
@@ -52,6 +62,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "daemon/livestatus.h"
 #include "smtp/outbox.h"
 #include "store/maildir.h"
 #include "store/state.h"
@@ -82,6 +93,8 @@ struct account_view {
 	struct outbox_report outbox; /* when the account has an smtp server */
 	char *connect_error;	     /* owned or NULL: the last connect/sign-in failure */
 	time_t connect_error_at;
+	bool live;		   /* the running daemon's connections are known */
+	struct live_status daemon; /* when live */
 };
 
 /* ------------------------------------------------------------ gathering */
@@ -247,6 +260,10 @@ static void gather(struct account_view *v)
 		qsort(v->rows, v->n_rows, sizeof(*v->rows), cmp_row);
 	if (v->acct->smtp.configured)
 		outbox_report(v->acct, &v->outbox, &err);
+	/* A file left by a daemon that died is not news. */
+	if (v->holder && strcmp(v->holder, "daemon") == 0 &&
+	    live_status_load(v->acct->state_dir, &v->daemon, &err) == 1)
+		v->live = v->daemon.pid == (pid_t)v->pid;
 }
 
 static void view_clear(struct account_view *v)
@@ -260,6 +277,7 @@ static void view_clear(struct account_view *v)
 	free(v->rows);
 	free(v->error);
 	free(v->connect_error);
+	live_status_clear(&v->daemon);
 	outbox_report_free(&v->outbox);
 	memset(v, 0, sizeof(*v));
 }
@@ -424,6 +442,44 @@ static void print_outbox(const struct account_view *v, time_t now)
 	}
 }
 
+/* "  IDLE INBOX: connected since 14:02 (3 h ago)"... */
+static void print_conn(const struct live_conn *c, time_t now)
+{
+	char when[32];
+
+	if (strcmp(c->role, "idle") == 0)
+		printf("  IDLE %s: ", c->folder);
+	else if (strcmp(c->role, "poll") == 0)
+		printf("  polling %s: ", c->folder);
+	else
+		printf("  sync: ");
+	put_clean(c->state);
+	if (c->since) {
+		relative_time(c->since, now, when, sizeof(when));
+		printf(" since %s", when);
+	}
+	if (c->error[0] && strcmp(c->state, "connected") != 0) {
+		printf("; last error: ");
+		put_clean(c->error);
+		print_error_time(c->error_at, now);
+	}
+	putchar('\n');
+}
+
+static void print_live(const struct account_view *v, time_t now)
+{
+	char when[32];
+
+	if (!v->live)
+		return;
+	if (v->daemon.last_ok) {
+		relative_time(v->daemon.last_ok, now, when, sizeof(when));
+		printf("  last successful sync %s\n", when);
+	}
+	for (size_t i = 0; i < v->daemon.n_conns; i++)
+		print_conn(&v->daemon.conns[i], now);
+}
+
 static void print_table(const struct account_view *v, time_t now)
 {
 	int name_w = (int)strlen("FOLDER");
@@ -435,6 +491,7 @@ static void print_table(const struct account_view *v, time_t now)
 		print_error_time(v->connect_error_at, now);
 		putchar('\n');
 	}
+	print_live(v, now);
 	print_outbox(v, now);
 	if (!v->n_rows)
 		return;
@@ -573,6 +630,45 @@ static void json_outbox(const struct account_view *v)
 	printf("]}");
 }
 
+static void json_conn(const struct live_conn *c)
+{
+	printf("{\"role\":");
+	json_str(c->role);
+	printf(",\"folder\":");
+	json_str(strcmp(c->role, "sync") == 0 ? NULL : c->folder);
+	printf(",\"state\":");
+	json_str(c->state);
+	printf(",\"since\":");
+	json_utc(c->since);
+	printf(",\"last_error\":");
+	json_str(c->error[0] ? c->error : NULL);
+	printf(",\"last_error_at\":");
+	json_utc(c->error[0] ? c->error_at : 0);
+	putchar('}');
+}
+
+/* The running daemon's view, or null when no daemon runs the account. */
+static void json_live(const struct account_view *v)
+{
+	if (!v->live) {
+		printf("null");
+		return;
+	}
+	printf("{\"pid\":%ld,\"last_sync_ok\":", (long)v->daemon.pid);
+	json_utc(v->daemon.last_ok);
+	printf(",\"last_error\":");
+	json_str(v->daemon.error[0] ? v->daemon.error : NULL);
+	printf(",\"last_error_at\":");
+	json_utc(v->daemon.error[0] ? v->daemon.error_at : 0);
+	printf(",\"connections\":[");
+	for (size_t i = 0; i < v->daemon.n_conns; i++) {
+		if (i)
+			putchar(',');
+		json_conn(&v->daemon.conns[i]);
+	}
+	printf("]}");
+}
+
 static void json_account(const struct account_view *v)
 {
 	printf("{\"name\":");
@@ -596,6 +692,8 @@ static void json_account(const struct account_view *v)
 	}
 	printf("],\"outbox\":");
 	json_outbox(v);
+	printf(",\"daemon\":");
+	json_live(v);
 	putchar('}');
 }
 

@@ -35,6 +35,8 @@ enum key {
 	K_IDLE,
 	K_POLL_INTERVAL,
 	K_CONNECTIONS,
+	K_MAX_CONNECTIONS,
+	K_STATUS_INTERVAL,
 	K_TIMEOUT,
 	K_TRASH,
 	K_POST_SYNC_COMMAND,
@@ -293,6 +295,20 @@ static int set_connections(struct schema_ctx *c, const struct ynode *v, void *ob
 	return schema_uint(c, v, 1, 15, &acct(obj)->connections);
 }
 
+/* The budget of every connection the daemon holds at once for the account
+ * (IDLE, sync, polling, SMTP). Gmail's limit is about 15 per account, and
+ * the user's phone and web mail need some of them. */
+static int set_max_connections(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 2, 50, &acct(obj)->max_connections);
+}
+
+/* STATUS of the folders beyond the IDLE budget, on one connection. */
+static int set_status_interval(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 5, 3600, &acct(obj)->status_interval);
+}
+
 static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
 	return schema_uint(c, v, 1, 3600, &acct(obj)->timeout);
@@ -331,6 +347,8 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_IDLE] = {"idle", set_idle},
     [K_POLL_INTERVAL] = {"poll_interval", set_poll_interval},
     [K_CONNECTIONS] = {"connections", set_connections},
+    [K_MAX_CONNECTIONS] = {"max_connections", set_max_connections},
+    [K_STATUS_INTERVAL] = {"status_interval", set_status_interval},
     [K_TIMEOUT] = {"timeout", set_timeout},
     [K_TRASH] = {"trash", set_trash},
     [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},
@@ -437,6 +455,10 @@ static void fill_defaults(struct actx *x)
 		a->poll_interval = 300;
 	if (!x->seen[K_CONNECTIONS])
 		a->connections = 4;
+	if (!x->seen[K_MAX_CONNECTIONS])
+		a->max_connections = 8;
+	if (!x->seen[K_STATUS_INTERVAL])
+		a->status_interval = 60;
 	if (!x->seen[K_TIMEOUT])
 		a->timeout = 60;
 }

@@ -104,6 +104,8 @@ struct account_conf {
 	struct strlist idle;	       /* default ["INBOX"] */
 	unsigned poll_interval;	       /* seconds, default 300 */
 	unsigned connections;	       /* parallel connections, default 4 */
+	unsigned max_connections;      /* the daemon's budget, all roles; default 8 */
+	unsigned status_interval;      /* seconds: STATUS polling beyond it; 60 */
 	unsigned timeout;	       /* network timeout in seconds, default 60 */
 	const char *post_sync_command; /* run after a sync that changed local mail */
 	struct smtp_conf smtp;

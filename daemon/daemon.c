@@ -17,9 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/daemon_p.h"
+#include "daemon/livestatus.h"
+#include "net/netwatch.h"
+#include "net/sockets.h"
 #include "oauth/oauth.h"
 #include "smtp/outbox.h"
 #include "sync/hooks.h"
@@ -32,12 +36,21 @@
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS (5 * 60 * 1000)
 #define SIGNIN_POLL_MS (10 * 1000)
+#define NET_SETTLE_MS 150
+#define CLOCK_TICK_MS (15 * 1000)
+#define STOP_GRACE_MS 1700
+#define STATUS_TICK_MS (5 * 1000)
 
 struct daemon {
-	struct loop *loop;	 /* owned */
-	const char *config_path; /* borrowed */
-	struct config *cfg;	 /* owned */
-	struct daccount *accts;	 /* owned */
+	struct loop *loop;   /* owned */
+	struct netwatch *nw; /* owned; NULL: no rtnetlink here */
+	struct loop_fd *nw_h;
+	struct loop_timer *net_settle;	/* network news settle into one check */
+	struct loop_timer *clock_tick;	/* notices a resume without a watchdog */
+	struct loop_timer *status_tick; /* rewrites STATE/daemon-status on change */
+	const char *config_path;	/* borrowed */
+	struct config *cfg;		/* owned */
+	struct daccount *accts;		/* owned */
 	size_t n;
 	const char *const *names; /* borrowed: the accounts to run, or none: all */
 	size_t n_names;
@@ -152,6 +165,7 @@ static void *worker_main(void *arg)
 					.n_folders = n,
 					.touch = a->watch ? touch : NULL,
 					.touch_ctx = a->watch,
+					.max_connections = (unsigned)a->budget.sync,
 					.cancel = &a->cancel};
 		struct error err = {0};
 		int ret;
@@ -162,6 +176,10 @@ static void *worker_main(void *arg)
 			flush_outbox(a, flush == 2 || a->last_ret < 0);
 		if (!sync)
 			continue;
+		o.fresh_connection = atomic_exchange(&a->fresh, false);
+		pthread_mutex_lock(&a->mu);
+		a->syncing = true;
+		pthread_mutex_unlock(&a->mu);
 		ret = engine_session_sync(a->session, &o, &err);
 		log_account_error(a, ret, &err);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
@@ -171,9 +189,19 @@ static void *worker_main(void *arg)
 			free(folders[i]);
 		free(folders);
 		pthread_mutex_lock(&a->mu);
+		a->syncing = false;
 		a->last_ret = ret;
 		a->signin_needed = ret < 0 && oauth_signin_needed(&err);
 		a->synced_once = a->synced_once || ret >= 0;
+		if (ret >= 0) {
+			a->last_ok = time(NULL);
+			a->status_error[0] = '\0';
+		} else if (!atomic_load(&a->cancel)) {
+			if (!a->status_error[0])
+				a->failing_since = time(NULL);
+			snprintf(a->status_error, sizeof(a->status_error), "%s", err.msg);
+			a->status_error_at = time(NULL);
+		}
 		pthread_mutex_unlock(&a->mu);
 		loop_wake(a->done);
 	}
@@ -251,10 +279,32 @@ static void outbox_watch(struct daccount *a)
 	free(newdir);
 }
 
-/* An idler saw a change (or came up): sync its folder. */
-static void on_idle_change(const char *folder, void *ctx)
+/* An idler or the poller saw a change (or came up): sync its folder. */
+static void on_folder_change(const char *folder, void *ctx)
 {
 	daccount_request(ctx, folder);
+}
+
+/* folder (as configured) is pushed by STATUS polling: beyond the IDLE
+ * budget, or its idler was refused by the server. */
+static void poll_folder(struct daccount *a, const char *folder)
+{
+	struct error err = {0};
+
+	if (!a->poller)
+		a->poller = poller_new(a->d->loop, a->acct, on_folder_change, a, &err);
+	if (!a->poller) {
+		log_warn("%s/%s: changes on the server are found by the periodic sync only: %s",
+			 a->acct->name, folder, err.msg);
+		return;
+	}
+	poller_add(a->poller, folder);
+}
+
+static void on_idle_refused(struct idler *i, const char *folder, void *ctx)
+{
+	(void)i;
+	poll_folder(ctx, folder);
 }
 
 /* ------------------------------------------------------------ loop side */
@@ -276,6 +326,81 @@ static void watch_folders(struct daccount *a)
 		if (watch_add_folder(a->watch, f[i].display, f[i].local_abs, &err) < 0)
 			log_debug("%s: not watching %s: %s", a->acct->name, f[i].display, err.msg);
 	engine_folders_free(f, n);
+}
+
+/* ------------------------------------------------------------ status */
+
+static bool no_route(const char *why)
+{
+	return strstr(why, "unreachable") || strstr(why, "no route") ||
+	       strstr(why, "Network is down");
+}
+
+static void add_sync_status(struct daccount *a, struct live_status *ls)
+{
+	const char *state;
+
+	pthread_mutex_lock(&a->mu);
+	ls->last_ok = a->last_ok;
+	ls->error_at = a->status_error_at;
+	snprintf(ls->error, sizeof(ls->error), "%s", a->status_error);
+	if (a->syncing)
+		state = "syncing";
+	else if (a->status_error[0])
+		state = no_route(a->status_error) ? "waiting for network" : "reconnecting";
+	else
+		state = a->synced_once ? "connected" : "connecting";
+	live_status_add(ls, "sync", "-", state, a->status_error[0] ? a->failing_since : 0,
+			a->status_error_at, a->status_error);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void add_push_status(struct daccount *a, struct live_status *ls)
+{
+	for (size_t i = 0; i < a->n_idlers; i++) {
+		struct idler_status st;
+
+		idler_status(a->idlers[i], &st);
+		live_status_add(ls, "idle", idler_folder(a->idlers[i]), idler_phase_name(st.phase),
+				st.since, st.last_error_at, st.last_error);
+	}
+	if (a->poller) {
+		char err[1024], n[32];
+		time_t at;
+		bool up;
+
+		poller_status(a->poller, &up, err, sizeof(err), &at);
+		snprintf(n, sizeof(n), "%zu folder(s)", poller_count(a->poller));
+		live_status_add(ls, "poll", n,
+				up	 ? "connected"
+				: err[0] ? "reconnecting"
+					 : "connecting",
+				0, at, err);
+	}
+}
+
+/* STATE/daemon-status for `gmaildir status` (daemon/livestatus.h). */
+static void write_status(struct daccount *a)
+{
+	struct live_status ls = {.pid = getpid()};
+	struct error err = {0};
+	char *text;
+
+	add_sync_status(a, &ls);
+	add_push_status(a, &ls);
+	text = live_status_format(&ls);
+	if (live_status_save(a->acct->state_dir, text, &a->status_last, &err) < 0)
+		log_debug("%s: %s", a->acct->name, err.msg);
+	free(text);
+	live_status_clear(&ls);
+}
+
+static void on_status_tick(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	for (size_t i = 0; i < d->n; i++)
+		write_status(&d->accts[i]);
 }
 
 static void maybe_ready(struct daemon *d)
@@ -315,6 +440,7 @@ static void on_done(void *ctx)
 		for (size_t k = 0; k < a->n_idlers; k++)
 			idler_retry_now(a->idlers[k]);
 	a->failing = ret < 0;
+	write_status(a);
 	maybe_ready(a->d);
 }
 
@@ -399,6 +525,29 @@ static struct loop_timer *idle_timer(struct loop *loop, loop_timer_fn *fn, void 
 	return t;
 }
 
+/* IDLE for the folders the budget allows, STATUS polling for the rest. */
+static void start_pushing(struct daccount *a)
+{
+	const struct account_conf *acct = a->acct;
+	struct idler_events ev = {on_folder_change, on_idle_refused, a};
+
+	budget_split(acct->max_connections, acct->idle.len, acct->connections,
+		     acct->smtp.configured, &a->budget);
+	a->idlers = xcalloc(acct->idle.len ? acct->idle.len : 1, sizeof(*a->idlers));
+	for (size_t i = 0; i < acct->idle.len; i++) {
+		if (i < a->budget.idle)
+			a->idlers[a->n_idlers++] =
+			    idler_new(a->d->loop, acct, acct->idle.items[i], &ev);
+		else
+			poll_folder(a, acct->idle.items[i]);
+	}
+	if (a->budget.poller)
+		log_info("%s: %zu folder(s) to push, more than max_connections (%u) leaves IDLE "
+			 "connections for: %zu use IDLE, the others are checked every %u s",
+			 acct->name, acct->idle.len, acct->max_connections, a->budget.idle,
+			 acct->status_interval);
+}
+
 static int account_start(struct daemon *d, struct daccount *a, const struct account_conf *acct,
 			 struct error *err)
 {
@@ -422,10 +571,7 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 	a->debounce = idle_timer(d->loop, on_debounce, a);
 	a->retry = idle_timer(d->loop, on_retry, a);
 	a->poll = loop_add_timer(d->loop, poll_ms, poll_ms, on_poll, a);
-	a->idlers = xcalloc(acct->idle.len ? acct->idle.len : 1, sizeof(*a->idlers));
-	for (size_t i = 0; i < acct->idle.len; i++)
-		a->idlers[a->n_idlers++] =
-		    idler_new(d->loop, acct, acct->idle.items[i], on_idle_change, a);
+	start_pushing(a);
 	a->req_full = true;
 	a->thread_started = pthread_create(&a->thread, NULL, worker_main, a) == 0;
 	return 0;
@@ -445,6 +591,9 @@ static void account_stop(struct daccount *a)
 	for (size_t i = 0; i < a->n_idlers; i++)
 		idler_free(&a->idlers[i]);
 	free(a->idlers);
+	poller_free(&a->poller);
+	live_status_remove(a->acct->state_dir);
+	free(a->status_last);
 	loop_remove_fd(&a->watch_h);
 	loop_remove_fd(&a->outbox_h);
 	if (a->outbox_fd >= 0)
@@ -508,14 +657,59 @@ static int accounts_start(struct daemon *d, struct error *err)
 
 /* ------------------------------------------------------------ signals */
 
+/* Whether the daemon got through its stop. Process-wide: there is one. */
+static atomic_bool stop_finished;
+
+static void *stop_guard_main(void *arg)
+{
+	struct timespec ts = {STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000000L};
+
+	(void)arg;
+	while (nanosleep(&ts, &ts) < 0)
+		;
+	if (!atomic_load(&stop_finished)) {
+		/* As safe as a kill -9, which every step is made to survive. */
+		log_warn("stopping: what is still in flight is abandoned; the next start finishes "
+			 "it");
+		_exit(0);
+	}
+	return NULL;
+}
+
+static void stop_guard_start(void)
+{
+	static atomic_bool started;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (atomic_exchange(&started, true))
+		return;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, stop_guard_main, NULL) != 0)
+		log_debug("no stop guard: cannot start a thread");
+	pthread_attr_destroy(&attr);
+}
+
+static void stop_guard_done(void)
+{
+	atomic_store(&stop_finished, true);
+}
+
+/* Stopping never waits for the network: every socket is ended at once
+ * (in-flight I/O fails; the intents in the state DB make the next start
+ * finish the step), and what still hangs (a DNS look-up, a token
+ * refresh) is abandoned after STOP_GRACE_MS. */
 static void on_stop(int signo, void *ctx)
 {
 	struct daemon *d = ctx;
 
-	log_info("signal %d: finishing the step in flight, then exiting", signo);
+	log_info("signal %d: stopping", signo);
 	sdnotify("STOPPING=1");
 	for (size_t i = 0; i < d->n; i++)
 		atomic_store(&d->accts[i].cancel, true);
+	sockets_refuse("the daemon is stopping");
+	stop_guard_start();
 	loop_stop(d->loop);
 }
 
@@ -532,7 +726,9 @@ static void on_reload(int signo, void *ctx)
 		return;
 	}
 	sdnotify("RELOADING=1");
+	sockets_refuse("the configuration is being reloaded");
 	accounts_stop(d);
+	sockets_allow();
 	config_free(&d->cfg);
 	d->cfg = cfg;
 	if (accounts_start(d, &err) < 0)
@@ -550,17 +746,87 @@ static void on_sync_now(int signo, void *ctx)
 		daccount_request(&d->accts[i], NULL);
 }
 
-/* After a suspend every link is suspect: check them and sync everything. */
+/* The path to the servers may have changed. Connections that cannot be
+ * on the new path are ended at once (their I/O fails now, not after the
+ * timeout); the others are checked; an account that lost anything, or
+ * was failing (no network), syncs everything now: changes made on both
+ * sides meanwhile are merged as usual. After a resume (suspect: NAT and
+ * servers forget sleeping peers) every connection is checked and the
+ * sync's kept one replaced. */
+static void network_changed(struct daemon *d, bool suspect)
+{
+	size_t ended = sockets_end_unroutable();
+
+	if (ended)
+		log_info("network changed: %zu connection(s) had no way to their server any more",
+			 ended);
+	for (size_t i = 0; i < d->n; i++) {
+		struct daccount *a = &d->accts[i];
+
+		for (size_t k = 0; k < a->n_idlers; k++)
+			idler_check(a->idlers[k]);
+		if (a->poller)
+			poller_check(a->poller);
+		a->retry_ms = RETRY_MIN_MS;
+		if (suspect)
+			atomic_store(&a->fresh, true);
+		if (suspect || ended || a->failing) {
+			loop_timer_stop(a->retry);
+			daccount_request(a, NULL);
+		}
+		write_status(a);
+	}
+}
+
+/* After a suspend every link is suspect. */
 static void on_suspend(int64_t slept_ms, void *ctx)
+{
+	log_info("resumed after %lld s asleep: checking connections", (long long)(slept_ms / 1000));
+	network_changed(ctx, true);
+}
+
+/* SIGUSR2: the same check on demand (a sleep hook, a VPN script, tests). */
+static void on_check_now(int signo, void *ctx)
+{
+	(void)signo;
+	log_info("asked to check connections");
+	network_changed(ctx, true);
+}
+
+static void on_net_fd(int fd, unsigned revents, void *ctx)
 {
 	struct daemon *d = ctx;
 
-	log_info("resumed after %lld s asleep: checking connections", (long long)(slept_ms / 1000));
-	for (size_t i = 0; i < d->n; i++) {
-		for (size_t k = 0; k < d->accts[i].n_idlers; k++)
-			idler_check(d->accts[i].idlers[k]);
-		daccount_request(&d->accts[i], NULL);
+	(void)fd;
+	(void)revents;
+	/* A link change comes as several messages (link, address, routes):
+	 * they settle first, so the check sees the final state. */
+	if (netwatch_read(d->nw) > 0)
+		loop_timer_reset(d->net_settle, NET_SETTLE_MS, 0);
+}
+
+static void on_net_settle(void *ctx)
+{
+	network_changed(ctx, false);
+}
+
+/* Resume detection runs on every loop wake-up; without systemd's watchdog
+ * ping nothing may wake an idle daemon soon after a resume. */
+static void on_clock_tick(void *ctx)
+{
+	(void)ctx;
+}
+
+static void net_watch_start(struct daemon *d)
+{
+	struct error err = {0};
+
+	d->net_settle = idle_timer(d->loop, on_net_settle, d);
+	if (netwatch_open(&d->nw, &err) < 0) {
+		log_warn("network changes are noticed by the timeouts only: %s", err.msg);
+		return;
 	}
+	d->nw_h = loop_add_fd(d->loop, netwatch_fd(d->nw), POLLIN, on_net_fd, d);
 }
 
 /* systemd ignores WATCHDOG=1 before READY=1: while the first sync runs
@@ -582,13 +848,17 @@ static int add_signals(struct daemon *d, struct error *err)
 	if (loop_add_signal(d->loop, SIGTERM, on_stop, d, err) < 0 ||
 	    loop_add_signal(d->loop, SIGINT, on_stop, d, err) < 0 ||
 	    loop_add_signal(d->loop, SIGHUP, on_reload, d, err) < 0 ||
-	    loop_add_signal(d->loop, SIGUSR1, on_sync_now, d, err) < 0)
+	    loop_add_signal(d->loop, SIGUSR1, on_sync_now, d, err) < 0 ||
+	    loop_add_signal(d->loop, SIGUSR2, on_check_now, d, err) < 0)
 		return -1;
 	loop_on_suspend(d->loop, on_suspend, d);
 	if (sdnotify_watchdog_usec() > 0) {
 		int64_t ms = (int64_t)(sdnotify_watchdog_usec() / 2000);
 
 		d->watchdog = loop_add_timer(d->loop, ms, ms, on_watchdog, d);
+	} else {
+		d->clock_tick =
+		    loop_add_timer(d->loop, CLOCK_TICK_MS, CLOCK_TICK_MS, on_clock_tick, d);
 	}
 	return 0;
 }
@@ -602,12 +872,22 @@ int daemon_run(const char *config_path, struct config **cfg, const char *const *
 
 	*cfg = NULL;
 	/* Signals first: the worker threads inherit the blocked mask. */
-	if (loop_new(&d.loop, err) < 0 || add_signals(&d, err) < 0 || accounts_start(&d, err) < 0)
+	if (loop_new(&d.loop, err) < 0 || add_signals(&d, err) < 0)
+		goto out;
+	net_watch_start(&d);
+	d.status_tick = loop_add_timer(d.loop, STATUS_TICK_MS, STATUS_TICK_MS, on_status_tick, &d);
+	if (accounts_start(&d, err) < 0)
 		goto out;
 	log_info("daemon started: %zu account(s)", d.n);
 	ret = loop_run(d.loop, err);
 out:
 	accounts_stop(&d);
+	stop_guard_done();
+	loop_remove_fd(&d.nw_h);
+	netwatch_free(&d.nw);
+	loop_remove_timer(&d.net_settle);
+	loop_remove_timer(&d.clock_tick);
+	loop_remove_timer(&d.status_tick);
 	loop_remove_timer(&d.watchdog);
 	loop_free(&d.loop);
 	config_free(&d.cfg);

@@ -8,7 +8,9 @@
 #include <stdatomic.h>
 
 #include "config/config.h"
+#include "daemon/budget.h"
 #include "daemon/idler.h"
+#include "daemon/poller.h"
 #include "store/watch.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
@@ -41,7 +43,13 @@ struct daccount {
 	bool signin_needed;    /* the last sync failed for want of an OAuth sign-in */
 	char last_error[1024]; /* worker only: the last account error logged */
 	bool synced_once;
+	time_t last_ok;		 /* when a sync last worked; 0: not yet */
+	char status_error[1024]; /* the last sync's failure, "" after a success */
+	time_t status_error_at;	 /* when it happened */
+	time_t failing_since;	 /* the first of the failures in a row */
+	bool syncing;		 /* a sync is running */
 	atomic_bool cancel;
+	atomic_bool fresh; /* the next sync makes a new connection */
 
 	/* Loop side. */
 	struct loop_wake *done; /* the worker finished a sync */
@@ -56,9 +64,12 @@ struct daccount {
 	size_t n_pending;
 	size_t cap_pending;
 	bool pending_full;
+	struct budget budget;
 	struct idler **idlers; /* owned */
 	size_t n_idlers;
-	int outbox_fd; /* inotify on STATE/outbox/new; -1: none */
+	struct poller *poller; /* owned: folders beyond the IDLE budget */
+	char *status_last;     /* owned: STATE/daemon-status as last written */
+	int outbox_fd;	       /* inotify on STATE/outbox/new; -1: none */
 	struct loop_fd *outbox_h;
 };
 

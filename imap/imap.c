@@ -334,7 +334,7 @@ static int open_transport(struct imap *imap, mailstream **stream_r, struct error
 	if (imap->acct->tls != TLS_IMPLICIT) {
 		low = tls_low_plain(fd, o.timeout);
 	} else if (tls_low_tls(fd, &o, &low, err) < 0) {
-		close(fd);
+		tls_tcp_close(fd);
 		return -1;
 	}
 	*stream_r = mailstream_new(low, 8192);
@@ -672,6 +672,13 @@ void imap_free(struct imap **imapp)
 	free(imap->sel_mailbox);
 	free(imap);
 	*imapp = NULL;
+}
+
+void imap_abandon(struct imap **imapp)
+{
+	if (imapp && *imapp)
+		(*imapp)->dead = true;
+	imap_free(imapp);
 }
 
 unsigned imap_caps(const struct imap *imap)

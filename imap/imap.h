@@ -65,6 +65,10 @@ int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct e
 bool imap_error_is_login(const struct error *err);
 /* Logs out if the connection is alive, then closes it. Accepts NULL. */
 void imap_free(struct imap **imap);
+/* Closes without a LOGOUT: for a connection that may be silently dead (a
+ * check went unanswered, the machine slept), where LOGOUT could only wait
+ * for the timeout. Accepts NULL. */
+void imap_abandon(struct imap **imap);
 
 unsigned imap_caps(const struct imap *imap);
 bool imap_is_dead(const struct imap *imap);

@@ -223,7 +223,7 @@ int probe_tls(const struct account_conf *acct, unsigned timeout, struct tls_peer
 		goto out;
 	ret = tls_probe(fd, &o, info_r, err);
 out:
-	close(fd);
+	tls_tcp_close(fd);
 	return ret;
 }
 

@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "net/sockets.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -174,8 +175,10 @@ static int wait_connected(int fd, unsigned timeout)
 	return soerr ? -1 : 0;
 }
 
-/* One address: returns the connected socket or -1 with errno. */
-static int connect_one(const struct addrinfo *ai, unsigned timeout)
+/* One address: returns the connected socket or -1 with errno; a socket
+ * ended meanwhile (net/sockets.h) fails with ECANCELED and its reason in
+ * why. */
+static int connect_one(const struct addrinfo *ai, unsigned timeout, char *why, size_t why_len)
 {
 	int fd =
 	    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
@@ -183,17 +186,34 @@ static int connect_one(const struct addrinfo *ai, unsigned timeout)
 
 	if (fd < 0)
 		return -1;
+	if (sockets_add(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		sockets_refusing(why, why_len);
+		close(fd);
+		errno = ECANCELED;
+		return -1;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
 	    (errno != EINPROGRESS || wait_connected(fd, timeout) < 0))
 		goto fail;
 	if (set_sock_opts(fd, timeout) < 0)
 		goto fail;
+	if (sockets_ended(fd, why, why_len)) {
+		errno = ECANCELED;
+		goto fail;
+	}
 	return fd;
 fail:
 	saved = errno;
-	close(fd);
+	if (sockets_ended(fd, why, why_len))
+		saved = ECANCELED;
+	sockets_close(fd);
 	errno = saved;
 	return -1;
+}
+
+void tls_tcp_close(int fd)
+{
+	sockets_close(fd);
 }
 
 int tls_tcp_connect(const struct tls_opts *o, struct error *err)
@@ -201,7 +221,7 @@ int tls_tcp_connect(const struct tls_opts *o, struct error *err)
 	/* No AI_ADDRCONFIG: it hides 127.0.0.1 on a host with only loopback. */
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
-	char port[8];
+	char port[8], why[256] = "";
 	int fd = -1, gai, last = 0;
 
 	snprintf(port, sizeof(port), "%u", (unsigned)o->port);
@@ -213,14 +233,19 @@ int tls_tcp_connect(const struct tls_opts *o, struct error *err)
 		return -1;
 	}
 	for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-		fd = connect_one(ai, o->timeout);
+		fd = connect_one(ai, o->timeout, why, sizeof(why));
 		if (fd < 0)
 			last = errno;
+		if (last == ECANCELED)
+			break;
 	}
 	freeaddrinfo(res);
 	if (fd >= 0)
 		return fd;
-	if (last == ETIMEDOUT)
+	if (last == ECANCELED)
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "connect to %s:%u: %s", o->host,
+			  (unsigned)o->port, why);
+	else if (last == ETIMEDOUT)
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "connect to %s:%u: timed out after %u s",
 			  o->host, (unsigned)o->port, o->timeout);
 	else
@@ -246,6 +271,9 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
+	/* An end of file or a reset we caused ourselves says why instead. */
+	if (c->fd >= 0)
+		sockets_ended(c->fd, c->error, sizeof(c->error));
 }
 
 /* Records errno of a failed socket call as the reason. */
@@ -519,8 +547,7 @@ static int conn_close(mailstream_low *low)
 	/* A close_notify over a dead link could only block until the timeout. */
 	if (c->ssl && !c->failed && c->fd >= 0)
 		SSL_shutdown(c->ssl);
-	if (c->fd >= 0)
-		close(c->fd);
+	sockets_close(c->fd);
 	c->fd = -1;
 	return 0;
 }
@@ -946,6 +973,14 @@ static int do_handshake(SSL *ssl, const struct tls_opts *o, struct error *err)
 	bool timed_out;
 	int saved, r = connect_bounded(ssl, o, &saved, &timed_out);
 
+	char why[256];
+
+	if (r != 1 && sockets_ended(SSL_get_fd(ssl), why, sizeof(why))) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "TLS handshake with %s:%u: %s", o->host,
+			  (unsigned)o->port, why);
+		ERR_clear_error();
+		return -1;
+	}
 	if (r != 1 && timed_out) {
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
 			  "TLS handshake with %s:%u: timed out after %u s", o->host,

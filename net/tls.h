@@ -49,6 +49,9 @@ void tls_init(void);
  * ("connect to H:P: Connection refused", "... timed out after N s"; scope
  * ERR_ACCOUNT, RETRY_BACKOFF). */
 int tls_tcp_connect(const struct tls_opts *o, struct error *err);
+/* Closes a socket of tls_tcp_connect that no transport took over (the
+ * transports close theirs): it leaves net/sockets.h's list. */
+void tls_tcp_close(int fd);
 
 /* A plain transport over the connected socket fd, which it takes over
  * (closed by mailstream_low_close); timeout is the socket's, for messages.

@@ -364,7 +364,7 @@ static int open_stream(struct smtp *s, struct error *err)
 	if (s->acct->smtp.tls == TLS_STARTTLS) {
 		low = tls_low_plain(fd, o.timeout);
 	} else if (tls_low_tls(fd, &o, &low, err) < 0) {
-		close(fd);
+		tls_tcp_close(fd);
 		return -1;
 	}
 	stream = mailstream_new(low, 8192);

@@ -477,8 +477,8 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 			log_debug("%s: the kept connection is gone (%s); reconnecting",
 				  env->acct->name, ignored.msg);
 	}
-	if (env->imap && imap_is_dead(env->imap))
-		imap_free(&env->imap);
+	if (env->imap && (opts->fresh_connection || imap_is_dead(env->imap)))
+		imap_abandon(&env->imap);
 	/* Before the login, like the account lock: a Maildir another process
 	 * syncs, or another state's, is said at once. */
 	if (claim_maildir(env, err) < 0)

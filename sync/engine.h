@@ -69,6 +69,12 @@ struct engine_opts {
 	/* The daemon: told every path the sync is about to change on disk. */
 	maildir_touch_fn *touch;
 	void *touch_ctx;
+	/* At most this many connections at once (0: the account's
+	 * `connections`): the daemon's budget minus what IDLE holds. */
+	unsigned max_connections;
+	/* A session drops the connection it kept and makes a new one (the
+	 * network changed under it, the machine slept). */
+	bool fresh_connection;
 	/* Set from another thread to stop at the next batch boundary; a folder
 	 * stopped so fails ("interrupted") and records no checkpoint. */
 	atomic_bool *cancel;

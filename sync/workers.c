@@ -242,9 +242,19 @@ static size_t job_width(const struct folder_job *job, size_t cap)
 	return batches < 2 ? 1 : batches < cap ? batches : cap;
 }
 
+/* The account's `connections`, within the daemon's budget. */
+static size_t connection_cap(const struct sync_env *env)
+{
+	size_t cap = env->acct->connections;
+
+	if (env->opts->max_connections && env->opts->max_connections < cap)
+		cap = env->opts->max_connections;
+	return cap ? cap : 1;
+}
+
 static size_t worker_count(const struct sync_env *env, size_t n_busy)
 {
-	size_t want = env->acct->connections;
+	size_t want = connection_cap(env);
 
 	if (env->opts->dry_run || n_busy < 2)
 		return 1;
@@ -292,7 +302,7 @@ void workers_apply(struct sync_env *env, struct folder_job *jobs, size_t n, bool
 	 * ID): flag pushes and deletions go on the connection that planned
 	 * them. */
 	for (size_t i = 0; i < p.n_order; i++)
-		n_busy += job_width(&jobs[p.order[i]], env->acct->connections);
+		n_busy += job_width(&jobs[p.order[i]], connection_cap(env));
 	n_workers = worker_count(env, n_busy);
 	ws = xcalloc(n_workers, sizeof(*ws));
 	p.hold = env->gmail;

@@ -37,7 +37,7 @@ check_contains "... says never synced" "test: idle, never synced" "$OUT"
 check "... and creates no state dir" test ! -e "$GD_STATE"
 JSON=$(gd status --json)
 check "... --json: no folders, nothing holds the account" json_check \
-	'd == {"accounts": [{"name": "test", "locked_by": None, "error": None, "connect_error": None, "connect_error_at": None, "folders": [], "outbox": None}]}' \
+	'd == {"accounts": [{"name": "test", "locked_by": None, "error": None, "connect_error": None, "connect_error_at": None, "folders": [], "outbox": None, "daemon": None}]}' \
 	<<<"$JSON"
 
 gd_write_local Local new 1800000000.M1.status "<status-local-1@test>"
@@ -64,7 +64,8 @@ check "--json parses" json_check 'True' <<<"$JSON"
 check "--json: the documented fields, no others" json_check '
 set(d) == {"accounts"} and
 set(d["accounts"][0]) == {"name", "locked_by", "error", "connect_error", "connect_error_at",
-                          "folders", "outbox"} and
+                          "folders", "outbox", "daemon"} and
+d["accounts"][0]["daemon"] is None and
 all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error",
                "last_error_at", "ignored"}
     for f in d["accounts"][0]["folders"])' <<<"$JSON"
@@ -131,6 +132,17 @@ check "... INBOX 4/4 once the daemon synced the local deletion" \
 JSON=$(gd status --json test)
 check "--json: locked_by is the daemon's pid" json_check \
 	"d['accounts'][0]['locked_by'] == $DPID" <<<"$JSON"
+check "... the daemon's own view: its pid, a successful sync, no error" json_check "
+d['accounts'][0]['daemon']['pid'] == $DPID and
+d['accounts'][0]['daemon']['last_sync_ok'] is not None and
+d['accounts'][0]['daemon']['last_error'] is None" <<<"$JSON"
+check "... its connections: the sync's and INBOX's IDLE, with the documented fields" json_check "
+[(c['role'], c['folder']) for c in d['accounts'][0]['daemon']['connections']] ==
+[('sync', None), ('idle', 'INBOX')] and
+all(set(c) == {'role', 'folder', 'state', 'since', 'last_error', 'last_error_at'}
+    for c in d['accounts'][0]['daemon']['connections'])" <<<"$JSON"
+check "... the table says IDLE INBOX connected" \
+	wait_for 10 bash -c "'$GMAILDIR_BIN' -c '$GD_CONF' status | grep -qE '^  IDLE INBOX: connected since'"
 check "the daemon is still running after status" kill -0 "$DPID"
 dc_populate "$DC_USER" INBOX 1 83 1K 2K >/dev/null
 check "... and still syncs (a new server message arrives)" \
