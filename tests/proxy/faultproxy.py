@@ -39,7 +39,10 @@ cut: it fires once a random 1..N more bytes (--seed S makes the sequence
 repeatable) have been relayed, in either direction on any connection, so
 that it lands in the middle of an exchange rather than between two. Each
 such cut is logged ("signal reset N connections", after "signal reset
-armed: B bytes" if armed).
+armed: B bytes" if armed). SIGHUP freezes every live connection: from
+then on nothing is relayed on it either way (what arrives is dropped) and
+it stays open, as when a laptop wakes up behind a NAT that forgot it;
+logged as "signal freeze N connections".
 """
 
 import argparse
@@ -65,6 +68,7 @@ class Proxy:
         self.resetting = set()
         self.conns = 0
         self.live = set()  # (client, upstream) pairs being relayed
+        self.frozen = set()  # sockets of frozen pairs: relay nothing
         self.armed = None  # (kind, bytes left) of a cut a signal armed
         self.rnd = random.Random(args.seed)
         # reset-literal: the s2c plaintext parser's state.
@@ -160,6 +164,14 @@ class Proxy:
         for client, upstream in pairs:
             self.break_pair(kind, client, upstream)
 
+    def freeze_all(self):
+        """The SIGHUP handler: every live connection goes silent."""
+        with self.lock:
+            pairs = list(self.live)
+            for client, upstream in pairs:
+                self.frozen.update((client, upstream))
+        self.log('signal freeze %d connections' % len(pairs))
+
     def on_signal(self, kind):
         """The SIGUSR1 / SIGUSR2 handler: cut now, or arm the cut."""
         if not self.args.arm_bytes:
@@ -190,6 +202,8 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if src in self.frozen:
+                    continue
                 n, fault = self.plan(direction, data)
                 if fault in ('cut', 'reset'):
                     if n > 0:
@@ -256,6 +270,7 @@ class Proxy:
             except OSError:
                 pass
             self.resetting.discard(s)
+            self.frozen.discard(s)
         with self.lock:
             self.write_counts()
 
@@ -301,6 +316,7 @@ def main():
     proxy = Proxy(args)
     signal.signal(signal.SIGUSR1, lambda *_: proxy.on_signal('reset'))
     signal.signal(signal.SIGUSR2, lambda *_: proxy.on_signal('cut'))
+    signal.signal(signal.SIGHUP, lambda *_: proxy.freeze_all())
     proxy.serve()
 
 
