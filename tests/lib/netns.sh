@@ -239,7 +239,14 @@ _ns_start_watchdog() {
 		parent=$1
 		shift
 		alive() { [ -e "/run/netns/$1" ] || [ -e "/run/netns/$2" ]; }
-		while kill -0 "$parent" 2>/dev/null && alive "$@"; do sleep 1; done
+		# The parent runs: not gone, not a zombie (killed, not yet reaped).
+		runs() {
+			local st
+			st=$(cat "/proc/$parent/stat" 2>/dev/null) || return 1
+			st=${st##*) }
+			[ "${st%% *}" != Z ]
+		}
+		while runs && alive "$@"; do sleep 1; done
 		for n in "$@"; do
 			[ -e "/run/netns/$n" ] || continue
 			ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
