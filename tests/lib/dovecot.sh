@@ -12,11 +12,12 @@
 #   DC_DIR         the instance's temp dir (mktemp -d /tmp/gd.XXXXXX)
 #   DC_CONF        its dovecot.conf (nothing from /etc/dovecot is read)
 #   DC_LOG         its log file (all of Dovecot's logging goes there)
-#   DC_HOST        127.0.0.1 (the only address it listens on)
+#   DC_HOST        127.0.0.1 (the only address it listens on), or the
+#                  DC_LISTEN address
 #   DC_PORT_IMAPS  implicit-TLS port (empty with DC_NO_STARTTLS=1)
 #   DC_PORT_IMAP   plain port, offers STARTTLS (unless DC_NO_STARTTLS=1)
 #   DC_CA          PEM of the instance's own CA (server cert: DNS:localhost,
-#                  IP:127.0.0.1 unless DC_CERT_NAME)
+#                  IP:127.0.0.1 (+ IP:DC_LISTEN) unless DC_CERT_NAME)
 #   DC_USER DC_PASS     alice / alice-secret
 #   DC_USER2 DC_PASS2   bob / bob-secret
 # Set on sourcing: DC_PYTHON (python3 to use), DC_GENMAIL (genmail.py),
@@ -34,6 +35,19 @@
 #                    server still implements them if a client uses them
 #   --mail-debug     DC_MAIL_DEBUG=1    mail_debug, auth_debug, verbose_ssl
 #   --conf "LINES"   DC_CONF_EXTRA=...  appended to dovecot.conf
+#   --netns NAME     DC_NETNS=NAME      (root only) the master, so every
+#                    Dovecot process, runs inside network namespace NAME
+#                    (tests/lib/netns.sh): free ports are picked and the
+#                    greeting is awaited from inside it. doveadm calls stay
+#                    outside (unix sockets and paths work across network
+#                    namespaces), and so does the pid file, dc_stop and the
+#                    watchdog. dc_imap's client runs inside NAME too
+#                    (DC_CLIENT_NETNS=OTHER for another one, e.g. $NS_CLI).
+#   --listen ADDR    DC_LISTEN=ADDR     listen on IPv4 address ADDR instead
+#                    of 127.0.0.1 (DC_HOST=ADDR); the server certificate
+#                    then also carries IP:ADDR (with --cert-name it stays
+#                    DNS:NAME only). From a client whose IP differs from
+#                    ADDR, the plain port refuses LOGIN before STARTTLS.
 #
 # Storage: maildir:~/Maildir:LAYOUT=fs, namespace separator "/": folder
 # "A/B" is the directory Maildir/A/B (nested), names may contain ".", INBOX
@@ -104,6 +118,16 @@
 #   dc_set_uidvalidity USER FOLDER N    doveadm mailbox update --uid-validity
 #   dc_imap [imaps|starttls|plain] [OPENSSL_ARGS] < CMDS   one IMAP session
 #   dc_log_check                        fails if the log has Error/Fatal/Panic
+#   dc_conn_max_start USER              opens a window on USER's logged-in
+#                                       IMAP connections
+#   dc_conn_max_stop USER               prints the exact maximum number of
+#                                       them open at once in the window
+#                                       (those open at its start count)
+#   dc_conn_now USER                    prints how many are open now
+#   dc_conn_who USER                    the same as anvil sees it (doveadm
+#                                       who), no log involved
+#   dc_conn_wait USER N [SECONDS]       until dc_conn_now is N (default
+#                                       10 s); fails after
 #   dc_to_crlf < IN, dc_to_lf < IN      the conversions described above
 # Every server-side change goes through doveadm, never through the files.
 
@@ -134,23 +158,38 @@ _dc_python() { "$DC_PYTHON" "$@"; }
 _dc_is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # _dc_as_user CMD...: CMD as the instance's user, bounded by DC_TIMEOUT.
+# With _DC_EXEC_NS=NAME (set for one call), inside network namespace NAME.
 _dc_as_user() {
+	local ns=()
+	if [ -n "${_DC_EXEC_NS:-}" ]; then ns=(ip netns exec "$_DC_EXEC_NS"); fi
 	if _dc_is_root && [ "${_DC_RUN_UID:-0}" -ne 0 ]; then
-		HOME=$DC_DIR timeout -k 5 "$DC_TIMEOUT" setpriv --reuid="$_DC_RUN_UID" \
-			--regid="$_DC_RUN_GID" --clear-groups -- "$@"
+		HOME=$DC_DIR timeout -k 5 "$DC_TIMEOUT" "${ns[@]}" setpriv \
+			--reuid="$_DC_RUN_UID" --regid="$_DC_RUN_GID" --clear-groups -- "$@"
 	else
-		timeout -k 5 "$DC_TIMEOUT" "$@"
+		timeout -k 5 "$DC_TIMEOUT" "${ns[@]}" "$@"
 	fi
 }
 
-# _dc_free_ports N: N distinct free TCP ports on 127.0.0.1, one a line.
+# _dc_in_ns CMD...: CMD inside the instance's network namespace, if any.
+_dc_in_ns() {
+	if [ -n "${_DC_NETNS:-}" ]; then
+		ip netns exec "$_DC_NETNS" "$@"
+	else
+		"$@"
+	fi
+}
+
+# _dc_free_ports N [ADDR [NETNS]]: N distinct free TCP ports on ADDR
+# (127.0.0.1) in network namespace NETNS (ours), one a line.
 _dc_free_ports() {
-	_dc_python - "$1" <<'EOF'
+	local ns=()
+	if [ -n "${3:-}" ]; then ns=(ip netns exec "$3"); fi
+	"${ns[@]}" "$DC_PYTHON" - "$1" "${2:-127.0.0.1}" <<'EOF'
 import socket, sys
 socks = []
 for _ in range(int(sys.argv[1])):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
+    s.bind((sys.argv[2], 0))
     socks.append(s)
 print("\n".join(str(s.getsockname()[1]) for s in socks))
 for s in socks:
@@ -158,30 +197,33 @@ for s in socks:
 EOF
 }
 
-# _dc_make_certs DIR NAME: ca.key/ca.pem and server.key/server.pem signed by
-# that CA (EC P-256, 30 days). NAME empty: DNS:localhost + IP:127.0.0.1.
+# _dc_make_certs DIR NAME [IP]: ca.key/ca.pem and server.key/server.pem
+# signed by that CA (EC P-256, 30 days). NAME empty: DNS:localhost +
+# IP:127.0.0.1 (+ IP:IP).
 _dc_make_certs() {
-	local d=$1 name=$2
+	local d=$1 name=$2 ip=${3:-}
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout "$d/ca.key" -out "$d/ca.pem" -days 30 \
 		-subj "/O=gmaildir tests/CN=gmaildir test CA" \
 		-addext "basicConstraints=critical,CA:TRUE" \
 		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null || return 1
-	_dc_sign_server_cert "$d" "$name" "$d"
+	_dc_sign_server_cert "$d" "$name" "$d" "$ip"
 }
 
-# _dc_sign_server_cert OUTDIR NAME CADIR: OUTDIR/server.key + server.pem
-# signed by CADIR/ca.key (EC P-256, 30 days). NAME empty: DNS:localhost +
-# IP:127.0.0.1. Other test servers (tests/lib/mta.sh) use it to get a
-# certificate that clients verify against the same $DC_CA.
+# _dc_sign_server_cert OUTDIR NAME CADIR [IP]: OUTDIR/server.key +
+# server.pem signed by CADIR/ca.key (EC P-256, 30 days). NAME empty:
+# DNS:localhost + IP:127.0.0.1 (+ IP:IP if given and not 127.0.0.1). Other
+# test servers (tests/lib/mta.sh) use it to get a certificate that clients
+# verify against the same $DC_CA.
 _dc_sign_server_cert() {
-	local d=$1 name=$2 ca=$3 san cn
+	local d=$1 name=$2 ca=$3 ip=${4:-} san cn
 	if [ -n "$name" ]; then
 		cn=$name
 		san="DNS:$name"
 	else
 		cn=localhost
 		san="DNS:localhost,IP:127.0.0.1"
+		if [ -n "$ip" ] && [ "$ip" != 127.0.0.1 ]; then san="$san,IP:$ip"; fi
 	fi
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 		-keyout "$d/server.key" -out "$d/server.csr" \
@@ -215,6 +257,7 @@ _dc_caps() {
 # _dc_write_conf PORT_IMAP PORT_IMAPS: writes $DC_CONF.
 _dc_write_conf() {
 	local pimap=$1 pimaps=$2 d=$DC_DIR ssl=yes cap run_user run_group
+	local addr=$DC_HOST
 	run_user=$(id -nu "$_DC_RUN_UID")
 	run_group=$(getent group "$_DC_RUN_GID" | cut -d: -f1)
 	if [ -z "$run_group" ]; then run_group=$_DC_RUN_GID; fi
@@ -227,7 +270,7 @@ _dc_write_conf() {
 		cat <<EOF
 # Generated by tests/lib/dovecot.sh: a throwaway test instance.
 protocols = imap
-listen = 127.0.0.1
+listen = $addr
 base_dir = $d/run
 state_dir = $d/state
 instance_name = $(basename "$d")
@@ -310,11 +353,11 @@ namespace inbox {
 service imap-login {
   chroot =
   inet_listener imap {
-    address = 127.0.0.1
+    address = $addr
     port = $pimap
   }
   inet_listener imaps {
-    address = 127.0.0.1
+    address = $addr
     port = $pimaps
     ssl = $ssl
   }
@@ -354,11 +397,12 @@ EOF
 	} >"$DC_CONF"
 }
 
-# _dc_wait_greeting PORT SECONDS: until PORT sends an IMAP "* OK" greeting.
+# _dc_wait_greeting PORT SECONDS: until DC_HOST:PORT sends an IMAP "* OK"
+# greeting (from inside the instance's network namespace, if any).
 _dc_wait_greeting() {
-	timeout "$2" bash -c '
+	_dc_in_ns timeout "$2" bash -c '
 		while :; do
-			if exec 3<>"/dev/tcp/127.0.0.1/$0"; then
+			if exec 3<>"/dev/tcp/$1/$0"; then
 				if IFS= read -r -t 2 line <&3 && [[ $line == "* OK"* ]]; then
 					printf "a LOGOUT\r\n" >&3
 					exit 0
@@ -366,7 +410,7 @@ _dc_wait_greeting() {
 				exec 3<&- 3>&-
 			fi
 			sleep 0.05
-		done' "$1" 2>/dev/null
+		done' "$1" "$DC_HOST" 2>/dev/null
 }
 
 # _dc_master_pid: the master's pid from its pid file (empty if none).
@@ -388,6 +432,7 @@ _dc_fail_start() {
 
 # dc_start [--no-starttls] [--cert-name NAME] [--capability STR]
 #          [--cap-hide "CAP ..."] [--mail-debug] [--conf "LINES"]
+#          [--netns NAME] [--listen ADDR]
 dc_start() {
 	if [ -n "${DC_DIR:-}" ] && [ -d "$DC_DIR" ]; then
 		_dc_err "an instance is already running in $DC_DIR (dc_stop first)"
@@ -399,6 +444,8 @@ dc_start() {
 	_DC_OPT_CAP_HIDE=${DC_CAP_HIDE:-}
 	_DC_OPT_MAIL_DEBUG=${DC_MAIL_DEBUG:-0}
 	_DC_OPT_CONF_EXTRA=${DC_CONF_EXTRA:-}
+	_DC_OPT_NETNS=${DC_NETNS:-}
+	_DC_OPT_LISTEN=${DC_LISTEN:-}
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--no-starttls) _DC_OPT_NO_STARTTLS=1 ;;
@@ -407,10 +454,22 @@ dc_start() {
 		--cap-hide) _DC_OPT_CAP_HIDE=${2:?}; shift ;;
 		--mail-debug) _DC_OPT_MAIL_DEBUG=1 ;;
 		--conf) _DC_OPT_CONF_EXTRA=${2:?}; shift ;;
+		--netns) _DC_OPT_NETNS=${2:?}; shift ;;
+		--listen) _DC_OPT_LISTEN=${2:?}; shift ;;
 		*) _dc_err "dc_start: unknown option $1"; return 2 ;;
 		esac
 		shift
 	done
+	if [ -n "$_DC_OPT_NETNS" ]; then
+		if ! _dc_is_root; then
+			_dc_err "dc_start: --netns needs root"
+			return 1
+		fi
+		if ! ip netns exec "$_DC_OPT_NETNS" true; then
+			_dc_err "dc_start: no network namespace $_DC_OPT_NETNS"
+			return 1
+		fi
+	fi
 
 	if _dc_is_root; then
 		_DC_RUN_UID=$(id -u "${DC_RUN_USER:-nobody}") || return 1
@@ -428,7 +487,8 @@ dc_start() {
 	export DC_CONF=$DC_DIR/dovecot.conf
 	export DC_LOG=$DC_DIR/dovecot.log
 	export DC_CA=$DC_DIR/ca.pem
-	export DC_HOST=127.0.0.1
+	export DC_HOST=${_DC_OPT_LISTEN:-127.0.0.1}
+	_DC_NETNS=$_DC_OPT_NETNS
 	export DC_USER=alice DC_PASS=alice-secret
 	export DC_USER2=bob DC_PASS2=bob-secret
 	export DC_PORT_IMAP='' DC_PORT_IMAPS=''
@@ -445,7 +505,7 @@ dc_start() {
 		>"$DC_DIR/users"
 	printf 'gd-stage::%s:%s::%s::\n' "$_DC_RUN_UID" "$_DC_RUN_GID" \
 		"$DC_DIR/stage" >"$DC_DIR/stage-users"
-	if ! _dc_make_certs "$DC_DIR" "$_DC_OPT_CERT_NAME"; then
+	if ! _dc_make_certs "$DC_DIR" "$_DC_OPT_CERT_NAME" "$DC_HOST"; then
 		_dc_fail_start "certificate generation failed"
 		return 1
 	fi
@@ -453,7 +513,8 @@ dc_start() {
 
 	local try ports pimap pimaps pid waited=0
 	for try in 1 2 3; do
-		ports=$(_dc_free_ports 2) || { _dc_fail_start "no free ports"; return 1; }
+		ports=$(_dc_free_ports 2 "$DC_HOST" "$_DC_NETNS") ||
+			{ _dc_fail_start "no free ports"; return 1; }
 		pimap=${ports%%$'\n'*}
 		pimaps=${ports#*$'\n'}
 		_dc_write_conf "$pimap" "$pimaps"
@@ -462,8 +523,8 @@ dc_start() {
 		fi
 		# The master binds its listeners, then daemonizes (own session and
 		# process group) and writes run/master.pid.
-		if DC_TIMEOUT=15 _dc_as_user "$DC_DOVECOT_BIN" -c "$DC_CONF" \
-			</dev/null >>"$DC_LOG" 2>&1; then
+		if DC_TIMEOUT=15 _DC_EXEC_NS=$_DC_NETNS _dc_as_user \
+			"$DC_DOVECOT_BIN" -c "$DC_CONF" </dev/null >>"$DC_LOG" 2>&1; then
 			break
 		fi
 		if [ "$try" -lt 3 ] && grep -q 'Address already in use' "$DC_LOG"; then
@@ -576,7 +637,7 @@ dc_stop() {
 	fi
 	rm -rf "$d"
 	unset DC_DIR DC_CONF DC_LOG DC_CA DC_PORT_IMAP DC_PORT_IMAPS \
-		_DC_MASTER_PID _DC_WATCHDOG_PID
+		_DC_MASTER_PID _DC_WATCHDOG_PID _DC_NETNS
 	return 0
 }
 
@@ -812,21 +873,24 @@ dc_log_check() {
 # imaps/starttls use `openssl s_client -quiet -CAfile $DC_CA
 # -verify_return_error [OPENSSL_ARG...]` (e.g. -verify_hostname localhost):
 # a failed verification ends the session before any IMAP line. plain is a
-# bare TCP connection to DC_PORT_IMAP. Bounded: 20 s.
+# bare TCP connection to DC_PORT_IMAP. Bounded: 20 s. With --netns, the
+# client runs inside the instance's namespace, or DC_CLIENT_NETNS if set.
 dc_imap() {
-	local mode=${1:-imaps} rc port in
+	local mode=${1:-imaps} rc port in ns=() cns
 	if [ $# -gt 0 ]; then shift; fi
+	cns=${DC_CLIENT_NETNS:-${_DC_NETNS:-}}
+	if [ -n "$cns" ]; then ns=(ip netns exec "$cns"); fi
 	case $mode in
 	imaps)
 		sed 's/\r$//; s/$/\r/' |
-			timeout -k 2 20 openssl s_client -quiet \
+			timeout -k 2 20 "${ns[@]}" openssl s_client -quiet \
 				-connect "$DC_HOST:$DC_PORT_IMAPS" \
 				-CAfile "$DC_CA" -verify_return_error "$@" | tr -d '\r'
 		rc=${PIPESTATUS[1]}
 		;;
 	starttls)
 		sed 's/\r$//; s/$/\r/' |
-			timeout -k 2 20 openssl s_client -quiet -starttls imap \
+			timeout -k 2 20 "${ns[@]}" openssl s_client -quiet -starttls imap \
 				-connect "$DC_HOST:$DC_PORT_IMAP" \
 				-CAfile "$DC_CA" -verify_return_error "$@" | tr -d '\r'
 		rc=${PIPESTATUS[1]}
@@ -834,7 +898,7 @@ dc_imap() {
 	plain)
 		in=$(sed 's/\r$//; s/$/\r/')
 		port=$DC_PORT_IMAP
-		timeout -k 2 20 bash -c '
+		timeout -k 2 20 "${ns[@]}" bash -c '
 			exec 3<>"/dev/tcp/$0/$1" || exit 1
 			printf "%s\n" "$2" >&3
 			cat <&3' "$DC_HOST" "$port" "$in" | tr -d '\r'
@@ -846,4 +910,132 @@ dc_imap() {
 		;;
 	esac
 	return "$rc"
+}
+
+# ---------------------------------------------------------------- connections
+
+# Logged-in IMAP connections of a user, exactly, from Dovecot's own log
+# (nothing is sampled). A connection is open from its imap-login line
+# "Login: user=<USER>, ... session=<ID>" until the line of its imap process
+# "imap(USER)<PID><ID>: Disconnected: ..." (logout, closed, shutdown, kick),
+# or the master's "service(imap): child PID killed|returned" for its mpid.
+# Both come by default (login_log_format_elements has session=<%{session}>,
+# mail_log_prefix is "%s(%u)<%{pid}><%{session}>: "); a --conf that changes
+# them breaks these helpers. Two processes write those lines: a session
+# whose end is logged before its start is taken as never open. The log
+# process serializes the lines, so the order they give is the order used:
+# events of different sessions less than the log's latency apart may be
+# counted in either order. Each helper first lets the log settle (no growth
+# for 0.3 s, at most 3 s): Dovecot writes a line a moment after the fact.
+
+# _dc_log_settle: until the log has not grown for 0.3 s (<= 3 s).
+_dc_log_settle() {
+	local i last="" cur same=0
+	for ((i = 0; i < 30; i++)); do
+		cur=$(stat -c %s "$DC_LOG" 2>/dev/null) || return 1
+		if [ "$cur" = "$last" ]; then
+			same=$((same + 1))
+			if [ "$same" -ge 3 ]; then return 0; fi
+		else
+			same=0
+		fi
+		last=$cur
+		sleep 0.1
+	done
+	return 0
+}
+
+# _dc_conn_scan USER OFFSET: "MAX NOW": the most connections of USER open at
+# once from byte OFFSET of the log on (those open at OFFSET included), and
+# how many are open at its end.
+_dc_conn_scan() {
+	_dc_python - "$DC_LOG" "$1" "$2" <<'PYEOF'
+import re, sys
+log, user, offset = sys.argv[1], sys.argv[2], int(sys.argv[3])
+u = re.escape(user)
+login = re.compile(r" imap-login: Info: Login: user=<" + u +
+                   r">, .*\bmpid=(\d+), .*\bsession=<([^>]*)>")
+logout = re.compile(r" imap\(" + u + r"\)<(\d+)><([^>]*)>: .*Disconnected")
+died = re.compile(r" service\(imap\): child (\d+) (?:killed|returned)")
+open_ = {}    # session -> mpid
+ended = set()  # sessions whose end came before their start
+peak = None
+with open(log, "rb") as f:
+    data = f.read()
+pos = 0
+for raw in data.splitlines(keepends=True):
+    if pos >= offset and peak is None:
+        peak = len(open_)
+    pos += len(raw)
+    line = raw.decode("utf-8", "replace")
+    m = login.search(line)
+    if m:
+        if m.group(2) in ended:
+            ended.discard(m.group(2))
+        else:
+            open_[m.group(2)] = m.group(1)
+            if peak is not None:
+                peak = max(peak, len(open_))
+        continue
+    m = logout.search(line)
+    if m:
+        if m.group(2) in open_:
+            del open_[m.group(2)]
+        else:
+            ended.add(m.group(2))
+        continue
+    m = died.search(line)
+    if m:
+        for s in [s for s, p in open_.items() if p == m.group(1)]:
+            del open_[s]
+if peak is None:
+    peak = len(open_)
+print(peak, len(open_))
+PYEOF
+}
+
+# dc_conn_max_start USER: opens the window (after the log settled).
+dc_conn_max_start() {
+	_dc_log_settle || return 1
+	stat -c %s "$DC_LOG" >"$DC_DIR/conn-mark.$1"
+}
+
+# dc_conn_max_stop USER: prints the most logged-in IMAP connections of USER
+# open at once since dc_conn_max_start USER (those open at its start count).
+dc_conn_max_stop() {
+	local mark out
+	if [ ! -s "$DC_DIR/conn-mark.$1" ]; then
+		_dc_err "dc_conn_max_stop: no dc_conn_max_start $1"
+		return 1
+	fi
+	mark=$(cat "$DC_DIR/conn-mark.$1")
+	_dc_log_settle || return 1
+	out=$(_dc_conn_scan "$1" "$mark") || return 1
+	rm -f "$DC_DIR/conn-mark.$1"
+	printf '%s\n' "${out% *}"
+}
+
+# dc_conn_now USER: prints how many logged-in IMAP connections USER has now.
+dc_conn_now() {
+	local out
+	_dc_log_settle || return 1
+	out=$(_dc_conn_scan "$1" 0) || return 1
+	printf '%s\n' "${out#* }"
+}
+
+# dc_conn_who USER: the same count as anvil has it (doveadm who).
+dc_conn_who() {
+	local out
+	out=$(dc_doveadm who -1 "$1") || return 1
+	awk -v u="$1" 'NR > 1 && $1 == u && $2 == "imap"' <<<"$out" | wc -l
+}
+
+# dc_conn_wait USER N [SECONDS]: until dc_conn_now USER is N (default 10 s).
+dc_conn_wait() {
+	local end=$((SECONDS + ${3:-10}))
+	while :; do
+		if [ "$(dc_conn_now "$1")" = "$2" ]; then return 0; fi
+		if [ "$SECONDS" -ge "$end" ]; then return 1; fi
+		sleep 0.1
+	done
 }
