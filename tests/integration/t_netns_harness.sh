@@ -5,6 +5,7 @@
 # (dc_conn_*), and the server that never answers (tests/lib/stall.sh).
 # Skips (one "ok - skipped: ...", exit 0) where namespaces cannot be made.
 # shellcheck disable=SC2016 # single-quoted python and bash -c scripts
+# shellcheck disable=SC2119 # dc_start takes its options from the environment
 # shellcheck source-path=SCRIPTDIR
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,6 +58,8 @@ ms_of() { printf '%s\n' "${1##* }"; }
 lacks() { [[ $2 != *"$1"* ]]; } # lacks NEEDLE HAYSTACK
 in_root_ns() { [ -z "$(ip netns identify "$BASHPID" 2>/dev/null)" ]; }
 gone_ns() { ! ip netns list | grep -qw -- "$1"; }
+stopped() { ! kill -0 "$1" 2>/dev/null; }
+fails() { ! "$@" >/dev/null 2>&1; }
 
 # ---------------------------------------------------------------- netns
 check "ns_available" ns_available
@@ -223,7 +226,7 @@ check_eq "dc_conn_who while held" 3 "$(dc_conn_who "$DC_USER")"
 check_eq "dc_conn_now of the other user" 0 "$(dc_conn_now "$DC_USER2")"
 touch "$work/go"
 wait "$lpid"
-check_contains "logins.py done" done "$(cat "$work/logins.out")"
+check_contains "logins.py done" "done" "$(cat "$work/logins.out")"
 check_eq "dc_conn_max_stop: 3 at once" 3 "$(dc_conn_max_stop "$DC_USER")"
 check "dc_conn_wait to 0" dc_conn_wait "$DC_USER" 0 5
 check_eq "dc_conn_now after" 0 "$(dc_conn_now "$DC_USER")"
@@ -231,8 +234,7 @@ check_eq "dc_conn_who after" 0 "$(dc_conn_who "$DC_USER")"
 dc_conn_max_start "$DC_USER"
 s=$(ns_exec_cli timeout 30 "$DC_PYTHON" "$work/logins.py" 4 serial "$work" 2>&1)
 check_eq "four logins one after another: max 1" 1 "$(dc_conn_max_stop "$DC_USER")"
-check "dc_conn_max_stop without a start fails" \
-	eval '! dc_conn_max_stop "$DC_USER" 2>/dev/null'
+check "dc_conn_max_stop without a start fails" fails dc_conn_max_stop "$DC_USER"
 
 # ---------------------------------------------------------------- stall
 if stall_start --netns "$NS_SRV" --listen "$NS_SRV_IP"; then
@@ -248,7 +250,7 @@ check_eq "stall: TCP connect succeeds" ok "$(word "$r")"
 check_eq "stall_count" 2 "$(stall_count)"
 stall_pid1=$STALL_PID
 stall_start --greet-then-stall --netns "$NS_SRV" --listen "$NS_SRV_IP"
-check "stall_start again stops the first" eval '! kill -0 "$stall_pid1" 2>/dev/null'
+check "stall_start again stops the first" stopped "$stall_pid1"
 r=$(ns_exec_cli timeout 10 "$DC_PYTHON" -c '
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
@@ -263,7 +265,7 @@ check_eq "greet-then-stall: greeting, then nothing" "b'* OK ready\\r\\n' stalled
 check_eq "stall_count" 1 "$(stall_count)"
 stall_pid2=$STALL_PID
 stall_stop
-check "stall_stop" eval '! kill -0 "$stall_pid2" 2>/dev/null'
+check "stall_stop" stopped "$stall_pid2"
 stall_start
 check_eq "stall_start in the root namespace" "127.0.0.1" "$STALL_HOST"
 r=$(timeout 5 "$DC_PYTHON" "$work/probe.py" 127.0.0.1 "$STALL_PORT" 1 "$DC_CA")
@@ -324,7 +326,7 @@ done
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "SIGKILLed shell: namespaces gone" eval 'gone_ns "${k[0]}" && gone_ns "${k[1]}"'
 check "... dovecot gone, DC_DIR removed" eval '[ ! -e "${k[2]}" ] && [ -z "$(pgrep -f -- "-c ${k[3]}")" ]'
-check "... stall server gone" eval '! kill -0 "${k[4]}" 2>/dev/null'
+check "... stall server gone" stopped "${k[4]}"
 check "... namespaces within ~2 s (${ns_ms:-never} ms)" test "${ns_ms:-9999}" -lt 2500
 # (Dovecot's own watchdog stops it the usual way: ~1.5 s after it noticed.)
 check "... all of it within 5 s ($ms ms)" test "$ms" -lt 5000

@@ -192,12 +192,12 @@ _ns_wait_ready() {
 }
 
 ns_setup() {
-	local tag net try
+	local tag net _
 	if [ -n "${NS_SRV:-}" ] && _ns_exists "$NS_SRV"; then
 		_ns_err "a namespace pair is already set up ($NS_SRV; ns_cleanup first)"
 		return 1
 	fi
-	for try in 1 2 3; do
+	for _ in 1 2 3; do
 		tag=$(_ns_tag)
 		_ns_exists "gd-$tag-s" || _ns_exists "gd-$tag-c" || break
 	done

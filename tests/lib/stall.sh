@@ -86,7 +86,7 @@ stall_stop() {
 		wait "$STALL_PID" 2>/dev/null || true
 	fi
 	if [ -n "$_STALL_DIR" ]; then rm -rf "$_STALL_DIR"; fi
-	STALL_PID= _STALL_DIR=
+	STALL_PID='' _STALL_DIR=''
 	return 0
 }
 
