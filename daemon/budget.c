@@ -1,7 +1,6 @@
 #include "daemon/budget.h"
 
-void budget_split(unsigned max, size_t n_idle, unsigned connections, bool smtp,
-		  struct budget *b_r)
+void budget_split(unsigned max, size_t n_idle, unsigned connections, bool smtp, struct budget *b_r)
 {
 	/* Below 3, SMTP shares: a budget of 2 is IMAP's (sync and IDLE). */
 	size_t avail = max < 2 ? 2 : max;

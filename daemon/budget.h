@@ -11,16 +11,15 @@
 #include <stddef.h>
 
 struct budget {
-	size_t idle;   /* folders with an IDLE connection (the first ones) */
-	size_t sync;   /* the sync's connections at most (>= 1) */
-	bool poller;   /* one connection polls the folders beyond idle */
-	bool smtp;     /* one connection is kept for SMTP */
+	size_t idle; /* folders with an IDLE connection (the first ones) */
+	size_t sync; /* the sync's connections at most (>= 1) */
+	bool poller; /* one connection polls the folders beyond idle */
+	bool smtp;   /* one connection is kept for SMTP */
 };
 
 /* max: the budget (>= 2); n_idle: folders the config asks IDLE for;
  * connections: the sync's wish (`connections`); smtp: SMTP configured. */
-void budget_split(unsigned max, size_t n_idle, unsigned connections, bool smtp,
-		  struct budget *b_r);
+void budget_split(unsigned max, size_t n_idle, unsigned connections, bool smtp, struct budget *b_r);
 /* Connections the split may hold at once (<= max). */
 size_t budget_total(const struct budget *b);
 

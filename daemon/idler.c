@@ -87,6 +87,18 @@ static void schedule_retry(struct idler *i, int64_t delay_ms)
 	i->backoff_ms = i->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : i->backoff_ms * 2;
 }
 
+/* The reason without the "IDLE: connection lost: " the IDLE calls put
+ * before it (the log line says so already). */
+static const char *plain_reason(const char *why)
+{
+	static const char *const prefixes[] = {"IDLE: ", "connection lost: "};
+
+	for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++)
+		if (strncmp(why, prefixes[k], strlen(prefixes[k])) == 0)
+			why += strlen(prefixes[k]);
+	return why;
+}
+
 /* A working connection was lost. */
 static void idler_lost(struct idler *i, const char *why)
 {
@@ -103,7 +115,8 @@ static void idler_lost(struct idler *i, const char *why)
 		schedule_retry(i, 0);
 		return;
 	}
-	log_warn("%s/%s: IDLE connection lost: %s; reconnecting", i->acct->name, i->display, why);
+	log_warn("%s/%s: IDLE connection lost: %s; reconnecting", i->acct->name, i->display,
+		 plain_reason(why));
 	i->told = true;
 	i->backoff_ms = BACKOFF_MIN_MS;
 	schedule_retry(i, random() % 250);

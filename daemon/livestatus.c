@@ -60,9 +60,9 @@ char *live_status_format(const struct live_status *ls)
 	}
 	for (size_t i = 0; i < ls->n_conns; i++) {
 		const struct live_conn *c = &ls->conns[i];
-		char *t = xasprintf("%sconn\t%s\t%s\t%s\t%lld\t%lld\t%s\n", text, c->role, c->folder,
-				    c->state, (long long)c->since, (long long)c->error_at,
-				    c->error);
+		char *t =
+		    xasprintf("%sconn\t%s\t%s\t%s\t%lld\t%lld\t%s\n", text, c->role, c->folder,
+			      c->state, (long long)c->since, (long long)c->error_at, c->error);
 
 		free(text);
 		text = t;

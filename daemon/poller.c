@@ -243,8 +243,7 @@ size_t poller_count(const struct poller *p)
 	return p->n_folders; /* written on the loop thread only */
 }
 
-void poller_status(struct poller *p, bool *connected_r, char *err_buf, size_t len,
-		   time_t *err_at_r)
+void poller_status(struct poller *p, bool *connected_r, char *err_buf, size_t len, time_t *err_at_r)
 {
 	pthread_mutex_lock(&p->mu);
 	*connected_r = p->connected;
