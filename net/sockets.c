@@ -188,9 +188,8 @@ static bool still_routed(const struct entry *e, char *why, size_t len)
 		 * the wildcard: that one has nothing to lose yet. */
 		ok = strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0;
 		if (!ok)
-			snprintf(why, len,
-				 "the network changed: %s is now reached from %s, not %s", peer,
-				 b, a);
+			snprintf(why, len, "the network changed: %s is now reached from %s, not %s",
+				 peer, b, a);
 	}
 	close(u);
 	return ok;
