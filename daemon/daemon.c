@@ -149,7 +149,10 @@ static void log_account_error(struct daccount *a, int ret, const struct error *e
 	if (atomic_load(&a->cancel) || strcmp(a->last_error, err->msg) == 0)
 		return;
 	snprintf(a->last_error, sizeof(a->last_error), "%s", err->msg);
-	log_error("%s: %s", a->acct->name, err->msg);
+	if (imap_error_is_too_many(err))
+		log_warn("%s: %s; making room", a->acct->name, err->msg); /* shrink_budget */
+	else
+		log_error("%s: %s", a->acct->name, err->msg);
 }
 
 static void *worker_main(void *arg)
@@ -285,6 +288,8 @@ static void on_folder_change(const char *folder, void *ctx)
 	daccount_request(ctx, folder);
 }
 
+static void on_poller_refused(void *ctx);
+
 /* folder (as configured) is pushed by STATUS polling: beyond the IDLE
  * budget, or its idler was refused by the server. */
 static void poll_folder(struct daccount *a, const char *folder)
@@ -292,7 +297,8 @@ static void poll_folder(struct daccount *a, const char *folder)
 	struct error err = {0};
 
 	if (!a->poller)
-		a->poller = poller_new(a->d->loop, a->acct, on_folder_change, a, &err);
+		a->poller =
+		    poller_new(a->d->loop, a->acct, on_folder_change, on_poller_refused, a, &err);
 	if (!a->poller) {
 		log_warn("%s/%s: changes on the server are found by the periodic sync only: %s",
 			 a->acct->name, folder, err.msg);
@@ -305,6 +311,32 @@ static void on_idle_refused(struct idler *i, const char *folder, void *ctx)
 {
 	(void)i;
 	poll_folder(ctx, folder);
+}
+
+/* The server refused the sync or the poller for too many connections:
+ * the budget shrinks to what it takes, IDLE first (the last folder
+ * listed steps down to polling). False when no IDLE is left to shrink. */
+static bool shrink_budget(struct daccount *a)
+{
+	for (size_t k = a->n_idlers; k-- > 0;) {
+		struct idler *i = a->idlers[k];
+
+		if (idler_given_up(i) || !idler_step_down(i))
+			continue;
+		log_warn("%s: the server refuses more connections: %s is checked by polling "
+			 "instead of IDLE",
+			 a->acct->name, idler_folder(i));
+		poll_folder(a, idler_folder(i));
+		if (a->poller)
+			poller_check(a->poller); /* it may be waiting out a refusal */
+		return true;
+	}
+	return false;
+}
+
+static void on_poller_refused(void *ctx)
+{
+	shrink_budget(ctx);
 }
 
 /* ------------------------------------------------------------ loop side */
@@ -416,15 +448,28 @@ static void maybe_ready(struct daemon *d)
 }
 
 /* A sync finished: watch what it covered; back off after a failure. */
+static bool is_too_many(const char *msg)
+{
+	struct error e = {0};
+
+	snprintf(e.msg, sizeof(e.msg), "%s", msg);
+	return imap_error_is_too_many(&e);
+}
+
 static void on_done(void *ctx)
 {
 	struct daccount *a = ctx;
+	bool refused;
 	int ret;
 
 	pthread_mutex_lock(&a->mu);
 	ret = a->last_ret;
+	refused = ret < 0 && is_too_many(a->status_error);
 	pthread_mutex_unlock(&a->mu);
 	watch_folders(a);
+	/* The sync comes first: an IDLE connection makes room for it. */
+	if (refused && shrink_budget(a))
+		a->retry_ms = RETRY_MIN_MS;
 	if (ret < 0 && !atomic_load(&a->cancel) && a->signin_needed) {
 		/* Waiting for `gmaildir login`: a retry only reads the kept
 		 * sign-in (the provider is not asked again for the refused

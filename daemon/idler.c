@@ -50,8 +50,9 @@ struct idler {
 	enum idler_state state;
 	int64_t backoff_ms;
 	bool given_up;
-	bool told;    /* a loss or failure was logged: say when it works again */
-	bool probing; /* the answer awaited is a link check */
+	bool stepping_down; /* give up once the connect in flight is done */
+	bool told;	    /* a loss or failure was logged: say when it works again */
+	bool probing;	    /* the answer awaited is a link check */
 	struct idler_status st;
 
 	/* The connect thread's, from its start until it wakes the loop. */
@@ -170,14 +171,18 @@ static void idler_connect(struct idler *i)
 		set_phase(i, IDLER_PHASE_CONNECTING);
 }
 
-static bool too_many(const struct error *err)
-{
-	return strcasestr(err->msg, "too many simultaneous connections") ||
-	       strcasestr(err->msg, "maximum number of connections") ||
-	       strcasestr(err->msg, "too many connections");
-}
-
 static void on_fd(int fd, unsigned revents, void *ctx);
+
+/* No more tries: the folder is someone else's to watch now. */
+static void give_up(struct idler *i, const char *why)
+{
+	i->state = IDLER_DOWN;
+	i->given_up = true;
+	loop_timer_stop(i->t);
+	if (why)
+		note_error(i, why);
+	set_phase(i, IDLER_PHASE_GIVEN_UP);
+}
 
 /* The connect thread is done: take its connection, or its failure. */
 static void on_connected(void *ctx)
@@ -189,14 +194,16 @@ static void on_connected(void *ctx)
 	pthread_join(i->thread, NULL);
 	i->imap = i->att_imap;
 	i->att_imap = NULL;
-	if (!i->imap && too_many(&i->att_err)) {
+	if (i->stepping_down) {
+		imap_abandon(&i->imap);
+		give_up(i, NULL);
+		return;
+	}
+	if (!i->imap && imap_error_is_too_many(&i->att_err)) {
 		log_warn("%s/%s: the server refuses one more connection (%s): the folder is "
 			 "checked by polling instead",
 			 i->acct->name, i->display, i->att_err.msg);
-		i->state = IDLER_DOWN;
-		i->given_up = true;
-		note_error(i, i->att_err.msg);
-		set_phase(i, IDLER_PHASE_GIVEN_UP);
+		give_up(i, i->att_err.msg);
 		i->ev.refused(i, i->display, i->ev.ctx);
 		return;
 	}
@@ -349,6 +356,11 @@ void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n)
 	}
 }
 
+bool idler_given_up(const struct idler *i)
+{
+	return i->given_up || i->stepping_down;
+}
+
 const char *idler_folder(const struct idler *i)
 {
 	return i->display;
@@ -372,6 +384,20 @@ void idler_check(struct idler *i)
 	case IDLER_CONNECTING:
 		break;
 	}
+}
+
+bool idler_step_down(struct idler *i)
+{
+	if (i->given_up || i->stepping_down)
+		return false;
+	if (i->state == IDLER_CONNECTING) {
+		i->stepping_down = true; /* on_connected closes what it brings */
+		return true;
+	}
+	loop_remove_fd(&i->h);
+	imap_abandon(&i->imap);
+	give_up(i, NULL);
+	return true;
 }
 
 void idler_retry_now(struct idler *i)

@@ -66,6 +66,12 @@ void idler_check(struct idler *i);
 /* The account works again (a sync just succeeded after failures): a down
  * idler reconnects now instead of at the end of its grown backoff. */
 void idler_retry_now(struct idler *i);
+/* The account's budget shrank (the server refused the sync or the
+ * poller): close the connection for good; the owner watches the folder
+ * some other way. False when the idler had given up already. */
+bool idler_step_down(struct idler *i);
+/* True once the idler stopped trying (refused, or stepped down). */
+bool idler_given_up(const struct idler *i);
 void idler_status(const struct idler *i, struct idler_status *st_r);
 /* The phase as status shows it: "connected", "reconnecting", ... */
 const char *idler_phase_name(enum idler_phase p);

@@ -27,6 +27,7 @@ struct poller {
 	struct loop *loop;		 /* borrowed */
 	const struct account_conf *acct; /* borrowed */
 	poller_changed_fn *changed;
+	poller_refused_fn *refused;
 	void *ctx;
 	struct loop_wake *wake;
 	pthread_t thread;
@@ -39,6 +40,7 @@ struct poller {
 	char **queue; /* owned: changed folders for the loop */
 	size_t n_queue, cap_queue;
 	bool quit, kick, connected;
+	bool was_refused; /* for the loop: too many connections */
 	char last_error[1024];
 	time_t last_error_at;
 };
@@ -78,7 +80,9 @@ static bool poll_one(struct poller *p, struct imap *imap, size_t k)
 	}
 	free(remote);
 	pthread_mutex_lock(&p->mu);
-	if (p->folders[k].known && differs(&p->folders[k].last, &now))
+	/* The first answer is news too: what changed between the last sync
+	 * and now is only found by a sync. */
+	if (!p->folders[k].known || differs(&p->folders[k].last, &now))
 		queue_locked(p, p->folders[k].name);
 	p->folders[k].last = now;
 	p->folders[k].known = true;
@@ -105,6 +109,12 @@ static bool poll_round(struct poller *p, struct imap **imap)
 	if (!*imap && imap_sign_in(p->acct, imap, &err) < 0) {
 		log_debug("%s: polling: %s", p->acct->name, err.msg);
 		set_error(p, err.msg);
+		if (imap_error_is_too_many(&err)) {
+			pthread_mutex_lock(&p->mu);
+			p->was_refused = true;
+			pthread_mutex_unlock(&p->mu);
+			loop_wake(p->wake);
+		}
 		return false;
 	}
 	pthread_mutex_lock(&p->mu);
@@ -171,8 +181,11 @@ static void on_wake(void *ctx)
 	struct poller *p = ctx;
 	char **q;
 	size_t n;
+	bool refused;
 
 	pthread_mutex_lock(&p->mu);
+	refused = p->was_refused;
+	p->was_refused = false;
 	q = p->queue;
 	n = p->n_queue;
 	p->queue = NULL;
@@ -183,10 +196,13 @@ static void on_wake(void *ctx)
 		free(q[i]);
 	}
 	free(q);
+	if (refused)
+		p->refused(p->ctx);
 }
 
 struct poller *poller_new(struct loop *loop, const struct account_conf *acct,
-			  poller_changed_fn *changed, void *ctx, struct error *err)
+			  poller_changed_fn *changed, poller_refused_fn *refused, void *ctx,
+			  struct error *err)
 {
 	struct poller *p = xcalloc(1, sizeof(*p));
 	pthread_condattr_t ca;
@@ -194,6 +210,7 @@ struct poller *poller_new(struct loop *loop, const struct account_conf *acct,
 	p->loop = loop;
 	p->acct = acct;
 	p->changed = changed;
+	p->refused = refused;
 	p->ctx = ctx;
 	p->wake = loop_add_wake(loop, on_wake, p, err);
 	if (!p->wake) {

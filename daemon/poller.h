@@ -2,8 +2,9 @@
  * thread of its own asks the server for their STATUS every
  * `status_interval` seconds and reports the ones that changed (new or
  * removed messages; flag changes too where the server has CONDSTORE)
- * to the owner's callback, on the loop thread. The first round only
- * learns where each folder stands: the daemon's first sync covers it. */
+ * to the owner's callback, on the loop thread. A folder's first answer
+ * counts as a change: what happened before the poller started (or could
+ * connect) is found by the sync it asks for. */
 #ifndef GMAILDIR_DAEMON_POLLER_H
 #define GMAILDIR_DAEMON_POLLER_H
 
@@ -16,12 +17,15 @@
 struct poller;
 
 typedef void poller_changed_fn(const char *folder, void *ctx);
+/* The server refused the poller's connection for too many of them. */
+typedef void poller_refused_fn(void *ctx);
 
 /* loop and acct are borrowed for the poller's life. No thread runs and
  * no connection is made until a folder is added. Returns NULL with err
  * when out of file descriptors. */
 struct poller *poller_new(struct loop *loop, const struct account_conf *acct,
-			  poller_changed_fn *changed, void *ctx, struct error *err);
+			  poller_changed_fn *changed, poller_refused_fn *refused, void *ctx,
+			  struct error *err);
 /* Ends the thread (end its socket first with net/sockets.h when it must
  * not wait for a dead link) and frees. Accepts NULL; NULLs *p. */
 void poller_free(struct poller **p);

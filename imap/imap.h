@@ -63,6 +63,10 @@ int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct e
 /* True when err is imap_connect()'s "login failed" (the server refused the
  * credentials), not a network or TLS failure. */
 bool imap_error_is_login(const struct error *err);
+/* True when err says the server refused one more connection of the
+ * account (Gmail: "Too many simultaneous connections"), which only
+ * fewer connections fix. */
+bool imap_error_is_too_many(const struct error *err);
 /* Logs out if the connection is alive, then closes it. Accepts NULL. */
 void imap_free(struct imap **imap);
 /* Closes without a LOGOUT: for a connection that may be silently dead (a

@@ -28,3 +28,10 @@ int imap_sign_in(const struct account_conf *acct, struct imap **imap_r, struct e
 	xfree_secret(&again);
 	return ret;
 }
+
+bool imap_error_is_too_many(const struct error *err)
+{
+	return strcasestr(err->msg, "too many simultaneous connections") ||
+	       strcasestr(err->msg, "maximum number of connections") ||
+	       strcasestr(err->msg, "too many connections");
+}
