@@ -476,7 +476,9 @@ static void on_done(void *ctx)
 		 * one), so look often and resume soon after the login. */
 		loop_timer_reset(a->retry, SIGNIN_POLL_MS, 0);
 	} else if (ret < 0 && !atomic_load(&a->cancel)) {
-		loop_timer_reset(a->retry, a->retry_ms, 0);
+		/* Jitter: accounts (and laptops) that failed together do not
+		 * all come back in the same second. */
+		loop_timer_reset(a->retry, a->retry_ms + random() % (a->retry_ms / 4 + 1), 0);
 		a->retry_ms = a->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->retry_ms * 2;
 	} else {
 		a->retry_ms = RETRY_MIN_MS;
