@@ -635,7 +635,7 @@ static void json_conn(const struct live_conn *c)
 	printf("{\"role\":");
 	json_str(c->role);
 	printf(",\"folder\":");
-	json_str(strcmp(c->role, "sync") == 0 ? NULL : c->folder);
+	json_str(c->role[0] == 's' && strcmp(c->role, "sync") == 0 ? NULL : c->folder);
 	printf(",\"state\":");
 	json_str(c->state);
 	printf(",\"since\":");

@@ -126,14 +126,18 @@ int live_status_save(const char *state_dir, const char *text, char **last, struc
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fs_write_all(fd, text, strlen(text)) < 0 || close(fd) < 0) {
+	if (fd < 0 || fs_write_all(fd, text, strlen(text)) < 0) {
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "write %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd); /* a failed close(2) is not retried; only a failed write */
-		fd = -1;
 		goto out;
 	}
+	/* A failed close(2) has closed the descriptor all the same. */
+	ret = close(fd);
 	fd = -1;
+	if (ret < 0) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	ret = -1;
 	if (rename(tmp, path) < 0) {
 		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "rename %s: %s", tmp, strerror(errno));
 		goto out;
@@ -142,6 +146,8 @@ int live_status_save(const char *state_dir, const char *text, char **last, struc
 	*last = xstrdup(text);
 	ret = 0;
 out:
+	if (fd >= 0)
+		close(fd);
 	free(path);
 	free(tmp);
 	return ret;

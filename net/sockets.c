@@ -166,7 +166,7 @@ static void host_text(const struct sockaddr_storage *a, char *buf, size_t len)
  * returns false when e's connection cannot be on that way. */
 static bool still_routed(const struct entry *e, char *why, size_t len)
 {
-	struct sockaddr_storage now, mine;
+	struct sockaddr_storage now = {0}, mine = {0};
 	socklen_t now_len = sizeof(now), mine_len = sizeof(mine);
 	char peer[INET6_ADDRSTRLEN], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 	int u, ok;
