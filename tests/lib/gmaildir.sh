@@ -36,6 +36,8 @@
 #                                  the daemon calls it first in its EXIT
 #                                  trap: trap 'gd_daemon_stop; _gd_cleanup;
 #                                  dc_cleanup' EXIT
+#   gd_check_term_fast WHAT        SIGTERM to $DPID; checks exit 0 within 2 s
+#   ms_since T0                    ms since T0 (date +%s%N)
 # (more helpers, each documented where it is defined, below)
 
 GD_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -391,6 +393,23 @@ DPID=
 gd_daemon_start() {
 	"$GMAILDIR_BIN" -c "$GD_CONF" "$@" daemon >>"$GD_DIR/daemon.log" 2>&1 &
 	DPID=$!
+}
+
+# ms_since T0: milliseconds since T0 (a `date +%s%N`).
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# gd_check_term_fast WHAT: SIGTERM to the daemon in DPID, then two checks:
+# it exits 0, and within 2 s (what a laptop's shutdown waits for).
+gd_check_term_fast() {
+	local t0 rc ms
+	t0=$(date +%s%N)
+	kill -TERM "$DPID"
+	wait "$DPID"
+	rc=$?
+	ms=$(ms_since "$t0")
+	DPID=
+	check_eq "SIGTERM $1: exit 0" 0 "$rc"
+	check "... within 2 s (${ms} ms)" test "$ms" -lt 2000
 }
 
 # gd_daemon_stop: stops the daemon gd_daemon_start started, if it runs.
