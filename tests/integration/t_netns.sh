@@ -6,6 +6,8 @@
 #  - meanwhile a message is appended on the server and a flag changed on
 #    disk; the link comes back: both are across within 3 s of link-up,
 #    measured, and IDLE is back;
+#  - a sync hanging on a link that swallows every packet fails at once
+#    when the route then goes (not after the 60 s timeout);
 #  - a network that swallows every packet (the link stays up): SIGTERM
 #    still ends the daemon, status 0, within 2 s;
 #  - the server never saw more connections than the budget.
@@ -60,6 +62,7 @@ check "... the server has not seen the flag yet" \
 	test "$(dc_flags "$DC_USER" INBOX 1 | grep -c Flagged)" -eq 0
 t_up=$(date +%s%N)
 check "link up" ns_link_up
+server_flagged() { dc_flags "$DC_USER" INBOX "$1" | grep -q Flagged; }
 both_across() {
 	[ "$(count_inbox)" -eq 4 ] && dc_flags "$DC_USER" INBOX 1 | grep -q Flagged
 }
@@ -87,6 +90,31 @@ fi
 check_eq "the loss is logged once" 1 "$(grep -c "IDLE connection lost" "$LOG")"
 check "the account's failure is logged once, with its cause" \
 	test "$(grep -c "net: connect to $NS_SRV_IP:.*unreachable" "$LOG")" -le 1
+
+# --- a sync stuck on a dead link, then the route goes -------------------------
+# Packets vanish (the link stays up): a local change makes the daemon sync
+# on its kept connection, which hangs waiting for an answer. Then the link
+# goes down: the check ends that sync's I/O at once (not after the 60 s
+# timeout), and the change is across once the network is back.
+ns_blackhole_on
+mark=$(wc -l <"$LOG")
+gd_local_mv INBOX 3 cur ":2,FS"
+sleep 1.5
+t0=$(date +%s%N)
+ns_link_down
+stuck_ended() { tail -n +"$((mark + 1))" "$LOG" | grep -q "error: .*the network changed: no route"; }
+if wait_for 5 stuck_ended; then
+	ms=$(ms_since "$t0")
+	check "a sync hanging on a dead link fails ${ms} ms after the route went (< 2000)" \
+		test "$ms" -lt 2000
+else
+	not_ok "a sync hanging on a dead link fails when the route goes"
+	tail -n +"$((mark + 1))" "$LOG" | sed 's/^/# /'
+fi
+ns_link_up
+ns_blackhole_off
+check "... and its change reaches the server once the network is back" \
+	wait_for 10 server_flagged 3
 
 # --- SIGTERM on a network that swallows everything ---------------------------
 ns_blackhole_on
