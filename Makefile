@@ -67,8 +67,9 @@ OAUTH_PKGS := jansson libsecret-1
 ALL_CFLAGS += $(shell pkg-config --cflags jansson 2>/dev/null)
 # GLib's include paths only where libsecret is called.
 $(BUILD)/oauth/store.o: ALL_CFLAGS += $(shell pkg-config --cflags libsecret-1 2>/dev/null)
-LIBS := $(ETPAN_LIBS) $(shell pkg-config --libs $(PKGS) $(OAUTH_PKGS) 2>/dev/null) $(CURL_LIBS) \
-	-lpthread
+# zlib: COMPRESS=DEFLATE (net/deflate.c); Debian's libetpan has none.
+LIBS := $(ETPAN_LIBS) $(shell pkg-config --libs $(PKGS) $(OAUTH_PKGS) zlib 2>/dev/null) \
+	$(CURL_LIBS) -lpthread
 TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 ifneq ($(SAN),)

@@ -115,9 +115,9 @@ static void print_account(const struct account_conf *a)
 	       enum_name(deletions, a->remote_deletions));
 	print_list("idle", &a->idle);
 	printf("    poll_interval: %u\n    connections: %u\n    max_connections: %u\n"
-	       "    status_interval: %u\n    timeout: %u\n",
-	       a->poll_interval, a->connections, a->max_connections, a->status_interval,
-	       a->timeout);
+	       "    status_interval: %u\n    timeout: %u\n    compress: %s\n",
+	       a->poll_interval, a->connections, a->max_connections, a->status_interval, a->timeout,
+	       a->compress == COMPRESS_NEVER ? "never" : "auto");
 	print_smtp(&a->smtp);
 }
 

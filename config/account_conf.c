@@ -37,6 +37,7 @@ enum key {
 	K_CONNECTIONS,
 	K_MAX_CONNECTIONS,
 	K_STATUS_INTERVAL,
+	K_COMPRESS,
 	K_TIMEOUT,
 	K_TRASH,
 	K_POST_SYNC_COMMAND,
@@ -65,6 +66,7 @@ static const char *const direction_names[] = {"both", "pull", "push", NULL};
 static const char *const remote_deletion_names[] = {"propagate", "keep", NULL};
 static const char *const trash_names[] = {"expunge", "move", NULL};
 static const char *const layout_names[] = {"verbatim", "maildir++", NULL};
+static const char *const compress_names[] = {"auto", "never", NULL};
 
 static struct account_conf *acct(void *obj)
 {
@@ -309,6 +311,18 @@ static int set_status_interval(struct schema_ctx *c, const struct ynode *v, void
 	return schema_uint(c, v, 5, 3600, &acct(obj)->status_interval);
 }
 
+/* COMPRESS=DEFLATE (RFC 4978) when the server offers it; never: for a
+ * link that compresses already, or to read a wire trace. */
+static int set_compress(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	int i;
+
+	if (schema_enum(c, v, compress_names, &i) < 0)
+		return -1;
+	acct(obj)->compress = (enum compress_mode)i;
+	return 0;
+}
+
 static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
 	return schema_uint(c, v, 1, 3600, &acct(obj)->timeout);
@@ -349,6 +363,7 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_CONNECTIONS] = {"connections", set_connections},
     [K_MAX_CONNECTIONS] = {"max_connections", set_max_connections},
     [K_STATUS_INTERVAL] = {"status_interval", set_status_interval},
+    [K_COMPRESS] = {"compress", set_compress},
     [K_TIMEOUT] = {"timeout", set_timeout},
     [K_TRASH] = {"trash", set_trash},
     [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},

@@ -21,6 +21,7 @@ enum remote_deletions { REMOTE_DELETIONS_PROPAGATE = 0, REMOTE_DELETIONS_KEEP };
 /* How a local deletion reaches the server: \Deleted + UID EXPUNGE, or a
  * UID MOVE into the folder with the \Trash role. */
 enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
+enum compress_mode { COMPRESS_AUTO = 0, COMPRESS_NEVER };
 /* How folders sit below the account root (DESIGN.md §10). Verbatim: folder
  * "A/B" is R/A/B, INBOX is R/INBOX. Maildir++ (Dovecot's and Courier's
  * default, mbsync's "SubFolders Maildir++"): INBOX is R itself, folder "A/B"
@@ -107,6 +108,7 @@ struct account_conf {
 	unsigned max_connections;      /* the daemon's budget, all roles; default 8 */
 	unsigned status_interval;      /* seconds: STATUS polling beyond it; 60 */
 	unsigned timeout;	       /* network timeout in seconds, default 60 */
+	enum compress_mode compress;   /* COMPRESS=DEFLATE when offered; default auto */
 	const char *post_sync_command; /* run after a sync that changed local mail */
 	struct smtp_conf smtp;
 	struct oauth2_conf oauth2; /* auth: xoauth2 without oauth2_token_command */

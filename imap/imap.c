@@ -37,6 +37,7 @@ static const struct {
     {"ID", IMAP_CAP_ID},
     {"XLIST", IMAP_CAP_XLIST},
     {"BINARY", IMAP_CAP_BINARY},
+    {"COMPRESS=DEFLATE", IMAP_CAP_COMPRESS},
 };
 
 /* ------------------------------------------------------ shared helpers */
@@ -603,7 +604,28 @@ static int enable_qresync(struct imap *imap, struct error *err)
 	return 0;
 }
 
-/* After the session is open: TLS upgrade, login, capabilities, ID, ENABLE. */
+/* COMPRESS DEFLATE (RFC 4978), after the login: a refusal only means
+ * going on without. IMAP_CAP_COMPRESS stays set only when it is on. */
+static int start_compress(struct imap *imap, struct error *err)
+{
+	int r = imap_raw_command(imap, "COMPRESS DEFLATE");
+
+	if (r == MAILIMAP_ERROR_CUSTOM_COMMAND) {
+		log_debug("imap: the server refused COMPRESS; going on without");
+		imap->caps &= ~IMAP_CAP_COMPRESS;
+		return 0;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_ACCOUNT, err, "COMPRESS");
+	if (tls_low_start_deflate(imap->mi->imap_stream, err) < 0) {
+		imap->dead = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* After the session is open: TLS upgrade, login, capabilities, COMPRESS,
+ * ID, ENABLE. */
 static int setup_session(struct imap *imap, const char *secret, struct error *err)
 {
 	if (read_caps(imap, false, err) < 0)
@@ -616,6 +638,10 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 	 * must not survive): the ones the login answer carried, or asked
 	 * for (PREAUTH: the greeting's were read over this same TLS). */
 	if (read_caps(imap, false, err) < 0)
+		return -1;
+	if (imap->acct->compress == COMPRESS_NEVER)
+		imap->caps &= ~IMAP_CAP_COMPRESS;
+	if ((imap->caps & IMAP_CAP_COMPRESS) && start_compress(imap, err) < 0)
 		return -1;
 	if ((imap->caps & IMAP_CAP_ID) && send_id(imap, err) < 0)
 		return -1;

@@ -41,7 +41,8 @@ enum imap_cap {
 	IMAP_CAP_ENABLE = 1u << 10,
 	IMAP_CAP_ID = 1u << 11,
 	IMAP_CAP_XLIST = 1u << 12,
-	IMAP_CAP_BINARY = 1u << 13, /* RFC 3516: BINARY[] fetches, literal8 */
+	IMAP_CAP_BINARY = 1u << 13,   /* RFC 3516: BINARY[] fetches, literal8 */
+	IMAP_CAP_COMPRESS = 1u << 14, /* RFC 4978 COMPRESS=DEFLATE, on when set */
 };
 
 /* Connects to acct->host:port, sets up TLS as acct->tls says (implicit, or

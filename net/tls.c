@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "net/deflate.h"
 #include "net/sockets.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -65,36 +66,35 @@ struct pace {
 
 /* The data behind both of our mailstream_low drivers. */
 struct conn {
-	int fd;		  /* owned: closed by the driver's close */
-	SSL *ssl;	  /* owned; NULL for the plain transport */
-	unsigned timeout; /* seconds, for messages */
-	bool failed;	  /* an I/O error happened: no TLS close_notify */
-	bool refused;	  /* the guard refused what the server sent */
-	char error[256];  /* why the last I/O failed; "" when none did */
+	int fd;			 /* owned: closed by the driver's close */
+	SSL *ssl;		 /* owned; NULL for the plain transport */
+	unsigned timeout;	 /* seconds, for messages */
+	bool failed;		 /* an I/O error happened: no TLS close_notify */
+	bool refused;		 /* the guard refused what the server sent */
+	struct deflate_codec *z; /* owned: COMPRESS=DEFLATE is on; NULL: off */
+	char error[256];	 /* why the last I/O failed; "" when none did */
 	struct inbound in;
 	struct pace rd, wr;
 };
 
-static ssize_t plain_read(mailstream_low *low, void *buf, size_t count);
-static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count);
-static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count);
-static ssize_t ssl_write(mailstream_low *low, const void *buf, size_t count);
+static ssize_t conn_read(mailstream_low *low, void *buf, size_t count);
+static ssize_t conn_write(mailstream_low *low, const void *buf, size_t count);
 static int conn_close(mailstream_low *low);
 static int conn_get_fd(mailstream_low *low);
 static void conn_free(mailstream_low *low);
 
 /* libetpan takes a non-const driver pointer but never writes through it. */
 static mailstream_low_driver plain_driver = {
-    .mailstream_read = plain_read,
-    .mailstream_write = plain_write,
+    .mailstream_read = conn_read,
+    .mailstream_write = conn_write,
     .mailstream_close = conn_close,
     .mailstream_get_fd = conn_get_fd,
     .mailstream_free = conn_free,
 };
 
 static mailstream_low_driver ssl_driver = {
-    .mailstream_read = ssl_read,
-    .mailstream_write = ssl_write,
+    .mailstream_read = conn_read,
+    .mailstream_write = conn_write,
     .mailstream_close = conn_close,
     .mailstream_get_fd = conn_get_fd,
     .mailstream_free = conn_free,
@@ -501,20 +501,17 @@ static ssize_t guard_write(struct conn *c, ssize_t r, int64_t waited_ms)
 	return r;
 }
 
-static ssize_t plain_read(mailstream_low *low, void *buf, size_t count)
+/* One recv: > 0 bytes, or -1 with the reason kept (never 0: libetpan
+ * 1.9.4 spins on a 0 inside a literal). */
+static ssize_t wire_plain_read(struct conn *c, void *buf, size_t count)
 {
-	struct conn *c = conn_of(low);
-	int64_t t0 = now_ms();
 	ssize_t r;
 
-	if (c->refused)
-		return -1;
 	do
 		r = recv(c->fd, buf, count, 0);
 	while (r < 0 && errno == EINTR);
 	if (r > 0)
-		return guard_read(c, buf, r, now_ms() - t0);
-	/* Never 0: libetpan 1.9.4 spins on a 0 inside a literal. */
+		return r;
 	if (r == 0)
 		conn_fail(c, "connection closed by server");
 	else
@@ -522,22 +519,16 @@ static ssize_t plain_read(mailstream_low *low, void *buf, size_t count)
 	return -1;
 }
 
-static ssize_t plain_write(mailstream_low *low, const void *buf, size_t count)
+static ssize_t wire_plain_write(struct conn *c, const void *buf, size_t count)
 {
-	struct conn *c = conn_of(low);
-	int64_t t0 = now_ms();
 	ssize_t r;
 
-	if (c->refused)
-		return -1;
 	do
 		r = send(c->fd, buf, count, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
-	if (r < 0) {
+	if (r < 0)
 		conn_fail_errno(c, errno);
-		return -1;
-	}
-	return guard_write(c, r, now_ms() - t0);
+	return r < 0 ? -1 : r;
 }
 
 static int conn_close(mailstream_low *low)
@@ -564,6 +555,7 @@ static void conn_free(mailstream_low *low)
 	struct conn *c = conn_of(low);
 
 	SSL_free(c->ssl); /* SSL_set_fd made a BIO_NOCLOSE socket BIO */
+	deflate_codec_free(&c->z);
 	free(c);
 	free(low);
 }
@@ -633,38 +625,106 @@ static bool ssl_io_failed(struct conn *c, int r)
 	return false;
 }
 
-/* ssl_read and ssl_write are alike but for the OpenSSL call and the guard
- * that judges the result (guard_read also inspects what came): kept as two
- * plain functions rather than one behind a direction flag. */
-static ssize_t ssl_read(mailstream_low *low, void *buf, size_t count)
+static ssize_t wire_ssl_read(struct conn *c, void *buf, size_t count)
 {
-	struct conn *c = conn_of(low);
 	int n = count > INT_MAX ? INT_MAX : (int)count, r;
-	int64_t t0 = now_ms();
 
-	if (c->refused)
-		return -1;
 	do {
 		ERR_clear_error();
 		errno = 0;
 		r = SSL_read(c->ssl, buf, n);
 	} while (r <= 0 && ssl_io_failed(c, r));
-	return r > 0 ? guard_read(c, buf, r, now_ms() - t0) : -1;
+	return r > 0 ? r : -1;
 }
 
-static ssize_t ssl_write(mailstream_low *low, const void *buf, size_t count)
+static ssize_t wire_ssl_write(struct conn *c, const void *buf, size_t count)
 {
-	struct conn *c = conn_of(low);
 	int n = count > INT_MAX ? INT_MAX : (int)count, r;
-	int64_t t0 = now_ms();
 
-	if (c->refused)
-		return -1;
 	do {
 		ERR_clear_error();
 		errno = 0;
 		r = SSL_write(c->ssl, buf, n);
 	} while (r <= 0 && ssl_io_failed(c, r));
+	return r > 0 ? r : -1;
+}
+
+/* The socket's bytes, through TLS when there is TLS. */
+static ssize_t wire_read(struct conn *c, void *buf, size_t count)
+{
+	return c->ssl ? wire_ssl_read(c, buf, count) : wire_plain_read(c, buf, count);
+}
+
+static ssize_t wire_write(struct conn *c, const void *buf, size_t count)
+{
+	return c->ssl ? wire_ssl_write(c, buf, count) : wire_plain_write(c, buf, count);
+}
+
+/* COMPRESS=DEFLATE: what the server sent, decompressed; reads the wire
+ * only when the codec has nothing left to give. */
+static ssize_t inflate_read(struct conn *c, void *buf, size_t count)
+{
+	unsigned char wire[16384];
+
+	for (;;) {
+		ssize_t r = deflate_codec_unpack(c->z, buf, count), n;
+
+		if (r < 0)
+			conn_fail(c, "COMPRESS: the server's compressed stream is corrupt");
+		if (r != 0)
+			return r;
+		n = wire_read(c, wire, sizeof(wire));
+		if (n < 0)
+			return -1;
+		deflate_codec_feed(c->z, wire, (size_t)n);
+	}
+}
+
+/* COMPRESS=DEFLATE: count bytes compressed and flushed, all of them sent
+ * (the compressor has consumed them: a short write cannot be undone). */
+static ssize_t deflate_write(struct conn *c, const void *buf, size_t count)
+{
+	const unsigned char *out;
+	size_t len;
+
+	if (deflate_codec_pack(c->z, buf, count, &out, &len) < 0) {
+		conn_fail(c, "COMPRESS: compressing failed");
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t n = wire_write(c, out, len);
+
+		if (n < 0)
+			return -1;
+		out += n;
+		len -= (size_t)n;
+	}
+	return (ssize_t)count;
+}
+
+/* The drivers' read and write: the wire, or the codec over it, then the
+ * guard, which always sees the IMAP bytes as the server meant them. */
+static ssize_t conn_read(mailstream_low *low, void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	int64_t t0 = now_ms();
+	ssize_t r;
+
+	if (c->refused)
+		return -1;
+	r = c->z ? inflate_read(c, buf, count) : wire_read(c, buf, count);
+	return r > 0 ? guard_read(c, buf, r, now_ms() - t0) : -1;
+}
+
+static ssize_t conn_write(mailstream_low *low, const void *buf, size_t count)
+{
+	struct conn *c = conn_of(low);
+	int64_t t0 = now_ms();
+	ssize_t r;
+
+	if (c->refused)
+		return -1;
+	r = c->z ? deflate_write(c, buf, count) : wire_write(c, buf, count);
 	return r > 0 ? guard_write(c, r, now_ms() - t0) : -1;
 }
 
@@ -1062,9 +1122,40 @@ bool tls_low_is_tls(mailstream_low *low)
 	return low && low->driver == &ssl_driver;
 }
 
+static bool is_ours(mailstream_low *low)
+{
+	return low && (low->driver == &ssl_driver || low->driver == &plain_driver);
+}
+
 bool tls_low_pending(mailstream_low *low)
 {
-	return tls_low_is_tls(low) && SSL_pending(conn_of(low)->ssl) > 0;
+	const struct conn *c = is_ours(low) ? conn_of(low) : NULL;
+
+	return c && ((c->ssl && SSL_pending(c->ssl) > 0) || (c->z && deflate_codec_pending(c->z)));
+}
+
+int tls_low_start_deflate(mailstream *stream, struct error *err)
+{
+	mailstream_low *low = mailstream_get_low(stream);
+
+	if (!is_ours(low)) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "COMPRESS: not our transport");
+		return -1;
+	}
+	/* Bytes read past the OK were sent compressed already: the server
+	 * may send nothing before our next command (RFC 4978 §3). */
+	if (stream->read_buffer_len > 0) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "COMPRESS: the server sent data right after its OK; refusing");
+		return -1;
+	}
+	conn_of(low)->z = deflate_codec_new();
+	return 0;
+}
+
+bool tls_low_deflating(mailstream_low *low)
+{
+	return is_ours(low) && conn_of(low)->z;
 }
 
 const char *tls_low_error(mailstream_low *low)

@@ -78,10 +78,20 @@ int tls_low_tls(int fd, const struct tls_opts *o, mailstream_low **low_r, struct
  * Returns 0 ok, -1 error (the stream is unusable then; close it). */
 int tls_starttls(mailstream *stream, const struct tls_opts *o, struct error *err);
 
-/* True when low is one of ours and holds decrypted bytes that poll() on
- * the socket cannot see (SSL_pending). IDLE must check this, and the
- * stream's own read buffer, before sleeping in poll(). */
+/* True when low is one of ours and holds bytes that poll() on the
+ * socket cannot see: decrypted (SSL_pending) or decompressed. IDLE must
+ * check this, and the stream's own read buffer, before sleeping in
+ * poll(). */
 bool tls_low_pending(mailstream_low *low);
+
+/* COMPRESS=DEFLATE from now on, once the server answered OK to the
+ * command: the transport of stream compresses what is written and
+ * decompresses what is read (net/deflate.h), below the guard. Refuses
+ * when the server sent anything after its OK. Returns 0, -1 with err
+ * (the stream is unusable then). */
+int tls_low_start_deflate(mailstream *stream, struct error *err);
+/* True when low is ours and compressing. */
+bool tls_low_deflating(mailstream_low *low);
 
 /* True when low is our TLS transport. */
 bool tls_low_is_tls(mailstream_low *low);

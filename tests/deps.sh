@@ -10,6 +10,7 @@ pkgs=(
 	clang-format git               # make fmt-check (the layout of every C file)
 	libetpan-dev libssl-dev        # IMAP, TLS
 	libyaml-dev libsqlite3-dev     # config, state
+	zlib1g-dev                     # COMPRESS=DEFLATE (libetpan's own is built without zlib)
 	libcmocka-dev                  # unit tests
 	# Built-in OAuth 2.0 (oauth/): the token endpoint over HTTPS with
 	# libcurl's OpenSSL flavour (the same CA handling as IMAP), its JSON
