@@ -318,7 +318,11 @@ static void on_idle_refused(struct idler *i, const char *folder, void *ctx)
  * listed steps down to polling). False when no IDLE is left to shrink. */
 static bool shrink_budget(struct daccount *a)
 {
-	for (size_t k = a->n_idlers; k-- > 0;) {
+	/* A poller that does not exist yet takes a connection of its own:
+	 * then two IDLE folders make room, one for it, one for the sync. */
+	size_t want = a->poller ? 1 : 2, freed = 0;
+
+	for (size_t k = a->n_idlers; k-- > 0 && freed < want;) {
 		struct idler *i = a->idlers[k];
 
 		if (idler_given_up(i) || !idler_step_down(i))
@@ -327,11 +331,13 @@ static bool shrink_budget(struct daccount *a)
 			 "instead of IDLE",
 			 a->acct->name, idler_folder(i));
 		poll_folder(a, idler_folder(i));
-		if (a->poller)
-			poller_check(a->poller); /* it may be waiting out a refusal */
-		return true;
+		freed++;
 	}
-	return false;
+	if (freed && a->poller)
+		poller_check(a->poller); /* it may be waiting out a refusal */
+	if (freed && a->budget.idle >= freed)
+		a->budget.idle -= freed;
+	return freed > 0;
 }
 
 static void on_poller_refused(void *ctx)
@@ -437,9 +443,15 @@ static void on_status_tick(void *ctx)
 
 static void maybe_ready(struct daemon *d)
 {
-	for (size_t i = 0; i < d->n; i++)
-		if (!d->accts[i].synced_once)
+	for (size_t i = 0; i < d->n; i++) {
+		bool done;
+
+		pthread_mutex_lock(&d->accts[i].mu);
+		done = d->accts[i].synced_once;
+		pthread_mutex_unlock(&d->accts[i].mu);
+		if (!done)
 			return;
+	}
 	if (!d->ready) {
 		d->ready = true;
 		log_info("first sync done; watching for changes");
@@ -704,8 +716,10 @@ static int accounts_start(struct daemon *d, struct error *err)
 
 /* ------------------------------------------------------------ signals */
 
-/* Whether the daemon got through its stop. Process-wide: there is one. */
+/* Whether the daemon got through its stop, and whether it began (loop
+ * thread). Process-wide: there is one. */
 static atomic_bool stop_finished;
+static bool stopping;
 
 static void *stop_guard_main(void *arg)
 {
@@ -751,6 +765,7 @@ static void on_stop(int signo, void *ctx)
 {
 	struct daemon *d = ctx;
 
+	stopping = true;
 	log_info("signal %d: stopping", signo);
 	sdnotify("STOPPING=1");
 	for (size_t i = 0; i < d->n; i++)
@@ -768,6 +783,9 @@ static void on_reload(int signo, void *ctx)
 	struct error err = {0};
 
 	(void)signo;
+	/* A stop in the same round wins: no new accounts, no new sockets. */
+	if (atomic_load(&stop_finished) || stopping)
+		return;
 	if (config_load(d->config_path, &cfg, &err) < 0) {
 		log_error("reload refused, the running config stays: %s", err.msg);
 		return;

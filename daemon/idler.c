@@ -32,6 +32,7 @@
 
 #define RENEW_MS (10 * 60 * 1000)
 #define PROBE_MS 2500
+#define WORKED_MS (30 * 1000) /* idling this long: the connection worked */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS (5 * 60 * 1000)
 
@@ -53,6 +54,7 @@ struct idler {
 	bool stepping_down; /* give up once the connect in flight is done */
 	bool told;	    /* a loss or failure was logged: say when it works again */
 	bool probing;	    /* the answer awaited is a link check */
+	int64_t on_since;   /* when IDLE last came up on this connection; 0: not */
 	struct idler_status st;
 
 	/* The connect thread's, from its start until it wakes the loop. */
@@ -88,6 +90,8 @@ static void schedule_retry(struct idler *i, int64_t delay_ms)
 	i->backoff_ms = i->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : i->backoff_ms * 2;
 }
 
+static void connect_failed(struct idler *i, const struct error *err);
+
 /* The reason without the "IDLE: connection lost: " the IDLE calls put
  * before it (the log line says so already). */
 static const char *plain_reason(const char *why)
@@ -100,13 +104,28 @@ static const char *plain_reason(const char *why)
 	return why;
 }
 
-/* A working connection was lost. */
+/* A connection was lost. Only one that had been idling a while counts as
+ * a working one (an immediate retry, the loss told): a server that
+ * answers IDLE with NO, or BYE at once, is retried with the growing
+ * backoff like a failed connect, not in a tight loop. */
 static void idler_lost(struct idler *i, const char *why)
 {
 	bool bye = strstr(why, "BYE") != NULL;
+	/* Lost to a network change, or to a check of one, says nothing of
+	 * the server: that connection worked. */
+	bool ours = i->probing || strstr(why, "the network changed") != NULL;
+	bool worked = ours || (i->on_since && loop_now_ms() - i->on_since >= WORKED_MS);
 
 	loop_remove_fd(&i->h);
 	imap_abandon(&i->imap);
+	i->on_since = 0;
+	if (!worked) {
+		struct error err;
+
+		error_set(&err, ERR_FOLDER, RETRY_BACKOFF, "%s", plain_reason(why));
+		connect_failed(i, &err);
+		return;
+	}
 	note_error(i, why);
 	set_phase(i, no_route(why) ? IDLER_PHASE_NO_NETWORK : IDLER_PHASE_WAITING);
 	if (bye) {
@@ -247,7 +266,8 @@ static void started(struct idler *i)
 	}
 	i->state = IDLER_ON;
 	i->probing = false;
-	i->backoff_ms = BACKOFF_MIN_MS;
+	if (!i->on_since)
+		i->on_since = loop_now_ms();
 	set_phase(i, IDLER_PHASE_IDLING);
 	if (i->told)
 		log_info("%s/%s: IDLE is back", i->acct->name, i->display);

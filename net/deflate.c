@@ -9,8 +9,8 @@
 #include "util/xalloc.h"
 
 struct deflate_codec {
-	z_stream out; /* ours to the server */
-	z_stream in;  /* the server's to us */
+	z_stream out;	       /* ours to the server */
+	z_stream in;	       /* the server's to us */
 	unsigned char *packed; /* owned: the last pack's output */
 	size_t packed_cap;
 	unsigned char *fed; /* owned: compressed input not inflated yet */
@@ -26,8 +26,8 @@ struct deflate_codec *deflate_codec_new(void)
 	struct deflate_codec *z = xcalloc(1, sizeof(*z));
 
 	/* -15: raw DEFLATE with a 32 KB window, as RFC 4978 requires. */
-	if (deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK ||
+	if (deflateInit2(&z->out, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
+		Z_OK ||
 	    inflateInit2(&z->in, -15) != Z_OK)
 		abort(); /* only Z_MEM_ERROR is possible here */
 	return z;

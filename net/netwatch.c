@@ -5,6 +5,7 @@
 #include "net/netwatch.h"
 
 #include <errno.h>
+#include <linux/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
@@ -51,10 +52,23 @@ int netwatch_fd(const struct netwatch *nw)
 	return nw->fd;
 }
 
-static bool moves_paths(unsigned type)
+/* A link's news count when it went up or down; Wi-Fi drivers send
+ * RTM_NEWLINK for every scan and association event too, which change
+ * no path (ifi_change: the flags that changed; 0 for those). */
+static bool link_flipped(const struct nlmsghdr *h)
 {
-	switch (type) {
+	const struct ifinfomsg *ifi = NLMSG_DATA(h);
+
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return true;
+	return (ifi->ifi_change & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)) != 0;
+}
+
+static bool moves_paths(const struct nlmsghdr *h)
+{
+	switch (h->nlmsg_type) {
 	case RTM_NEWLINK:
+		return link_flipped(h);
 	case RTM_DELLINK:
 	case RTM_NEWADDR:
 	case RTM_DELADDR:
@@ -83,7 +97,7 @@ int netwatch_read(struct netwatch *nw)
 		}
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n);
 		     h = NLMSG_NEXT(h, n))
-			if (moves_paths(h->nlmsg_type))
+			if (moves_paths(h))
 				changed = 1;
 	}
 	return changed;

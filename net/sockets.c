@@ -140,17 +140,6 @@ static bool is_loopback(const struct sockaddr_storage *a)
 	return true; /* not IP: nothing to route */
 }
 
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
 static void host_text(const struct sockaddr_storage *a, char *buf, size_t len)
 {
 	const void *x = a->ss_family == AF_INET
@@ -161,14 +150,36 @@ static void host_text(const struct sockaddr_storage *a, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-/* Asks the kernel which way a new connection to e's peer would go: a UDP
- * connect() sends nothing, it only looks the route up. Fills why and
- * returns false when e's connection cannot be on that way. */
+/* Whether addr (a socket's local address) is still one of this host's:
+ * binding a UDP socket to it fails with EADDRNOTAVAIL once it is gone. */
+static bool still_assigned(const struct sockaddr_storage *addr, socklen_t len)
+{
+	struct sockaddr_storage a = *addr;
+	int u = socket(a.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (u < 0)
+		return true; /* cannot tell: leave it to the timeouts */
+	if (a.ss_family == AF_INET)
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	ok = bind(u, (struct sockaddr *)&a, len) == 0 || errno != EADDRNOTAVAIL;
+	close(u);
+	return ok;
+}
+
+/* Asks the kernel whether e's connection can still be on a way to its
+ * peer: a route must exist (a UDP connect() sends nothing, it only looks
+ * the route up), and the connection's local address must still be ours
+ * (the laptop moved to another network). A local address that is merely
+ * not the preferred one any more (a new IPv6 privacy address) still
+ * works and is left alone. Fills why and returns false when not. */
 static bool still_routed(const struct entry *e, char *why, size_t len)
 {
-	struct sockaddr_storage now = {0}, mine = {0};
-	socklen_t now_len = sizeof(now), mine_len = sizeof(mine);
-	char peer[INET6_ADDRSTRLEN], a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	struct sockaddr_storage mine = {0};
+	socklen_t mine_len = sizeof(mine);
+	char peer[INET6_ADDRSTRLEN], a[INET6_ADDRSTRLEN];
 	int u, ok;
 
 	host_text(&e->peer, peer, sizeof(peer));
@@ -176,23 +187,19 @@ static bool still_routed(const struct entry *e, char *why, size_t len)
 	if (u < 0)
 		return true; /* cannot tell: leave it to the timeouts */
 	ok = connect(u, (const struct sockaddr *)&e->peer, e->peer_len) == 0;
-	if (!ok) {
+	if (!ok)
 		snprintf(why, len, "the network changed: no route to %s (%s)", peer,
 			 strerror(errno));
-	} else if (getsockname(u, (struct sockaddr *)&now, &now_len) == 0 &&
-		   getsockname(e->fd, (struct sockaddr *)&mine, &mine_len) == 0 &&
-		   mine.ss_family == now.ss_family && !same_host(&mine, &now)) {
-		host_text(&mine, a, sizeof(a));
-		host_text(&now, b, sizeof(b));
-		/* An address not yet bound (a connect in flight) reads as
-		 * the wildcard: that one has nothing to lose yet. */
-		ok = strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0;
-		if (!ok)
-			snprintf(why, len, "the network changed: %s is now reached from %s, not %s",
-				 peer, b, a);
-	}
 	close(u);
-	return ok;
+	if (!ok || getsockname(e->fd, (struct sockaddr *)&mine, &mine_len) < 0 ||
+	    mine.ss_family != e->peer.ss_family)
+		return ok;
+	host_text(&mine, a, sizeof(a));
+	/* Not bound yet (a connect in flight): nothing to lose. */
+	if (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 || still_assigned(&mine, mine_len))
+		return true;
+	snprintf(why, len, "the network changed: %s is no longer an address of this host", a);
+	return false;
 }
 
 size_t sockets_end_unroutable(void)

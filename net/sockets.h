@@ -3,7 +3,7 @@
  * end another's blocking I/O at once: the daemon does it when it stops
  * (nothing waits for a dead link's timeout) and when the network changed
  * under a connection (its route is gone or its local address is no
- * longer the one the kernel would use: no byte will ever come back).
+ * longer this host's: no byte will ever come back).
  *
  * Ending a socket is shutdown(2): a blocked connect, read or write returns
  * at once, and the next one fails; the owner still closes it, through
@@ -33,8 +33,8 @@ void sockets_allow(void);
 /* While refusing: copies the reason into buf and returns true. */
 bool sockets_refusing(char *buf, size_t len);
 /* Ends the sockets whose path is gone: no route to their peer any more,
- * or a local address other than the one a new connection would get (the
- * laptop moved to another network). Loopback peers are never ended.
+ * or a local address the host no longer has (the laptop moved to another
+ * network). Loopback peers are never ended.
  * Returns how many it ended. */
 size_t sockets_end_unroutable(void);
 /* How many sockets are listed (tests, status). */

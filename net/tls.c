@@ -192,8 +192,12 @@ static int connect_one(const struct addrinfo *ai, unsigned timeout, char *why, s
 		errno = ECANCELED;
 		return -1;
 	}
+	/* Ended between sockets_add and connect(): the shutdown found no
+	 * connection to abort, so look before waiting (a later one aborts
+	 * the connect in flight). */
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
-	    (errno != EINPROGRESS || wait_connected(fd, timeout) < 0))
+	    (errno != EINPROGRESS || sockets_ended(fd, why, why_len) ||
+	     wait_connected(fd, timeout) < 0))
 		goto fail;
 	if (set_sock_opts(fd, timeout) < 0)
 		goto fail;
