@@ -187,8 +187,6 @@ def test_auth():
     check(u == ['* ENABLED'] and t.startswith('OK'), 'ENABLE QRESYNC enables nothing', u)
     u, t = c.cmd('ENABLE CONDSTORE')
     check(u == ['* ENABLED CONDSTORE'], 'ENABLE CONDSTORE is enabled', u)
-    u, t = c.cmd('COMPRESS DEFLATE')
-    check(t.startswith('NO'), 'COMPRESS is refused (never to be used)', t)
     c.close()
 
     for mode, text in (('app-password-required', 'NO [ALERT] Application-specific password '
