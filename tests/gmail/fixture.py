@@ -11,7 +11,7 @@ capabilities and texts, one message store where folders are labels (a
 message with N labels has N+1 UIDs), flags that belong to the message,
 X-GM-EXT-1, CONDSTORE without QRESYNC, and failures a test can switch on
 (bandwidth quota, connection limit, auth refusals, localized folder names,
-UIDVALIDITY changes). Tests drive it through a control socket: one JSON
+UIDVALIDITY changes), and COMPRESS=DEFLATE (RFC 4978; option "compress"). Tests drive it through a control socket: one JSON
 object per line each way (class Control; tests/gmail/fixture.sh wraps it).
 
 It is smtp.gmail.com too (class GmailSmtp, on tests/smtp/server.py's
@@ -50,6 +50,7 @@ import sys
 import threading
 import time
 import traceback
+import zlib
 import importlib.util
 
 # The SMTP side (smtp.gmail.com) is tests/smtp/server.py's engine with hooks.
@@ -102,6 +103,7 @@ OPTIONS = {
     'auto_expunge': True,       # Gmail's default: \Deleted expunges at once
     'expunge_last': ('archive', 'trash', 'delete'),
     'append_limit': 35651584, 'idle_timeout': 1800,
+    'compress': True,           # COMPRESS=DEFLATE (RFC 4978) offered after login
 }
 MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
@@ -278,7 +280,8 @@ class Store:
             ['connections', 'rejected_connections', 'tls_failures', 'logins', 'auth_failures',
              'body_bytes', 'body_fetches', 'section_bytes', 'appends', 'append_bytes',
              'quota_hits', 'internal_errors', 'bad_commands', 'smtp_connections',
-             'smtp_logins', 'smtp_auth_failures', 'smtp_messages'], 0)
+             'smtp_logins', 'smtp_auth_failures', 'smtp_messages', 'compress_sessions',
+             'wire_bytes_out', 'wire_bytes_in', 'plain_bytes_out', 'plain_bytes_in'], 0)
         self.counters.update(max_concurrent=self.cur_conns, commands={}, downloads={})
 
     def count(self, key, n=1, sub=None):
@@ -736,18 +739,60 @@ def gm_raw(query):
 # ---------------------------------------------------------------- session
 
 class Conn:
-    """Buffered reads over the TLS socket, each bounded by a timeout."""
+    """Buffered reads over the TLS socket, each bounded by a timeout; after
+    start_deflate() both directions are raw DEFLATE (RFC 4978). self.buf
+    always holds plaintext (decompressed) bytes, so the line and literal
+    readers do not care where the client's compressed stream splits. Each
+    send() ends with Z_SYNC_FLUSH: what was sent can be read at once.
+    Counters: wire_bytes_* what goes to / comes from the TLS layer,
+    plain_bytes_* before compression / after decompression."""
 
-    def __init__(self, sock):
-        self.sock, self.buf = sock, bytearray()
+    INFLATE_STEP = 1 << 20      # at most this much plaintext per inflate call
+
+    def __init__(self, sock, store):
+        self.sock, self.store, self.buf = sock, store, bytearray()
+        self.zin = self.zout = None
+
+    def count(self, wire_key, wire, plain_key, plain):
+        with self.store.lock:
+            self.store.count(wire_key, wire)
+            self.store.count(plain_key, plain)
+
+    def start_deflate(self):
+        """From now on: raw DEFLATE (wbits -15) both ways. Bytes the client
+        sent after the COMPRESS line and that were read already are
+        compressed ones too."""
+        self.zin = zlib.decompressobj(-15)
+        self.zout = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        early, self.buf = bytes(self.buf), bytearray()
+        if early:
+            self.inflate(early)
+
+    def inflate(self, data):
+        try:
+            plain = self.zin.decompress(data, self.INFLATE_STEP)
+        except zlib.error:
+            raise EOFError from None        # a broken stream ends the connection
+        self.buf += plain
+        return plain
 
     def fill(self, timeout):
-        """Reads more; TimeoutError on timeout, EOFError at the end."""
+        """Reads more; TimeoutError on timeout, EOFError at the end. Under
+        compression a call may add no plaintext (a partial block)."""
+        if self.zin is not None and self.zin.unconsumed_tail:
+            plain = self.inflate(self.zin.unconsumed_tail)
+            self.count('wire_bytes_in', 0, 'plain_bytes_in', len(plain))
+            return
         self.sock.settimeout(timeout)
         data = self.sock.recv(65536)
         if not data:
             raise EOFError
-        self.buf += data
+        if self.zin is None:
+            self.buf += data
+            self.count('wire_bytes_in', len(data), 'plain_bytes_in', len(data))
+        else:
+            plain = self.inflate(data)
+            self.count('wire_bytes_in', len(data), 'plain_bytes_in', len(plain))
 
     def readline(self, timeout):
         while b'\n' not in self.buf:
@@ -768,8 +813,20 @@ class Conn:
 
     def send(self, chunks, timeout=60):
         self.sock.settimeout(timeout)
-        for c in chunks:
-            self.sock.sendall(c)
+        wire = plain = 0
+        try:
+            for c in chunks:
+                plain += len(c)
+                d = c if self.zout is None else self.zout.compress(c)
+                if d:
+                    self.sock.sendall(d)
+                    wire += len(d)
+            if self.zout is not None:
+                d = self.zout.flush(zlib.Z_SYNC_FLUSH)
+                self.sock.sendall(d)
+                wire += len(d)
+        finally:
+            self.count('wire_bytes_out', wire, 'plain_bytes_out', plain)
 
 
 class Session:
@@ -777,13 +834,14 @@ class Session:
     then run under the store lock producing self.out, sent after it."""
 
     def __init__(self, store, sock, cid):
-        self.store, self.opt, self.conn, self.cid = store, store.opt, Conn(sock), cid
+        self.store, self.opt, self.conn, self.cid = store, store.opt, Conn(sock, store), cid
         self.state, self.folder, self.readonly = 'notauth', None, False
         self.view = []              # [(uid, Msg)]: what this client believes, in seq order
         self.vflags = {}            # uid -> the flags it last saw
         self.seen_gen = self.view_uidvalidity = 0
         self.out, self.closing = [], False
         self.condstore = self.search_modseq = False
+        self.compress_pending = False   # COMPRESS answered OK: deflate after that flush
 
     def untagged(self, line):
         self.out.append(b'* ' + (line.encode() if isinstance(line, str) else line) + b'\r\n')
@@ -808,6 +866,9 @@ class Session:
                 if tag is not None:
                     self.dispatch(tag, parts)
                 self.flush()
+                if self.compress_pending:   # from the byte after "tag OK DEFLATE active"
+                    self.compress_pending = False
+                    self.conn.start_deflate()
         except (OSError, EOFError, ValueError):
             pass
 
@@ -980,7 +1041,10 @@ class Session:
         return 'OK', 'Thats all she wrote! (Success)'
 
     def caps(self):
-        return PRE_CAPS if self.state == 'notauth' else POST_CAPS % self.opt['append_limit']
+        if self.state == 'notauth':
+            return PRE_CAPS
+        caps = POST_CAPS % self.opt['append_limit']
+        return caps if self.opt['compress'] else caps.replace(' COMPRESS=DEFLATE', '')
 
     def cmd_NOOP(self, tag, a):
         a.end()
@@ -1077,7 +1141,19 @@ class Session:
         return 'OK', 'Success'
 
     def cmd_COMPRESS(self, tag, a):
-        raise No('Compression is not available here (Failure)')
+        """RFC 4978, after login (before it: BAD, not valid in this state).
+        OK, then raw DEFLATE both ways from the byte after the OK's CRLF."""
+        mech = a.atom().upper()
+        a.end()
+        if mech != 'DEFLATE':
+            raise Bad('Unknown compression mechanism (Failure)')
+        if self.conn.zout is not None or self.compress_pending:
+            raise No('[COMPRESSIONACTIVE] DEFLATE active via COMPRESS')
+        if not self.opt['compress']:
+            raise No('[CANNOT] Compression is not available here (Failure)')
+        self.compress_pending = True
+        self.store.count('compress_sessions')
+        return 'OK', 'DEFLATE active'
 
     def cmd_CREATE(self, tag, a):
         name = a.astring()
@@ -1587,6 +1663,9 @@ class Control:
     folders                        -> value [{name wire role uidvalidity uidnext messages}]
     create name                    uidvalidity folder [value] (all UIDs new)
     counters                       reset_counters      log [n]
+                                   (compress_sessions; wire_bytes_out/_in: IMAP
+                                   bytes over TLS; plain_bytes_out/_in: before
+                                   compression / after decompression)
     quota_reset (unblock bodies, body_bytes = 0)       kick (drop every connection)
     set KEY=VALUE...               the OPTIONS; -> value: all options
     """

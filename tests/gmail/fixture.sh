@@ -53,6 +53,23 @@
 #   expunge_last=archive|trash|delete    EXPUNGE in All Mail or of the last label
 #   append_limit=35651584   APPENDLIMIT; bigger APPENDs: NO [TOOBIG]
 #   idle_timeout=1800    seconds without a command (or in IDLE) before BYE
+#   compress=true        COMPRESS=DEFLATE (RFC 4978) in the post-login CAPABILITY
+#                        (the login's untagged one too); `tag COMPRESS DEFLATE`
+#                        (authenticated or selected) -> `tag OK DEFLATE active`,
+#                        then raw DEFLATE (wbits -15) both ways from the byte after
+#                        that CRLF; every write of the server ends with Z_SYNC_FLUSH
+#                        (each response, "+ go ahead", "+ idling" and IDLE's updates
+#                        are readable at once); the client's stream may split
+#                        anywhere. Again on that connection: NO [COMPRESSIONACTIVE]
+#                        DEFLATE active via COMPRESS; another mechanism: BAD; before
+#                        login: BAD (not valid in this state). compress=false: not
+#                        advertised, COMPRESS DEFLATE is NO [CANNOT].
+#                        Counters: compress_sessions (connections that turned it
+#                        on); wire_bytes_out/_in (IMAP bytes to/from the TLS layer,
+#                        after compression; TLS overhead not counted) and
+#                        plain_bytes_out/_in (before compression / after
+#                        decompression), every IMAP connection, equal when none is
+#                        compressed. body_bytes append_bytes etc. stay plaintext.
 #   user= password= token=  the credentials (gm_start also exports them as
 #                        GM_USER GM_PASS GM_TOKEN; a live change does not)
 # and --max-lifetime S (default 3600): the server exits after S seconds,
@@ -74,7 +91,8 @@
 #   gm_add FILE [LABELS] [FLAGS]   adds a message (default label \Inbox; ""
 #                               = All Mail only); prints its X-GM-MSGID
 #   gm_uids FOLDER              the folder's UIDs, one a line
-#   gm_counter NAME             one counter (body_bytes appends connections ...)
+#   gm_counter NAME             one counter (body_bytes appends connections
+#                               compress_sessions wire_bytes_out ...)
 #   gm_imap [OPENSSL_ARGS] < CMDS   one pipelined session like dc_imap imaps
 #
 # Cleanup: gm_stop sends SIGTERM to the server, waits up to 5 s, then SIGKILL,

@@ -13,6 +13,7 @@ import socket
 import ssl
 import sys
 import time
+import zlib
 
 PORT, CA = int(os.environ['GM_PORT']), os.environ['GM_CA']
 USER, PASS, TOKEN = os.environ['GM_USER'], os.environ['GM_PASS'], os.environ['GM_TOKEN']
@@ -63,33 +64,50 @@ def mail(n, extra=''):
 
 
 class Imap:
-    """A raw client: lines out, responses (literals inlined) in."""
+    """A raw client: lines out, responses (literals inlined) in. After
+    deflate() both directions are raw DEFLATE (RFC 4978); wire_* / plain_*
+    count the bytes over TLS and before compression / after decompression."""
 
     def __init__(self, login=False):
         ctx = ssl.create_default_context(cafile=CA)
         raw = socket.create_connection(('127.0.0.1', PORT), timeout=10)
         self.s = ctx.wrap_socket(raw, server_hostname='localhost')
         self.buf, self.n = b'', 0
+        self.zin = self.zout = None
+        self.wire_in = self.wire_out = self.plain_in = self.plain_out = 0
         self.greeting = self.resp()
         if login:
             untagged, tagged = self.cmd('LOGIN %s "%s"' % (USER, PASS))
             assert tagged.startswith('OK'), tagged
 
+    def deflate(self):
+        """Compression on, from the byte after the OK's CRLF (already read)."""
+        self.zin = zlib.decompressobj(-15)
+        self.zout = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        early, self.buf = self.buf, b''
+        self.plain_in -= len(early)
+        self.buf = self.zin.decompress(early)
+        self.plain_in += len(self.buf)
+
+    def more(self):
+        data = self.s.recv(65536)
+        if not data:
+            raise EOFError
+        self.wire_in += len(data)
+        if self.zin is not None:
+            data = self.zin.decompress(data)
+        self.plain_in += len(data)
+        self.buf += data
+
     def read(self, n):
         while len(self.buf) < n:
-            data = self.s.recv(65536)
-            if not data:
-                raise EOFError
-            self.buf += data
+            self.more()
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
     def line(self):
         while b'\r\n' not in self.buf:
-            data = self.s.recv(65536)
-            if not data:
-                raise EOFError
-            self.buf += data
+            self.more()
         i = self.buf.index(b'\r\n') + 2
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
@@ -103,8 +121,18 @@ class Imap:
                 return out[:-2].decode('utf-8', 'replace')
             out += self.read(int(m.group(1))) + self.line()
 
-    def send(self, data):
-        self.s.sendall(data.encode() if isinstance(data, str) else data)
+    def send(self, data, flush=True, pieces=None):
+        """Compressed when deflate() is on; flush=False leaves the data in
+        the compressor (it goes with the next flushed send); pieces=N sends
+        the socket bytes in writes of N bytes (TLS records, split anywhere)."""
+        data = data.encode() if isinstance(data, str) else data
+        self.plain_out += len(data)
+        if self.zout is not None:
+            data = self.zout.compress(data) + (self.zout.flush(zlib.Z_SYNC_FLUSH) if flush
+                                               else b'')
+        for i in range(0, len(data), pieces or max(len(data), 1)):
+            self.s.sendall(data[i:i + (pieces or len(data))])
+        self.wire_out += len(data)
 
     def tag(self):
         self.n += 1
@@ -187,8 +215,6 @@ def test_auth():
     check(u == ['* ENABLED'] and t.startswith('OK'), 'ENABLE QRESYNC enables nothing', u)
     u, t = c.cmd('ENABLE CONDSTORE')
     check(u == ['* ENABLED CONDSTORE'], 'ENABLE CONDSTORE is enabled', u)
-    u, t = c.cmd('COMPRESS DEFLATE')
-    check(t.startswith('NO'), 'COMPRESS is refused (never to be used)', t)
     c.close()
 
     for mode, text in (('app-password-required', 'NO [ALERT] Application-specific password '
@@ -527,6 +553,134 @@ def test_idle_and_reset():
     b.close()
 
 
+def big_text(n, size):
+    """A text message of about size bytes (it compresses well)."""
+    lines, i = [], 0
+    while sum(map(len, lines)) < size:
+        i += 1
+        lines.append('Line %d of message %d: the quick brown fox jumps over the lazy dog, '
+                     'again and again.\r\n' % (i, n))
+    return mail(n).replace('Body of message %d.\r\n' % n, ''.join(lines)).encode()
+
+
+def test_compress():
+    big = big_text(40, 400000)
+    mid = ctl('add', data=big.decode(), labels=['\\Inbox'])['msgid']
+    before = ctl('counters')
+    c = Imap()
+    u, t = c.cmd('COMPRESS DEFLATE')
+    check(t.startswith('BAD'), 'COMPRESS before login is BAD (not valid in this state)', t)
+    u, t = c.cmd('LOGIN %s %s' % (USER, PASS))
+    check(any(x.startswith('* CAPABILITY ') and ' COMPRESS=DEFLATE ' in x for x in u),
+          'the login\'s CAPABILITY lists COMPRESS=DEFLATE', u)
+    u, t = c.cmd('COMPRESS LZW')
+    check(t.startswith('BAD'), 'COMPRESS with an unknown mechanism is BAD', t)
+    u, t = c.cmd('COMPRESS DEFLATE')
+    if not check(t == 'OK DEFLATE active' and not c.buf, 'COMPRESS DEFLATE: OK DEFLATE active',
+                 t):
+        c.close()
+        return
+    c.deflate()
+    u, t = c.cmd('COMPRESS DEFLATE')
+    check(t == 'NO [COMPRESSIONACTIVE] DEFLATE active via COMPRESS',
+          'a second COMPRESS: NO [COMPRESSIONACTIVE] (asked and answered compressed)', t)
+    u, t = c.cmd('SELECT INBOX')
+    check(t.startswith('OK [READ-WRITE]') and any(x.endswith(' EXISTS') for x in u),
+          'compressed: SELECT INBOX', (u, t))
+    uid = uid_of(c, mid)
+    u, t = c.cmd('UID FETCH %d (BODY.PEEK[])' % uid)
+    got = u[0] if len(u) == 1 else ''
+    head = re.match(r'\* \d+ FETCH \(UID %d BODY\[\] \{%d\}\r\n' % (uid, len(big)), got)
+    check(t.startswith('OK') and head and got[head.end():] == big.decode() + ')',
+          'compressed: UID FETCH BODY.PEEK[] of a 400 KB body, intact', (t, got[:200], len(got)))
+
+    # APPEND of 100 KB from the client: the command line without a flush
+    # (it shares a deflate block with what follows), sent in 3-byte writes,
+    # the literal in 1000-byte writes; then a LITERAL- one in 7-byte writes.
+    data = big_text(41, 100000)
+    tag = c.tag()
+    c.send('%s APPEND INBOX (\\Seen) {%d}\r\n' % (tag, len(data)), flush=False)
+    c.send(b'', pieces=3)
+    cont = c.resp()
+    c.send(data[:50000], flush=False)
+    c.send(data[50000:] + b'\r\n', pieces=1000)
+    u, t = c.finish(tag)
+    ids = find('<m41@example.test>')
+    raw = base64.b64decode(ctl('message', msgid=ids[0], raw=True)['raw_b64']) if ids else b''
+    check(cont == '+ go ahead' and t.startswith('OK [APPENDUID') and raw == data,
+          'compressed: APPEND of a 100 KB literal split across writes and blocks, stored intact',
+          (cont, t, len(raw), len(data)))
+    small = mail(42).encode()
+    tag = c.tag()
+    c.send(b'%s APPEND INBOX {%d+}\r\n%s\r\n' % (tag.encode(), len(small), small), pieces=7)
+    u, t = c.finish(tag)
+    check(t.startswith('OK [APPENDUID') and len(find('<m42@example.test>')) == 1,
+          'compressed: a LITERAL- APPEND sent in 7-byte writes', t)
+
+    # IDLE: "+ idling" and the EXISTS each readable at once (Z_SYNC_FLUSH).
+    tag = c.tag()
+    c.send('%s IDLE\r\n' % tag)
+    c.s.settimeout(5)
+    try:
+        first = c.resp()
+        ctl('add', data=mail(43), labels=['\\Inbox'])
+        got = c.resp()
+    except (OSError, EOFError) as e:
+        first = got = repr(e)
+    check(first == '+ idling' and re.fullmatch(r'\* \d+ EXISTS', got) is not None,
+          'compressed: IDLE answers "+ idling", a message added while idling arrives as '
+          'EXISTS', (first, got))
+    c.send('DONE\r\n')
+    u, t = c.finish(tag)
+    check(t == 'OK IDLE terminated (Success)', 'compressed: DONE ends IDLE', t)
+    u, t = c.cmd('LOGOUT')
+    check(u and u[0].startswith('* BYE') and t.startswith('OK'), 'compressed: LOGOUT', (u, t))
+    try:        # once the server has closed, it has counted everything
+        while True:
+            c.more()
+    except (OSError, EOFError):
+        pass
+    c.close()
+    n = ctl('counters')
+    d = {k: n[k] - before[k] for k in ('compress_sessions', 'wire_bytes_out', 'wire_bytes_in',
+                                       'plain_bytes_out', 'plain_bytes_in', 'body_bytes',
+                                       'append_bytes')}
+    print('# compressed session: wire/plain out %d/%d, in %d/%d' % (
+        d['wire_bytes_out'], d['plain_bytes_out'], d['wire_bytes_in'], d['plain_bytes_in']))
+    check(d['compress_sessions'] == 1, 'counters: compress_sessions counts the connection', d)
+    check(d['wire_bytes_out'] * 4 < d['plain_bytes_out'] and
+          d['wire_bytes_in'] * 4 < d['plain_bytes_in'],
+          'counters: wire bytes < plain bytes / 4 both ways for text', d)
+    mine = {'wire_bytes_out': c.wire_in, 'plain_bytes_out': c.plain_in,
+            'wire_bytes_in': c.wire_out, 'plain_bytes_in': c.plain_out}
+    check(all(d[k] == v for k, v in mine.items()),
+          'counters: wire_/plain_bytes_* are what the client received and sent', (d, mine))
+    check(d['body_bytes'] == len(big) and d['append_bytes'] == len(data) + len(small),
+          'counters: body_bytes and append_bytes still count plaintext', d)
+
+    ctl('set', compress=False)
+    c = Imap()
+    u, t = c.cmd('LOGIN %s %s' % (USER, PASS))
+    u2, t2 = c.cmd('CAPABILITY')
+    u3, t3 = c.cmd('COMPRESS DEFLATE')
+    check(not any('COMPRESS' in x for x in u + u2) and u2 and
+          u2[0].startswith('* CAPABILITY IMAP4rev1') and t3.startswith('NO'),
+          'compress=false: no COMPRESS=DEFLATE after login, COMPRESS refused (NO)', (u, u2, t3))
+    c.close()
+    ctl('set', compress=True)
+
+    # A client that sends compressed bytes right behind the COMPRESS line.
+    c = Imap(login=True)
+    z = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    c.send(b'Z1 COMPRESS DEFLATE\r\n' + z.compress(b'Z2 NOOP\r\n') + z.flush(zlib.Z_SYNC_FLUSH))
+    r1 = c.resp()
+    c.deflate()
+    r2 = c.resp()
+    check(r1 == 'Z1 OK DEFLATE active' and r2 == 'Z2 OK Success',
+          'compressed bytes that came with the COMPRESS line are inflated too', (r1, r2))
+    c.close()
+
+
 def test_limits():
     ctl('reset_counters')
     c = Imap(login=True)
@@ -682,7 +836,7 @@ def test_smtp():
 
 def main():
     for t in (test_auth, test_list, test_labels, test_append_search, test_idle_and_reset,
-              test_limits, test_robustness, test_smtp):
+              test_compress, test_limits, test_robustness, test_smtp):
         try:
             t()
         except Exception as e:     # one broken group must not hide the others
