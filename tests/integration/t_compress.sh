@@ -90,4 +90,22 @@ gd_daemon_stop
 proxy_stop
 check "... and both sides are equal after it" gd_compare INBOX
 
+# --- the Gmail fixture, which offers COMPRESS=DEFLATE as Gmail does -----------
+source tests/gmail/fixture.sh
+gm_start || exit 1
+trap 'gd_daemon_stop; proxy_stop; _gd_cleanup; gm_cleanup; dc_cleanup' EXIT
+gen=$(mktemp -d /tmp/gmz.XXXXXX)
+GD_DIRS+=("$gen")
+python3 tests/lib/genmail.py --count 60 --seed gz --min-size 8K --max-size 24K --out "$gen" >/dev/null
+for f in "$gen"/*.eml; do gm_add "$f" '\Inbox' '' >/dev/null; done
+gm_ctl reset_counters >/dev/null
+gd_setup_gmail
+check "a sync with the Gmail fixture" gd -q sync
+check "... every connection compressed" \
+	test "$(gm_counter compress_sessions)" -ge 1 -a "$(gm_counter compress_sessions)" -eq "$(gm_counter connections)"
+out=$(gm_counter wire_bytes_out) plain_out=$(gm_counter plain_bytes_out)
+diag "Gmail fixture: $out bytes on the wire for $plain_out of IMAP"
+check "... the server's bytes at most half on the wire" test "$((out * 2))" -le "$plain_out"
+check_eq "... all 60 messages" 60 "$(find "$GD_MAIL/INBOX" -type f | wc -l)"
+
 tap_done
