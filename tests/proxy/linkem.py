@@ -27,8 +27,9 @@ client to server, s2c: server to client) is one link:
            beyond that the proxy stops reading that connection, so TCP
            flow control pushes back on the sender as a real bottleneck
            would; as the queue is FIFO, connections that keep their part
-           full share the rate evenly. Bytes delivered late because the receiver does not read
-           are buffered (up to 4 MiB a connection, then reading stops too).
+           full share the rate evenly. Bytes delivered late because the
+           receiver does not read are buffered (up to 4 MiB a connection,
+           then reading stops too).
 
 Bytes are counted per direction when delivered, over the proxy's whole
 life and across connections; --count-file gets "C2S S2C" when the proxy
