@@ -20,6 +20,7 @@
 #       stops it (TERM, then KILL after 5 s) and waits for it.
 
 LINKEM_PID=
+# shellcheck disable=SC2034 # for the caller
 LINKEM_PORT=
 LINKEM_COUNTS=
 LINKEM_SETTLE=
@@ -48,6 +49,7 @@ linkem_start() {
 		sleep 0.05
 	done
 	[ -s "$pf" ] || return 1
+	# shellcheck disable=SC2034 # for the caller
 	LINKEM_PORT=$(cat "$pf")
 	rm -f "$pf"
 }
