@@ -136,6 +136,7 @@ bench: deps
 	@tests/bench/run.sh
 	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools tests/bench/latency.sh
 	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir tests/bench/netlatency.sh
+	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir tests/bench/link.sh
 
 # The long soak (tests/soak/soak.sh; `make check` runs it for 90 s as
 # t_soak). SOAK_SEED, SOAK_REPORT=FILE and SOAK_KEEP=DIR are passed on.
