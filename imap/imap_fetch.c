@@ -13,6 +13,7 @@
 
 #include "util/msgflags.h"
 #include "imap/imap_p.h"
+#include "imap/message.h"
 #include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
@@ -434,7 +435,8 @@ int imap_fetch_meta(struct imap *imap, uint32_t uid_lo, uint32_t uid_hi, uint64_
  * 0x80 (Dovecot) without a word; but its BINARY[] of a message whose own
  * Content-Transfer-Encoding is base64 or quoted-printable comes back
  * decoded, with another header (Dovecot): not the message either. So
- * BODY[] is fetched first, and a message holding 0x80 is fetched again
+ * BODY[] is fetched first, and a message holding a 0x80 byte outside a
+ * well-formed UTF-8 sequence (message_has_stray_0x80) is fetched again
  * with both sections: BINARY[] is kept when it is BODY[] with some 0x80
  * bytes made NUL, else BODY[] is. When the server refuses the second
  * fetch (NO [UNKNOWN-CTE]), a third one asks for BODY[] alone. */
@@ -522,7 +524,8 @@ static void body_handler(struct mailimap_msg_att *att, void *ctx)
 		return;
 	data = sec->sec_body_part;
 	len = sec->sec_length;
-	if (run->pass == PASS_BODY && run->binary && memchr(data, 0x80, len)) {
+	/* UTF-8 text has 0x80 bytes too: only a stray one may be a NUL. */
+	if (run->pass == PASS_BODY && run->binary && message_has_stray_0x80(data, len)) {
 		run->n_again += !run->again[i];
 		run->again[i] = true;
 		return;

@@ -126,3 +126,52 @@ uint64_t message_normalise(const char *data, size_t len, message_sink_fn *sink, 
 	}
 	return 0;
 }
+
+/* The length of the UTF-8 sequence lead byte c starts, 0 when c is no
+ * lead byte (RFC 3629: C2..F4). */
+static size_t utf8_seq_len(unsigned char c)
+{
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/* Whether the 0x80 at p[at] is a continuation byte of a well-formed
+ * sequence: a lead byte at most 3 bytes back whose sequence covers it,
+ * with only continuation bytes between. */
+static bool in_utf8_seq(const unsigned char *p, size_t len, size_t at)
+{
+	for (size_t back = 1; back <= 3 && back <= at; back++) {
+		size_t lead = at - back, n = utf8_seq_len(p[lead]);
+
+		if ((p[lead] & 0xc0) == 0x80)
+			continue; /* another continuation byte: look further back */
+		if (n == 0 || back >= n || lead + n > len)
+			return false;
+		for (size_t k = lead + 1; k < lead + n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				return false;
+		return true;
+	}
+	return false;
+}
+
+bool message_has_stray_0x80(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	const unsigned char *hit;
+
+	for (size_t at = 0; at < len; at++) {
+		hit = memchr(p + at, 0x80, len - at);
+		if (!hit)
+			return false;
+		at = (size_t)(hit - p);
+		if (!in_utf8_seq(p, len, at))
+			return true;
+	}
+	return false;
+}

@@ -3,6 +3,7 @@
 #ifndef GMAILDIR_IMAP_MESSAGE_H
 #define GMAILDIR_IMAP_MESSAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,11 @@ typedef void message_sink_fn(const char *p, size_t n, void *ctx);
  * counts two bytes. For the server's side, pass BODY[HEADER]: its body
  * size is RFC822.SIZE minus the header's length. */
 uint64_t message_normalise(const char *data, size_t len, message_sink_fn *sink, void *ctx);
+
+/* True when data holds a byte 0x80 that is not part of a well-formed
+ * UTF-8 sequence: where Dovecot's BODY[] may show a NUL of the stored
+ * message (it sends 0x80 for NUL), so BINARY[] is worth asking for. UTF-8
+ * text, whose continuation bytes include 0x80, is not suspect. Pure. */
+bool message_has_stray_0x80(const char *data, size_t len);
 
 #endif

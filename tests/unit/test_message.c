@@ -175,12 +175,46 @@ static void test_normalise_nul(void **state)
 	assert_memory_equal(c.buf, "A: x\0y\nB: z\n", 12);
 }
 
+/* Where a NUL may hide behind Dovecot's 0x80: never in UTF-8 text. */
+static void test_stray_0x80(void **state)
+{
+	static const struct {
+		const char *data;
+		size_t len;
+		bool stray;
+	} stray_cases[] = {
+	    {"plain ASCII\r\n", 13, false},
+	    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 15, false}, /* é € 😀 */
+	    {"\xc2\x80", 2, false},				      /* U+0080 */
+	    {"\xe2\x80\x80", 3, false},				      /* U+2000 */
+	    {"\xf0\x90\x80\x80", 4, false},			      /* U+10000 */
+	    {"a\x80"
+	     "b",
+	     3, true}, /* a NUL made 0x80 */
+	    {"\x80", 1, true},
+	    {"caf\xc3\xa9\x80", 6, true}, /* a NUL right after a whole sequence */
+	    {"\xe2\x80", 2, true},	  /* cut short */
+	    {"\xc3\xa9\xe2\x82\x80", 5, false},
+	    {"\xa0\x80", 2, true}, /* continuation bytes with no lead */
+	    {"\xc0\x80", 2, true}, /* overlong NUL: not well-formed */
+	    {"windows-1252 euro \x80", 19, true},
+	    {"", 0, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(stray_cases) / sizeof(stray_cases[0]); i++) {
+		if (message_has_stray_0x80(stray_cases[i].data, stray_cases[i].len) !=
+		    stray_cases[i].stray)
+			fail_msg("case %zu", i);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),	  cmocka_unit_test(test_length),
 	    cmocka_unit_test(test_normalise),	  cmocka_unit_test(test_normalise_server_side),
-	    cmocka_unit_test(test_normalise_nul),
+	    cmocka_unit_test(test_normalise_nul), cmocka_unit_test(test_stray_0x80),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
