@@ -59,19 +59,31 @@ struct dl_batch {
 	struct sync_env *env; /* the connections this batch runs on */
 	struct maildir *md;   /* this runner's handle on job's Maildir */
 	struct link_cache *links;
-	struct dl_item *items; /* sorted by UID */
+	struct dl_item *items; /* ascending UIDs */
 	size_t n;
 	size_t failed;	  /* messages whose delivery failed locally */
 	struct error err; /* the first local delivery error */
 };
 
-static int cmp_item(const void *a, const void *b, void *ctx)
+/* Newest (highest UID) first. */
+static int cmp_item_newest(const void *a, const void *b, void *ctx)
 {
 	const struct remote_msg *r = ctx;
 	uint32_t ua = r[((const struct dl_item *)a)->remote].uid;
 	uint32_t ub = r[((const struct dl_item *)b)->remote].uid;
 
-	return ua < ub ? -1 : ua > ub;
+	return ua > ub ? -1 : ua < ub;
+}
+
+/* Items [0, n) in ascending UID order, from the newest-first order. */
+static void reverse_items(struct dl_item *items, size_t n)
+{
+	for (size_t i = 0; i < n / 2; i++) {
+		struct dl_item t = items[i];
+
+		items[i] = items[n - 1 - i];
+		items[n - 1 - i] = t;
+	}
 }
 
 static struct dl_item *find_item(struct dl_batch *b, uint32_t uid)
@@ -390,8 +402,11 @@ static void free_items(struct dl_item *items, size_t n)
 	free(items);
 }
 
-/* The messages to download, sorted by UID so that batches are compact UID
- * sets. */
+/* The messages to download, newest first: a first sync of a big folder
+ * brings this week's mail in seconds while the rest streams in (the
+ * folder's checkpoint is written only once all of it is here, so an
+ * interrupted run leaves nothing out). Each batch is a run of UIDs,
+ * turned ascending when it is taken (take_batch). */
 static struct dl_item *collect(const struct folder_job *job, size_t *n_r, uint64_t *bytes_r)
 {
 	struct dl_item *items = xcalloc(job->plan.n, sizeof(*items));
@@ -408,7 +423,7 @@ static struct dl_item *collect(const struct folder_job *job, size_t *n_r, uint64
 		*bytes_r += job->remote[a->remote].size;
 		n++;
 	}
-	qsort_r(items, n, sizeof(*items), cmp_item, (void *)job->remote);
+	qsort_r(items, n, sizeof(*items), cmp_item_newest, (void *)job->remote);
 	*n_r = n;
 	return items;
 }
@@ -449,7 +464,7 @@ size_t download_batches(const struct folder_job *job)
  * fetch, commit, pairs), so batches of one folder can run side by side. */
 struct dl_run {
 	struct folder_job *job;
-	struct dl_item *items; /* owned, sorted by UID */
+	struct dl_item *items; /* owned: newest first; each batch taken ascending */
 	size_t n;
 	size_t next; /* the first item not taken yet */
 	size_t n_done;
@@ -472,6 +487,8 @@ static bool take_batch(struct dl_run *run, struct sync_env *env, struct dl_batch
 	if (ok) {
 		b->items = run->items + run->next;
 		b->n = batch_len(run->job, b->items, run->n - run->next);
+		/* A compact UID set, and find_item's binary search. */
+		reverse_items(b->items, b->n);
 		run->next += b->n;
 	}
 	pthread_mutex_unlock(&run->lock);

@@ -77,4 +77,25 @@ done
 check_eq "pieces: every pair recorded" 502 "$(gd_state 'select count(*) from pairs')"
 check_eq "pieces: no intent left behind" 0 "$(gd_state 'select count(*) from intents')"
 check_eq "pieces: no file left in tmp/" "" "$(find "$GD_MAIL" -type f -path "$GD_MAIL/*/tmp/*" | head -3)"
+# Newest first: a first sync brings the latest mail before the old. With
+# batches of 50 messages, INBOX's first body FETCH asks for its newest
+# UIDs (the highest is in it, UID 1 is not), and the last for its oldest.
+gd_setup newest
+GMAILDIR_BATCH_MESSAGES=50 gd -vv sync newest/INBOX >"$GD_DIR/log" 2>&1
+check "newest first: the sync exits 0" test $? -eq 0
+sets=$(grep -oE '> [0-9]+ UID FETCH [0-9:,]+ \(UID BODY\.PEEK\[\]\)' "$GD_DIR/log" | awk '{print $5}')
+top=$(dc_uids "$DC_USER" INBOX | sort -n | tail -1)
+in_set() { python3 -c '
+import sys
+uid, spec = int(sys.argv[1]), sys.argv[2]
+for r in spec.split(","):
+    lo, _, hi = r.partition(":")
+    if int(lo) <= uid <= int(hi or lo): sys.exit(0)
+sys.exit(1)' "$1" "$2"; }
+check "... several batches" test "$(wc -l <<<"$sets")" -ge 3
+check "... the first has the newest message (UID $top)" in_set "$top" "$(head -1 <<<"$sets")"
+not_in_set() { ! in_set "$@"; }
+check "... and not the oldest" not_in_set 1 "$(head -1 <<<"$sets")"
+check "... the last one has the oldest" in_set 1 "$(tail -1 <<<"$sets")"
+check "... INBOX byte-identical, once, flags and mtime right" gd_compare INBOX
 tap_done
