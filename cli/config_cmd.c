@@ -118,6 +118,10 @@ static void print_account(const struct account_conf *a)
 	       "    status_interval: %u\n    timeout: %u\n    compress: %s\n",
 	       a->poll_interval, a->connections, a->max_connections, a->status_interval, a->timeout,
 	       a->compress == COMPRESS_NEVER ? "never" : "auto");
+	if (a->max_age)
+		printf("    max_age: %u\n", a->max_age);
+	if (a->max_size)
+		printf("    max_size: %llu\n", (unsigned long long)a->max_size);
 	print_smtp(&a->smtp);
 }
 

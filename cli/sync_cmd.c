@@ -72,15 +72,18 @@ static void print_counts(const struct engine_folder_report *r, bool dry_run)
 		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
 		return;
 	}
-	char linked[48] = "";
+	char linked[48] = "", held[80] = "";
 
+	if (r->held)
+		snprintf(held, sizeof(held), "; %zu left on the server by max_age/max_size",
+			 r->held);
 	if (r->linked)
 		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
 	printf("%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
-	       "deleted %zu here %zu there, %zu moved; %zu messages\n",
+	       "deleted %zu here %zu there, %zu moved; %zu messages%s\n",
 	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6, linked,
 	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
-	       r->moved, r->messages);
+	       r->moved, r->messages, held);
 }
 
 /* --dry-run: the plan of every folder, one row each, printed at the end. */

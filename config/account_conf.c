@@ -5,6 +5,7 @@
 #include "config/config_p.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@ enum key {
 	K_MAX_CONNECTIONS,
 	K_STATUS_INTERVAL,
 	K_COMPRESS,
+	K_MAX_AGE,
+	K_MAX_SIZE,
 	K_TIMEOUT,
 	K_TRASH,
 	K_POST_SYNC_COMMAND,
@@ -323,6 +326,44 @@ static int set_compress(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return 0;
 }
 
+/* Partial sync (gmaildir.yaml(5)): a message the limits keep on the
+ * server is never taken as deleted on either side. */
+static int set_max_age(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return schema_uint(c, v, 1, 36500, &acct(obj)->max_age);
+}
+
+/* "10M", "500K", "2G" or bytes. */
+static int set_max_size(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	const char *raw = NULL;
+	char *end = NULL;
+	unsigned long long n, mul = 1;
+	int ret = -1;
+
+	if (schema_string(c, v, SCHEMA_ONE_LINE, &raw) < 0)
+		return -1;
+	errno = 0;
+	n = strtoull(raw, &end, 10);
+	if (end && (*end == 'K' || *end == 'k'))
+		mul = 1ull << 10;
+	else if (end && (*end == 'M' || *end == 'm'))
+		mul = 1ull << 20;
+	else if (end && (*end == 'G' || *end == 'g'))
+		mul = 1ull << 30;
+	if (mul > 1)
+		end++;
+	if (errno || end == raw || *end || n == 0 || n > (1ull << 40) / mul || raw[0] == '-')
+		schema_error(c, v, "%s: expected a size like 10M, 500K or 2G, got \"%s\"", c->key,
+			     raw);
+	else {
+		acct(obj)->max_size = n * mul;
+		ret = 0;
+	}
+	free((void *)raw);
+	return ret;
+}
+
 static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
 	return schema_uint(c, v, 1, 3600, &acct(obj)->timeout);
@@ -364,6 +405,8 @@ static const struct schema_key account_keys[K_COUNT] = {
     [K_MAX_CONNECTIONS] = {"max_connections", set_max_connections},
     [K_STATUS_INTERVAL] = {"status_interval", set_status_interval},
     [K_COMPRESS] = {"compress", set_compress},
+    [K_MAX_AGE] = {"max_age", set_max_age},
+    [K_MAX_SIZE] = {"max_size", set_max_size},
     [K_TIMEOUT] = {"timeout", set_timeout},
     [K_TRASH] = {"trash", set_trash},
     [K_POST_SYNC_COMMAND] = {"post_sync_command", set_post_sync_command},

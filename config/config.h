@@ -109,6 +109,8 @@ struct account_conf {
 	unsigned status_interval;      /* seconds: STATUS polling beyond it; 60 */
 	unsigned timeout;	       /* network timeout in seconds, default 60 */
 	enum compress_mode compress;   /* COMPRESS=DEFLATE when offered; default auto */
+	unsigned max_age;	       /* days: older server messages are left there; 0 off */
+	uint64_t max_size;	       /* bytes: bigger ones are left there; 0 off */
 	const char *post_sync_command; /* run after a sync that changed local mail */
 	struct smtp_conf smtp;
 	struct oauth2_conf oauth2; /* auth: xoauth2 without oauth2_token_command */

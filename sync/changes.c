@@ -90,8 +90,10 @@ static bool state_incremental(const struct folder_job *job)
 {
 	const struct state_folder *sf = &job->sf;
 
+	/* max_age needs every message's INTERNALDATE, which only the full
+	 * listing brings (the pairs keep no date). */
 	return sf->id != 0 && sf->uidvalidity != 0 && sf->uidnext > 1 && sf->highestmodseq != 0 &&
-	       job->env->acct->direction != DIRECTION_PUSH;
+	       job->env->acct->direction != DIRECTION_PUSH && job->env->acct->max_age == 0;
 }
 
 static bool incremental_ok(const struct folder_job *job)

@@ -27,6 +27,7 @@ struct engine_folder_report {
 	size_t deleted_local;
 	size_t deleted_remote;
 	size_t moved;
+	size_t held; /* left on the server by max_age / max_size */
 	uint64_t bytes_down;
 	uint64_t bytes_up;
 	size_t messages; /* pairs after the sync */

@@ -211,8 +211,13 @@ static void fill_plan_input(struct folder_job *job, struct plan_input *in)
 	struct plan_local *l = xcalloc(job->n_local, sizeof(*l));
 	struct plan_base *b = xcalloc(job->n_pairs, sizeof(*b));
 
+	time_t now = time(NULL);
+
 	for (size_t i = 0; i < job->n_remote; i++)
-		r[i] = (struct plan_remote){job->remote[i].uid, job->remote[i].flags};
+		r[i] = (struct plan_remote){job->remote[i].uid, job->remote[i].flags,
+					    plan_held(acct->max_age, acct->max_size,
+						      job->remote[i].size,
+						      job->remote[i].internaldate, now)};
 	for (size_t i = 0; i < job->n_local; i++)
 		l[i] = (struct plan_local){job->local[i].unique, job->local[i].flags, false};
 	for (size_t i = 0; i < job->n_pairs; i++)
@@ -326,6 +331,7 @@ static void count_plan(struct folder_job *job)
 {
 	struct engine_folder_report *r = &job->report;
 
+	r->held = job->plan.n_held;
 	for (size_t i = 0; i < job->plan.n; i++) {
 		const struct plan_action *a = &job->plan.actions[i];
 
@@ -378,6 +384,24 @@ static int check_uidnext(const struct folder_job *job, struct error *err)
 	return -1;
 }
 
+/* The Maildir's stamp, with the partial-sync limits mixed in: a change of
+ * max_age or max_size makes every folder look changed once, so that the
+ * messages a raised limit lets in are fetched even where nothing else
+ * changed. 0 (no stamp) stays 0; without limits the stamp is the
+ * Maildir's own. */
+static int take_stamp(struct folder_job *job, struct error *err)
+{
+	const struct account_conf *a = job->env->acct;
+	uint64_t mark =
+	    ((uint64_t)a->max_age * 0x9e3779b97f4a7c15ull) ^ (a->max_size * 0xc2b2ae3d27d4eb4full);
+
+	if (maildir_settled_stamp(job->md, &job->stamp, err) < 0)
+		return -1;
+	if (job->stamp)
+		job->stamp ^= mark;
+	return 0;
+}
+
 /* A folder whose Maildir did not change since the last sync is asked about
  * with STATUS first: servers answer it from an index without opening the
  * mailbox, several times cheaper than SELECT, and a quiet folder then needs
@@ -393,8 +417,7 @@ static int status_quiet(struct folder_job *job, struct error *err)
 	    imap_is_selected(imap, job->mbx->name) ||
 	    maildir_open(job->local_abs, false, &job->md, &ignored) < 0)
 		return 0;
-	if (maildir_settled_stamp(job->md, &job->stamp, err) < 0 ||
-	    count_intents(job, &n_intents, err) < 0 ||
+	if (take_stamp(job, err) < 0 || count_intents(job, &n_intents, err) < 0 ||
 	    state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0)
 		return -1;
 	if (n_intents == 0 && job->stamp != 0 && job->stamp == job->sf.local_stamp) {
@@ -438,7 +461,7 @@ int folder_plan(struct folder_job *job, struct error *err)
 	if (job->drop_remote)
 		return 0;
 	/* The stamp is taken before the scan: a change made after it moves it. */
-	if (job->md && maildir_settled_stamp(job->md, &job->stamp, err) < 0)
+	if (job->md && take_stamp(job, err) < 0)
 		return -1;
 	job->n_known = n_pairs;
 	if (job->sf.id && count_intents(job, &n_intents, err) < 0)

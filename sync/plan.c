@@ -128,9 +128,13 @@ static void plan_local_gone(struct plan_ctx *c, size_t r, size_t b)
 {
 	bool remote_modified = c->in->remote[r].flags != c->in->base[b].flags;
 
-	if (c->in->direction == DIRECTION_PULL ||
-	    (remote_modified && c->in->conflicts == CONFLICT_KEEP &&
-	     c->in->direction == DIRECTION_BOTH))
+	/* Aged out (or the size limit came down): the user's copy went, the
+	 * server's stays. */
+	if (c->in->remote[r].held)
+		add(c, PLAN_FORGET, PLAN_NONE, PLAN_NONE, b);
+	else if (c->in->direction == DIRECTION_PULL ||
+		 (remote_modified && c->in->conflicts == CONFLICT_KEEP &&
+		  c->in->direction == DIRECTION_BOTH))
 		add(c, PLAN_RESTORE_LOCAL, r, PLAN_NONE, b);
 	else
 		add(c, PLAN_DELETE_REMOTE, r, PLAN_NONE, b);
@@ -186,9 +190,14 @@ static void mark_duplicate_keys(struct plan_ctx *c)
 
 static void plan_unpaired(struct plan_ctx *c)
 {
-	for (size_t r = 0; r < c->in->n_remote; r++)
-		if (!c->remote_used[r] && c->in->direction != DIRECTION_PUSH)
+	for (size_t r = 0; r < c->in->n_remote; r++) {
+		if (c->remote_used[r])
+			continue;
+		if (c->in->remote[r].held)
+			c->plan->n_held++;
+		else if (c->in->direction != DIRECTION_PUSH)
 			add(c, PLAN_DOWNLOAD, r, PLAN_NONE, PLAN_NONE);
+	}
 	for (size_t l = 0; l < c->in->n_local; l++)
 		if (!c->local_used[l] && !c->in->local[l].local_only &&
 		    c->in->direction != DIRECTION_PULL)
@@ -238,4 +247,11 @@ const char *plan_op_name(enum plan_op op)
 	};
 
 	return names[op];
+}
+
+bool plan_held(unsigned max_age, uint64_t max_size, uint32_t size, time_t internaldate, time_t now)
+{
+	if (max_size && size > max_size)
+		return true;
+	return max_age && internaldate > 0 && internaldate < now - (time_t)max_age * 86400;
 }

@@ -21,13 +21,15 @@
  *  - remote_deletions keep: a message expunged on the server stays on disk,
  *    its pair is dropped and the key is remembered as local-only.
  * Keys listed as local-only (kept after a remote deletion) are never
- * uploaded. */
+ * uploaded. A remote message held by the partial-sync limits is never
+ * downloaded and never deleted for being absent locally. */
 #ifndef GMAILDIR_SYNC_PLAN_H
 #define GMAILDIR_SYNC_PLAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config/config.h"
 
@@ -36,6 +38,10 @@
 struct plan_remote {
 	uint32_t uid;
 	unsigned flags;
+	/* Kept on the server by the partial-sync limits (max_age, max_size):
+	 * not downloaded, and its file missing is no local deletion (the pair
+	 * is forgotten, the message stays on the server). */
+	bool held;
 };
 
 struct plan_local {
@@ -102,6 +108,7 @@ struct plan {
 	/* Tallies, for the mass-deletion guard and reports. */
 	size_t n_delete_local;
 	size_t n_delete_remote;
+	size_t n_held; /* unpaired remote messages the limits keep there */
 };
 
 /* Builds the plan. Never fails (allocation aborts). Free with plan_free. */
@@ -115,5 +122,10 @@ void plan_free(struct plan *plan);
 bool plan_mass_delete(size_t n_delete, size_t n_pairs, double share, size_t min_count);
 
 const char *plan_op_name(enum plan_op op);
+
+/* Whether the partial-sync limits keep a message on the server: older
+ * than max_age days by its INTERNALDATE (when known: 0 is not), or bigger
+ * than max_size bytes; 0 turns a limit off. Pure. */
+bool plan_held(unsigned max_age, uint64_t max_size, uint32_t size, time_t internaldate, time_t now);
 
 #endif

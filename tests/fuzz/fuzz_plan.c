@@ -78,7 +78,7 @@ struct view {
 static void make_view(const struct model *m, struct view *v)
 {
 	for (size_t i = 0; i < m->nr; i++)
-		v->r[i] = (struct plan_remote){m->r[i].uid, m->r[i].flags};
+		v->r[i] = (struct plan_remote){m->r[i].uid, m->r[i].flags, false};
 	for (size_t i = 0; i < m->nl; i++)
 		v->l[i] = (struct plan_local){m->l[i].key, m->l[i].flags, m->l[i].local_only};
 	for (size_t i = 0; i < m->nb; i++)

@@ -95,6 +95,11 @@ static const char full_yaml[] =
     "    poll_interval: 600\n"
     "    connections: 15\n"
     "    timeout: 3600\n"
+    "    max_age: 90\n"
+    "    max_size: 25M\n"
+    "    max_connections: 12\n"
+    "    status_interval: 30\n"
+    "    compress: never\n"
     "  - name: personal\n"
     "    provider: gmail\n"
     "    user: me@gmail.com\n"
@@ -132,6 +137,11 @@ static void test_full(void **state)
 	assert_list(&a->idle, 2, "INBOX", "Sent");
 	assert_int_equal(a->poll_interval, 600);
 	assert_int_equal(a->connections, 15);
+	assert_int_equal(a->max_age, 90);
+	assert_int_equal(a->max_size, 25u << 20);
+	assert_int_equal(a->max_connections, 12);
+	assert_int_equal(a->status_interval, 30);
+	assert_int_equal(a->compress, COMPRESS_NEVER);
 	assert_int_equal(a->timeout, 3600);
 
 	a = config_account(cfg, 1);
@@ -630,6 +640,16 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:7:20: poll_interval: \"5\" is out of range (10..86400)"},
     {"too many connections", ACC "    connections: 16\n", 0,
      "t.yaml:7:18: connections: \"16\" is out of range (1..15)"},
+    {"max_size without a number", ACC "    max_size: 10X\n", 0,
+     "t.yaml:7:15: max_size: expected a size like 10M, 500K or 2G, got \"10X\""},
+    {"max_size zero", ACC "    max_size: 0\n", 0,
+     "t.yaml:7:15: max_size: expected a size like 10M, 500K or 2G, got \"0\""},
+    {"max_age zero", ACC "    max_age: 0\n", 0,
+     "t.yaml:7:14: max_age: \"0\" is out of range (1..36500)"},
+    {"compress maybe", ACC "    compress: maybe\n", 0,
+     "t.yaml:7:15: compress: expected auto or never, got \"maybe\""},
+    {"max_connections one", ACC "    max_connections: 1\n", 0,
+     "t.yaml:7:22: max_connections: \"1\" is out of range (2..50)"},
     {"timeout zero", ACC "    timeout: 0\n", 0,
      "t.yaml:7:14: timeout: \"0\" is out of range (1..3600)"},
     {"timeout too long", ACC "    timeout: 3601\n", 0,

@@ -100,7 +100,7 @@ struct view {
 static void make_view(const struct model *m, struct view *v)
 {
 	for (size_t i = 0; i < m->nr; i++)
-		v->r[i] = (struct plan_remote){m->r[i].uid, m->r[i].flags};
+		v->r[i] = (struct plan_remote){m->r[i].uid, m->r[i].flags, false};
 	for (size_t i = 0; i < m->nl; i++)
 		v->l[i] = (struct plan_local){m->l[i].key, m->l[i].flags, m->l[i].local_only};
 	for (size_t i = 0; i < m->nb; i++)
@@ -1348,7 +1348,7 @@ static void test_dup_key_unpaired(void **state)
  * neither paired nor uploaded, whichever order the files come in. */
 static void test_dup_key_paired(void **state)
 {
-	const struct plan_remote r[] = {{5, FS}};
+	const struct plan_remote r[] = {{5, FS, false}};
 	const struct plan_base b[] = {{5, "k", FS}};
 	const struct plan_local l2[] = {{"k", FS, false}, {"k", FS, false}};
 	const struct plan_local l3[] = {{"k", FS, false}, {"k", 0, false}, {"k", FF, false}};
@@ -1371,11 +1371,59 @@ static void test_dup_key_paired(void **state)
 	plan_free(&p);
 }
 
+/* Partial sync: a message the limits keep on the server is never
+ * downloaded, and its file missing is no local deletion in any
+ * direction: the pair is forgotten, the server keeps it. Its flags still
+ * sync while both copies exist. */
+static void test_held_by_limits(void **state)
+{
+	const struct plan_remote r[] = {{1, FS, true}, {2, 0, true}, {3, FS, false}};
+	const struct plan_base b[] = {{1, "one", FS}, {2, "two", 0}, {3, "three", FS}};
+	const struct plan_local gone[] = {{"two", FF, false}};
+	const enum sync_direction dirs[] = {DIRECTION_BOTH, DIRECTION_PULL, DIRECTION_PUSH};
+	struct plan p;
+
+	(void)state;
+	for (size_t d = 0; d < 3; d++) {
+		/* "one" and "three" gone locally, "two" flagged here. */
+		plan_of(r, 3, gone, 1, b, 3, dirs[d], &p);
+		assert_int_equal(count_op(&p, PLAN_DOWNLOAD), 0);
+		assert_int_equal(count_op(&p, PLAN_FORGET), 1);
+		for (size_t i = 0; i < p.n; i++)
+			if (p.actions[i].op == PLAN_DELETE_REMOTE ||
+			    p.actions[i].op == PLAN_RESTORE_LOCAL)
+				assert_int_equal(p.actions[i].remote, 2); /* "three": not held */
+		if (dirs[d] != DIRECTION_PULL)
+			assert_int_equal(count_op(&p, PLAN_FLAGS), 1); /* "two": F pushed */
+		plan_free(&p);
+	}
+	/* Held and unpaired: not downloaded; unheld: downloaded. */
+	plan_of(r, 3, NULL, 0, NULL, 0, DIRECTION_BOTH, &p);
+	assert_int_equal(count_op(&p, PLAN_DOWNLOAD), 1);
+	assert_int_equal(p.actions[0].remote, 2);
+	plan_free(&p);
+}
+
+static void test_plan_held(void **state)
+{
+	time_t now = 1800000000;
+
+	(void)state;
+	assert_false(plan_held(0, 0, 1u << 30, 1, now));
+	assert_true(plan_held(0, 1000, 1001, now, now));
+	assert_false(plan_held(0, 1000, 1000, now, now));
+	assert_true(plan_held(30, 0, 10, now - 31 * 86400, now));
+	assert_false(plan_held(30, 0, 10, now - 29 * 86400, now));
+	/* An unknown date is never "old". */
+	assert_false(plan_held(30, 0, 10, 0, now));
+}
+
 /* ---- A folder of several messages, by hand, with the indices checked. ---- */
 
 static void test_mixed_folder(void **state)
 {
-	const struct plan_remote r[] = {{1, FS}, {2, FS | FF}, {4, 0}, {9, FR}};
+	const struct plan_remote r[] = {
+	    {1, FS, false}, {2, FS | FF, false}, {4, 0, false}, {9, FR, false}};
 	const struct plan_local l[] = {{"new", FT, false},
 				       {"b", FS, false},
 				       {"a", FS, false},
@@ -1419,7 +1467,7 @@ static void test_large_folder(void **state)
 	assert_true(r && l && b && keys);
 	for (size_t i = 0; i < N; i++) {
 		snprintf(keys[i], KEYLEN, "%zu", (i * 7919) % N);
-		r[i] = (struct plan_remote){(uint32_t)i + 1, FS};
+		r[i] = (struct plan_remote){(uint32_t)i + 1, FS, false};
 		l[i] = (struct plan_local){keys[i], FS, false};
 		b[(i * 31) % N] = (struct plan_base){(uint32_t)i + 1, NULL, FS};
 	}
@@ -1512,6 +1560,8 @@ int main(void)
 	    cmocka_unit_test(test_mixed_folder),
 	    cmocka_unit_test(test_dup_key_unpaired),
 	    cmocka_unit_test(test_dup_key_paired),
+	    cmocka_unit_test(test_held_by_limits),
+	    cmocka_unit_test(test_plan_held),
 	    cmocka_unit_test(test_cross_product),
 	    cmocka_unit_test(test_random_folders),
 	    cmocka_unit_test(test_random_folders_dup_keys),
