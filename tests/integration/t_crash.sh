@@ -15,7 +15,7 @@ dc_populate "$DC_USER" INBOX 400 21 1K 120K >/dev/null
 dc_populate "$DC_USER" Archive 200 22 1K 30K >/dev/null
 dc_add_flags "$DC_USER" INBOX 1:150 '\Seen'
 # Small batches: many commit points to be killed between.
-export GMAILDIR_BATCH_MESSAGES=4
+export GMAILDIR_BATCH_MESSAGES=2
 
 subset_ok() {
 	local f dump
@@ -32,7 +32,7 @@ RANDOM=4242
 bad=0
 progress=
 for i in $(seq 1 20); do
-	delay=$(printf '0.%03d' $((RANDOM % 250 + 10)))
+	delay=$(printf '0.%03d' $((RANDOM % 120 + 10)))
 	"$GMAILDIR_BIN" -c "$GD_CONF" -q sync >/dev/null 2>&1 &
 	pid=$!
 	sleep "$delay"
