@@ -345,11 +345,13 @@ static int set_max_size(struct schema_ctx *c, const struct ynode *v, void *obj)
 		return -1;
 	errno = 0;
 	n = strtoull(raw, &end, 10);
-	if (end && (*end == 'K' || *end == 'k'))
+	if (!end)
+		end = (char *)raw;
+	if (*end == 'K' || *end == 'k')
 		mul = 1ull << 10;
-	else if (end && (*end == 'M' || *end == 'm'))
+	else if (*end == 'M' || *end == 'm')
 		mul = 1ull << 20;
-	else if (end && (*end == 'G' || *end == 'g'))
+	else if (*end == 'G' || *end == 'g')
 		mul = 1ull << 30;
 	if (mul > 1)
 		end++;

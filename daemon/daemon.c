@@ -188,7 +188,7 @@ static void *worker_main(void *arg)
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
 			log_warn("%s: %s", a->acct->name, err.msg);
 		hook_changes_clear(&a->changes);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; folders && i < n; i++)
 			free(folders[i]);
 		free(folders);
 		pthread_mutex_lock(&a->mu);
