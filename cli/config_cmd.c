@@ -107,6 +107,16 @@ static void print_account(const struct account_conf *a)
 	print_list("folders.exclude", &a->exclude);
 	printf("    folders.propagate_deletes: %s\n",
 	       a->propagate_folder_deletes ? "true" : "false");
+	for (size_t i = 0; i < a->n_limits; i++) {
+		const struct folder_limits *l = &a->limits[i];
+
+		printf("    folders.limits \"%s\":", l->pattern);
+		if (l->set_age)
+			printf(" max_age %u", l->max_age);
+		if (l->set_size)
+			printf(" max_size %llu", (unsigned long long)l->max_size);
+		putchar('\n');
+	}
 	printf("    trash: %s\n", a->trash == TRASH_MOVE ? "move" : "expunge");
 	if (a->post_sync_command)
 		printf("    post_sync_command: \"%s\"\n", a->post_sync_command);

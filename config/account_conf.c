@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +50,7 @@ enum key {
 	K_COUNT
 };
 
-enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_PROPAGATE_DELETES, FK_COUNT };
+enum folder_key { FK_INCLUDE, FK_EXCLUDE, FK_PROPAGATE_DELETES, FK_LIMITS, FK_COUNT };
 
 /* The account being read and which of its keys were present. */
 struct actx {
@@ -224,10 +225,13 @@ static int set_propagate_deletes(struct schema_ctx *c, const struct ynode *v, vo
 	return schema_bool(c, v, &acct(obj)->propagate_folder_deletes);
 }
 
+static int set_limits(struct schema_ctx *c, const struct ynode *v, void *obj);
+
 static const struct schema_key folder_keys[FK_COUNT] = {
     [FK_INCLUDE] = {"include", set_include},
     [FK_EXCLUDE] = {"exclude", set_exclude},
     [FK_PROPAGATE_DELETES] = {"propagate_deletes", set_propagate_deletes},
+    [FK_LIMITS] = {"limits", set_limits},
 };
 
 static int set_folders(struct schema_ctx *c, const struct ynode *v, void *obj)
@@ -333,8 +337,8 @@ static int set_max_age(struct schema_ctx *c, const struct ynode *v, void *obj)
 	return schema_uint(c, v, 1, 36500, &acct(obj)->max_age);
 }
 
-/* "10M", "500K", "2G" or bytes. */
-static int set_max_size(struct schema_ctx *c, const struct ynode *v, void *obj)
+/* "10M", "500K", "2G" or bytes into *out; zero only with allow_zero. */
+static int read_size(struct schema_ctx *c, const struct ynode *v, bool allow_zero, uint64_t *out)
 {
 	const char *raw = NULL;
 	char *end = NULL;
@@ -355,15 +359,68 @@ static int set_max_size(struct schema_ctx *c, const struct ynode *v, void *obj)
 		mul = 1ull << 30;
 	if (mul > 1)
 		end++;
-	if (errno || end == raw || *end || n == 0 || n > (1ull << 40) / mul || raw[0] == '-')
+	if (errno || end == raw || *end || (n == 0 && !allow_zero) || n > (1ull << 40) / mul ||
+	    raw[0] == '-')
 		schema_error(c, v, "%s: expected a size like 10M, 500K or 2G, got \"%s\"", c->key,
 			     raw);
 	else {
-		acct(obj)->max_size = n * mul;
+		*out = n * mul;
 		ret = 0;
 	}
 	free((void *)raw);
 	return ret;
+}
+
+static int set_max_size(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	return read_size(c, v, false, &acct(obj)->max_size);
+}
+
+/* One folders.limits entry: max_age and/or max_size, 0 for none. */
+static int set_limit_age(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	struct folder_limits *l = obj;
+
+	l->set_age = true;
+	return schema_uint(c, v, 0, 36500, &l->max_age);
+}
+
+static int set_limit_size(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	struct folder_limits *l = obj;
+
+	l->set_size = true;
+	return read_size(c, v, true, &l->max_size);
+}
+
+static const struct schema_key limit_keys[] = {
+    {"max_age", set_limit_age},
+    {"max_size", set_limit_size},
+};
+
+/* folders.limits: a mapping of folder patterns to their limits. */
+static int set_limits(struct schema_ctx *c, const struct ynode *v, void *obj)
+{
+	struct account_conf *a = acct(obj);
+	size_t cap = 0;
+
+	if (v->kind != YNODE_MAPPING)
+		return schema_expected(c, v, "a mapping of folder patterns to limits");
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const struct ynode *key = v->kids[i], *val = v->kids[i + 1];
+		const struct ynode *seen[2] = {NULL, NULL};
+		struct folder_limits *l;
+
+		if (key->kind != YNODE_SCALAR || key->len == 0 || memchr(key->value, 0, key->len))
+			return schema_expected(c, key, "a folder pattern");
+		a->limits = xgrow(a->limits, &cap, a->n_limits + 1, sizeof(*a->limits));
+		l = &a->limits[a->n_limits++];
+		memset(l, 0, sizeof(*l));
+		l->pattern = xstrdup(key->value);
+		if (schema_walk_map(c, val, "folders.limits", limit_keys, 2, seen, l) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int set_timeout(struct schema_ctx *c, const struct ynode *v, void *obj)
@@ -567,8 +624,34 @@ void account_conf_deinit(struct account_conf *a)
 	free((char *)a->state_dir);
 	schema_strlist_free(&a->include);
 	schema_strlist_free(&a->exclude);
+	for (size_t i = 0; i < a->n_limits; i++)
+		free(a->limits[i].pattern);
+	free(a->limits);
 	schema_strlist_free(&a->idle);
 	smtp_conf_deinit(&a->smtp);
 	oauth2_conf_deinit(&a->oauth2);
 	memset(a, 0, sizeof(*a));
+}
+
+void config_folder_limits(const struct account_conf *acct, const char *folder, unsigned *max_age_r,
+			  uint64_t *max_size_r)
+{
+	bool age_done = false, size_done = false;
+
+	*max_age_r = acct->max_age;
+	*max_size_r = acct->max_size;
+	for (size_t i = 0; i < acct->n_limits && !(age_done && size_done); i++) {
+		const struct folder_limits *l = &acct->limits[i];
+
+		if (fnmatch(l->pattern, folder, 0) != 0)
+			continue;
+		if (l->set_age && !age_done) {
+			*max_age_r = l->max_age;
+			age_done = true;
+		}
+		if (l->set_size && !size_done) {
+			*max_size_r = l->max_size;
+			size_done = true;
+		}
+	}
 }

@@ -22,6 +22,15 @@ enum remote_deletions { REMOTE_DELETIONS_PROPAGATE = 0, REMOTE_DELETIONS_KEEP };
  * UID MOVE into the folder with the \Trash role. */
 enum trash_mode { TRASH_EXPUNGE = 0, TRASH_MOVE };
 enum compress_mode { COMPRESS_AUTO = 0, COMPRESS_NEVER };
+
+/* folders.limits: the partial-sync limits of the folders a pattern
+ * matches, overriding the account's (0: no limit there). */
+struct folder_limits {
+	char *pattern; /* owned: fnmatch, '*' crosses '/' */
+	bool set_age, set_size;
+	unsigned max_age;
+	uint64_t max_size;
+};
 /* How folders sit below the account root (DESIGN.md §10). Verbatim: folder
  * "A/B" is R/A/B, INBOX is R/INBOX. Maildir++ (Dovecot's and Courier's
  * default, mbsync's "SubFolders Maildir++"): INBOX is R itself, folder "A/B"
@@ -98,6 +107,8 @@ struct account_conf {
 	struct strlist include;		  /* default ["*"] */
 	struct strlist exclude;		  /* default [] */
 	bool propagate_folder_deletes;	  /* folders.propagate_deletes, default false */
+	struct folder_limits *limits;	  /* owned: folders.limits, in file order */
+	size_t n_limits;
 	enum conflict_policy conflicts;
 	enum sync_direction direction;
 	enum remote_deletions remote_deletions;
@@ -147,6 +158,11 @@ char *config_default_path(void);
  * command's stderr but never the secret. The caller frees *secret_r (and
  * should wipe it). Returns 0 ok, -1 error (scope ERR_ACCOUNT). */
 int config_get_secret(const struct account_conf *acct, char **secret_r, struct error *err);
+/* The partial-sync limits of folder (its local name, '/' between levels):
+ * the account's max_age and max_size, each overridden by the first
+ * folders.limits pattern that matches and sets it. Pure. */
+void config_folder_limits(const struct account_conf *acct, const char *folder, unsigned *max_age_r,
+			  uint64_t *max_size_r);
 
 /* config_get_secret() for the account's SMTP server (its smtp: block may
  * name another password or token source). */

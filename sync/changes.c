@@ -89,11 +89,14 @@ bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp)
 static bool state_incremental(const struct folder_job *job)
 {
 	const struct state_folder *sf = &job->sf;
+	unsigned age;
+	uint64_t size;
 
 	/* max_age needs every message's INTERNALDATE, which only the full
 	 * listing brings (the pairs keep no date). */
+	job_limits(job, &age, &size);
 	return sf->id != 0 && sf->uidvalidity != 0 && sf->uidnext > 1 && sf->highestmodseq != 0 &&
-	       job->env->acct->direction != DIRECTION_PUSH && job->env->acct->max_age == 0;
+	       job->env->acct->direction != DIRECTION_PUSH && age == 0;
 }
 
 static bool incremental_ok(const struct folder_job *job)

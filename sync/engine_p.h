@@ -104,6 +104,9 @@ int folder_load_pairs(struct folder_job *job, struct error *err);
 /* Index of the server message with this UID (job->remote is sorted by UID),
  * or PLAN_NONE. */
 size_t job_remote_index(const struct folder_job *job, uint32_t uid);
+/* The partial-sync limits of the job's folder (config_folder_limits by
+ * its local name). */
+void job_limits(const struct folder_job *job, unsigned *max_age_r, uint64_t *max_size_r);
 /* Index of the local file with this key (maildir_scan sorts by unique), or
  * PLAN_NONE. */
 size_t job_local_index(const struct folder_job *job, const char *key);

@@ -212,12 +212,14 @@ static void fill_plan_input(struct folder_job *job, struct plan_input *in)
 	struct plan_base *b = xcalloc(job->n_pairs, sizeof(*b));
 
 	time_t now = time(NULL);
+	unsigned age;
+	uint64_t size;
 
+	job_limits(job, &age, &size);
 	for (size_t i = 0; i < job->n_remote; i++)
-		r[i] = (struct plan_remote){job->remote[i].uid, job->remote[i].flags,
-					    plan_held(acct->max_age, acct->max_size,
-						      job->remote[i].size,
-						      job->remote[i].internaldate, now)};
+		r[i] = (struct plan_remote){
+		    job->remote[i].uid, job->remote[i].flags,
+		    plan_held(age, size, job->remote[i].size, job->remote[i].internaldate, now)};
 	for (size_t i = 0; i < job->n_local; i++)
 		l[i] = (struct plan_local){job->local[i].unique, job->local[i].flags, false};
 	for (size_t i = 0; i < job->n_pairs; i++)
@@ -391,9 +393,11 @@ static int check_uidnext(const struct folder_job *job, struct error *err)
  * Maildir's own. */
 static int take_stamp(struct folder_job *job, struct error *err)
 {
-	const struct account_conf *a = job->env->acct;
-	uint64_t mark =
-	    ((uint64_t)a->max_age * 0x9e3779b97f4a7c15ull) ^ (a->max_size * 0xc2b2ae3d27d4eb4full);
+	unsigned age;
+	uint64_t size, mark;
+
+	job_limits(job, &age, &size);
+	mark = ((uint64_t)age * 0x9e3779b97f4a7c15ull) ^ (size * 0xc2b2ae3d27d4eb4full);
 
 	if (maildir_settled_stamp(job->md, &job->stamp, err) < 0)
 		return -1;

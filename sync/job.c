@@ -87,3 +87,10 @@ int folder_load_pairs(struct folder_job *job, struct error *err)
 		return 0;
 	return state_pairs_load(job->env->st, job->sf.id, &job->pairs, &job->n_pairs, err);
 }
+
+void job_limits(const struct folder_job *job, unsigned *max_age_r, uint64_t *max_size_r)
+{
+	const char *name = job->display ? job->display : job->mbx ? job->mbx->name : "";
+
+	config_folder_limits(job->env->acct, name, max_age_r, max_size_r);
+}

@@ -65,6 +65,21 @@ gd sync >/dev/null 2>&1
 check "a server flag on an allowed message reaches the file" \
 	bash -c "find '$GD_MAIL/INBOX' -type f -name '*:2,*F*' | grep -q ."
 
+# Per folder: folders.limits lifts both limits for Lists/*, and the
+# account's stay for the rest.
+dc_mkfolder "$DC_USER" Lists/big
+dc_populate "$DC_USER" Lists/big 3 35 150K 200K >/dev/null
+gd_setup perfolder "max_age: 30
+max_size: 100K
+folders:
+  limits:
+    \"Lists/*\": {max_age: 0, max_size: 0}"
+out=$(gd sync 2>&1)
+check_eq "folders.limits: the sync exits 0" 0 "$?"
+check_eq "... Lists/big (old and big) comes whole" 3 "$(gd_count_local Lists/big)"
+check_eq "... INBOX keeps the account's limits" 5 "$(gd_count_local INBOX)"
+check "... Lists/big byte-identical" gd_compare Lists/big
+
 # No limits: everything comes, once, byte-identical; nothing was lost.
 sed -i '/^    max_age: /d; /^    max_size: /d' "$GD_CONF"
 out=$(gd sync 2>&1)

@@ -1123,6 +1123,48 @@ static void test_mutations(void **state)
 
 /* ---- main ---- */
 
+/* folders.limits: the first pattern that sets a limit wins, per limit;
+ * the account's own limits elsewhere. */
+static void test_folder_limits(void **state)
+{
+	static const char yaml[] = "accounts:\n"
+				   "  - name: t\n"
+				   "    host: h\n"
+				   "    user: u\n"
+				   "    password: p\n"
+				   "    maildir: /tmp/m\n"
+				   "    max_age: 30\n"
+				   "    max_size: 1M\n"
+				   "    folders:\n"
+				   "      limits:\n"
+				   "        \"Lists/*\": {max_age: 0}\n"
+				   "        \"Lists/big\": {max_age: 7, max_size: 0}\n"
+				   "        Archive: {max_size: 10M}\n";
+	struct config *cfg = NULL;
+	struct error err = {0};
+	const struct account_conf *a;
+	unsigned age;
+	uint64_t size;
+
+	(void)state;
+	assert_int_equal(config_parse("t.yaml", yaml, strlen(yaml), &cfg, &err), 0);
+	a = config_account(cfg, 0);
+	assert_int_equal(a->n_limits, 3);
+	config_folder_limits(a, "INBOX", &age, &size);
+	assert_int_equal(age, 30);
+	assert_int_equal(size, 1u << 20);
+	config_folder_limits(a, "Lists/big", &age, &size);
+	assert_int_equal(age, 0); /* the Lists pattern came first */
+	assert_int_equal(size, 0);
+	config_folder_limits(a, "Lists/dev", &age, &size);
+	assert_int_equal(age, 0);
+	assert_int_equal(size, 1u << 20);
+	config_folder_limits(a, "Archive", &age, &size);
+	assert_int_equal(age, 30);
+	assert_int_equal(size, 10u << 20);
+	config_free(&cfg);
+}
+
 static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_full),
     cmocka_unit_test(test_gmail_preset),
@@ -1144,6 +1186,7 @@ static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_load_password_mode),
     cmocka_unit_test(test_load_no_password),
     cmocka_unit_test(test_load_errors),
+    cmocka_unit_test(test_folder_limits),
     cmocka_unit_test(test_load_too_large),
     cmocka_unit_test(test_secret_password),
     cmocka_unit_test(test_secret_command),
