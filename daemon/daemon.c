@@ -40,6 +40,7 @@
 #define CLOCK_TICK_MS (15 * 1000)
 #define STOP_GRACE_MS 1700
 #define STATUS_TICK_MS (5 * 1000)
+#define QUOTA_PAUSE_S (60 * 60)
 
 struct daemon {
 	struct loop *loop;   /* owned */
@@ -65,12 +66,45 @@ static void touch(const char *path, void *ctx)
 	watch_ignore_path(ctx, path);
 }
 
+/* Gmail's daily download limit ([OVERQUOTA], THROTTLED, "bandwidth"). */
+static bool is_quota(const char *msg)
+{
+	return strstr(msg, "[OVERQUOTA]") || strstr(msg, "THROTTLED") ||
+	       strcasestr(msg, "bandwidth");
+}
+
+/* The server's download limit stopped a folder: what arrived is kept,
+ * small changes keep flowing (IDLE, inotify), and the next full sync
+ * waits QUOTA_PAUSE_S instead of asking again every poll_interval. Told
+ * once per pause. Worker thread. */
+static void note_quota(struct daccount *a, const char *folder, const char *msg)
+{
+	time_t now = time(NULL), until = now + QUOTA_PAUSE_S;
+	bool news;
+	char at[16] = "?";
+	struct tm tm;
+
+	pthread_mutex_lock(&a->mu);
+	news = a->quota_until <= now;
+	if (news)
+		a->quota_at = now;
+	a->quota_until = until;
+	pthread_mutex_unlock(&a->mu);
+	if (localtime_r(&until, &tm))
+		strftime(at, sizeof(at), "%H:%M", &tm);
+	if (news)
+		log_warn("%s/%s: %s; everything so far is kept, downloads resume at about %s",
+			 a->acct->name, folder, msg, at);
+}
+
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 {
 	struct daccount *a = ctx;
 
 	hook_changes_note(&a->changes, r);
-	if (r->failed)
+	if (r->failed && is_quota(r->err.msg))
+		note_quota(a, r->folder, r->err.msg);
+	else if (r->failed)
 		log_error("%s/%s: %s", r->account, r->folder, r->err.msg);
 	else if (!r->unchanged)
 		log_info("%s/%s: %zu down, %zu up, flags %zu down %zu up, deleted %zu here %zu "
@@ -196,6 +230,8 @@ static void *worker_main(void *arg)
 		a->last_ret = ret;
 		a->signin_needed = ret < 0 && oauth_signin_needed(&err);
 		a->synced_once = a->synced_once || ret >= 0;
+		if (ret == 0 && !folders)
+			a->quota_until = 0; /* a whole sync went through */
 		if (ret >= 0) {
 			a->last_ok = time(NULL);
 			a->status_error[0] = '\0';
@@ -377,18 +413,30 @@ static bool no_route(const char *why)
 static void add_sync_status(struct daccount *a, struct live_status *ls)
 {
 	const char *state;
+	char paused[64];
 
 	pthread_mutex_lock(&a->mu);
 	ls->last_ok = a->last_ok;
 	ls->error_at = a->status_error_at;
 	snprintf(ls->error, sizeof(ls->error), "%s", a->status_error);
-	if (a->syncing)
+	if (a->quota_until > time(NULL)) {
+		struct tm tm;
+
+		snprintf(paused, sizeof(paused), "paused by the server's download limit");
+		if (localtime_r(&a->quota_until, &tm))
+			strftime(paused + strlen(paused), sizeof(paused) - strlen(paused),
+				 " until about %H:%M", &tm);
+		state = paused;
+	} else if (a->syncing)
 		state = "syncing";
 	else if (a->status_error[0])
 		state = no_route(a->status_error) ? "waiting for network" : "reconnecting";
 	else
 		state = a->synced_once ? "connected" : "connecting";
-	live_status_add(ls, "sync", "-", state, a->status_error[0] ? a->failing_since : 0,
+	live_status_add(ls, "sync", "-", state,
+			state == paused	     ? a->quota_at
+			: a->status_error[0] ? a->failing_since
+					     : 0,
 			a->status_error_at, a->status_error);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -471,13 +519,19 @@ static bool is_too_many(const char *msg)
 static void on_done(void *ctx)
 {
 	struct daccount *a = ctx;
+	time_t quota_until;
 	bool refused;
 	int ret;
 
 	pthread_mutex_lock(&a->mu);
 	ret = a->last_ret;
 	refused = ret < 0 && is_too_many(a->status_error);
+	quota_until = a->quota_until;
 	pthread_mutex_unlock(&a->mu);
+	/* The next full sync after the download limit's pause. */
+	if (quota_until > time(NULL))
+		loop_timer_reset(a->poll, (int64_t)(quota_until - time(NULL)) * 1000,
+				 (int64_t)a->acct->poll_interval * 1000);
 	watch_folders(a);
 	/* The sync comes first: an IDLE connection makes room for it. */
 	if (refused && shrink_budget(a))

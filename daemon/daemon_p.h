@@ -47,6 +47,8 @@ struct daccount {
 	char status_error[1024]; /* the last sync's failure, "" after a success */
 	time_t status_error_at;	 /* when it happened */
 	time_t failing_since;	 /* the first of the failures in a row */
+	time_t quota_at;	 /* the server's download limit stopped a sync then */
+	time_t quota_until;	 /* ... and the next full sync is not before this */
 	bool syncing;		 /* a sync is running */
 	atomic_bool cancel;
 	atomic_bool fresh; /* the next sync makes a new connection */

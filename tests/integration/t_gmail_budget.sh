@@ -5,7 +5,9 @@
 # (8) above what this server allows (3): the daemon does not fail; the
 # IDLE connections the server refuses become STATUS polling (the budget
 # shrinks to what the server takes), new mail in such a folder still
-# arrives, and the server never held more than 3 at once.
+# arrives, and the server never held more than 3 at once. Then Gmail's
+# daily download limit stops the daemon's download: a pause with a time,
+# and the rest comes later, nothing twice.
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/tap.sh
@@ -57,5 +59,38 @@ check "the server never held more than its 3 connections at once" \
 	test "$(gm_counter max_concurrent)" -le 3
 gd_daemon_stop
 check_eq "the daemon logged no account failure for it" 0 "$(grep -c 'error: gm:' "$LOG")"
+
+# --- the daily download limit, in the daemon ---------------------------------
+# A download cut by [OVERQUOTA] keeps what arrived; the daemon says when it
+# tries again, status shows the pause, and a sync asked for later (SIGUSR1,
+# the limit lifted) brings the rest without fetching anything twice.
+gen=$(mktemp -d /tmp/gmq.XXXXXX)
+GD_DIRS+=("$gen")
+python3 tests/lib/genmail.py --count 40 --seed gq --min-size 8K --max-size 16K --out "$gen" >/dev/null
+for f in "$gen"/*.eml; do gm_add "$f" Quota '' >/dev/null; done
+total=$(du -cb "$gen"/*.eml | tail -1 | cut -f1)
+gm_ctl set max_conns=15 >/dev/null
+gm_ctl reset_counters >/dev/null
+gm_ctl set "quota_bytes=$((total / 3))" >/dev/null
+gd_setup_gmail "idle: [INBOX]"
+LOG=$GD_DIR/daemon.log
+gd_daemon_start
+check "quota: the daemon says the limit paused downloads, and until when" \
+	wait_for 30 grep -q "OVERQUOTA.*downloads resume at about [0-9][0-9]:[0-9][0-9]" "$LOG"
+check "... status shows the pause" wait_for 10 bash -c \
+	"'$GMAILDIR_BIN' -c '$GD_CONF' status | grep -q 'sync: paused by the server.s download limit until about'"
+check_eq "... told once" 1 "$(grep -c "downloads resume at about" "$LOG")"
+kept=$(sqlite3 "$GD_STATE/state.db" "select count(distinct gm_msgid) from pairs")
+check "... what arrived is kept ($kept messages, of 46)" test "$kept" -gt 0 -a "$kept" -lt 46
+gm_ctl set quota_bytes=null >/dev/null
+gm_ctl quota_reset >/dev/null
+kill -USR1 "$DPID"
+check "a sync asked for after the limit lifted brings all 40" \
+	wait_for 30 bash -c "[ \$(find '$GD_MAIL/Quota' -type f | wc -l) -eq 40 ]"
+check_eq "... no message was downloaded twice" 1 \
+	"$(gm_ctl counters | gm_json 'max(r["downloads"].values())')"
+check "... and the pause is over in status" wait_for 10 bash -c \
+	"! '$GMAILDIR_BIN' -c '$GD_CONF' status | grep -q 'paused by'"
+gd_daemon_stop
 
 tap_done
