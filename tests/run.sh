@@ -30,7 +30,8 @@ want() { # want KIND NAME
 run_unit() { # run_unit BINARY LABEL
 	local bin=$1 label=$2 out p f
 	out="$logdir/${label//\//_}.log"
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		timeout 300 "$bin" >"$out" 2>&1
 	local rc=$?
 	# cmocka writes to stdout and stderr, which may share a line: match
@@ -118,6 +119,7 @@ if [ -n "$san" ]; then
 		SANLOG=$logdir/san.$name \
 			GMAILDIR_BIN=$GMAILDIR_SAN_BIN \
 			ASAN_OPTIONS=detect_leaks=1:log_path=$logdir/san.$name.asan \
+			LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 			UBSAN_OPTIONS=print_stacktrace=1:log_path=$logdir/san.$name.ubsan \
 			run_script "$t" "asan/$name"
 	done
