@@ -122,6 +122,13 @@ bool imap_is_selected(const struct imap *imap, const char *mailbox);
  * need not be selected. */
 int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info *info_r,
 		struct error *err);
+/* STATUS of n mailboxes, pipelined: every command is sent before the
+ * first answer is read, so n folders cost one round trip. ok_r[i] tells
+ * whether infos_r[i] holds an answer (false: NO or BAD for that one, or a
+ * name that could not be sent). Returns 0, -1 only for a dead
+ * connection. */
+int imap_status_many(struct imap *imap, const char *const *mailboxes, size_t n,
+		     struct imap_mailbox_info *infos_r, bool *ok_r, struct error *err);
 /* CREATE; a mailbox that already exists ([ALREADYEXISTS]) counts as
  * created. */
 int imap_create(struct imap *imap, const char *mailbox, struct error *err);

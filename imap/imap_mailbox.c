@@ -541,6 +541,88 @@ int imap_status(struct imap *imap, const char *mailbox, struct imap_mailbox_info
 	return 0;
 }
 
+/* Sends "STATUS mailbox (...)" under the next tag, not flushed. */
+static int status_send(struct imap *imap, const char *mailbox)
+{
+	char mbox[1100], *line;
+	int r;
+
+	if (!imap_quote_mailbox(mailbox, mbox, sizeof(mbox)))
+		return MAILIMAP_ERROR_INVAL;
+	r = mailimap_send_current_tag(imap->mi);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	line = xasprintf("STATUS %s (MESSAGES UIDNEXT UIDVALIDITY%s)\r\n", mbox,
+			 imap_has(imap, IMAP_CAP_CONDSTORE) ? " HIGHESTMODSEQ" : "");
+	r = mailstream_write(imap->mi->imap_stream, line, strlen(line)) < 0 ? MAILIMAP_ERROR_STREAM
+									    : MAILIMAP_NO_ERROR;
+	free(line);
+	return r;
+}
+
+/* Reads one STATUS command's answer: 1 OK (info_r filled), 0 NO or BAD,
+ * -1 a broken stream (err). */
+static int status_read(struct imap *imap, struct imap_mailbox_info *info_r, struct error *err)
+{
+	struct mailimap_response *response = NULL;
+	const struct mailimap_mailbox_data_status *st;
+	int r, cond;
+
+	if (!mailimap_read_line(imap->mi))
+		return imap_fail(imap, MAILIMAP_ERROR_STREAM, ERR_ACCOUNT, err, "STATUS");
+	r = mailimap_parse_response(imap->mi, &response);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_ACCOUNT, err, "STATUS");
+	cond = response->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED
+		   ? response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+		   : MAILIMAP_RESP_COND_STATE_BAD;
+	mailimap_response_free(response);
+	st = imap->mi->imap_response_info ? imap->mi->imap_response_info->rsp_status : NULL;
+	memset(info_r, 0, sizeof(*info_r));
+	if (cond != MAILIMAP_RESP_COND_STATE_OK || !st)
+		return 0;
+	for (clistiter *it = imap_first(st->st_info_list); it; it = clist_next(it))
+		status_item(clist_content(it), info_r);
+	return 1;
+}
+
+int imap_status_many(struct imap *imap, const char *const *mailboxes, size_t n,
+		     struct imap_mailbox_info *infos_r, bool *ok_r, struct error *err)
+{
+	size_t sent = 0;
+	int r = MAILIMAP_NO_ERROR, last, *tags;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	tags = xcalloc(n ? n : 1, sizeof(*tags));
+	for (size_t i = 0; i < n; i++)
+		ok_r[i] = false;
+	/* All commands at once (a name that cannot be quoted is left out):
+	 * one round trip for every folder instead of one each. */
+	while (sent < n && r == MAILIMAP_NO_ERROR) {
+		r = status_send(imap, mailboxes[sent]);
+		if (r == MAILIMAP_ERROR_INVAL)
+			break;
+		tags[sent++] = imap->mi->imap_tag;
+	}
+	if ((r != MAILIMAP_NO_ERROR && r != MAILIMAP_ERROR_INVAL) ||
+	    mailstream_flush(imap->mi->imap_stream) < 0) {
+		free(tags);
+		return imap_fail(imap, r ? r : MAILIMAP_ERROR_STREAM, ERR_ACCOUNT, err, "STATUS");
+	}
+	/* libetpan checks each tagged answer against the session's tag:
+	 * it is set to each command's in turn, and back to the last. */
+	last = imap->mi->imap_tag;
+	for (size_t i = 0; i < sent && r >= 0; i++) {
+		imap->mi->imap_tag = tags[i];
+		r = status_read(imap, &infos_r[i], err);
+		ok_r[i] = r == 1;
+	}
+	imap->mi->imap_tag = last;
+	free(tags);
+	return r < 0 ? -1 : 0;
+}
+
 int imap_create(struct imap *imap, const char *mailbox, struct error *err)
 {
 	const struct mailimap_response_info *ri;

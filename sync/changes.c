@@ -115,6 +115,15 @@ int select_for_plan(struct folder_job *job, struct error *err)
 	const struct state_folder *sf = &job->sf;
 	int r;
 
+	/* Empty on the server, by the run's pipelined STATUS: there is
+	 * nothing to read, so no SELECT (the apply phase selects it if an
+	 * upload needs it). */
+	if (job->has_pre && job->pre.exists == 0 && job->pre.uidvalidity != 0 &&
+	    !imap_is_selected(imap, job->mbx->name)) {
+		job->info = job->pre;
+		job->unselected = true;
+		return 0;
+	}
 	if (!(imap_caps(imap) & IMAP_CAP_QRESYNC) || !state_incremental(job))
 		return imap_select(imap, job->mbx->name, &job->info, err);
 	r = imap_select_qresync(imap, job->mbx->name, sf->uidvalidity, sf->highestmodseq,

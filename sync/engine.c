@@ -124,10 +124,42 @@ static void plan_and_apply(struct folder_job *job, bool *failed, struct error *e
  * plan (some at once: apply_now). A folder that fails is reported at once
  * and the others go on; a dead connection stops the account. Returns 1
  * when some folder failed. */
+/* The STATUS of every folder but the selected one, pipelined: one round
+ * trip where each folder would cost its own (a STATUS to find it
+ * unchanged, or a SELECT of an empty one). A folder without an answer
+ * just asks again later. */
+static void prefetch_status(struct sync_env *env, struct folder_job *jobs, size_t n)
+{
+	const char **names = xcalloc(n ? n : 1, sizeof(*names));
+	struct imap_mailbox_info *infos = xcalloc(n ? n : 1, sizeof(*infos));
+	bool *ok = xcalloc(n ? n : 1, sizeof(bool));
+	size_t *at = xcalloc(n ? n : 1, sizeof(*at)), k = 0;
+	struct error ignored = {0};
+
+	for (size_t i = 0; i < n; i++) {
+		if (!jobs[i].mbx || imap_is_selected(env->imap, jobs[i].mbx->name))
+			continue;
+		names[k] = jobs[i].mbx->name;
+		at[k++] = i;
+	}
+	if (k >= 2 && imap_status_many(env->imap, names, k, infos, ok, &ignored) == 0) {
+		for (size_t j = 0; j < k; j++) {
+			jobs[at[j]].pre = infos[j];
+			jobs[at[j]].has_pre = ok[j];
+		}
+	}
+	free(names);
+	free(infos);
+	free(ok);
+	free(at);
+}
+
 static int run_jobs(struct sync_env *env, struct folder_job *jobs, size_t n, struct error *err)
 {
 	bool *failed = xcalloc(n ? n : 1, sizeof(bool));
 	int ret = 0;
+
+	prefetch_status(env, jobs, n);
 
 	for (size_t i = 0; i < n && !imap_is_dead(env->imap); i++) {
 		struct error ferr = {0};

@@ -70,6 +70,9 @@ struct folder_job {
 	struct engine_folder_report report;
 	bool drop_remote; /* propagate_deletes: the local folder was deleted */
 	bool quiet;	  /* nothing changed on either side: skipped */
+	bool has_pre;	  /* pre holds the run's pipelined STATUS of the folder */
+	bool unselected;  /* planned from pre without a SELECT (empty there) */
+	struct imap_mailbox_info pre;
 	bool applied;	  /* applied right after its plan (engine.c apply_now) */
 	bool adopted;	  /* dry run: job->pairs are adoption's, not stored */
 	size_t *to_trash; /* owned: DELETE_REMOTE actions to move to Trash (Gmail) */

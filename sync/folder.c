@@ -425,7 +425,9 @@ static int status_quiet(struct folder_job *job, struct error *err)
 	    state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0)
 		return -1;
 	if (n_intents == 0 && job->stamp != 0 && job->stamp == job->sf.local_stamp) {
-		if (imap_status(imap, job->mbx->name, &job->info, err) < 0)
+		if (job->has_pre)
+			job->info = job->pre;
+		else if (imap_status(imap, job->mbx->name, &job->info, err) < 0)
 			return -1;
 		if (folder_quiet(job, n_pairs, job->stamp)) {
 			job->quiet = true;
@@ -452,7 +454,8 @@ int folder_plan(struct folder_job *job, struct error *err)
 		return 0;
 	if (select_for_plan(job, err) < 0)
 		return -1;
-	job->env->selected = job;
+	if (!job->unselected)
+		job->env->selected = job;
 	if (check_uidnext(job, err) < 0)
 		return -1;
 	if (job->sf.id == 0 && !job->env->opts->dry_run &&

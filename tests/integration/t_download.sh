@@ -98,4 +98,22 @@ not_in_set() { ! in_set "$@"; }
 check "... and not the oldest" not_in_set 1 "$(head -1 <<<"$sets")"
 check "... the last one has the oldest" in_set 1 "$(tail -1 <<<"$sets")"
 check "... INBOX byte-identical, once, flags and mtime right" gd_compare INBOX
+# Round trips: the STATUS of every folder goes out before the first answer
+# is read (one round trip, not one per folder), an empty folder is never
+# SELECTed, and a run with nothing to do SELECTs nothing at all.
+gd_setup rtt
+gd -vv sync >"$GD_DIR/log" 2>&1
+first_answer=$(grep -n 'imap: < \* STATUS' "$GD_DIR/log" | head -1 | cut -d: -f1)
+last_ask=$(grep -n 'imap: > [0-9]* STATUS' "$GD_DIR/log" | tail -1 | cut -d: -f1)
+check "round trips: every STATUS is sent before the first answer" \
+	test -n "$first_answer" -a -n "$last_ask" -a "$last_ask" -lt "$first_answer"
+check_eq "... Sent (empty on the server) is never SELECTed" 0 \
+	"$(grep -c 'imap: > [0-9]* SELECT "\?Sent' "$GD_DIR/log")"
+# The Maildir settles (a stamp taken within 2 s of a change is not
+# trusted): the second run still looks, the third knows.
+sleep 3
+gd sync >/dev/null 2>&1
+sleep 3
+gd -vv sync >"$GD_DIR/log2" 2>&1
+check_eq "... a run with nothing to do SELECTs nothing" 0 "$(grep -c 'imap: > [0-9]* SELECT' "$GD_DIR/log2")"
 tap_done
