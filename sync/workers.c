@@ -261,16 +261,14 @@ static size_t worker_count(const struct sync_env *env, size_t n_busy)
 	return want < n_busy ? want : n_busy;
 }
 
-/* Gmail: All Mail holds every message, so it is applied first and alone
- * (the other workers may only help with its download); the label folders
- * then hard-link its files instead of downloading the same messages again
- * in parallel. */
-static void first_all_mail(struct pool *p, struct worker *w0)
+/* Applies the first job not started yet whose mailbox has attr, alone
+ * (the other workers may only help with its download). */
+static void apply_first(struct pool *p, struct worker *w0, unsigned attr)
 {
 	for (size_t i = p->next; i < p->n_order; i++) {
 		struct folder_job *job = &p->jobs[p->order[i]];
 
-		if (!(job->mbx->attrs & IMAP_MBX_ALL))
+		if (!(job->mbx->attrs & attr))
 			continue;
 		memmove(&p->order[p->next + 1], &p->order[p->next], (i - p->next) * sizeof(size_t));
 		p->order[p->next] = (size_t)(job - p->jobs);
@@ -279,6 +277,17 @@ static void first_all_mail(struct pool *p, struct worker *w0)
 			apply_one(w0, job);
 		break;
 	}
+}
+
+/* Gmail: INBOX first (the mail a person waits for, usually a small part
+ * of the account), then All Mail, which holds every message, each alone;
+ * All Mail hard-links what INBOX brought, and the label folders then
+ * hard-link its files instead of downloading the same messages again in
+ * parallel. */
+static void first_all_mail(struct pool *p, struct worker *w0)
+{
+	apply_first(p, w0, IMAP_MBX_INBOX);
+	apply_first(p, w0, IMAP_MBX_ALL);
 	pthread_mutex_lock(&p->lock);
 	p->hold = false;
 	pthread_cond_broadcast(&p->cv);

@@ -93,4 +93,18 @@ check "... and the pause is over in status" wait_for 10 bash -c \
 	"! '$GMAILDIR_BIN' -c '$GD_CONF' status | grep -q 'paused by'"
 gd_daemon_stop
 
+# --- INBOX first --------------------------------------------------------------
+# A first sync brings INBOX's mail before the rest of All Mail: the first
+# body FETCH is in INBOX, and All Mail then links what INBOX brought
+# instead of downloading it again.
+gd_setup_gmail
+gm_ctl reset_counters >/dev/null
+gd -vv sync >"$GD_DIR/log" 2>&1
+sel=$(grep -E 'imap: > [0-9]+ (SELECT|UID FETCH [^ ]+ \(UID BODY)' "$GD_DIR/log" |
+	grep -B1 -m1 'BODY' | head -1)
+check_contains "INBOX first: the first body FETCH follows SELECT INBOX" 'SELECT "INBOX"' \
+	"$(sed 's/SELECT INBOX/SELECT "INBOX"/' <<<"$sel")"
+check_eq "... and no message was downloaded twice" 1 \
+	"$(gm_ctl counters | gm_json 'max(r["downloads"].values())')"
+
 tap_done
