@@ -404,12 +404,6 @@ static void watch_folders(struct daccount *a)
 
 /* ------------------------------------------------------------ status */
 
-static bool no_route(const char *why)
-{
-	return strstr(why, "unreachable") || strstr(why, "no route") ||
-	       strstr(why, "Network is down");
-}
-
 static void add_sync_status(struct daccount *a, struct live_status *ls)
 {
 	const char *state;
@@ -430,7 +424,8 @@ static void add_sync_status(struct daccount *a, struct live_status *ls)
 	} else if (a->syncing)
 		state = "syncing";
 	else if (a->status_error[0])
-		state = no_route(a->status_error) ? "waiting for network" : "reconnecting";
+		state =
+		    sockets_says_no_route(a->status_error) ? "waiting for network" : "reconnecting";
 	else
 		state = a->synced_once ? "connected" : "connecting";
 	live_status_add(ls, "sync", "-", state,

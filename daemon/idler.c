@@ -27,6 +27,7 @@
 
 #include "imap/folders.h"
 #include "imap/imap.h"
+#include "net/sockets.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
@@ -77,12 +78,6 @@ static void note_error(struct idler *i, const char *why)
 	i->st.last_error_at = time(NULL);
 }
 
-static bool no_route(const char *why)
-{
-	return strstr(why, "unreachable") || strstr(why, "no route") ||
-	       strstr(why, "Network is down");
-}
-
 static void schedule_retry(struct idler *i, int64_t delay_ms)
 {
 	i->state = IDLER_DOWN;
@@ -127,7 +122,7 @@ static void idler_lost(struct idler *i, const char *why)
 		return;
 	}
 	note_error(i, why);
-	set_phase(i, no_route(why) ? IDLER_PHASE_NO_NETWORK : IDLER_PHASE_WAITING);
+	set_phase(i, sockets_says_no_route(why) ? IDLER_PHASE_NO_NETWORK : IDLER_PHASE_WAITING);
 	if (bye) {
 		/* Not a fault: servers end long sessions. */
 		log_info("%s/%s: IDLE: %s; reconnecting", i->acct->name, i->display, why);
@@ -156,7 +151,8 @@ static void connect_failed(struct idler *i, const struct error *err)
 		log_debug("%s/%s: IDLE: %s", i->acct->name, i->display, err->msg);
 	}
 	note_error(i, err->msg);
-	set_phase(i, no_route(err->msg) ? IDLER_PHASE_NO_NETWORK : IDLER_PHASE_WAITING);
+	set_phase(i,
+		  sockets_says_no_route(err->msg) ? IDLER_PHASE_NO_NETWORK : IDLER_PHASE_WAITING);
 	schedule_retry(i, i->backoff_ms + jitter);
 }
 

@@ -229,3 +229,9 @@ size_t sockets_count(void)
 	pthread_mutex_unlock(&lock);
 	return n;
 }
+
+bool sockets_says_no_route(const char *msg)
+{
+	return strstr(msg, "unreachable") || strstr(msg, "no route") ||
+	       strstr(msg, "Network is down");
+}

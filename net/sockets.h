@@ -37,6 +37,11 @@ bool sockets_refusing(char *buf, size_t len);
  * network). Loopback peers are never ended.
  * Returns how many it ended. */
 size_t sockets_end_unroutable(void);
+/* True when msg, a connection's error, says the network has no way to
+ * the server (ENETUNREACH's "Network is unreachable", ENETDOWN, or an end
+ * here for a route that went): waiting for the network, not a server's
+ * fault. */
+bool sockets_says_no_route(const char *msg);
 /* How many sockets are listed (tests, status). */
 size_t sockets_count(void);
 

@@ -169,6 +169,15 @@ static void test_sockets_refuse_ends_blocked_read(void **state)
 	close(lfd);
 }
 
+static void test_says_no_route(void **state)
+{
+	(void)state;
+	assert_true(sockets_says_no_route("connect to h:993: Network is unreachable"));
+	assert_true(sockets_says_no_route("the network changed: no route to 10.0.0.1 (x)"));
+	assert_false(sockets_says_no_route("login failed: [AUTHENTICATIONFAILED]"));
+	assert_false(sockets_says_no_route("connect to h:993: Connection refused"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +185,7 @@ int main(void)
 	    cmocka_unit_test(test_budget_default),
 	    cmocka_unit_test(test_live_status_round_trip),
 	    cmocka_unit_test(test_sockets_refuse_ends_blocked_read),
+	    cmocka_unit_test(test_says_no_route),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
