@@ -49,10 +49,11 @@ for d in "$DEMO"/Mail/*/ "$DEMO"/Mail/Lists/*/; do
 done
 
 say "changes on both sides"
-f=$(ls "$DEMO/Mail/INBOX/new" | head -1)
+# No "| head" under pipefail: the writer may die of SIGPIPE (exit 141).
+f=$(find "$DEMO/Mail/INBOX/new" -type f -printf '%f\n' -quit)
 mv "$DEMO/Mail/INBOX/new/$f" "$DEMO/Mail/INBOX/cur/$f:2,FS"
 echo "local: marked one new INBOX message seen+flagged ($f)"
-victim=$(find "$DEMO/Mail/Archive/cur" "$DEMO/Mail/Archive/new" -type f | head -1)
+victim=$(find "$DEMO/Mail/Archive/cur" "$DEMO/Mail/Archive/new" -type f -print -quit)
 rm "$victim"
 echo "local: deleted one Archive message"
 printf 'From: you@example.test\nSubject: written locally\nMessage-ID: <local-1@demo>\n\nhello from the Maildir side\n' \
