@@ -55,12 +55,15 @@ int env_connect(struct sync_env *env, struct imap **imap_r, struct error *err)
 
 	if (env->acct->auth == AUTH_XOAUTH2)
 		return imap_sign_in(env->acct, imap_r, err);
+	/* The lock guards the first read only: the secret then stays put
+	 * until the session ends, after every worker, and the logins of
+	 * several workers go on side by side. */
 	pthread_mutex_lock(env->secret_lock);
 	if (!*env->secret)
 		ret = config_get_secret(env->acct, env->secret, err);
+	pthread_mutex_unlock(env->secret_lock);
 	if (ret == 0)
 		ret = imap_connect(env->acct, *env->secret, imap_r, err);
-	pthread_mutex_unlock(env->secret_lock);
 	return ret;
 }
 

@@ -38,6 +38,7 @@ struct worker {
 	struct pool *pool;
 	struct sync_env env; /* a copy of main with its own connections */
 	bool own;	     /* env.imap and env.st belong to this worker */
+	bool started;	     /* thread runs (joined at the end) */
 	pthread_t thread;
 };
 
@@ -180,16 +181,11 @@ static void *worker_main(void *arg)
 
 /* A worker beyond the first gets its own login and state connection; one
  * that cannot connect simply takes no job. */
-static bool worker_connect(struct worker *w, const struct sync_env *main)
+static bool worker_connect(struct worker *w)
 {
+	const struct sync_env *main = w->pool->main;
 	struct error err = {0};
 
-	w->env = *main;
-	w->env.imap = NULL;
-	w->env.st = NULL;
-	w->env.lock = NULL;
-	w->env.selected = NULL;
-	w->own = true;
 	/* Its SQLite page cache is kept small: a worker mostly appends pairs
 	 * and intents, and each connection's cache is its own memory. */
 	if (state_open(main->acct->state_dir, &w->env.st, &err) == 0 &&
@@ -200,6 +196,19 @@ static bool worker_connect(struct worker *w, const struct sync_env *main)
 	imap_free(&w->env.imap);
 	state_free(&w->env.st);
 	return false;
+}
+
+/* An extra worker logs in on its own thread: on a slow link a login is
+ * several round trips, and the first worker must not wait for them before
+ * its first FETCH (nor one extra login for another). */
+static void *worker_thread(void *arg)
+{
+	struct worker *w = arg;
+
+	w->own = worker_connect(w);
+	if (w->own)
+		worker_main(w);
+	return NULL;
 }
 
 static size_t busy_jobs(struct pool *p, size_t n)
@@ -318,21 +327,25 @@ void workers_apply(struct sync_env *env, struct folder_job *jobs, size_t n, bool
 	p.iface = (struct env_pool){pool_offer, pool_withdraw, &p};
 	if (n_workers > 1)
 		env->pool = &p.iface;
-	ws[0] = (struct worker){&p, *env, false, 0};
+	ws[0] = (struct worker){.pool = &p, .env = *env};
 	for (size_t i = 1; i < n_workers; i++) {
 		ws[i].pool = &p;
-		if (worker_connect(&ws[i], env))
-			pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
-		else
-			ws[i].own = false;
+		ws[i].env = *env;
+		ws[i].env.imap = NULL;
+		ws[i].env.st = NULL;
+		ws[i].env.lock = NULL;
+		ws[i].env.selected = NULL;
+		ws[i].started = pthread_create(&ws[i].thread, NULL, worker_thread, &ws[i]) == 0;
 	}
 	if (env->gmail)
 		first_all_mail(&p, &ws[0]);
 	worker_main(&ws[0]);
 	for (size_t i = 1; i < n_workers; i++) {
-		if (!ws[i].own)
+		if (!ws[i].started)
 			continue;
 		pthread_join(ws[i].thread, NULL);
+		if (!ws[i].own)
+			continue;
 		imap_free(&ws[i].env.imap);
 		state_free(&ws[i].env.st);
 	}
