@@ -525,82 +525,93 @@ static int authenticate(struct imap *imap, const char *secret, struct error *err
 	return imap_fail(imap, r, ERR_ACCOUNT, err, "login");
 }
 
-/* mailimap_id_params_list_free() releases names and values with
- * mmap_string_unref(), which ignores plain malloc'd strings: ours are
- * freed here and detached first. */
-static void id_params_free(struct mailimap_id_params_list *params)
+/* True when the ENABLE answer just read lists QRESYNC. */
+static bool enabled_qresync(const struct mailimap_response_info *ri)
 {
-	for (clistiter *it = imap_first(params->idpa_list); it; it = clist_next(it)) {
-		struct mailimap_id_param *p = clist_content(it);
+	for (clistiter *e = ri ? imap_first(ri->rsp_extension_list) : NULL; e; e = clist_next(e)) {
+		const struct mailimap_extension_data *ext = clist_content(e);
+		const struct mailimap_capability_data *cd = ext->ext_data;
 
-		free(p->idpa_name);
-		free(p->idpa_value);
-		p->idpa_name = NULL;
-		p->idpa_value = NULL;
-	}
-	mailimap_id_params_list_free(params);
-}
+		if (ext->ext_extension != &mailimap_extension_enable || !cd)
+			continue;
+		for (clistiter *it = imap_first(cd->cap_list); it; it = clist_next(it)) {
+			const struct mailimap_capability *c = clist_content(it);
 
-/* RFC 2971 ID; Gmail asks clients for it. Its failure does not matter. */
-static int send_id(struct imap *imap, struct error *err)
-{
-	struct mailimap_id_params_list *params = mailimap_id_params_list_new_empty();
-	struct mailimap_id_params_list *result = NULL;
-	int r;
-
-	if (!params)
-		abort();
-	if (mailimap_id_params_list_add_name_value(params, xstrdup("name"), xstrdup("gmaildir")) ||
-	    mailimap_id_params_list_add_name_value(params, xstrdup("version"),
-						   xstrdup(GMAILDIR_VERSION)))
-		abort();
-	/* mailimap_id, never mailimap_id_basic: a NIL value crashes the latter. */
-	r = mailimap_id(imap->mi, params, &result);
-	id_params_free(params);
-	if (r == MAILIMAP_NO_ERROR)
-		mailimap_id_params_list_free(result);
-	else if (imap_r_is_fatal(r))
-		return imap_fail(imap, r, ERR_ACCOUNT, err, "ID");
-	return 0;
-}
-
-/* True when the ENABLE answer lists QRESYNC. */
-static bool enabled_qresync(const struct mailimap_capability_data *cd)
-{
-	for (clistiter *it = imap_first(cd->cap_list); it; it = clist_next(it)) {
-		const struct mailimap_capability *c = clist_content(it);
-
-		if (c->cap_type == MAILIMAP_CAPABILITY_NAME &&
-		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
-			return true;
+			if (c->cap_type == MAILIMAP_CAPABILITY_NAME &&
+			    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
+				return true;
+		}
 	}
 	return false;
 }
 
-/* ENABLE QRESYNC (RFC 7162 §3.2.3), which must precede any QRESYNC
- * SELECT. Without a confirmation the capability is dropped. */
-static int enable_qresync(struct imap *imap, struct error *err)
+/* Sends cmd under the next tag, not flushed; its tag into *tag_r. */
+static int send_tagged(struct imap *imap, const char *cmd, int *tag_r)
 {
-	struct mailimap_capability_data *want, *got = NULL;
-	clist *list = clist_new();
-	int r;
+	int r = mailimap_send_current_tag(imap->mi);
 
-	if (!list || clist_append(list, mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL,
-								xstrdup("QRESYNC"))) < 0)
-		abort();
-	want = mailimap_capability_data_new(list);
-	if (!want)
-		abort();
-	r = mailimap_enable(imap->mi, want, &got);
-	mailimap_capability_data_free(want);
-	if (r == MAILIMAP_NO_ERROR && enabled_qresync(got))
-		imap->caps |= IMAP_CAP_CONDSTORE;
-	else
-		imap->caps &= ~IMAP_CAP_QRESYNC;
-	if (got)
-		mailimap_capability_data_free(got);
-	if (imap_r_is_fatal(r))
-		return imap_fail(imap, r, ERR_ACCOUNT, err, "ENABLE QRESYNC");
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	*tag_r = imap->mi->imap_tag;
+	if (mailstream_write(imap->mi->imap_stream, cmd, strlen(cmd)) < 0)
+		return MAILIMAP_ERROR_STREAM;
+	return MAILIMAP_NO_ERROR;
+}
+
+/* Reads the answer to the command sent under tag: 1 OK, 0 NO or BAD, or a
+ * libetpan error (< 0 there means a broken stream: negated). */
+static int read_tagged(struct imap *imap, int tag)
+{
+	struct mailimap_response *response = NULL;
+	int r, cond;
+
+	/* libetpan checks the tagged answer against the session's tag. */
+	imap->mi->imap_tag = tag;
+	if (!mailimap_read_line(imap->mi))
+		return -MAILIMAP_ERROR_STREAM;
+	r = mailimap_parse_response(imap->mi, &response);
+	if (r != MAILIMAP_NO_ERROR)
+		return -r;
+	cond = response->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED
+		   ? response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+		   : MAILIMAP_RESP_COND_STATE_BAD;
+	mailimap_response_free(response);
+	return cond == MAILIMAP_RESP_COND_STATE_OK;
+}
+
+/* RFC 2971 ID (Gmail asks clients for it; its refusal does not matter)
+ * and ENABLE QRESYNC (RFC 7162 §3.2.3, before any QRESYNC SELECT; without
+ * a confirmation the capability is dropped), pipelined: neither depends
+ * on the other, and on a slow link a login is a chain of round trips. */
+static int id_and_enable(struct imap *imap, bool id, bool enable, struct error *err)
+{
+	int r = MAILIMAP_NO_ERROR, last, id_tag = 0, en_tag = 0;
+	const char *what = id ? "ID" : "ENABLE QRESYNC";
+
+	if (id)
+		r = send_tagged(
+		    imap, "ID (\"name\" \"gmaildir\" \"version\" \"" GMAILDIR_VERSION "\")\r\n",
+		    &id_tag);
+	if (r == MAILIMAP_NO_ERROR && enable)
+		r = send_tagged(imap, "ENABLE QRESYNC\r\n", &en_tag);
+	last = imap->mi->imap_tag;
+	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->mi->imap_stream) < 0)
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR && id && (r = read_tagged(imap, id_tag)) >= 0)
+		r = MAILIMAP_NO_ERROR;
+	if (r == MAILIMAP_NO_ERROR && enable) {
+		what = "ENABLE QRESYNC";
+		r = read_tagged(imap, en_tag);
+		if (r == 1 && enabled_qresync(imap->mi->imap_response_info))
+			imap->caps |= IMAP_CAP_CONDSTORE;
+		else
+			imap->caps &= ~IMAP_CAP_QRESYNC;
+		if (r >= 0)
+			r = MAILIMAP_NO_ERROR;
+	}
+	imap->mi->imap_tag = last;
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r < 0 ? -r : r, ERR_ACCOUNT, err, "%s", what);
 	return 0;
 }
 
@@ -643,12 +654,13 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 		imap->caps &= ~IMAP_CAP_COMPRESS;
 	if ((imap->caps & IMAP_CAP_COMPRESS) && start_compress(imap, err) < 0)
 		return -1;
-	if ((imap->caps & IMAP_CAP_ID) && send_id(imap, err) < 0)
-		return -1;
-	if ((imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
-		(IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE) &&
-	    enable_qresync(imap, err) < 0)
-		return -1;
+	if ((imap->caps & IMAP_CAP_ID) || (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
+					      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE))
+		if (id_and_enable(imap, imap->caps & IMAP_CAP_ID,
+				  (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
+				      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE),
+				  err) < 0)
+			return -1;
 	if (!(imap->caps & IMAP_CAP_ENABLE))
 		imap->caps &= ~IMAP_CAP_QRESYNC;
 	return 0;
