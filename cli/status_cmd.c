@@ -30,6 +30,8 @@
  *                                   older gmaildir)
  *         "ignored": ["cur/x", ...] files the last sync of the folder left
  *                                   alone as not Maildir messages
+ *         "held": [{"uid": 7, "size": 31457280}, ...]  messages max_size
+ *                                   left on the server at the last sync
  *      }],
  *      "outbox": null | {           null: the account has no smtp server
  *         "queued": 1, "failed": 0, messages waiting; refused for good
@@ -79,6 +81,8 @@ struct folder_row {
 	time_t last_error_at; /* 0: no error, or unknown */
 	char **ignored;	      /* owned: "cur/x", of the last sync */
 	size_t n_ignored;
+	struct state_held *held; /* owned: what max_size left on the server */
+	size_t n_held;
 };
 
 struct account_view {
@@ -192,6 +196,10 @@ static int gather_state(struct account_view *v, struct error *err)
 		r->n_ignored = rep[i].n_ignored;
 		rep[i].ignored = NULL;
 		rep[i].n_ignored = 0;
+		r->held = rep[i].held;
+		r->n_held = rep[i].n_held;
+		rep[i].held = NULL;
+		rep[i].n_held = 0;
 	}
 	state_reports_free(rep, n);
 	return 0;
@@ -273,6 +281,7 @@ static void view_clear(struct account_view *v)
 		free(v->rows[i].remote);
 		free(v->rows[i].last_error);
 		state_keys_free(v->rows[i].ignored, v->rows[i].n_ignored);
+		free(v->rows[i].held);
 	}
 	free(v->rows);
 	free(v->error);
@@ -371,6 +380,40 @@ static void print_error_time(time_t t, time_t now)
 	printf(" (%s, %s)", date, when);
 }
 
+#define HELD_SHOWN 10
+
+static void print_size(uint64_t bytes)
+{
+	if (bytes >= 1000 * 1000)
+		printf("%.1f MB", (double)bytes / 1e6);
+	else
+		printf("%.1f KB", (double)bytes / 1e3);
+}
+
+/* What max_size keeps on the server: the user may want one of them (raise
+ * max_size for the folder, and the next sync fetches it). */
+static void print_held(const struct folder_row *r)
+{
+	uint64_t total = 0;
+
+	if (r->n_held == 0)
+		return;
+	for (size_t i = 0; i < r->n_held; i++)
+		total += r->held[i].size;
+	printf("    left on the server by max_size: %zu message%s, ", r->n_held,
+	       r->n_held == 1 ? "" : "s");
+	print_size(total);
+	printf(" (raise max_size to fetch them)\n");
+	for (size_t i = 0; i < r->n_held && i < HELD_SHOWN; i++) {
+		printf("      UID %u, ", (unsigned)r->held[i].uid);
+		print_size(r->held[i].size);
+		putchar('\n');
+	}
+	if (r->n_held > HELD_SHOWN)
+		printf("      ... and %zu more (gmaildir status --json lists all)\n",
+		       r->n_held - HELD_SHOWN);
+}
+
 static void print_row(const struct folder_row *r, int name_w, time_t now)
 {
 	char when[32];
@@ -392,6 +435,7 @@ static void print_row(const struct folder_row *r, int name_w, time_t now)
 		put_clean(r->ignored[i]);
 		putchar('\n');
 	}
+	print_held(r);
 }
 
 /* The newest error of the queue. */
@@ -592,6 +636,10 @@ static void json_folder(const struct folder_row *r)
 			putchar(',');
 		json_str(r->ignored[i]);
 	}
+	printf("],\"held\":[");
+	for (size_t i = 0; i < r->n_held; i++)
+		printf("%s{\"uid\":%u,\"size\":%llu}", i ? "," : "", (unsigned)r->held[i].uid,
+		       (unsigned long long)r->held[i].size);
 	printf("]}");
 }
 

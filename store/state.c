@@ -73,6 +73,13 @@ static const char *const migrations[] = {
     " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
     " name TEXT NOT NULL," /* "cur/<file>" or "new/<file>" */
     " PRIMARY KEY(folder_id, name)) WITHOUT ROWID;",
+    /* v4: the messages max_size keeps on the server, as the last sync of
+     * each folder found them (store/state_held.c), for `gmaildir status`. */
+    "CREATE TABLE held("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " uid INTEGER NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " PRIMARY KEY(folder_id, uid)) WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -189,6 +189,19 @@ int state_ignored_set(struct state *st, int64_t folder_id, char *const *names, s
 int state_ignored_load(struct state *st, int64_t folder_id, char ***names_r, size_t *n_r,
 		       struct error *err);
 
+/* The messages of a folder that max_size keeps on the server, as its last
+ * sync found them (store/state_held.c). state_held_set replaces the
+ * folder's list by h[0..n-1] (inside a transaction); state_held_load
+ * gives it in UID order (free the array). */
+struct state_held {
+	uint32_t uid;
+	uint64_t size;
+};
+int state_held_set(struct state *st, int64_t folder_id, const struct state_held *h, size_t n,
+		   struct error *err);
+int state_held_load(struct state *st, int64_t folder_id, struct state_held **h_r, size_t *n_r,
+		    struct error *err);
+
 /* ----------------------------------------------------------------------
  * Read-only views for `gmaildir status` and `doctor` (store/state_report.c).
  * None of them takes the account lock, creates a file or directory, or
@@ -216,6 +229,10 @@ struct state_folder_report {
 	 * sorted; none in a database older than schema v3 */
 	char **ignored;
 	size_t n_ignored;
+	/* owned: what max_size kept on the server at the last sync (see
+	 * state_held_set), in UID order; none before schema v4 */
+	struct state_held *held;
+	size_t n_held;
 };
 
 /* Every folder of the state, ordered by local path. An empty or

@@ -71,6 +71,7 @@ static void clear_report(void *elem)
 	free(r->local_path);
 	free(r->last_error);
 	state_keys_free(r->ignored, r->n_ignored);
+	free(r->held);
 }
 
 void state_reports_free(struct state_folder_report *r, size_t n)
@@ -152,6 +153,41 @@ static int load_ignored(struct state *st, struct state_folder_report *r, size_t 
 	return rc < 0 ? -1 : 0;
 }
 
+static int has_held(struct state *st, struct error *err)
+{
+	return has_row(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'held'",
+		       err);
+}
+
+/* Hands each report what max_size kept on the server at its last sync. */
+static int load_held(struct state *st, struct state_folder_report *r, size_t n, struct error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = has_held(st, err);
+
+	if (rc <= 0)
+		return rc;
+	if (sqlite3_prepare_v2(
+		st->db,
+		"SELECT f.remote, h.uid, h.size FROM held h JOIN folders f ON f.id = "
+		"h.folder_id ORDER BY f.remote, h.uid",
+		-1, &s, NULL) != SQLITE_OK)
+		return state_db_error(st, err);
+	while ((rc = state_step_row(st, s, err)) == 1) {
+		const unsigned char *remote = sqlite3_column_text(s, 0);
+		struct state_folder_report *f =
+		    remote ? report_of(r, n, (const char *)remote) : NULL;
+
+		if (!f)
+			continue;
+		f->held = xrealloc(f->held, (f->n_held + 1) * sizeof(*f->held));
+		f->held[f->n_held++] = (struct state_held){(uint32_t)sqlite3_column_int64(s, 1),
+							   (uint64_t)sqlite3_column_int64(s, 2)};
+	}
+	sqlite3_finalize(s);
+	return rc < 0 ? -1 : 0;
+}
+
 /* The row of REPORT_SQL into a struct state_folder_report (void *: a
  * state_load_rows reader). */
 static void read_report(sqlite3_stmt *s, void *elem)
@@ -199,7 +235,7 @@ int state_report_load(struct state *st, struct state_folder_report **r_r, size_t
 	rc = state_load_rows(st, s, sizeof(struct state_folder_report), read_report, clear_report,
 			     &v, n_r, err);
 	sqlite3_finalize(s);
-	if (rc == 0 && load_ignored(st, v, *n_r, err) < 0) {
+	if (rc == 0 && (load_ignored(st, v, *n_r, err) < 0 || load_held(st, v, *n_r, err) < 0)) {
 		state_reports_free(v, *n_r);
 		*n_r = 0;
 		return -1;

@@ -108,6 +108,63 @@ out:
 	return ret;
 }
 
+static bool same_held(const struct state_held *a, size_t n_a, const struct state_held *b,
+		      size_t n_b)
+{
+	if (n_a != n_b)
+		return false;
+	for (size_t i = 0; i < n_a; i++)
+		if (a[i].uid != b[i].uid || a[i].size != b[i].size)
+			return false;
+	return true;
+}
+
+static int cmp_held(const void *a, const void *b)
+{
+	uint32_t x = ((const struct state_held *)a)->uid, y = ((const struct state_held *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What max_size keeps on the server goes into the state for `gmaildir
+ * status` (max_age's share is a count in the report: it can be most of the
+ * folder), only when the list changed. */
+static int record_held(struct folder_job *job, struct error *err)
+{
+	struct state *st = job->env->st;
+	struct state_held *now = xcalloc(job->plan.n_held + 1, sizeof(*now)), *known = NULL;
+	size_t n = 0, n_known = 0;
+	unsigned age;
+	uint64_t size;
+	int ret = -1;
+
+	job_limits(job, &age, &size);
+	for (size_t i = 0; size && i < job->plan.n_held; i++) {
+		const struct remote_msg *m = &job->remote[job->plan.held[i]];
+
+		if (m->size > size)
+			now[n++] = (struct state_held){m->uid, m->size};
+	}
+	xqsort(now, n, sizeof(*now), cmp_held);
+	if (state_held_load(st, job->sf.id, &known, &n_known, err) < 0)
+		goto out;
+	ret = 0;
+	if (same_held(now, n, known, n_known))
+		goto out;
+	ret = -1;
+	if (state_begin(st, err) < 0)
+		goto out;
+	if (state_held_set(st, job->sf.id, now, n, err) < 0 || state_commit(st, err) < 0) {
+		state_rollback(st);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(now);
+	free(known);
+	return ret;
+}
+
 /* Files that are not Maildir messages are left alone; each is named at
  * -v (debug), and `gmaildir status` lists them. */
 static int gather_local(struct folder_job *job, struct error *err)
@@ -599,6 +656,7 @@ int folder_apply(struct folder_job *job, struct error *err)
 	if (select_for_apply(job, err) < 0)
 		return -1;
 	if (apply_plan(job, err) < 0 || record_checkpoint(job, err) < 0 ||
+	    record_held(job, err) < 0 ||
 	    state_pair_count(job->env->st, job->sf.id, &job->report.messages, err) < 0)
 		return -1;
 	job->report.unchanged = job->plan.n == 0;

@@ -13,6 +13,7 @@ struct plan_ctx {
 	size_t *local_by_key; /* indices into in->local, sorted by key */
 	bool *remote_used;
 	bool *local_used;
+	size_t held_cap;
 };
 
 static _Thread_local const struct plan_local *sort_base_local;
@@ -193,9 +194,14 @@ static void plan_unpaired(struct plan_ctx *c)
 	for (size_t r = 0; r < c->in->n_remote; r++) {
 		if (c->remote_used[r])
 			continue;
-		if (c->in->remote[r].held)
-			c->plan->n_held++;
-		else if (c->in->direction != DIRECTION_PUSH)
+		if (c->in->remote[r].held) {
+			if (c->plan->n_held == c->held_cap) {
+				c->held_cap = c->held_cap ? 2 * c->held_cap : 64;
+				c->plan->held =
+				    xrealloc(c->plan->held, c->held_cap * sizeof(*c->plan->held));
+			}
+			c->plan->held[c->plan->n_held++] = r;
+		} else if (c->in->direction != DIRECTION_PUSH)
 			add(c, PLAN_DOWNLOAD, r, PLAN_NONE, PLAN_NONE);
 	}
 	for (size_t l = 0; l < c->in->n_local; l++)
@@ -206,7 +212,7 @@ static void plan_unpaired(struct plan_ctx *c)
 
 void plan_build(const struct plan_input *in, struct plan *plan_r)
 {
-	struct plan_ctx c = {in, plan_r, NULL, NULL, NULL};
+	struct plan_ctx c = {.in = in, .plan = plan_r};
 
 	memset(plan_r, 0, sizeof(*plan_r));
 	c.local_by_key = xcalloc(in->n_local, sizeof(size_t));
@@ -230,6 +236,7 @@ void plan_build(const struct plan_input *in, struct plan *plan_r)
 void plan_free(struct plan *plan)
 {
 	free(plan->actions);
+	free(plan->held);
 	memset(plan, 0, sizeof(*plan));
 }
 

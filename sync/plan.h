@@ -109,6 +109,7 @@ struct plan {
 	size_t n_delete_local;
 	size_t n_delete_remote;
 	size_t n_held; /* unpaired remote messages the limits keep there */
+	size_t *held;  /* owned: their indices into the input's remote[] */
 };
 
 /* Builds the plan. Never fails (allocation aborts). Free with plan_free. */

@@ -39,6 +39,15 @@ check_eq "a sync with max_age 30 and max_size 100K exits 0" 0 "$?"
 check_eq "... downloads only the 5 recent small messages" 5 "$(gd_count_local INBOX)"
 check_contains "... and says 13 were left on the server" "13 left on the server by max_age/max_size" "$out"
 check_eq "... the server still has all 18" 18 "$(gd_count_server INBOX)"
+out=$(gd status 2>&1)
+check_contains "status lists what max_size left on the server" \
+	"left on the server by max_size: 5 messages" "$out"
+check_eq "... one line per message, with its UID" 5 "$(grep -c '^      UID [0-9]*, ' <<<"$out")"
+json=$(gd status --json 2>/dev/null)
+check_eq "... and status --json has the 5 with their sizes" 5 \
+	"$(python3 -c 'import json, sys
+d = json.loads(sys.stdin.read())
+print(sum(len(f["held"]) for a in d["accounts"] for f in a["folders"] if all(h["size"] > 102400 for h in f["held"])))' <<<"$json")"
 out=$(gd sync 2>&1)
 check_eq "a second run: nothing deleted on the server" 18 "$(gd_count_server INBOX)"
 check_eq "... nothing more here" 5 "$(gd_count_local INBOX)"
@@ -49,6 +58,7 @@ check_eq "... nothing more here" 5 "$(gd_count_local INBOX)"
 sed -i 's/^    max_size: .*/    max_size: 1M/' "$GD_CONF"
 gd sync >/dev/null 2>&1
 check_eq "max_size raised to 1M: the 2 recent big ones come down too" 7 "$(gd_count_local INBOX)"
+check_eq "... and status lists none as left by max_size" 0 "$(gd status 2>&1 | grep -c "by max_size")"
 sed -i 's/^    max_size: .*/    max_size: 100K/' "$GD_CONF"
 for f in $(find "$GD_MAIL/INBOX" -type f -size +100k); do rm "$f"; done
 check_eq "... lowered again, their files removed here" 5 "$(gd_count_local INBOX)"
