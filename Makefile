@@ -136,7 +136,8 @@ bench: deps
 	@tests/bench/run.sh
 	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools tests/bench/latency.sh
 	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir tests/bench/netlatency.sh
-	@GMAILDIR_BIN=$(CURDIR)/build/gmaildir tests/bench/link.sh
+	@BENCH_OUT=$(CURDIR)/build/bench-results.txt GMAILDIR_BIN=$(CURDIR)/build/gmaildir tests/bench/link.sh
+	@BENCH_OUT=$(CURDIR)/build/bench-results.txt GMAILDIR_BIN=$(CURDIR)/build/gmaildir GMAILDIR_TOOLS=$(CURDIR)/build/tools tests/bench/scale.sh
 
 # The long soak (tests/soak/soak.sh; `make check` runs it for 90 s as
 # t_soak). SOAK_SEED, SOAK_REPORT=FILE and SOAK_KEEP=DIR are passed on.

@@ -139,6 +139,17 @@ server_count() {
 SRV=$(server_count) || die "server count"
 SRV_BYTES=$(find "$DC_DIR/home/$DC_USER/Maildir/cur" "$DC_DIR/home/$DC_USER/Maildir/new" \
 	-type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+# The floor of any client's download: the stored messages deflated as one
+# stream, at Dovecot's imap_zlib level (6), sent at the link rate.
+SRV_ZBYTES=$(find "$DC_DIR/home/$DC_USER/Maildir/cur" "$DC_DIR/home/$DC_USER/Maildir/new" \
+	-type f -print0 2>/dev/null | sort -z | "$DC_PYTHON" -c '
+import sys, zlib
+z = zlib.compressobj(6)
+n = 0
+for p in sys.stdin.buffer.read().split(b"\0"):
+    if p:
+        n += len(z.compress(open(p, "rb").read()))
+print(n + len(z.flush()))') || SRV_ZBYTES=0
 
 DELAY=$(awk -v r="$RTT_MS" 'BEGIN { print r / 2 }')
 linkem_start "$DC_PORT_IMAPS" "$W/linkem.log" --delay-ms "$DELAY" --rate-kbit "$KBIT" \
@@ -424,6 +435,12 @@ for scen, label in rows:
 link_s = $SRV_BYTES * 8 / ($KBIT * 1000.0)
 print()
 print("   the stored INBOX at the link rate, uncompressed: %s; whole benchmark %s" % (fs(link_s), fs($TOTAL)))
+if $SRV_ZBYTES:
+    floor_s = $SRV_ZBYTES * 8 / ($KBIT * 1000.0)
+    g, m = med("dl", "gmaildir", 0), med("dl", "mbsync", 0)
+    print("   floor of a download: the INBOX deflated as one stream (zlib level 6, as Dovecot's "
+          "imap_zlib) is %s, %s at the link rate;" % (fb($SRV_ZBYTES), fs(floor_s)))
+    print("   download time / floor: gmaildir %s, mbsync %s" % (ratio(g, floor_s), ratio(m, floor_s)))
 print("   push: mbsync has no daemon or IDLE (it syncs when run): gmaildir only")
 EOF
 echo
