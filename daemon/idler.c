@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/folders.h"
 #include "imap/imap.h"
@@ -43,8 +44,13 @@ struct idler {
 	struct loop *loop;		 /* borrowed */
 	const struct account_conf *acct; /* borrowed */
 	struct idler_events ev;
-	char *display;	   /* owned: the folder as the engine names it */
-	char *remote;	   /* owned: as on the wire; never changes */
+	char *display; /* owned: the folder as the engine names it */
+	/* owned: as on the wire. A first guess from the display name, until
+	 * the first sync's LIST gives the server's (its separator may not be
+	 * '/'); the connect thread reads it, so it changes only between
+	 * connects (next_remote waits for the one in flight). */
+	char *remote;
+	char *next_remote; /* owned or NULL */
 	struct imap *imap; /* owned */
 	struct loop_fd *h;
 	struct loop_timer *t;
@@ -209,6 +215,23 @@ static void on_connected(void *ctx)
 	pthread_join(i->thread, NULL);
 	i->imap = i->att_imap;
 	i->att_imap = NULL;
+	if (i->next_remote) {
+		/* That connect used the guess: the server's name is known now. */
+		free(i->remote);
+		free(i->next_remote);
+		i->remote = i->next_remote;
+		i->next_remote = NULL;
+		if (!i->imap) {
+			i->state = IDLER_DOWN;
+			i->backoff_ms = BACKOFF_MIN_MS;
+			schedule_retry(i, 0);
+			return;
+		}
+		imap_abandon(&i->imap);
+		i->state = IDLER_DOWN;
+		schedule_retry(i, 0);
+		return;
+	}
 	if (i->stepping_down) {
 		imap_abandon(&i->imap);
 		give_up(i, NULL);
@@ -361,14 +384,50 @@ struct idler *idler_new(struct loop *loop, const struct account_conf *acct, cons
 	return i;
 }
 
+/* The server's name for the folder in the idle list: by the name the
+ * user wrote (the engine's display name, '/' between levels), else by the
+ * name on the wire; INBOX in any case. */
+static const struct engine_folder *find_folder(const struct idler *i, const struct engine_folder *f,
+					       size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(f[k].display, i->display) == 0 ||
+		    (strcasecmp(i->display, "INBOX") == 0 &&
+		     strcasecmp(f[k].display, "INBOX") == 0))
+			return &f[k];
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(f[k].remote, i->remote) == 0)
+			return &f[k];
+	return NULL;
+}
+
 void idler_name_from(struct idler *i, const struct engine_folder *f, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		if (strcmp(f[k].remote, i->remote) == 0 && strcmp(f[k].display, i->display) != 0) {
-			free(i->display);
-			i->display = xstrdup(f[k].display);
-			return;
-		}
+	const struct engine_folder *m = find_folder(i, f, n);
+
+	if (!m)
+		return;
+	if (strcmp(m->display, i->display) != 0) {
+		free(i->display);
+		i->display = xstrdup(m->display);
+	}
+	if (strcmp(m->remote, i->remote) == 0)
+		return;
+	log_debug("%s/%s: IDLE: the server names it %s", i->acct->name, i->display, m->remote);
+	free(i->next_remote);
+	i->next_remote = xstrdup(m->remote);
+	if (i->state == IDLER_CONNECTING)
+		return; /* on_connected takes it */
+	free(i->remote);
+	i->remote = i->next_remote;
+	i->next_remote = NULL;
+	if (i->state == IDLER_DOWN && !i->given_up) {
+		/* Waiting after a SELECT of the guessed name failed: try now. */
+		i->backoff_ms = BACKOFF_MIN_MS;
+		loop_timer_reset(i->t, 0, 0);
+	} else if (i->imap) {
+		/* Idling on another folder of that name: start over. */
+		idler_lost(i, "the folder's name on the server changed");
 	}
 }
 
