@@ -207,6 +207,9 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 			return EXIT_USAGE;
 		else
 			view->any_failed = true;
+	} else if (ret > 0) {
+		/* Some folder was not synced (each was reported). */
+		view->any_failed = true;
 	}
 	return EXIT_OK;
 }

@@ -258,6 +258,7 @@ static void create_remote(struct sync_env *env, struct imap_mailbox **mbx, size_
 	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
 	    folder_display_name(remote, delim, &display) < 0) {
 		env_notice(env, "local folder '%s' has no valid server name; not synced", path);
+		env->not_created++;
 		goto out;
 	}
 	if (!folder_selected(env->acct, display) || !name_requested(env->opts, display))
@@ -272,7 +273,14 @@ static void create_remote(struct sync_env *env, struct imap_mailbox **mbx, size_
 		goto out;
 	}
 	if (imap_create(env->imap, remote, &err) < 0) {
-		env_notice(env, "could not create folder '%s' on the server: %s", display, err.msg);
+		/* Not synced, so the run failed (exit 1); it is asked again
+		 * next time, when the user may have renamed it. */
+		env_notice(
+		    env,
+		    "could not create folder '%s' on the server: %s; it is not synced (rename "
+		    "it, or leave it out with folders.exclude)",
+		    display, err.msg);
+		env->not_created++;
 		goto out;
 	}
 	*mbx = xrealloc(*mbx, (*n + 1) * sizeof(**mbx));
@@ -358,6 +366,7 @@ static int sync_folders(struct sync_env *env, struct error *err)
 	int ret = -1;
 
 	env->gmail = imap_caps(env->imap) & IMAP_CAP_XGM;
+	env->not_created = 0;
 	if (imap_list(env->imap, &mbx, &n, err) < 0 || add_local_folders(env, &mbx, &n, err) < 0)
 		goto out;
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
@@ -372,6 +381,8 @@ static int sync_folders(struct sync_env *env, struct error *err)
 	}
 	place_sent_copies(env, jobs, n_jobs);
 	ret = run_jobs(env, jobs, n_jobs, err);
+	if (ret == 0 && env->not_created > 0)
+		ret = 1;
 	keep_folders(env, jobs, n_jobs);
 out:
 	for (size_t i = 0; i < n_jobs; i++)

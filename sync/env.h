@@ -50,6 +50,7 @@ struct sync_env {
 	bool gmail;			     /* the server speaks X-GM-EXT-1 */
 	pthread_mutex_t *obs_lock;	     /* serialises observer calls of workers */
 	const struct env_pool *pool;	     /* borrowed: idle workers, or NULL */
+	size_t not_created; /* local folders the server would not create: the run failed */
 };
 
 /* Whether the caller asked the sync to stop (engine_opts.cancel). */
