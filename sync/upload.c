@@ -199,6 +199,9 @@ fail:
 	return -1;
 }
 
+/* One batch: 0 all done, 1 some messages failed (the first one's error
+ * in err; the others were sent), -1 the folder cannot go on (a dead
+ * connection, a state error). */
 static int run_batch(struct folder_job *job, struct up_item *items, size_t n, struct error *err)
 {
 	struct error aerr = {0};
@@ -216,7 +219,9 @@ static int run_batch(struct folder_job *job, struct up_item *items, size_t n, st
 	}
 	if (record_pairs(job, items, n, failed ? &aerr : err) < 0)
 		return -1;
-	return failed || imap_is_dead(job->env->imap) ? -1 : 0;
+	if (imap_is_dead(job->env->imap))
+		return -1;
+	return failed ? 1 : 0;
 }
 
 static struct up_item *collect(struct folder_job *job, size_t *n_r)
@@ -241,17 +246,31 @@ int apply_uploads(struct folder_job *job, struct error *err)
 {
 	size_t n, done = 0;
 	struct up_item *items = collect(job, &n);
-	int ret = 0;
+	struct error first = {0};
+	bool some_failed = false;
+	int r = 0;
 
-	while (done < n && ret == 0) {
+	/* A message the server refuses this time fails the folder, but only
+	 * after every other message of it went up. */
+	while (done < n && r >= 0) {
 		size_t k = n - done < UPLOAD_BATCH ? n - done : UPLOAD_BATCH;
+		struct error berr = {0};
 
-		ret = run_batch(job, items + done, k, err);
+		r = run_batch(job, items + done, k, &berr);
+		if (r != 0 && !some_failed) {
+			first = berr;
+			some_failed = true;
+		}
+		if (r < 0)
+			first = berr;
 		done += k;
 		env_progress(job->env, job->display, done, n, job->report.bytes_up, 0);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(items[i].message_id);
 	free(items);
-	return ret;
+	if (!some_failed)
+		return 0;
+	*err = first;
+	return -1;
 }
