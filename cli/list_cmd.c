@@ -11,6 +11,23 @@
 #include "util/fs.h"
 #include "util/xalloc.h"
 
+#define NAME_COLUMNS 30
+
+/* name, control characters as '?' (a server's name must not drive the
+ * terminal), padded to NAME_COLUMNS by characters, not bytes: "Entwürfe"
+ * lines up with "Drafts". */
+static void print_name(const char *name)
+{
+	int cols = 0;
+
+	for (const char *p = name; *p; p++) {
+		putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
+		cols += ((unsigned char)*p & 0xc0) != 0x80;
+	}
+	for (; cols < NAME_COLUMNS; cols++)
+		putchar(' ');
+}
+
 static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m, bool gmail)
 {
 	char *path = NULL, *name = NULL, *where = NULL;
@@ -18,16 +35,22 @@ static void print_mailbox(const struct account_conf *acct, const struct imap_mai
 
 	if (mailbox_display_name(m, gmail, &name) < 0 ||
 	    mailbox_local_path(m, gmail, acct->layout, &path) < 0) {
-		printf("  %-30s (name is not valid modified UTF-7: skipped)\n", m->name);
+		printf("  ");
+		print_name(m->name);
+		printf(" (name is not valid modified UTF-7: skipped)\n");
 		goto out;
 	}
 	if (m->attrs & IMAP_MBX_NOSELECT) {
-		printf("  %-30s (not selectable)\n", name);
+		printf("  ");
+		print_name(name);
+		printf(" (not selectable)\n");
 		goto out;
 	}
 	/* Maildir++ keeps INBOX in the root itself: show it as the root. */
 	where = strcmp(path, ".") == 0 ? xstrdup(acct->maildir) : fs_join(acct->maildir, path);
-	printf("  %-30s %-9s %-9s %s\n", name, role ? role : "-",
+	printf("  ");
+	print_name(name);
+	printf(" %-9s %-9s %s\n", role ? role : "-",
 	       folder_selected(acct, name) && !(gmail && gmail_skipped_by_default(acct, m, name))
 		   ? "synced"
 		   : "excluded",

@@ -44,4 +44,18 @@ check "a message saved there on the server is pushed to disk (poll_interval is 1
 diag "server -> disk: $(ms_since "$t0") ms"
 bad=$(grep -cE '> [0-9]+ SELECT "?Lists/Entw' "$LOG")
 check "the guessed name was tried at most once (${bad}x)" test "$bad" -le 1
+gd_daemon_stop
+
+# `list` lines the names up by characters ("Lists/Entwürfe" has 2 bytes
+# more than characters): the role starts in the same column on each line.
+out=$(gd list 2>&1)
+roles_at() {
+	python3 -c '
+import sys
+for line in sys.stdin.read().splitlines():
+    if line.startswith("  ") and not line.startswith("   ") and "(not selectable)" not in line:
+        print(len(line) - len(line[32:].lstrip()) if line[32:33] == " " else -1)' <<<"$out" |
+		sort -u
+}
+check_eq "list: every role column starts at the same character" 33 "$(roles_at)"
 tap_done
