@@ -269,6 +269,13 @@ static int remove_remote(struct folder_job *job, struct uid_list *uids, struct e
 	if (job->env->gmail)
 		return remove_remote_gmail(job, uids, err);
 	xqsort(uids->uids, uids->n, sizeof(*uids->uids), cmp_u32);
+	if (job->env->acct->trash == TRASH_MOVE && job->env->no_trash) {
+		error_set(err, ERR_FOLDER, RETRY_BACKOFF,
+			  "%zu deletion%s wait: trash: move, but the server has no Trash folder "
+			  "(create one, or set trash: expunge)",
+			  uids->n, uids->n == 1 ? "" : "s");
+		return -1;
+	}
 	if (job->env->acct->trash != TRASH_MOVE || !trash || strcmp(trash, job->mbx->name) == 0)
 		return expunge(job, uids, err);
 	return move_to_trash(job, uids, err);

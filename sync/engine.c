@@ -358,6 +358,67 @@ static void place_sent_copies(struct sync_env *env, const struct folder_job *job
 	}
 }
 
+/* A Trash folder by its name, for servers without SPECIAL-USE (Courier,
+ * Cyrus without it): "Trash", then "INBOX/Trash" (Courier keeps every
+ * folder under INBOX.), then Outlook's and Apple's names. */
+static const char *trash_by_name(const struct imap_mailbox *mbx, size_t n)
+{
+	static const char *const names[] = {"Trash", "INBOX/Trash", "Deleted Items",
+					    "Deleted Messages"};
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		for (size_t i = 0; i < n; i++) {
+			char *display = NULL;
+			bool same = !(mbx[i].attrs & IMAP_MBX_NOSELECT) &&
+				    mailbox_display_name(&mbx[i], false, &display) == 0 &&
+				    strcasecmp(display, names[k]) == 0;
+
+			free(display);
+			if (same)
+				return mbx[i].name;
+		}
+	return NULL;
+}
+
+/* trash: move on a server that marks no folder \Trash and has none by
+ * name: one is created, under INBOX when every other folder is there (a
+ * server that refuses other top-level names). If that fails too, deletions
+ * wait (apply.c) rather than expunge what the user asked to keep. */
+static void find_trash(struct sync_env *env, struct imap_mailbox **mbx, size_t *n)
+{
+	char delim = list_delim(*mbx, *n), name[64];
+	bool under_inbox = *n > 1;
+	struct error err = {0};
+
+	env->trash = NULL;
+	env->no_trash = false;
+	for (size_t i = 0; i < *n && !env->trash; i++)
+		if ((*mbx)[i].attrs & IMAP_MBX_TRASH)
+			env->trash = (*mbx)[i].name;
+	if (env->trash || env->acct->trash != TRASH_MOVE || env->gmail)
+		return;
+	env->trash = trash_by_name(*mbx, *n);
+	if (env->trash || env->opts->dry_run || env->acct->direction == DIRECTION_PULL)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (strcasecmp((*mbx)[i].name, "INBOX") != 0 &&
+		    (strncasecmp((*mbx)[i].name, "INBOX", 5) != 0 || (*mbx)[i].name[5] != delim))
+			under_inbox = false;
+	snprintf(name, sizeof(name), under_inbox ? "INBOX%cTrash" : "Trash", delim);
+	if (imap_create(env->imap, name, &err) < 0) {
+		env_notice(env,
+			   "trash: move, but the server has no Trash folder and would not create "
+			   "%s (%s): deletions wait; create one, or set trash: expunge",
+			   name, err.msg);
+		env->no_trash = true;
+		return;
+	}
+	env_notice(env, "created folder '%s' on the server for trash: move", name);
+	*mbx = xrealloc(*mbx, (*n + 1) * sizeof(**mbx));
+	(*mbx)[*n] = (struct imap_mailbox){xstrdup(name), delim, IMAP_MBX_TRASH};
+	env->trash = (*mbx)[(*n)++].name;
+}
+
 static int sync_folders(struct sync_env *env, struct error *err)
 {
 	struct imap_mailbox *mbx = NULL;
@@ -369,10 +430,9 @@ static int sync_folders(struct sync_env *env, struct error *err)
 	env->not_created = 0;
 	if (imap_list(env->imap, &mbx, &n, err) < 0 || add_local_folders(env, &mbx, &n, err) < 0)
 		goto out;
+	find_trash(env, &mbx, &n);
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		if ((mbx[i].attrs & IMAP_MBX_TRASH) && !env->trash)
-			env->trash = mbx[i].name;
 		if (!mailbox_wanted(env, &mbx[i]) || path_taken(env, mbx, i))
 			continue;
 		jobs[n_jobs].env = env;

@@ -44,12 +44,13 @@ struct sync_env {
 	bool claimed;			     /* the Maildir root is ours (claim.c) */
 	const struct folder_job *selected;   /* the job whose mailbox is selected */
 	const char *trash;		     /* borrowed: the \Trash mailbox, or NULL */
-	char **secret;			     /* the session's secret (env_connect) */
-	pthread_mutex_t *secret_lock;	     /* guards *secret */
-	struct engine_session *session;	     /* borrowed: the session it belongs to */
-	bool gmail;			     /* the server speaks X-GM-EXT-1 */
-	pthread_mutex_t *obs_lock;	     /* serialises observer calls of workers */
-	const struct env_pool *pool;	     /* borrowed: idle workers, or NULL */
+	bool no_trash;			/* trash: move, but the server has no Trash and made none */
+	char **secret;			/* the session's secret (env_connect) */
+	pthread_mutex_t *secret_lock;	/* guards *secret */
+	struct engine_session *session; /* borrowed: the session it belongs to */
+	bool gmail;			/* the server speaks X-GM-EXT-1 */
+	pthread_mutex_t *obs_lock;	/* serialises observer calls of workers */
+	const struct env_pool *pool;	/* borrowed: idle workers, or NULL */
 	size_t not_created; /* local folders the server would not create: the run failed */
 };
 
