@@ -13,9 +13,10 @@ int state_held_set(struct state *st, int64_t folder_id, const struct state_held 
 	for (size_t i = 0; i < n; i++) {
 		const int64_t v[] = {folder_id, h[i].uid, (int64_t)h[i].size};
 
-		if (state_run_ints(st, SQL_HELD_ADD,
-				   "INSERT OR REPLACE INTO held(folder_id, uid, size) VALUES(?1, ?2, ?3)",
-				   v, 3, err) < 0)
+		if (state_run_ints(
+			st, SQL_HELD_ADD,
+			"INSERT OR REPLACE INTO held(folder_id, uid, size) VALUES(?1, ?2, ?3)", v,
+			3, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -41,10 +42,9 @@ int state_held_load(struct state *st, int64_t folder_id, struct state_held **h_r
 
 	*h_r = NULL;
 	*n_r = 0;
-	if (state_load_folder_rows(st, SQL_HELD_LOAD,
-				   "SELECT uid, size FROM held WHERE folder_id = ?1 ORDER BY uid",
-				   folder_id, sizeof(struct state_held), read_held, clear_held, &v,
-				   n_r, err) < 0)
+	if (state_load_folder_rows(
+		st, SQL_HELD_LOAD, "SELECT uid, size FROM held WHERE folder_id = ?1 ORDER BY uid",
+		folder_id, sizeof(struct state_held), read_held, clear_held, &v, n_r, err) < 0)
 		return -1;
 	*h_r = v;
 	return 0;
