@@ -400,10 +400,13 @@ static void find_trash(struct sync_env *env, struct imap_mailbox **mbx, size_t *
 	env->trash = trash_by_name(*mbx, *n);
 	if (env->trash || env->opts->dry_run || env->acct->direction == DIRECTION_PULL)
 		return;
-	for (size_t i = 0; i < *n; i++)
-		if (strcasecmp((*mbx)[i].name, "INBOX") != 0 &&
-		    (strncasecmp((*mbx)[i].name, "INBOX", 5) != 0 || (*mbx)[i].name[5] != delim))
+	for (size_t i = 0; i < *n; i++) {
+		const char *nm = (*mbx)[i].name;
+
+		if (nm && strcasecmp(nm, "INBOX") != 0 &&
+		    (strncasecmp(nm, "INBOX", 5) != 0 || nm[5] != delim))
 			under_inbox = false;
+	}
 	snprintf(name, sizeof(name), under_inbox ? "INBOX%cTrash" : "Trash", delim);
 	if (imap_create(env->imap, name, &err) < 0) {
 		env_notice(env,
