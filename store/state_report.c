@@ -109,13 +109,6 @@ static int has_last_error_at(struct state *st, struct error *err)
 	    st, "SELECT 1 FROM pragma_table_info('folders') WHERE name = 'last_error_at'", err);
 }
 
-/* 1 from schema v3 on. */
-static int has_ignored(struct state *st, struct error *err)
-{
-	return has_row(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ignored'",
-		       err);
-}
-
 static struct state_folder_report *report_of(struct state_folder_report *r, size_t n,
 					     const char *remote)
 {
@@ -125,67 +118,61 @@ static struct state_folder_report *report_of(struct state_folder_report *r, size
 	return NULL;
 }
 
-/* Hands each report the files its folder's last scan ignored. */
-static int load_ignored(struct state *st, struct state_folder_report *r, size_t n,
-			struct error *err)
+/* Rows of a per-folder table, "SELECT f.remote, ... FROM table JOIN
+ * folders f", each handed with its folder's report to add. A database
+ * from before the table (schema v3 for ignored, v4 for held) has none. */
+static int load_rows(struct state *st, const char *table, const char *sql,
+		     void (*add)(struct state_folder_report *f, sqlite3_stmt *s),
+		     struct state_folder_report *r, size_t n, struct error *err)
 {
 	sqlite3_stmt *s = NULL;
-	int rc = has_ignored(st, err);
+	char *check =
+	    xasprintf("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '%s'", table);
+	int rc = has_row(st, check, err);
 
+	free(check);
 	if (rc <= 0)
 		return rc;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT f.remote, i.name FROM ignored i JOIN folders f ON f.id = "
-			       "i.folder_id ORDER BY f.remote, i.name",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return state_db_error(st, err);
 	while ((rc = state_step_row(st, s, err)) == 1) {
 		const unsigned char *remote = sqlite3_column_text(s, 0);
 		struct state_folder_report *f =
 		    remote ? report_of(r, n, (const char *)remote) : NULL;
 
-		if (!f)
-			continue;
-		f->ignored = xrealloc(f->ignored, (f->n_ignored + 1) * sizeof(*f->ignored));
-		f->ignored[f->n_ignored++] = state_column_text(s, 1);
+		if (f)
+			add(f, s);
 	}
 	sqlite3_finalize(s);
 	return rc < 0 ? -1 : 0;
 }
 
-static int has_held(struct state *st, struct error *err)
+/* The files the folder's last scan ignored. */
+static void add_ignored(struct state_folder_report *f, sqlite3_stmt *s)
 {
-	return has_row(st, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'held'",
-		       err);
+	f->ignored = xrealloc(f->ignored, (f->n_ignored + 1) * sizeof(*f->ignored));
+	f->ignored[f->n_ignored++] = state_column_text(s, 1);
 }
 
-/* Hands each report what max_size kept on the server at its last sync. */
-static int load_held(struct state *st, struct state_folder_report *r, size_t n, struct error *err)
+/* What max_size kept on the server at the folder's last sync. */
+static void add_held(struct state_folder_report *f, sqlite3_stmt *s)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = has_held(st, err);
+	f->held = xrealloc(f->held, (f->n_held + 1) * sizeof(*f->held));
+	f->held[f->n_held++] = (struct state_held){(uint32_t)sqlite3_column_int64(s, 1),
+						   (uint64_t)sqlite3_column_int64(s, 2)};
+}
 
-	if (rc <= 0)
-		return rc;
-	if (sqlite3_prepare_v2(
-		st->db,
-		"SELECT f.remote, h.uid, h.size FROM held h JOIN folders f ON f.id = "
-		"h.folder_id ORDER BY f.remote, h.uid",
-		-1, &s, NULL) != SQLITE_OK)
-		return state_db_error(st, err);
-	while ((rc = state_step_row(st, s, err)) == 1) {
-		const unsigned char *remote = sqlite3_column_text(s, 0);
-		struct state_folder_report *f =
-		    remote ? report_of(r, n, (const char *)remote) : NULL;
-
-		if (!f)
-			continue;
-		f->held = xrealloc(f->held, (f->n_held + 1) * sizeof(*f->held));
-		f->held[f->n_held++] = (struct state_held){(uint32_t)sqlite3_column_int64(s, 1),
-							   (uint64_t)sqlite3_column_int64(s, 2)};
-	}
-	sqlite3_finalize(s);
-	return rc < 0 ? -1 : 0;
+static int load_extras(struct state *st, struct state_folder_report *r, size_t n, struct error *err)
+{
+	if (load_rows(st, "ignored",
+		      "SELECT f.remote, i.name FROM ignored i JOIN folders f ON f.id = i.folder_id "
+		      "ORDER BY f.remote, i.name",
+		      add_ignored, r, n, err) < 0)
+		return -1;
+	return load_rows(st, "held",
+			 "SELECT f.remote, h.uid, h.size FROM held h JOIN folders f ON f.id = "
+			 "h.folder_id ORDER BY f.remote, h.uid",
+			 add_held, r, n, err);
 }
 
 /* The row of REPORT_SQL into a struct state_folder_report (void *: a
@@ -235,7 +222,7 @@ int state_report_load(struct state *st, struct state_folder_report **r_r, size_t
 	rc = state_load_rows(st, s, sizeof(struct state_folder_report), read_report, clear_report,
 			     &v, n_r, err);
 	sqlite3_finalize(s);
-	if (rc == 0 && (load_ignored(st, v, *n_r, err) < 0 || load_held(st, v, *n_r, err) < 0)) {
+	if (rc == 0 && load_extras(st, v, *n_r, err) < 0) {
 		state_reports_free(v, *n_r);
 		*n_r = 0;
 		return -1;

@@ -67,7 +67,7 @@ set(d["accounts"][0]) == {"name", "locked_by", "error", "connect_error", "connec
                           "folders", "outbox", "daemon"} and
 d["accounts"][0]["daemon"] is None and
 all(set(f) == {"name", "remote", "local", "synced", "last_sync", "pending", "last_error",
-               "last_error_at", "ignored"}
+               "last_error_at", "ignored", "held"}
     for f in d["accounts"][0]["folders"])' <<<"$JSON"
 now=$(date +%s)
 check "--json: INBOX 5/5, pending 0, synced within a minute, no error" json_check "
