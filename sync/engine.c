@@ -257,8 +257,9 @@ static void create_remote(struct sync_env *env, struct imap_mailbox **mbx, size_
 
 	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
 	    folder_display_name(remote, delim, &display) < 0) {
+		/* Another tool's own naming (mbsync's "..kids" for INBOX/kids)
+		 * is left alone and said, not a failure of every run. */
 		env_notice(env, "local folder '%s' has no valid server name; not synced", path);
-		env->not_created++;
 		goto out;
 	}
 	if (!folder_selected(env->acct, display) || !name_requested(env->opts, display))

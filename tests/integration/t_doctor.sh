@@ -152,10 +152,14 @@ else
 fi
 
 cp "$GD_STATE/state.db" "$GD_DIR/state.db.good"
-# Damage a page in the middle: the header still reads, the check must not.
-size=$(stat -c %s "$GD_STATE/state.db")
-head -c 2048 /dev/urandom | dd of="$GD_STATE/state.db" bs=1 seek=$((size / 2)) conv=notrunc \
-	status=none
+# Damage a page in use, from its page header on (the pairs table's root,
+# which holds this test's pairs), not the file's header: that still reads,
+# the check must not. Checkpointed first, so that the page is in the file.
+sqlite3 "$GD_STATE/state.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+page=$(sqlite3 "$GD_STATE/state.db" "PRAGMA page_size")
+root=$(sqlite3 "$GD_STATE/state.db" "SELECT rootpage FROM sqlite_master WHERE name = 'pairs'")
+head -c 2048 /dev/urandom | dd of="$GD_STATE/state.db" bs=1 seek=$(((root - 1) * page)) \
+	conv=notrunc status=none
 doctor_with damaged 's/x/x/'
 check_eq "a damaged state DB: exit 1" 1 "$RC"
 check "... ✗ state" has_step ✗ state

@@ -146,7 +146,7 @@ static void test_modes_and_pragmas(void **state)
 		assert_int_equal(mode_of(p), 0600);
 		free(p);
 	}
-	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 3);
+	assert_int_equal(raw_sql(fx, "SELECT version FROM schema_version"), 4);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM schema_version"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
@@ -818,7 +818,7 @@ static void test_migrate_v1(void **state)
 	ok(state_open(dir, &st, &err), &err);
 	state_free(&st);
 	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM schema_version"), 1);
-	assert_int_equal(raw_sql_in(dir, "SELECT version FROM schema_version"), 3);
+	assert_int_equal(raw_sql_in(dir, "SELECT version FROM schema_version"), 4);
 	assert_int_equal(raw_sql_in(dir, "SELECT count(*) FROM pairs"), 2);
 	assert_int_equal(
 	    raw_sql_in(dir, "SELECT count(*) FROM folders WHERE last_error_at IS NULL"), 1);
