@@ -216,6 +216,40 @@ static char list_delim(const struct imap_mailbox *mbx, size_t n)
 	return '/';
 }
 
+static int cmp_pair_key(const void *a, const void *b)
+{
+	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
+}
+
+/* True when the Maildir holds exactly the pairs, each with its base flags,
+ * and nothing else: the folder is as the last sync left it, even though
+ * its stamp moved (a sync that delivered into it records the stamp taken
+ * before the delivery). */
+static bool local_as_synced(struct sync_env *env, const struct state_folder *sf, struct maildir *md)
+{
+	struct maildir_entry *e = NULL;
+	struct state_pair *p = NULL;
+	size_t n_e = 0, n_p = 0, skipped = 0;
+	struct error err = {0};
+	bool same = false;
+
+	if (maildir_scan(md, &e, &n_e, &skipped, &err) < 0 ||
+	    state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0)
+		goto out;
+	same = n_e == n_p && skipped == 0;
+	xqsort(p, n_p, sizeof(*p), cmp_pair_key);
+	for (size_t i = 0; same && i < n_e; i++) {
+		struct state_pair want = {.key = e[i].unique};
+		const struct state_pair *hit = bsearch(&want, p, n_p, sizeof(*p), cmp_pair_key);
+
+		same = hit && hit->flags == e[i].flags;
+	}
+out:
+	maildir_entries_free(e, n_e);
+	state_pairs_free(p, n_p);
+	return same;
+}
+
 /* The server deleted a folder we synced. With folders.propagate_deletes and
  * no local change since the last sync, the local copy goes too; otherwise
  * it is kept, and said so. */
@@ -229,7 +263,7 @@ static void forget_local_folder(struct sync_env *env, struct state_folder *sf, c
 
 	if (!env->acct->propagate_folder_deletes || env->opts->dry_run ||
 	    maildir_open(abs, false, &md, &err) < 0 || maildir_stamp(md, &stamp, &err) < 0 ||
-	    stamp != sf->local_stamp) {
+	    (stamp != sf->local_stamp && !local_as_synced(env, sf, md))) {
 		env_notice(env, "folder '%s' is gone from the server; the local copy is kept%s",
 			   display,
 			   env->acct->propagate_folder_deletes ? " (it changed here)" : "");
