@@ -185,6 +185,55 @@ void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n)
 	free(mbx);
 }
 
+static void status_item(const struct mailimap_status_info *st, struct imap_mailbox_info *info)
+{
+	const struct mailimap_extension_data *ext = st->st_ext_data;
+
+	switch (st->st_att) {
+	case MAILIMAP_STATUS_ATT_MESSAGES:
+		info->exists = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_UIDNEXT:
+		info->uidnext = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_UIDVALIDITY:
+		info->uidvalidity = st->st_value;
+		break;
+	case MAILIMAP_STATUS_ATT_EXTENSION:
+		/* libetpan parses HIGHESTMODSEQ as CONDSTORE extension data. */
+		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
+		    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO && ext->ext_data)
+			info->highestmodseq =
+			    ((struct mailimap_condstore_status_info *)ext->ext_data)
+				->cs_highestmodseq_value;
+		break;
+	default:
+		break;
+	}
+}
+
+/* UIDNEXT of mailbox by STATUS. */
+static int status_uidnext(struct imap *imap, const char *mailbox, uint32_t *uidnext_r,
+			  struct error *err)
+{
+	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
+	struct mailimap_mailbox_data_status *st = NULL;
+	struct imap_mailbox_info info = {0};
+	int r;
+
+	if (!atts || mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDNEXT))
+		abort();
+	r = mailimap_status(imap->mi, mailbox, atts, &st);
+	mailimap_status_att_list_free(atts);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "STATUS %s (UIDNEXT)", mailbox);
+	for (clistiter *it = imap_first(st->st_info_list); it; it = clist_next(it))
+		status_item(clist_content(it), &info);
+	mailimap_mailbox_data_status_free(st);
+	*uidnext_r = info.uidnext;
+	return 0;
+}
+
 /* After a successful SELECT: fills info_r and records the mailbox as the
  * selected one. */
 static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
@@ -207,6 +256,10 @@ static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
 			  mailbox);
 		return -1;
 	}
+	/* Courier leaves UIDNEXT out of its SELECT answer (RFC 3501 requires
+	 * it). A missing one is not "0": ask STATUS, which Courier answers. */
+	if (info_r->uidnext == 0 && status_uidnext(imap, mailbox, &info_r->uidnext, err) < 0)
+		return -1;
 	/* Kept to catch a change later in the session (imap_check_mailbox). */
 	imap->selected = true;
 	imap->sel_uidvalidity = info_r->uidvalidity;
@@ -479,33 +532,6 @@ out:
 bool imap_is_selected(const struct imap *imap, const char *mailbox)
 {
 	return imap->selected && imap->sel_mailbox && strcmp(imap->sel_mailbox, mailbox) == 0;
-}
-
-static void status_item(const struct mailimap_status_info *st, struct imap_mailbox_info *info)
-{
-	const struct mailimap_extension_data *ext = st->st_ext_data;
-
-	switch (st->st_att) {
-	case MAILIMAP_STATUS_ATT_MESSAGES:
-		info->exists = st->st_value;
-		break;
-	case MAILIMAP_STATUS_ATT_UIDNEXT:
-		info->uidnext = st->st_value;
-		break;
-	case MAILIMAP_STATUS_ATT_UIDVALIDITY:
-		info->uidvalidity = st->st_value;
-		break;
-	case MAILIMAP_STATUS_ATT_EXTENSION:
-		/* libetpan parses HIGHESTMODSEQ as CONDSTORE extension data. */
-		if (ext && ext->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
-		    ext->ext_type == MAILIMAP_CONDSTORE_TYPE_STATUS_INFO && ext->ext_data)
-			info->highestmodseq =
-			    ((struct mailimap_condstore_status_info *)ext->ext_data)
-				->cs_highestmodseq_value;
-		break;
-	default:
-		break;
-	}
 }
 
 static struct mailimap_status_att_list *status_atts(bool modseq)
