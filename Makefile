@@ -86,7 +86,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(wildcard tests/tools/*.c)
 HELPER_BIN := $(HELPER_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps check check-unit check-asan demo bench soak fmt fmt-check lint clean install uninstall
+.PHONY: all deps check check-unit check-asan demo interop bench soak fmt fmt-check lint clean install uninstall
 
 all: $(BUILD)/gmaildir
 
@@ -126,6 +126,13 @@ check: deps
 check-unit:
 	@$(MAKE) --no-print-directory tests-bin
 	@GMAILDIR_TESTS=unit tests/run.sh $(BUILD)
+
+# The battery on Cyrus and Courier, run from their unpacked packages
+# (tests/interop/). CI runs it after `make check`.
+interop: deps
+	@tests/interop/deps.sh
+	@$(MAKE) --no-print-directory BUILD=build all $(HELPER_BIN)
+	@tests/interop/run.sh build
 
 demo: deps
 	@$(MAKE) --no-print-directory BUILD=build all

@@ -10,18 +10,19 @@
 #   co_stop                # the EXIT trap does it too
 #
 # Courier's paths are compiled in (/etc/courier, /usr/lib/courier,
-# /usr/lib/courier-authlib, /run/courier). So the instance runs in a mount
-# namespace of its own (unshare -m) where /etc and /usr/lib are overlays
-# whose upper layer (under CO_DIR) adds courier/ and courier-authlib/, and
-# /run is a fresh tmpfs: nothing outside the namespace sees a file of it,
-# and no file of the system changes. Inside: authdaemond with the userdb
-# module (user alice / alice-secret, uid nobody, Maildir under CO_DIR), and
-# couriertcpd on 127.0.0.1:CO_PORT running couriertls (implicit TLS, the
-# test CA's certificate) and imaplogin -> imapd, configured as Debian's
+# /usr/lib/courier-authlib, /usr/libexec/gam_server, /run/courier). So the
+# instance runs in a mount namespace of its own (unshare -m) where /etc,
+# /usr/lib and /usr/libexec are overlays whose upper layer (under CO_DIR)
+# adds what the packages put there, and /run is a fresh tmpfs: nothing
+# outside the namespace sees a file of it, and no file of the system
+# changes. Inside: authdaemond with the userdb module (user alice /
+# alice-secret, uid nobody, Maildir under CO_DIR), and couriertcpd on
+# 127.0.0.1:CO_PORT running couriertls (implicit TLS, the test CA's
+# certificate) and imaplogin -> imapd, configured as Debian's
 # /etc/courier/imapd and imapd-ssl are, except: IMAP_EMPTYTRASH is off (it
 # would purge Trash of messages older than 7 days, the tests' dates), and
-# IDLE polls every CO_IDLE_SECONDS (default 60 as in Debian; there is no
-# FAM daemon for IMAP_ENHANCEDIDLE). Folders: separator ".", all under
+# IDLE polls every CO_IDLE_SECONDS (IMAP_IDLE_TIMEOUT, 60 as in Debian,
+# where IMAP_ENHANCEDIDLE is off). Folders: separator ".", all under
 # "INBOX." (INBOX.Sent ...), no CONDSTORE, QRESYNC, MOVE, LITERAL+ or
 # SPECIAL-USE. INBOX.Sent, INBOX.Drafts and INBOX.Trash exist from the
 # start (Courier makes none by itself).
@@ -36,7 +37,10 @@ source "$_CO_LIB_DIR/foreign.sh"
 
 _co_write_conf() {
 	local d=$CO_DIR e=$CO_DIR/etc-up/courier
-	mkdir -p "$e" "$d/lib-up" "$d/etc-work" "$d/lib-work"
+	mkdir -p "$e" "$d/lib-up" "$d/etc-work" "$d/lib-work" "$d/libexec-up" "$d/libexec-work"
+	# imapd watches folders through FAM: libgamin starts gam_server from
+	# /usr/libexec (without it, each command waits 2 s for it).
+	ln -s "$CO_ROOT/usr/libexec/gam_server" "$d/libexec-up/gam_server"
 	ln -s "$CO_ROOT/usr/lib/courier" "$d/lib-up/courier"
 	ln -s "$CO_ROOT/usr/lib/courier-authlib" "$d/lib-up/courier-authlib"
 	printf '%s\n' 'authmodulelist="authuserdb"' 'daemons=3' \
@@ -97,6 +101,7 @@ set -e
 d=$1 root=$2 port=$3
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$d/etc-up,workdir=$d/etc-work" /etc
 mount -t overlay overlay -o "lowerdir=/usr/lib,upperdir=$d/lib-up,workdir=$d/lib-work" /usr/lib
+mount -t overlay overlay -o "lowerdir=/usr/libexec,upperdir=$d/libexec-up,workdir=$d/libexec-work" /usr/libexec
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/courier/authdaemon
 set -a

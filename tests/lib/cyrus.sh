@@ -14,8 +14,10 @@
 # CA (DNS:localhost, IP:127.0.0.1); user alice / alice-secret, checked by
 # SASL's sasldb; altnamespace and unixhierarchysep, so folders are "Work"
 # and "Work/Sub" beside INBOX, as Debian's default; INBOX and Sent Drafts
-# Trash Junk (with their special-use) made at the first login. Cyrus logs
-# only to syslog, which the tests do not read.
+# Trash Junk (with their special-use) made at the first login. IDLE
+# looks for changes every CY_IDLE_SECONDS (imapidlepoll, 60 by default as
+# on Debian, whose cyrus.conf runs no idled either). Cyrus logs only to
+# syslog, which the tests do not read.
 #   cy_restart          stops the master and starts it again on the same
 #                       port and data (a server restart under a client)
 # Exported: CY_DIR, CY_PORT and, by fs_export_client, DC_HOST DC_PORT_IMAPS
@@ -32,7 +34,6 @@ configdirectory: $d/lib
 partition-default: $d/spool
 proc_path: $d/proc
 mboxname_lockpath: $d/lock
-idlesocket: $d/socket/idle
 lmtpsocket: $d/socket/lmtp
 notifysocket: $d/socket/notify
 sievedir: $d/sieve
@@ -56,6 +57,7 @@ xlist-drafts: Drafts
 xlist-trash: Trash
 xlist-junk: Junk
 syslog_prefix: gmaildir-cyrus
+imapidlepoll: ${CY_IDLE_SECONDS:-60}
 EOF
 	cat >"$d/cyrus.conf" <<EOF
 START {
@@ -63,9 +65,6 @@ START {
 }
 SERVICES {
   imaps cmd="$bin/imapd -C $d/imapd.conf -s" listen="127.0.0.1:$CY_PORT" prefork=0
-}
-DAEMON {
-  idled cmd="$bin/idled -C $d/imapd.conf"
 }
 EOF
 }

@@ -13,7 +13,7 @@ its own separator).
   sep                       the hierarchy separator and the personal
                             namespace prefix, as "SEP PREFIX" (PREFIX may be
                             empty)
-  list                      every folder, one a line
+  list                      every selectable folder, one a line
   create F | delete F | subscribe F   CREATE / DELETE / SUBSCRIBE
   rename A B                RENAME
   append F FILE [FLAGS] [DATE]  APPEND of FILE (LF line ends are sent as
@@ -32,7 +32,10 @@ its own separator).
                             `-f pager fetch "uid flags date.received text"`
                             with TZ=UTC and the stored text in LF form, for
                             tests/lib/compare.py
+  dumpall DIR               every folder: DIR/list names them, DIR/N.dump
+                            is the dump of the Nth (from 0)
   ids F                     sorted Message-IDs, one a message, "-" for none
+  allids                    the same for every folder together
   caps                      the CAPABILITY after login, one line
 
 Exits 1 with the server's answer on stderr when a command is refused.
@@ -128,27 +131,31 @@ def expunge(m, folder, uidset):
 FETCH_RE = re.compile(rb"UID (\d+)|FLAGS \(([^)]*)\)|INTERNALDATE \"([^\"]+)\"")
 
 
-def dump(m, folder):
+def fetch_all(m, items):
+    """(meta, literal) of every message of the selected folder, by UID."""
+    data = ok(m.uid("FETCH", "1:*", "(UID %s)" % items), "UID FETCH")
+    out = {}
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        mt = re.search(rb"UID (\d+)", item[0])
+        out[int(mt.group(1))] = item
+    return [out[u] for u in sorted(out)]
+
+
+def dump(m, folder, out):
     select(m, folder, readonly=True)
-    out = sys.stdout.buffer
-    uids = uid_list(m)
     first = True
-    for uid in uids:
-        data = ok(m.uid("FETCH", str(uid), "(UID FLAGS INTERNALDATE BODY.PEEK[])"),
-                  "UID FETCH")
-        meta, body = b"", b""
-        for item in data:
-            if isinstance(item, tuple):
-                meta += item[0]
-                body = item[1]
-            elif item:
-                meta += item
+    if not uid_list(m):
+        return
+    for meta, body in fetch_all(m, "FLAGS INTERNALDATE BODY.PEEK[]"):
         flags = date = b""
         for mt in FETCH_RE.finditer(meta):
             if mt.group(2) is not None:
                 flags = mt.group(2)
             if mt.group(3) is not None:
                 date = mt.group(3)
+        uid = int(re.search(rb"UID (\d+)", meta).group(1))
         when = datetime.datetime.strptime(date.decode().strip(), "%d-%b-%Y %H:%M:%S %z")
         when = when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         if not first:
@@ -157,19 +164,21 @@ def dump(m, folder):
         out.write(b"uid: %d\nflags: %s\ndate.received: %s\ntext:\n" %
                   (uid, flags, when.encode()))
         out.write(body.replace(b"\r\n", b"\n"))
-    out.flush()
+
+
+def folders(m):
+    return [name for attrs, name in parse_list(ok(m.list('""', "*"), "LIST"))
+            if b"\\noselect" not in attrs.lower()]
 
 
 def ids(m, folder):
     select(m, folder, readonly=True)
     found = []
-    for uid in uid_list(m):
-        data = ok(m.uid("FETCH", str(uid), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
-                  "UID FETCH")
-        hdr = b"".join(i[1] for i in data if isinstance(i, tuple))
-        mt = re.search(rb"(?i)message-id:\s*(\S+)", hdr)
-        found.append(mt.group(1).decode() if mt else "-")
-    print("\n".join(sorted(found)))
+    if uid_list(m):
+        for _, hdr in fetch_all(m, "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"):
+            mt = re.search(rb"(?i)message-id:\s*(\S+)", hdr)
+            found.append(mt.group(1).decode() if mt else "-")
+    return found
 
 
 def append(m, folder, path, flags="", date=None):
@@ -199,7 +208,7 @@ def main():
                 prefix = mt.group(1).decode() if mt else ""
             print(sep.decode(), prefix)
         elif cmd == "list":
-            for _, name in parse_list(ok(m.list('""', "*"), "LIST")):
+            for name in folders(m):
                 print(name)
         elif cmd == "create":
             ok(m.create(q(args[0])), "CREATE")
@@ -217,7 +226,8 @@ def main():
             print(status(m, args[0], "UIDVALIDITY"))
         elif cmd == "uids":
             select(m, args[0], readonly=True)
-            print("\n".join(str(u) for u in uid_list(m)))
+            for u in uid_list(m):
+                print(u)
         elif cmd == "store":
             select(m, args[0])
             what, fl = args[2][0], args[2]
@@ -234,9 +244,20 @@ def main():
                 m.close()
                 expunge(m, args[0], args[1])
         elif cmd == "dump":
-            dump(m, args[0])
+            dump(m, args[0], sys.stdout.buffer)
+        elif cmd == "dumpall":
+            names = folders(m)
+            with open(os.path.join(args[0], "list"), "w") as f:
+                f.write("".join(n + "\n" for n in names))
+            for i, name in enumerate(names):
+                with open(os.path.join(args[0], "%d.dump" % i), "wb") as f:
+                    dump(m, name, f)
         elif cmd == "ids":
-            ids(m, args[0])
+            for mid in sorted(ids(m, args[0])):
+                print(mid)
+        elif cmd == "allids":
+            for mid in sorted(mid for name in folders(m) for mid in ids(m, name)):
+                print(mid)
         elif cmd == "caps":
             print(" ".join(sorted(m.capabilities)))
         else:
