@@ -134,6 +134,9 @@ int imap_status_many(struct imap *imap, const char *const *mailboxes, size_t n,
 int imap_create(struct imap *imap, const char *mailbox, struct error *err);
 /* DELETE of a mailbox (with the messages in it). */
 int imap_delete(struct imap *imap, const char *mailbox, struct error *err);
+/* RENAME from to: the server moves the mailbox and its children, keeping
+ * their messages (and, on most servers, their UIDs). */
+int imap_rename(struct imap *imap, const char *from, const char *to, struct error *err);
 int imap_noop(struct imap *imap, struct error *err);
 
 /* What a metadata fetch reports of one message. Pointers are borrowed for

@@ -667,6 +667,18 @@ int imap_create(struct imap *imap, const char *mailbox, struct error *err)
 	return imap_fail(imap, r, ERR_FOLDER, err, "CREATE %s", mailbox);
 }
 
+int imap_rename(struct imap *imap, const char *from, const char *to, struct error *err)
+{
+	int r;
+
+	if (imap_check_alive(imap, err) < 0)
+		return -1;
+	r = mailimap_rename(imap->mi, from, to);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(imap, r, ERR_FOLDER, err, "RENAME %s %s", from, to);
+	return 0;
+}
+
 int imap_delete(struct imap *imap, const char *mailbox, struct error *err)
 {
 	int r;

@@ -466,7 +466,11 @@ static int sync_folders(struct sync_env *env, struct error *err)
 
 	env->gmail = imap_caps(env->imap) & IMAP_CAP_XGM;
 	env->not_created = 0;
-	if (imap_list(env->imap, &mbx, &n, err) < 0 || add_local_folders(env, &mbx, &n, err) < 0)
+	if (imap_list(env->imap, &mbx, &n, err) < 0)
+		goto out;
+	renames_from_local(env, mbx, n);
+	renames_from_server(env, mbx, n);
+	if (add_local_folders(env, &mbx, &n, err) < 0)
 		goto out;
 	find_trash(env, &mbx, &n);
 	jobs = xcalloc(n ? n : 1, sizeof(*jobs));

@@ -190,4 +190,12 @@ int apply_uploads(struct folder_job *job, struct error *err);
  * state) when the sync must not touch this Maildir. */
 int claim_maildir(struct sync_env *env, struct error *err);
 
+/* Folder renames, applied as renames (renames.c), between the LIST and
+ * the jobs: a synced folder renamed here is RENAMEd on the server (mbx
+ * follows); one renamed on the server is renamed here. The state rows
+ * follow in both cases. Failures are notices: the folders then sync as
+ * before (a deletion and a new folder). */
+void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n);
+void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, size_t n);
+
 #endif

@@ -1,0 +1,422 @@
+/* Folder renames move nothing. Between the LIST and the folder jobs:
+ *
+ *  - Renamed here: a synced folder whose Maildir is gone while the server
+ *    still has it, and a new local folder (not on the server, not in the
+ *    state) that holds every one of its pairs' files (same keys; a file
+ *    added since is simply uploaded later). The server folder is RENAMEd
+ *    and the state row follows: the job then sees a folder it knows.
+ *  - Renamed on the server: a synced folder the LIST no longer names, and
+ *    a new server folder that holds exactly its messages: the same
+ *    UIDVALIDITY and, UID by UID, the same sizes; or, when the server gave
+ *    the renamed folder a new UIDVALIDITY, the same Message-IDs with the
+ *    same sizes (the job's UIDVALIDITY rebuild then re-pairs them without
+ *    a download). The Maildir is rename(2)d and the state row follows.
+ *
+ * Children: a server RENAME takes a folder's children along, and in the
+ * verbatim layout so does rename(2) of its directory. Parents are handled
+ * first; a child whose directory already moved with its parent only has
+ * its state row updated. A crash between the rename and the state update
+ * leaves the same situation, found again by the next run.
+ * Not for Gmail (labels: to do), a run limited to named folders, or the
+ * direction that must not change that side. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sync/engine_p.h"
+#include "imap/folders.h"
+#include "imap/roles.h"
+#include "util/fs.h"
+#include "util/xalloc.h"
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool listed(const struct imap_mailbox *mbx, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(mbx[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static int by_name_length(const void *a, const void *b)
+{
+	size_t la = strlen(((const struct state_folder *)a)->remote);
+	size_t lb = strlen(((const struct state_folder *)b)->remote);
+
+	return la < lb ? -1 : la > lb;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct state_pair *)a)->uid, y = ((const struct state_pair *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
+}
+
+/* The messages of a candidate server folder, as the metadata fetch and
+ * the Message-ID fetch report them. */
+struct seen_msg {
+	uint32_t uid, size;
+	char *msgid; /* owned; NULL until fetched, "" for none */
+};
+
+struct seen {
+	struct seen_msg *m;
+	size_t n, cap;
+	bool stray; /* a Message-ID for a UID the fetch did not list */
+};
+
+static void on_meta(const struct imap_meta *m, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->m = xgrow(s->m, &s->cap, s->n + 1, sizeof(*s->m));
+	s->m[s->n++] = (struct seen_msg){m->uid, m->size, NULL};
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	uint32_t x = ((const struct seen_msg *)a)->uid, y = ((const struct seen_msg *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+static void on_msgid(uint32_t uid, const char *message_id, void *ctx)
+{
+	struct seen *s = ctx;
+	struct seen_msg want = {.uid = uid}, *hit;
+
+	hit = xbsearch(&want, s->m, s->n, sizeof(*s->m), cmp_seen);
+	if (hit && !hit->msgid)
+		hit->msgid = xstrdup(message_id ? message_id : "");
+	else
+		s->stray = true;
+}
+
+static void seen_free(struct seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->m[i].msgid);
+	free(s->m);
+}
+
+/* The same UIDs with the same sizes. */
+static bool same_by_uid(const struct seen *s, struct state_pair *p, size_t n_p)
+{
+	xqsort(p, n_p, sizeof(*p), cmp_uid);
+	for (size_t i = 0; i < s->n; i++) {
+		struct state_pair want = {.uid = s->m[i].uid};
+		const struct state_pair *hit = xbsearch(&want, p, n_p, sizeof(*p), cmp_uid);
+
+		if (!hit || hit->size != s->m[i].size)
+			return false;
+	}
+	return true;
+}
+
+/* The same (Message-ID, size) pairs, each as many times; a message
+ * without a Message-ID proves nothing. */
+static bool same_by_msgid(const struct seen *s, const struct state_pair *p, size_t n_p)
+{
+	bool *used = xcalloc(n_p ? n_p : 1, sizeof(*used));
+	bool same = !s->stray;
+
+	for (size_t i = 0; same && i < s->n; i++) {
+		const struct seen_msg *m = &s->m[i];
+
+		same = false;
+		if (!m->msgid || !*m->msgid)
+			break;
+		for (size_t k = 0; k < n_p && !same; k++)
+			if (!used[k] && p[k].message_id && p[k].size == m->size &&
+			    strcmp(p[k].message_id, m->msgid) == 0)
+				used[k] = same = true;
+	}
+	free(used);
+	return same;
+}
+
+/* Whether server folder name holds exactly the messages of sf's pairs. */
+static bool server_holds(struct sync_env *env, const struct state_folder *sf, const char *name)
+{
+	struct imap_mailbox_info info;
+	struct state_pair *p = NULL;
+	struct seen s = {0};
+	size_t n_p = 0;
+	struct error err = {0};
+	bool same = false;
+
+	if (state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0 || n_p == 0 ||
+	    imap_status(env->imap, name, &info, &err) < 0 || info.exists != n_p)
+		goto out;
+	env->selected = NULL;
+	if (imap_select(env->imap, name, &info, &err) < 0 ||
+	    imap_fetch_meta(env->imap, 1, 0, 0, on_meta, &s, &err) < 0 || s.n != n_p)
+		goto out;
+	if (info.uidvalidity == sf->uidvalidity) {
+		same = same_by_uid(&s, p, n_p);
+		goto out;
+	}
+	xqsort(s.m, s.n, sizeof(*s.m), cmp_seen);
+	if (imap_fetch_message_ids(env->imap, on_msgid, &s, &err) < 0)
+		goto out;
+	same = same_by_msgid(&s, p, n_p);
+out:
+	seen_free(&s);
+	state_pairs_free(p, n_p);
+	return same;
+}
+
+/* sf now is server folder name at local path path. */
+static int follow(struct sync_env *env, struct state_folder *sf, const char *name,
+		  const char *path, struct error *err)
+{
+	free(sf->remote);
+	free(sf->local_path);
+	sf->remote = xstrdup(name);
+	sf->local_path = xstrdup(path);
+	return state_folder_put(env->st, sf, err);
+}
+
+/* rename(2) of the Maildir from to to (both absolute), parents made. */
+static int move_maildir(const char *from, const char *to, struct error *err)
+{
+	char *parent = xstrdup(to), *slash = strrchr(parent, '/');
+	int ret = 0;
+
+	if (slash && slash != parent) {
+		*slash = '\0';
+		ret = fs_mkdir_p(parent, 0700, err);
+	}
+	if (ret == 0 && rename(from, to) < 0) {
+		error_set(err, ERR_FOLDER, RETRY_NEVER, "rename %s to %s: %s", from, to,
+			  strerror(errno));
+		ret = -1;
+	}
+	free(parent);
+	return ret;
+}
+
+static bool wanted(const struct sync_env *env, const struct imap_mailbox *m, char **display_r)
+{
+	if ((m->attrs & IMAP_MBX_NOSELECT) || mailbox_display_name(m, false, display_r) < 0)
+		return false;
+	return folder_selected(env->acct, *display_r);
+}
+
+/* Renamed on the server: sf vanished from the list; m is its new name? */
+static bool server_rename_one(struct sync_env *env, struct state_folder *sf,
+			      const struct imap_mailbox *m)
+{
+	char *display = NULL, *path = NULL, *from = NULL, *to = NULL, *old_display = NULL;
+	struct state_folder known = {0};
+	struct error err = {0};
+	bool done = false, from_dir, to_dir;
+
+	if (!wanted(env, m, &display) ||
+	    mailbox_local_path(m, false, env->acct->layout, &path) < 0 ||
+	    state_folder_get(env->st, m->name, &known, &err) != 0)
+		goto out;
+	from = fs_join(env->acct->maildir, sf->local_path);
+	to = fs_join(env->acct->maildir, path);
+	from_dir = is_dir(from);
+	to_dir = is_dir(to);
+	/* Either it is still to move, or it moved with its parent. */
+	if (from_dir == to_dir || !server_holds(env, sf, m->name))
+		goto out;
+	if (folder_display_name(sf->remote, m->delim, &old_display) < 0)
+		old_display = xstrdup(sf->remote);
+	if (env->opts->dry_run) {
+		env_notice(env, "folder '%s' was renamed on the server to '%s': would rename it here",
+			   old_display, display);
+		done = true;
+		goto out;
+	}
+	if ((from_dir && move_maildir(from, to, &err) < 0) || follow(env, sf, m->name, path, &err) < 0)
+		env_notice(env, "folder '%s' renamed on the server to '%s': %s", old_display,
+			   display, err.msg);
+	else
+		env_notice(env,
+			   "folder '%s' was renamed on the server to '%s': renamed here too, nothing "
+			   "downloaded",
+			   old_display, display);
+	done = true;
+out:
+	state_folder_clear(&known);
+	free(display);
+	free(old_display);
+	free(path);
+	free(from);
+	free(to);
+	return done;
+}
+
+void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, size_t n)
+{
+	struct state_folder *sf = NULL;
+	size_t n_sf = 0;
+	struct error err = {0};
+
+	if (env->gmail || env->acct->direction == DIRECTION_PUSH || env->opts->n_folders > 0 ||
+	    state_folders_list(env->st, &sf, &n_sf, &err) < 0)
+		return;
+	xqsort(sf, n_sf, sizeof(*sf), by_name_length);
+	for (size_t i = 0; i < n_sf; i++) {
+		if (!sf[i].uidvalidity || listed(mbx, n, sf[i].remote))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (server_rename_one(env, &sf[i], &mbx[k]))
+				break;
+	}
+	state_folders_free(sf, n_sf);
+}
+
+/* Whether the Maildir at abs holds the file of every pair of sf. */
+static bool local_holds(struct sync_env *env, const struct state_folder *sf, const char *abs)
+{
+	struct maildir *md = NULL;
+	struct maildir_entry *e = NULL;
+	struct state_pair *p = NULL;
+	size_t n_e = 0, n_p = 0;
+	struct error err = {0};
+	bool same = false;
+
+	if (maildir_open(abs, false, &md, &err) < 0 ||
+	    maildir_scan(md, &e, &n_e, NULL, &err) < 0 ||
+	    state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0 || n_p == 0 || n_e < n_p)
+		goto out;
+	xqsort(p, n_p, sizeof(*p), cmp_key);
+	same = true;
+	/* Entries come sorted by key: one merge walk. */
+	for (size_t i = 0, k = 0; same && k < n_p; k++) {
+		while (i < n_e && strcmp(e[i].unique, p[k].key) < 0)
+			i++;
+		same = i < n_e && strcmp(e[i].unique, p[k].key) == 0;
+	}
+out:
+	state_pairs_free(p, n_p);
+	maildir_entries_free(e, n_e);
+	maildir_free(&md);
+	return same;
+}
+
+/* The list after RENAME from to: the folder and its children. */
+static void rename_listed(struct imap_mailbox *mbx, size_t n, const char *from, const char *to,
+			  char delim)
+{
+	size_t len = strlen(from);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *name = mbx[i].name;
+
+		if (strncmp(name, from, len) != 0 || (name[len] && name[len] != delim))
+			continue;
+		mbx[i].name = xasprintf("%s%s", to, name + len);
+		free((char *)name);
+	}
+}
+
+/* Renamed here: sf's Maildir is gone; is local folder path its new name? */
+static bool local_rename_one(struct sync_env *env, struct state_folder *sf, const char *path,
+			     struct imap_mailbox *mbx, size_t n, char delim)
+{
+	char *remote = NULL, *display = NULL, *abs = NULL, *old_display = NULL;
+	struct state_folder known = {0};
+	struct error err = {0};
+	bool done = false;
+
+	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
+	    folder_display_name(remote, delim, &display) < 0 ||
+	    !folder_selected(env->acct, display) || listed(mbx, n, remote) ||
+	    state_folder_get(env->st, remote, &known, &err) != 0)
+		goto out;
+	abs = fs_join(env->acct->maildir, path);
+	if (!local_holds(env, sf, abs))
+		goto out;
+	if (folder_display_name(sf->remote, delim, &old_display) < 0)
+		old_display = xstrdup(sf->remote);
+	done = true;
+	if (env->opts->dry_run) {
+		env_notice(env, "folder '%s' was renamed here to '%s': would rename it on the server",
+			   old_display, display);
+		goto out;
+	}
+	if (imap_rename(env->imap, sf->remote, remote, &err) < 0) {
+		env_notice(env, "folder '%s' was renamed here to '%s', but the server refused: %s",
+			   old_display, display, err.msg);
+		done = false;
+		goto out;
+	}
+	rename_listed(mbx, n, sf->remote, remote, delim);
+	if (follow(env, sf, remote, path, &err) < 0)
+		env_notice(env, "folder '%s' renamed to '%s': %s", old_display, display, err.msg);
+	else
+		env_notice(env,
+			   "folder '%s' was renamed here to '%s': renamed on the server too, nothing "
+			   "uploaded",
+			   old_display, display);
+out:
+	state_folder_clear(&known);
+	free(remote);
+	free(display);
+	free(old_display);
+	free(abs);
+	return done;
+}
+
+static char delim_of(const struct imap_mailbox *mbx, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mbx[i].delim)
+			return mbx[i].delim;
+	return '/';
+}
+
+void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n)
+{
+	struct state_folder *sf = NULL;
+	size_t n_sf = 0, n_paths = 0, n_gone = 0;
+	char **paths = NULL;
+	struct error err = {0};
+
+	if (env->gmail || env->acct->direction == DIRECTION_PULL || env->opts->n_folders > 0 ||
+	    state_folders_list(env->st, &sf, &n_sf, &err) < 0)
+		return;
+	/* Cheap first: a stat per synced folder; the tree only if one is gone. */
+	for (size_t i = 0; i < n_sf; i++) {
+		char *abs = fs_join(env->acct->maildir, sf[i].local_path);
+
+		if (listed(mbx, n, sf[i].remote) && !is_dir(abs))
+			n_gone++;
+		free(abs);
+	}
+	if (n_gone == 0 ||
+	    maildir_tree_list(env->acct->maildir, env->acct->layout, &paths, &n_paths, &err) < 0)
+		goto out;
+	xqsort(sf, n_sf, sizeof(*sf), by_name_length);
+	for (size_t i = 0; i < n_sf; i++) {
+		char *abs = fs_join(env->acct->maildir, sf[i].local_path);
+		bool gone = listed(mbx, n, sf[i].remote) && !is_dir(abs);
+
+		free(abs);
+		for (size_t k = 0; gone && k < n_paths; k++)
+			if (local_rename_one(env, &sf[i], paths[k], mbx, n, delim_of(mbx, n)))
+				break;
+	}
+	maildir_tree_free(paths, n_paths);
+out:
+	state_folders_free(sf, n_sf);
+}
