@@ -330,4 +330,53 @@ gd_daemon_stop
 sync_ok "a sync after the daemon"
 compare_all "after the daemon"
 same_ids "... every message once here, as on the server"
+
+# -------------------------------------------------------------- renames
+# inodes DIR: "inode name" of every message file below DIR (children too).
+inodes() { find "$1" -path '*/cur/*' -type f -printf '%i %f\n' -o -path '*/new/*' -type f -printf '%i %f\n' | LC_ALL=C sort; }
+# no_transfer OUT FOLDER: the summary line of FOLDER shows no transfer.
+no_transfer() {
+	! grep -E "/$2: [1-9][0-9]* down|/$2: .* [1-9][0-9]* up" <<<"$1" >/dev/null
+}
+BIG=$(sf Big)
+ic create "$BIG"
+gen 500 108 "$GD_DIR/g8"
+ic appendmany "$BIG" "$GD_DIR/g8"
+sync_ok "a 500-message folder"
+check_eq "... downloaded" 500 "$(find "$(lp "$BIG")"/cur "$(lp "$BIG")"/new -type f | wc -l)"
+
+# On the server: Work (with its child Work/Sub) becomes Jobs, Big Huge.
+JOBS=$(sf Jobs) HUGE=$(sf Huge)
+before_work=$(inodes "$(lp "$WORK")")
+before_sub=$(inodes "$(lp "$SUB")")
+before_big=$(inodes "$(lp "$BIG")")
+ic rename "$WORK" "$JOBS"
+ic rename "$BIG" "$HUGE"
+sync_ok "folders renamed on the server"
+check_contains "... said" "renamed on the server to '${JOBS//$SEP//}'" "$OUT"
+check "... no message body downloaded" no_transfer "$OUT" "${JOBS//$SEP//}"
+check "... none for the 500-message folder" no_transfer "$OUT" "${HUGE//$SEP//}"
+check_eq "... the same files, moved (inodes kept)" "$before_work" "$(inodes "$(lp "$JOBS")")"
+check_eq "... the child moved with it" "$before_sub" "$(inodes "$(lp "$JOBS$SEP"Sub)")"
+check_eq "... the 500 moved" "$before_big" "$(inodes "$(lp "$HUGE")")"
+check "... the old directories are gone" test ! -e "$GD_MAIL/${WORK//$SEP//}" -a ! -e "$GD_MAIL/${BIG//$SEP//}"
+compare_all "after renames on the server"
+same_ids "... every message once here, as on the server"
+
+# Here: Jobs becomes Tasks (its child with it), Huge becomes Vast.
+TASKS=$(sf Tasks) VAST=$(sf Vast)
+before_n=$(ic count "$HUGE")
+jobs_path=$(lp "$JOBS") huge_path=$(lp "$HUGE")
+mv "$jobs_path" "${jobs_path%/*}/Tasks"
+mv "$huge_path" "${huge_path%/*}/Vast"
+sync_ok "folders renamed here"
+check_contains "... said" "renamed here to '${TASKS//$SEP//}': renamed on the server too" "$OUT"
+check "... the server has Tasks and its child, not Jobs" bash -c \
+	'l=$("$1" tests/lib/imapctl.py list); grep -qxF "$2" <<<"$l" && grep -qxF "$2$4Sub" <<<"$l" && ! grep -qxF "$3" <<<"$l"' \
+	_ "$DC_PYTHON" "$TASKS" "$JOBS" "$SEP"
+check_eq "... the 500 are in Vast on the server, not uploaded again" "$before_n" "$(ic count "$VAST")"
+check "... nothing uploaded" no_transfer "$OUT" "${VAST//$SEP//}"
+sync_ok "the next run"
+compare_all "after renames here"
+same_ids "... every message once here, as on the server"
 tap_done

@@ -20,6 +20,8 @@ its own separator).
                             CRLF); FLAGS like '\\Seen \\Flagged' (may be "");
                             DATE "YYYY-MM-DD HH:MM:SS" UTC, default the
                             file's mtime
+  appendmany F DIR [FLAGS]  append of every DIR/*.eml, in name order, on
+                            one connection
   count F                   MESSAGES of STATUS
   uidvalidity F             UIDVALIDITY of STATUS
   uids F                    every UID, ascending, one a line
@@ -220,6 +222,10 @@ def main():
             ok(m.rename(q(args[0]), q(args[1])), "RENAME")
         elif cmd == "append":
             append(m, args[0], args[1], *args[2:])
+        elif cmd == "appendmany":
+            for name in sorted(os.listdir(args[1])):
+                if name.endswith(".eml"):
+                    append(m, args[0], os.path.join(args[1], name), *args[2:])
         elif cmd == "count":
             print(status(m, args[0], "MESSAGES"))
         elif cmd == "uidvalidity":
