@@ -181,8 +181,8 @@ out:
 }
 
 /* sf now is server folder name at local path path. */
-static int follow(struct sync_env *env, struct state_folder *sf, const char *name,
-		  const char *path, struct error *err)
+static int follow(struct sync_env *env, struct state_folder *sf, const char *name, const char *path,
+		  struct error *err)
 {
 	free(sf->remote);
 	free(sf->local_path);
@@ -240,19 +240,22 @@ static bool server_rename_one(struct sync_env *env, struct state_folder *sf,
 	if (folder_display_name(sf->remote, m->delim, &old_display) < 0)
 		old_display = xstrdup(sf->remote);
 	if (env->opts->dry_run) {
-		env_notice(env, "folder '%s' was renamed on the server to '%s': would rename it here",
+		env_notice(env,
+			   "folder '%s' was renamed on the server to '%s': would rename it here",
 			   old_display, display);
 		done = true;
 		goto out;
 	}
-	if ((from_dir && move_maildir(from, to, &err) < 0) || follow(env, sf, m->name, path, &err) < 0)
+	if ((from_dir && move_maildir(from, to, &err) < 0) ||
+	    follow(env, sf, m->name, path, &err) < 0)
 		env_notice(env, "folder '%s' renamed on the server to '%s': %s", old_display,
 			   display, err.msg);
 	else
-		env_notice(env,
-			   "folder '%s' was renamed on the server to '%s': renamed here too, nothing "
-			   "downloaded",
-			   old_display, display);
+		env_notice(
+		    env,
+		    "folder '%s' was renamed on the server to '%s': renamed here too, nothing "
+		    "downloaded",
+		    old_display, display);
 	done = true;
 out:
 	state_folder_clear(&known);
@@ -294,8 +297,7 @@ static bool local_holds(struct sync_env *env, const struct state_folder *sf, con
 	struct error err = {0};
 	bool same = false;
 
-	if (maildir_open(abs, false, &md, &err) < 0 ||
-	    maildir_scan(md, &e, &n_e, NULL, &err) < 0 ||
+	if (maildir_open(abs, false, &md, &err) < 0 || maildir_scan(md, &e, &n_e, NULL, &err) < 0 ||
 	    state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0 || n_p == 0 || n_e < n_p)
 		goto out;
 	xqsort(p, n_p, sizeof(*p), cmp_key);
@@ -350,7 +352,8 @@ static bool local_rename_one(struct sync_env *env, struct state_folder *sf, cons
 		old_display = xstrdup(sf->remote);
 	done = true;
 	if (env->opts->dry_run) {
-		env_notice(env, "folder '%s' was renamed here to '%s': would rename it on the server",
+		env_notice(env,
+			   "folder '%s' was renamed here to '%s': would rename it on the server",
 			   old_display, display);
 		goto out;
 	}
@@ -364,10 +367,11 @@ static bool local_rename_one(struct sync_env *env, struct state_folder *sf, cons
 	if (follow(env, sf, remote, path, &err) < 0)
 		env_notice(env, "folder '%s' renamed to '%s': %s", old_display, display, err.msg);
 	else
-		env_notice(env,
-			   "folder '%s' was renamed here to '%s': renamed on the server too, nothing "
-			   "uploaded",
-			   old_display, display);
+		env_notice(
+		    env,
+		    "folder '%s' was renamed here to '%s': renamed on the server too, nothing "
+		    "uploaded",
+		    old_display, display);
 out:
 	state_folder_clear(&known);
 	free(remote);
