@@ -65,17 +65,19 @@ struct adopt {
 	bool *local_taken;  /* owned, per local index */
 	bool *remote_taken; /* owned, per remote index */
 	struct ident *loc;  /* owned */
-	size_t n_loc;
+	size_t n_loc, cap_loc;
 	struct ident *rem; /* owned */
 	size_t n_rem, cap_rem;
 	struct state_pair *pairs; /* owned: the adopted pairs */
 	size_t n_pairs, cap_pairs;
 	size_t n_local_taken, n_remote_taken;
 	size_t by_gm;
-	struct peer_state *peer; /* owned, or NULL: the other tool's state */
-	size_t peer_bases;	 /* matched pairs whose base is the peer's */
-	size_t peer_gone_remote; /* the peer's files the server expunged since */
-	size_t peer_gone_local;	 /* the peer's messages deleted here since */
+	struct peer_state *peer;  /* owned, or NULL: the other tool's state */
+	size_t peer_bases;	  /* matched pairs whose base is the peer's */
+	size_t peer_gone_remote;  /* the peer's files the server expunged since */
+	size_t peer_gone_local;	  /* the peer's messages deleted here since */
+	adopt_match_fn *on_match; /* adopt_match_rest: told, instead of add_pair */
+	void *on_match_ctx;
 };
 
 static void sha_sink(const char *p, size_t n, void *ctx)
@@ -206,13 +208,41 @@ static void match_by_gm_msgid(struct adopt *a)
 	free(idx);
 }
 
+/* Bare CRs (not before an LF) in the body of data (CRLF form). */
+static size_t body_bare_crs(const char *data, size_t len)
+{
+	const char *body = memmem(data, len, "\r\n\r\n", 4);
+	size_t n = 0;
+
+	if (!body)
+		return 0;
+	for (const char *p = body + 4; p < data + len; p++)
+		n += *p == '\r' && (p + 1 == data + len || p[1] != '\n');
+	return n;
+}
+
+/* Servers that rewrite a bare CR of the body as CRLF (Dovecot, Courier)
+ * store it one byte longer each: the file gets a second identity with that
+ * size, so either form of the server copy is recognised. */
+static void add_bare_cr_variant(struct adopt *a, const char *data, size_t len)
+{
+	size_t crs = body_bare_crs(data, len);
+
+	if (crs == 0)
+		return;
+	a->loc = xgrow(a->loc, &a->cap_loc, a->n_loc + 1, sizeof(*a->loc));
+	a->loc[a->n_loc] = a->loc[a->n_loc - 1];
+	a->loc[a->n_loc++].body += crs;
+}
+
 /* Every file not yet matched is read once: its identity and Message-ID. A
  * file that cannot be read is simply not matched (it is then new here). */
 static void read_local(struct adopt *a)
 {
 	struct folder_job *job = a->job;
 
-	a->loc = xcalloc(job->n_local ? job->n_local : 1, sizeof(*a->loc));
+	a->cap_loc = job->n_local ? job->n_local : 1;
+	a->loc = xcalloc(a->cap_loc, sizeof(*a->loc));
 	a->local_ids = xcalloc(job->n_local ? job->n_local : 1, sizeof(*a->local_ids));
 	for (size_t l = 0; l < job->n_local; l++) {
 		struct error ignored = {0};
@@ -223,9 +253,11 @@ static void read_local(struct adopt *a)
 		if (a->local_taken[l] ||
 		    maildir_read_crlf(job->md, &job->local[l], &data, &len, &mtime, &ignored) < 0)
 			continue;
+		a->loc = xgrow(a->loc, &a->cap_loc, a->n_loc + 1, sizeof(*a->loc));
 		ident_of(data, len, UINT64_MAX, &a->loc[a->n_loc]);
 		a->loc[a->n_loc].when = mtime;
 		a->loc[a->n_loc++].index = l;
+		add_bare_cr_variant(a, data, len);
 		id = message_id_get(data, len);
 		free(data);
 		if (id)
@@ -288,6 +320,17 @@ static int fetch_candidates(struct adopt *a, struct error *err)
 	return ret;
 }
 
+static void take(struct adopt *a, size_t r, size_t l)
+{
+	if (!a->on_match) {
+		add_pair(a, r, l);
+		return;
+	}
+	a->remote_taken[r] = true;
+	a->local_taken[l] = true;
+	a->on_match(r, l, a->on_match_ctx);
+}
+
 /* Walks both sorted identity lists: equal identities pair in date order. */
 static void match_by_identity(struct adopt *a)
 {
@@ -305,8 +348,8 @@ static void match_by_identity(struct adopt *a)
 		} else if (d > 0) {
 			j++;
 		} else {
-			if (!a->remote_taken[a->rem[j].index])
-				add_pair(a, a->rem[j].index, a->loc[i].index);
+			if (!a->remote_taken[a->rem[j].index] && !a->local_taken[a->loc[i].index])
+				take(a, a->rem[j].index, a->loc[i].index);
 			i++;
 			j++;
 		}
@@ -476,6 +519,29 @@ static void notice_result(const struct adopt *a, size_t up, size_t down)
 		   "%zu new here, %zu new on the server%s",
 		   job->display, matched_count(a), a->by_gm ? ", some by their Gmail id" : "", up,
 		   down, peer);
+}
+
+int adopt_match_rest(struct folder_job *job, const bool *remote_taken, const bool *local_taken,
+		     adopt_match_fn *fn, void *ctx, struct error *err)
+{
+	struct adopt a = {.job = job, .on_match = fn, .on_match_ctx = ctx};
+	size_t n_r = job->n_remote ? job->n_remote : 1, n_l = job->n_local ? job->n_local : 1;
+	int ret = -1;
+
+	a.remote_taken = xcalloc(n_r, sizeof(bool));
+	a.local_taken = xcalloc(n_l, sizeof(bool));
+	a.remote_ids = xcalloc(n_r, sizeof(char *));
+	memcpy(a.remote_taken, remote_taken, job->n_remote * sizeof(bool));
+	memcpy(a.local_taken, local_taken, job->n_local * sizeof(bool));
+	read_local(&a);
+	if (a.n_loc > 0 && (imap_fetch_message_ids(job->env->imap, on_remote_id, &a, err) < 0 ||
+			    fetch_candidates(&a, err) < 0))
+		goto out;
+	match_by_identity(&a);
+	ret = 0;
+out:
+	adopt_free(&a);
+	return ret;
 }
 
 int adopt_existing(struct folder_job *job, struct error *err)

@@ -85,7 +85,8 @@ struct folder_job {
 	bool qresync;
 	struct imap_uid_range *vanished; /* owned */
 	size_t n_vanished;
-	char safe_name[256]; /* the remote name, printable, when no display name */
+	char safe_name[256];   /* the remote name, printable, when no display name */
+	bool header_rewritten; /* upload.c: said once that the server rewrote a header */
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders
@@ -165,6 +166,17 @@ int rebuild_pairs(struct folder_job *job, struct error *err);
  * as new, unless opts->allow_unmatched. The pairs are stored; in a dry run
  * they are left in job->pairs instead (job->adopted) for the plan. */
 int adopt_existing(struct folder_job *job, struct error *err);
+
+/* Adoption's match (the normalised header's digest and the body size,
+ * paired in date order) between the server messages and local files not
+ * taken yet (remote_taken and local_taken, per index of job->remote and
+ * job->local): fn(r, l, ctx) for each match. It fetches Message-IDs, then
+ * headers of the candidates only. For the UIDVALIDITY rebuild, where a
+ * server that rewrote a message on upload (Courier: a bare CR) or dropped
+ * its date no longer matches on Message-ID and size. */
+typedef void adopt_match_fn(size_t r, size_t l, void *ctx);
+int adopt_match_rest(struct folder_job *job, const bool *remote_taken, const bool *local_taken,
+		     adopt_match_fn *fn, void *ctx, struct error *err);
 
 /* download.c: every PLAN_DOWNLOAD / PLAN_RESTORE_LOCAL of the plan, in
  * batches bounded by bytes; idle workers may run some of the batches. */

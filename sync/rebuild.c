@@ -1,7 +1,9 @@
 /* The server changed a folder's UIDVALIDITY: every UID in the state is
  * meaningless. No pair is trusted; pairs are rebuilt by matching the server's
  * messages against the old pairs whose files are still here (X-GM-MSGID on
- * Gmail, else Message-ID + size). During that pass nothing is deleted and
+ * Gmail, else Message-ID + size, then for what is left adoption's match of
+ * the normalised header and body size: a server that rewrote a message on
+ * upload, Courier's bare CR, or lost its date). During that pass nothing is deleted and
  * nothing re-uploaded (DESIGN.md §4):
  *   - a matched message gets a pair with its new UID and the old base flags,
  *     so the ordinary merge then carries any flag change either way;
@@ -169,35 +171,103 @@ out:
 	return ret;
 }
 
+/* The matches of one rebuild: the old ref of each server message, and
+ * which were found by adoption's match (their size is the server's). */
+struct rb_match {
+	struct old_ref **of_remote; /* per remote index, or NULL */
+	bool *adopted;		    /* per remote index */
+	struct old_ref **of_local;  /* per local index: the old ref whose file it is */
+};
+
+static void on_adopted(size_t r, size_t l, void *ctx)
+{
+	struct rb_match *m = ctx;
+
+	m->of_remote[r] = m->of_local[l];
+	m->of_remote[r]->taken = true;
+	m->adopted[r] = true;
+}
+
+/* Old files still unmatched against server messages still unmatched, by
+ * adoption's normalised identity (not on Gmail: X-GM-MSGID decides). */
+static int match_rest(struct rb_ctx *c, struct old_ref *refs, struct rb_match *m, struct error *err)
+{
+	struct folder_job *job = c->job;
+	bool *r_taken = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(bool));
+	bool *l_taken = xcalloc(job->n_local ? job->n_local : 1, sizeof(bool));
+	size_t left_r = 0, left_l = 0;
+	int ret = 0;
+
+	for (size_t r = 0; r < job->n_remote; r++)
+		left_r += !(r_taken[r] = m->of_remote[r] != NULL);
+	for (size_t l = 0; l < job->n_local; l++)
+		l_taken[l] = true;
+	for (size_t i = 0; i < job->n_pairs; i++) {
+		size_t l;
+
+		if (refs[i].taken || !refs[i].local)
+			continue;
+		l = job_local_index(job, job->pairs[refs[i].pair].key);
+		if (l == PLAN_NONE)
+			continue;
+		l_taken[l] = false;
+		m->of_local[l] = &refs[i];
+		left_l++;
+	}
+	if (left_r > 0 && left_l > 0 && !(imap_caps(job->env->imap) & IMAP_CAP_XGM))
+		ret = adopt_match_rest(job, r_taken, l_taken, on_adopted, m, err);
+	free(r_taken);
+	free(l_taken);
+	return ret;
+}
+
 static int store_pairs(struct rb_ctx *c, struct old_ref *refs, size_t *n_matched_r,
 		       size_t *n_kept_r, struct error *err)
 {
 	struct folder_job *job = c->job;
 	struct state *st = job->env->st;
+	size_t n_r = job->n_remote ? job->n_remote : 1;
+	struct rb_match m = {xcalloc(n_r, sizeof(*m.of_remote)), xcalloc(n_r, sizeof(bool)),
+			     xcalloc(job->n_local ? job->n_local : 1, sizeof(*m.of_local))};
+	int ret = -1;
 
 	for (size_t r = 0; r < job->n_remote; r++) {
 		struct old_ref *o = match(c, refs, r);
-		struct state_pair p;
 
 		if (!o && !job->remote[r].gm_msgid && !c->ids[r])
 			o = match_without_id(c, refs, r);
-		if (!o)
+		if (o)
+			o->taken = true;
+		m.of_remote[r] = o;
+	}
+	if (match_rest(c, refs, &m, err) < 0)
+		goto out;
+	for (size_t r = 0; r < job->n_remote; r++) {
+		struct state_pair p;
+
+		if (!m.of_remote[r])
 			continue;
-		o->taken = true;
-		p = job->pairs[o->pair];
+		p = job->pairs[m.of_remote[r]->pair];
 		p.uid = job->remote[r].uid;
+		if (m.adopted[r])
+			p.size = job->remote[r].size;
 		if (state_pair_put(st, job->sf.id, &p, err) < 0)
-			return -1;
+			goto out;
 		(*n_matched_r)++;
 	}
 	for (size_t i = 0; i < job->n_pairs; i++) {
 		if (refs[i].taken || !refs[i].local)
 			continue;
 		if (state_local_only_add(st, job->sf.id, job->pairs[refs[i].pair].key, err) < 0)
-			return -1;
+			goto out;
 		(*n_kept_r)++;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(m.of_remote);
+	free(m.adopted);
+	free(m.of_local);
+	return ret;
 }
 
 /* Replaces every pair of the folder in one transaction, with the new
