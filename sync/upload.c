@@ -115,6 +115,57 @@ static void refuse_for_good(struct folder_job *job, struct up_item *it, const st
 		   printable(path, safe, sizeof(safe)), why->msg);
 }
 
+struct header_check {
+	const char *want;
+	size_t len;
+	bool seen, same;
+};
+
+static void on_header(uint32_t uid, const char *data, size_t len, void *ctx)
+{
+	struct header_check *c = ctx;
+
+	c->seen = true;
+	c->same = len == c->len && memcmp(data, c->want, len) == 0;
+}
+
+/* The length of data's header section (up to and with its empty line),
+ * 0 when it has raw 8-bit bytes in none of it. */
+static size_t header_8bit_len(const char *data, size_t len)
+{
+	const char *end = memmem(data, len, "\r\n\r\n", 4);
+	size_t n = end ? (size_t)(end - data) + 4 : len;
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)data[i] >= 0x80)
+			return n;
+	return 0;
+}
+
+/* Cyrus, by default (munge8bit), turns raw 8-bit bytes of a header into
+ * 'X' at the same size: the pair would then differ in silence. A header
+ * with such bytes is read back once after its APPEND, and a rewrite said
+ * (once per folder); the copy here keeps the original bytes. */
+static void check_header_kept(struct folder_job *job, const struct up_item *it, const char *data,
+			      size_t len)
+{
+	struct header_check c = {data, header_8bit_len(data, len), false, false};
+	struct error ignored = {0};
+	char path[1024], safe[1024];
+
+	if (job->header_rewritten || !it->uid || !c.len || job->env->selected != job ||
+	    imap_fetch_headers(job->env->imap, &it->uid, 1, on_header, &c, &ignored) < 0 ||
+	    !c.seen || c.same)
+		return;
+	job->header_rewritten = true;
+	item_path(job, it, path, sizeof(path));
+	env_notice(job->env,
+		   "warning: the server rewrote the 8-bit bytes in the header of %s: its copy "
+		   "differs from the one here (Cyrus does so unless imapd.conf has "
+		   "munge8bit: no)",
+		   printable(path, safe, sizeof(safe)));
+}
+
 /* APPENDs one message. A NO from the server fails this message only (one
  * that refuses it for good does not: refuse_for_good); a dead connection
  * fails the folder and leaves the intent for recover.c. */
@@ -141,6 +192,7 @@ static int append_one(struct folder_job *job, struct up_item *it, struct error *
 	it->size = len;
 	it->done = true;
 	crashpoint("APPEND sent");
+	check_header_kept(job, it, data, len);
 	ret = 0;
 out:
 	free(data);
