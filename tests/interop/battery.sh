@@ -138,6 +138,33 @@ local_file() {
 	find "$(lp "$1")/cur" "$(lp "$1")/new" -type f | LC_ALL=C sort | sed -n "${2}p"
 }
 
+# reset_uidvalidity FOLDER: the server folder deleted and made again with
+# the same messages (its own copies, flags and INTERNALDATEs): a new
+# UIDVALIDITY, as after a server's rebuild.
+reset_uidvalidity() {
+	rm -rf "$GD_DIR/reset"
+	ic dump "$1" >"$GD_DIR/reset.dump"
+	python3 - "$GD_DIR/reset.dump" "$GD_DIR/reset" <<'PY'
+import os, sys
+data = open(sys.argv[1], "rb").read()
+os.makedirs(sys.argv[2], exist_ok=True)
+for n, rec in enumerate(data.split(b"\x0c\n") if data.strip() else []):
+    head, _, text = rec.partition(b"\ntext:\n")
+    fields = dict(l.split(": ", 1) for l in head.decode().split("\n") if ": " in l)
+    flags = " ".join(f for f in fields.get("flags", "").split() if f != "\\Recent")
+    open(os.path.join(sys.argv[2], "%03d.eml" % n), "wb").write(text)
+    open(os.path.join(sys.argv[2], "%03d.meta" % n), "w").write(
+        flags + "\n" + fields["date.received"] + "\n")
+PY
+	ic delete "$1"
+	sleep 1.1
+	ic create "$1"
+	for f in "$GD_DIR"/reset/*.eml; do
+		{ read -r flags; read -r date; } <"${f%.eml}.meta"
+		ic append "$1" "$f" "$flags" "$date"
+	done
+}
+
 # -------------------------------------------------------------- download
 INBOX=INBOX WORK=$(sf Work) SUB=$(sf Work/Sub) UML=$(sf 'Entw&APw-rfe')
 ic create "$WORK" && ic create "$SUB" && ic create "$UML"
@@ -163,6 +190,62 @@ compare_all "first download"
 sync_ok "no-change run"
 check_eq "... downloads and uploads nothing" "" "$(grep -iE 'downloaded [1-9]|uploaded [1-9]' <<<"$OUT")"
 compare_all "no-change run"
+
+# -------------------------------------------------------------- odd messages
+# What users' Maildirs hold: NUL bytes, no Message-ID, two messages with
+# one Message-ID, a bare CR, raw 8-bit header bytes, a zero-byte file. A
+# server may refuse one (then it stays here, said once, never retried) or
+# store it rewritten (Courier turns a bare CR into CRLF); either way each
+# message is once on each side, also after a UIDVALIDITY reset.
+ODD=$(sf Odd)
+odd_path=$(lp INBOX)
+odd_path=${odd_path%/INBOX}/${ODD//$SEP//}
+[ "$(lp INBOX)" = "$GD_MAIL" ] && odd_path=$GD_MAIL/.${ODD//$SEP/.}
+mkdir -p "$odd_path"/{cur,new,tmp}
+"$DC_PYTHON" - "$odd_path/cur" <<'PY'
+import os, sys
+d = sys.argv[1]
+hdr = b"From: odd@example.test\nTo: alice@example.test\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n"
+msgs = {
+    "nul": hdr + b"Subject: nul bytes\nMessage-ID: <nul@odd>\n\nbefore\x00after\n",
+    "noid": hdr + b"Subject: no message-id\n\nnothing to pair by\n",
+    "twin1": hdr + b"Subject: twin one\nMessage-ID: <twin@odd>\n\nfirst body\n",
+    "twin2": hdr + b"Subject: twin two\nMessage-ID: <twin@odd>\n\nsecond, longer body\n",
+    "cr": hdr + b"Subject: bare cr\nMessage-ID: <cr@odd>\n\nline one\rstill one\n",
+    "eight": hdr + b"Subject: caf\xc3\xa9 8-bit\nMessage-ID: <eight@odd>\n\nbody\n",
+    "empty": b"",
+}
+for i, (name, data) in enumerate(msgs.items()):
+    p = os.path.join(d, "17000000%02d.%s.odd:2,S" % (i, name))
+    with open(p, "wb") as f:
+        f.write(data)
+    os.utime(p, (1700000000 + i, 1700000000 + i))
+PY
+local_odd() { find "$odd_path/cur" "$odd_path/new" -type f | wc -l; }
+sync_ok "odd messages written here"
+check_eq "... all 7 files still here" 7 "$(local_odd)"
+n_odd=$(ic count "$ODD")
+check "... the server took at least the 5 ordinary ones (took $n_odd)" test "$n_odd" -ge 5
+printf '%s\n' "$OUT" | grep -i 'refused\|warning' | sed 's/^/#   /'
+if [ "$SERVER" = cyrus ]; then
+	# Cyrus' default munge8bit turns raw 8-bit header bytes into 'X'.
+	check_contains "... the rewritten 8-bit header is said, with the setting" \
+		"munge8bit: no" "$OUT"
+else
+	check_eq "... no header said rewritten" "" "$(grep 'rewrote the 8-bit' <<<"$OUT")"
+fi
+sync_ok "the next run"
+check_eq "... retries nothing the server refused" "" "$(grep -i 'refused' <<<"$OUT")"
+check_eq "... uploads nothing twice" "$n_odd" "$(ic count "$ODD")"
+reset_uidvalidity "$ODD"
+sync_ok "odd messages after a UIDVALIDITY reset"
+check_eq "... no local duplicate" 7 "$(local_odd)"
+check_eq "... none on the server either" "$n_odd" "$(ic count "$ODD")"
+sync_ok "the next run"
+check_eq "... still 7 here" 7 "$(local_odd)"
+rm -rf "$odd_path"
+ic delete "$ODD"
+sync_ok "the odd folder deleted on both sides"
 
 # -------------------------------------------------------------- flags
 mapfile -t U < <(ic uids INBOX)
@@ -266,26 +349,7 @@ compare_all "folder deletions"
 
 # -------------------------------------------------------------- UIDVALIDITY
 uv=$(ic uidvalidity "$SUB")
-ic dump "$SUB" >"$GD_DIR/sub.dump"
-python3 - "$GD_DIR/sub.dump" "$GD_DIR/sub" <<'PY'
-import os, sys
-data = open(sys.argv[1], "rb").read()
-os.makedirs(sys.argv[2], exist_ok=True)
-for n, rec in enumerate(data.split(b"\x0c\n")):
-    head, _, text = rec.partition(b"\ntext:\n")
-    fields = dict(l.split(": ", 1) for l in head.decode().split("\n") if ": " in l)
-    flags = " ".join(f for f in fields.get("flags", "").split() if f != "\\Recent")
-    open(os.path.join(sys.argv[2], "%03d.eml" % n), "wb").write(text)
-    open(os.path.join(sys.argv[2], "%03d.meta" % n), "w").write(
-        flags + "\n" + fields["date.received"] + "\n")
-PY
-ic delete "$SUB"
-sleep 1.1
-ic create "$SUB"
-for f in "$GD_DIR"/sub/*.eml; do
-	{ read -r flags; read -r date; } <"${f%.eml}.meta"
-	ic append "$SUB" "$f" "$flags" "$date"
-done
+reset_uidvalidity "$SUB"
 check "the folder has a new UIDVALIDITY" test "$uv" != "$(ic uidvalidity "$SUB")"
 sync_ok "after a UIDVALIDITY reset"
 compare_all "after a UIDVALIDITY reset"

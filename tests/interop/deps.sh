@@ -3,16 +3,19 @@
 # and Courier-IMAP, whose Debian packages conflict with dovecot-imapd and
 # with each other. So they are never installed: `apt-get download` fetches
 # them and `dpkg-deb -x` unpacks each server into its own directory,
-# build/interop/cyrus and build/interop/courier (GMAILDIR_INTEROP_ROOT to
-# put them elsewhere); tests/lib/cyrus.sh and courier.sh run them from
-# there with their own config. The shared libraries they link that Debian
+# /var/tmp/gmaildir-interop/cyrus and .../courier (GMAILDIR_INTEROP_ROOT
+# to put them elsewhere); tests/lib/cyrus.sh and courier.sh run them from
+# there with their own config. Not under the checkout: the servers run as
+# nobody, who must be able to read their programs, and a checkout may sit
+# in a directory only its owner can enter (mktemp -d). So every directory
+# up to the root is made 755. The shared libraries they link that Debian
 # ships on their own (libical, libidn, libltdl) and saslpasswd2 are
 # installed: none conflicts with anything, none starts a service.
 # As root: installs and unpacks what is missing. Otherwise: prints the apt
 # line and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root=${GMAILDIR_INTEROP_ROOT:-$PWD/build/interop}
+root=${GMAILDIR_INTEROP_ROOT:-/var/tmp/gmaildir-interop}
 
 libs=(libical3 libidn12 libltdl7 sasl2-bin)
 declare -A unpack=(
@@ -55,8 +58,10 @@ for name in "${!unpack[@]}"; do
 		(cd "$debs" && apt-get download -q ${unpack[$name]} >/dev/null)
 	}
 	rm -rf "$root/$name"
-	mkdir -p "$root/$name"
+	mkdir -p -m 755 "$root" "$root/$name"
+	chmod 755 "$root"
 	for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$root/$name"; done
+	chmod -R a+rX "$root/$name"
 	rm -rf "$debs"
 	printf '%s' "$want" >"$root/$name/.unpacked"
 	echo "unpacked $name into $root/$name"

@@ -8,7 +8,7 @@
 #
 #   fs_root NAME          the directory the packages of NAME (cyrus or
 #                         courier) are unpacked in: $GMAILDIR_INTEROP_ROOT/NAME
-#                         (default build/interop/NAME), made by
+#                         (default /var/tmp/gmaildir-interop/NAME), made by
 #                         tests/interop/deps.sh; fails if it is not there
 #   fs_start DIR LOG CMD...   CMD in its own session and process group
 #                         (setsid), stdin closed, output appended to LOG; its
@@ -25,7 +25,7 @@ _FS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$_FS_LIB_DIR/dovecot.sh"
 
 fs_root() {
-	local base=${GMAILDIR_INTEROP_ROOT:-$_FS_LIB_DIR/../../build/interop}
+	local base=${GMAILDIR_INTEROP_ROOT:-/var/tmp/gmaildir-interop}
 	if [ ! -d "$base/$1/usr" ]; then
 		echo "foreign.sh: $base/$1 has no unpacked $1 (run tests/interop/deps.sh)" >&2
 		return 1

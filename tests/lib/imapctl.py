@@ -192,8 +192,33 @@ def append(m, folder, path, flags="", date=None):
     else:
         ts = int(os.stat(path).st_mtime)
     when = imaplib.Time2Internaldate(time.localtime(ts)) if ts else None
+    if b"\0" in data and has_cap(m, "BINARY"):
+        append_binary(m, folder, flags, when, data)
+        return
     ok(m.append(q(folder), "(%s)" % flags if flags else None, when, data),
        "APPEND " + folder)
+
+
+def append_binary(m, folder, flags, when, data):
+    """APPEND with a literal8 (RFC 3516): NUL bytes as they are, which
+    imaplib cannot send."""
+    tag = m._new_tag()
+    head = b"%s APPEND %s %s%s ~{%d}\r\n" % (
+        tag, q(folder).encode(), b"(%s) " % flags.encode() if flags else b"",
+        when.encode() if when else b"", len(data))
+    m.send(head)
+    line = m.readline()
+    if not line.startswith(b"+"):
+        sys.stderr.write("imapctl: APPEND %s: %r\n" % (folder, line))
+        sys.exit(1)
+    m.send(data + b"\r\n")
+    while True:
+        line = m.readline()
+        if line.startswith(tag + b" "):
+            break
+    if not line.startswith(tag + b" OK"):
+        sys.stderr.write("imapctl: APPEND %s: %r\n" % (folder, line))
+        sys.exit(1)
 
 
 def main():
