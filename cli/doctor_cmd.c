@@ -449,6 +449,23 @@ static const struct cap_use cap_uses[] = {
      "plain IMAP mode (not Gmail)"},
 };
 
+/* Servers whose IDLE is a poll in their default setup: the push the
+ * daemon promises then lags by that poll, and the server's setting fixes
+ * it. They are known by their greeting. */
+static void idle_hint(const char *greeting, bool idle)
+{
+	if (!idle)
+		return;
+	if (strstr(greeting, "Courier-IMAP"))
+		detail("Courier: its IDLE looks for new mail every IMAP_IDLE_TIMEOUT seconds (60)\n"
+		       "      unless /etc/courier/imapd sets IMAP_ENHANCEDIDLE=1 (with gamin "
+		       "running):\n"
+		       "      push may lag by up to that");
+	else if (strstr(greeting, "Cyrus IMAP"))
+		detail("Cyrus: unless cyrus.conf runs idled, its IDLE looks for new mail every\n"
+		       "      imapidlepoll seconds (60): push may lag by up to that");
+}
+
 static void step_caps(struct doctor *d)
 {
 	unsigned caps;
@@ -473,6 +490,7 @@ static void step_caps(struct doctor *d)
 		snprintf(name, sizeof(name), "%s%s", has ? "" : "no ", cap_uses[i].name);
 		detail("%-13s → %s", name, has ? cap_uses[i].with : cap_uses[i].without);
 	}
+	idle_hint(imap_greeting(d->imap), caps & IMAP_CAP_IDLE);
 }
 
 /* ------------------------------------------------------ Maildir, state */

@@ -355,8 +355,11 @@ static int open_session(struct imap *imap, struct error *err)
 	if (open_transport(imap, &stream, err) < 0)
 		return -1;
 	r = mailimap_connect(imap->mi, stream);
-	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED || r == MAILIMAP_NO_ERROR_AUTHENTICATED)
+	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED || r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
+		snprintf(imap->greeting, sizeof(imap->greeting), "%s",
+			 imap->mi->imap_response ? imap->mi->imap_response : "");
 		return 0;
+	}
 	imap->dead = true;
 	if (r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION) {
 		char text[600];
@@ -687,6 +690,11 @@ int imap_connect(const struct account_conf *acct, const char *secret, struct ima
 out:
 	imap_free(&imap);
 	return ret;
+}
+
+const char *imap_greeting(const struct imap *imap)
+{
+	return imap->greeting;
 }
 
 void imap_free(struct imap **imapp)

@@ -70,6 +70,9 @@ bool imap_error_is_login(const struct error *err);
 bool imap_error_is_too_many(const struct error *err);
 /* Logs out if the connection is alive, then closes it. Accepts NULL. */
 void imap_free(struct imap **imap);
+/* The text of the server's greeting ("Courier-IMAP ready. ..."), cut to
+ * 255 bytes; "" when there was none. Says which server it is to hints. */
+const char *imap_greeting(const struct imap *imap);
 /* Closes without a LOGOUT: for a connection that may be silently dead (a
  * check went unanswered, the machine slept), where LOGOUT could only wait
  * for the timeout. Accepts NULL. */

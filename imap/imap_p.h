@@ -39,6 +39,7 @@ struct imap {
 	bool last_bad;			 /* imap_raw_command's answer was BAD */
 	struct imap_trace_dir trace_in, trace_out;
 	char challenge[512]; /* a failed XOAUTH2's "+ <base64 JSON>", without "+ " */
+	char greeting[256];  /* the text of the server's greeting, cut */
 };
 
 /* The first element of a libetpan list that may be NULL (FLAGS () gives

@@ -187,6 +187,13 @@ sync_ok "first download"
 check_eq "... INBOX has its 12 messages" 12 "$(find "$(lp INBOX)"/cur "$(lp INBOX)"/new -type f | wc -l)"
 compare_all "first download"
 
+doc=$(gd doctor 2>&1)
+case $SERVER in
+courier) check_contains "doctor: Courier's IDLE poll and its setting are named" IMAP_ENHANCEDIDLE "$doc" ;;
+cyrus) check_contains "doctor: Cyrus' IDLE poll and its setting are named" imapidlepoll "$doc" ;;
+*) check_eq "doctor: no IDLE hint for Dovecot" "" "$(grep -E 'ENHANCEDIDLE|imapidlepoll' <<<"$doc")" ;;
+esac
+
 sync_ok "no-change run"
 check_eq "... downloads and uploads nothing" "" "$(grep -iE 'downloaded [1-9]|uploaded [1-9]' <<<"$OUT")"
 compare_all "no-change run"
