@@ -64,11 +64,14 @@ static void close_line(struct sync_view *v)
 	v->line_open = false;
 }
 
+/* The folder's line. A folder that failed gets one too (after its error):
+ * what it did before the failure (the uploads of the batches that went
+ * through, say) is done and counts. */
 static void print_counts(const struct engine_folder_report *r, bool dry_run)
 {
-	const char *verb = dry_run ? "would " : "";
+	const char *verb = r->failed ? "failed after " : dry_run ? "would " : "";
 
-	if (r->unchanged) {
+	if (r->unchanged && !r->failed) {
 		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
 		return;
 	}
@@ -80,10 +83,15 @@ static void print_counts(const struct engine_folder_report *r, bool dry_run)
 	if (r->linked)
 		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
 	printf("%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
-	       "deleted %zu here %zu there, %zu moved; %zu messages%s\n",
+	       "deleted %zu here %zu there, %zu moved",
 	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6, linked,
 	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
-	       r->moved, r->messages, held);
+	       r->moved);
+	/* A failed folder's count of messages was never taken. */
+	if (r->failed)
+		printf("%s\n", held);
+	else
+		printf("; %zu messages%s\n", r->messages, held);
 }
 
 /* --dry-run: the plan of every folder, one row each, printed at the end. */
@@ -108,6 +116,12 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 		else
 			v->any_failed = true;
 		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
+		if (!v->quiet && !v->dry_run) {
+			fflush(stderr);
+			print_counts(r, false);
+			fflush(stdout);
+			hook_changes_note(&v->changes, r);
+		}
 		return;
 	}
 	if (v->dry_run) {

@@ -16,7 +16,8 @@ struct hook_changes {
 	size_t cap;
 };
 
-/* Notes the folder of a report if the sync changed files there. */
+/* Notes the folder of a report if the sync changed files there (also one
+ * that failed later: what it downloaded before is on disk). */
 void hook_changes_note(struct hook_changes *c, const struct engine_folder_report *r);
 void hook_changes_clear(struct hook_changes *c);
 

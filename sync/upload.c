@@ -262,9 +262,12 @@ static int run_batch(struct folder_job *job, struct up_item *items, size_t n, st
 	if (record_intents(job, items, n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n && !imap_is_dead(job->env->imap); i++) {
-		if (!items[i].refused && append_one(job, &items[i], &aerr) < 0 && failed++ == 0)
+		bool bad = !items[i].refused && append_one(job, &items[i], &aerr) < 0;
+
+		if (bad && failed++ == 0)
 			*err = aerr;
-		if (items[i].refused && job->report.uploaded > 0)
+		/* The plan counted it; it did not go up. */
+		if ((bad || items[i].refused) && job->report.uploaded > 0)
 			job->report.uploaded--;
 		find_uid(job, &items[i]);
 		job->report.bytes_up += items[i].size;

@@ -30,6 +30,8 @@ for i in $(seq 1 120); do gd_write_local INBOX new "1800000$i.M1.up" "<up-$i@tes
 out=$(gd sync 2>&1)
 check_eq "a refused message among 121 new ones: exit 1" 1 "$?"
 check_contains "... the run names the refusal" "Mail size is larger" "$out"
+check_contains "... and the folder's line says what it did before failing" \
+	"test/INBOX: failed after 0 down (0.0 MB), 120 up" "$out"
 check_eq "... the 120 others are on the server after this one run" 120 \
 	"$(dc_status_field "$DC_USER" INBOX messages)"
 check_eq "... the refused file is still here" 1 \
