@@ -10,19 +10,23 @@
  *    UIDVALIDITY and, UID by UID, the same sizes; or, when the server gave
  *    the renamed folder a new UIDVALIDITY, the same Message-IDs with the
  *    same sizes (the job's UIDVALIDITY rebuild then re-pairs them without
- *    a download). The Maildir is rename(2)d and the state row follows.
+ *    a download). On Gmail (a label renamed) the X-GM-MSGIDs decide when
+ *    the UIDVALIDITY differs. The Maildir is rename(2)d and the state row
+ *    follows.
  *
  * Children: a server RENAME takes a folder's children along, and in the
  * verbatim layout so does rename(2) of its directory. Parents are handled
  * first; a child whose directory already moved with its parent only has
  * its state row updated. A crash between the rename and the state update
  * leaves the same situation, found again by the next run.
- * Not for Gmail (labels: to do), a run limited to named folders, or the
- * direction that must not change that side. */
+ * Not in a run limited to named folders, nor in the direction that must
+ * not change that side. Gmail's own folders ([Gmail]/...) are never
+ * renamed: only labels are. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "sync/engine_p.h"
@@ -70,7 +74,8 @@ static int cmp_key(const void *a, const void *b)
  * the Message-ID fetch report them. */
 struct seen_msg {
 	uint32_t uid, size;
-	char *msgid; /* owned; NULL until fetched, "" for none */
+	uint64_t gm_msgid; /* 0 unless Gmail */
+	char *msgid;	   /* owned; NULL until fetched, "" for none */
 };
 
 struct seen {
@@ -84,7 +89,7 @@ static void on_meta(const struct imap_meta *m, void *ctx)
 	struct seen *s = ctx;
 
 	s->m = xgrow(s->m, &s->cap, s->n + 1, sizeof(*s->m));
-	s->m[s->n++] = (struct seen_msg){m->uid, m->size, NULL};
+	s->m[s->n++] = (struct seen_msg){m->uid, m->size, m->gm_msgid, NULL};
 }
 
 static int cmp_seen(const void *a, const void *b)
@@ -149,6 +154,34 @@ static bool same_by_msgid(const struct seen *s, const struct state_pair *p, size
 	return same;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Gmail: the same X-GM-MSGIDs, each as many times. */
+static bool same_by_gm(const struct seen *s, const struct state_pair *p, size_t n_p)
+{
+	uint64_t *a = xcalloc(n_p ? n_p : 1, sizeof(*a)), *b = xcalloc(n_p ? n_p : 1, sizeof(*b));
+	bool same = s->n == n_p;
+
+	for (size_t i = 0; same && i < n_p; i++) {
+		a[i] = s->m[i].gm_msgid;
+		b[i] = p[i].gm_msgid;
+		same = a[i] && b[i];
+	}
+	if (same) {
+		xqsort(a, n_p, sizeof(*a), cmp_u64);
+		xqsort(b, n_p, sizeof(*b), cmp_u64);
+		same = memcmp(a, b, n_p * sizeof(*a)) == 0;
+	}
+	free(a);
+	free(b);
+	return same;
+}
+
 /* Whether server folder name holds exactly the messages of sf's pairs. */
 static bool server_holds(struct sync_env *env, const struct state_folder *sf, const char *name)
 {
@@ -168,6 +201,10 @@ static bool server_holds(struct sync_env *env, const struct state_folder *sf, co
 		goto out;
 	if (info.uidvalidity == sf->uidvalidity) {
 		same = same_by_uid(&s, p, n_p);
+		goto out;
+	}
+	if (env->gmail) {
+		same = same_by_gm(&s, p, n_p);
 		goto out;
 	}
 	xqsort(s.m, s.n, sizeof(*s.m), cmp_seen);
@@ -210,11 +247,20 @@ static int move_maildir(const char *from, const char *to, struct error *err)
 	return ret;
 }
 
+/* A Gmail folder of its own ([Gmail]/Sent Mail, All Mail, ...), which
+ * has a role or sits under [Gmail]: not a label. */
+static bool gmail_system(const struct sync_env *env, const char *remote)
+{
+	return env->gmail && strncmp(remote, "[Gmail]", 7) == 0;
+}
+
 static bool wanted(const struct sync_env *env, const struct imap_mailbox *m, char **display_r)
 {
-	if ((m->attrs & IMAP_MBX_NOSELECT) || mailbox_display_name(m, false, display_r) < 0)
+	if ((m->attrs & IMAP_MBX_NOSELECT) || gmail_system(env, m->name) ||
+	    strcasecmp(m->name, "INBOX") == 0 || mailbox_display_name(m, env->gmail, display_r) < 0)
 		return false;
-	return folder_selected(env->acct, *display_r);
+	return folder_selected(env->acct, *display_r) &&
+	       !(env->gmail && gmail_skipped_by_default(env->acct, m, *display_r));
 }
 
 /* Renamed on the server: sf vanished from the list; m is its new name? */
@@ -227,7 +273,7 @@ static bool server_rename_one(struct sync_env *env, struct state_folder *sf,
 	bool done = false, from_dir, to_dir;
 
 	if (!wanted(env, m, &display) ||
-	    mailbox_local_path(m, false, env->acct->layout, &path) < 0 ||
+	    mailbox_local_path(m, env->gmail, env->acct->layout, &path) < 0 ||
 	    state_folder_get(env->st, m->name, &known, &err) != 0)
 		goto out;
 	from = fs_join(env->acct->maildir, sf->local_path);
@@ -273,12 +319,13 @@ void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, s
 	size_t n_sf = 0;
 	struct error err = {0};
 
-	if (env->gmail || env->acct->direction == DIRECTION_PUSH || env->opts->n_folders > 0 ||
+	if (env->acct->direction == DIRECTION_PUSH || env->opts->n_folders > 0 ||
 	    state_folders_list(env->st, &sf, &n_sf, &err) < 0)
 		return;
 	xqsort(sf, n_sf, sizeof(*sf), by_name_length);
 	for (size_t i = 0; i < n_sf; i++) {
-		if (!sf[i].uidvalidity || listed(mbx, n, sf[i].remote))
+		if (!sf[i].uidvalidity || listed(mbx, n, sf[i].remote) ||
+		    gmail_system(env, sf[i].remote))
 			continue;
 		for (size_t k = 0; k < n; k++)
 			if (server_rename_one(env, &sf[i], &mbx[k]))
@@ -341,7 +388,7 @@ static bool local_rename_one(struct sync_env *env, struct state_folder *sf, cons
 	bool done = false;
 
 	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
-	    folder_display_name(remote, delim, &display) < 0 ||
+	    folder_display_name(remote, delim, &display) < 0 || gmail_system(env, remote) ||
 	    !folder_selected(env->acct, display) || listed(mbx, n, remote) ||
 	    state_folder_get(env->st, remote, &known, &err) != 0)
 		goto out;
@@ -396,7 +443,7 @@ void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n
 	char **paths = NULL;
 	struct error err = {0};
 
-	if (env->gmail || env->acct->direction == DIRECTION_PULL || env->opts->n_folders > 0 ||
+	if (env->acct->direction == DIRECTION_PULL || env->opts->n_folders > 0 ||
 	    state_folders_list(env->st, &sf, &n_sf, &err) < 0)
 		return;
 	/* Cheap first: a stat per synced folder; the tree only if one is gone. */
@@ -413,7 +460,9 @@ void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n
 	xqsort(sf, n_sf, sizeof(*sf), by_name_length);
 	for (size_t i = 0; i < n_sf; i++) {
 		char *abs = fs_join(env->acct->maildir, sf[i].local_path);
-		bool gone = listed(mbx, n, sf[i].remote) && !is_dir(abs);
+		bool gone = listed(mbx, n, sf[i].remote) && !is_dir(abs) &&
+			    !gmail_system(env, sf[i].remote) &&
+			    strcasecmp(sf[i].remote, "INBOX") != 0;
 
 		free(abs);
 		for (size_t k = 0; gone && k < n_paths; k++)

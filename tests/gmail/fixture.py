@@ -345,9 +345,10 @@ class Store:
         f = self.user_folder(old)
         if self.find(new):
             raise No('[ALREADYEXISTS] Folder name conflicts with existing folder name. (Failure)')
+        oldkey = f.key  # f's own key changes in the loop: its children need the old one
         for g in [g for g in self.folders if g.role is None and
-                  (g.key == f.key or g.key.startswith(f.key + '/'))]:
-            newkey = new + g.key[len(f.key):]
+                  (g.key == oldkey or g.key.startswith(oldkey + '/'))]:
+            newkey = new + g.key[len(oldkey):]
             for m in g.uids.values():
                 m.labels = (m.labels - {g.key}) | {newkey}
             g.key = newkey
