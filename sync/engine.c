@@ -479,6 +479,9 @@ static int sync_folders(struct sync_env *env, struct error *err)
 			continue;
 		jobs[n_jobs].env = env;
 		jobs[n_jobs].mbx = &mbx[i];
+		for (size_t k = 0; k < env->n_renamed; k++)
+			if (strcmp(env->renamed[k], mbx[i].name) == 0)
+				jobs[n_jobs].report.renamed = true;
 		n_jobs++;
 	}
 	place_sent_copies(env, jobs, n_jobs);
@@ -491,6 +494,11 @@ out:
 		folder_job_clear(&jobs[i]);
 	free(jobs);
 	imap_mailboxes_free(mbx, n);
+	for (size_t i = 0; i < env->n_renamed; i++)
+		free(env->renamed[i]);
+	free(env->renamed);
+	env->renamed = NULL;
+	env->n_renamed = 0;
 	return ret;
 }
 

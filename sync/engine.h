@@ -32,6 +32,7 @@ struct engine_folder_report {
 	uint64_t bytes_up;
 	size_t messages; /* pairs after the sync */
 	bool unchanged;	 /* skipped: nothing changed on either side */
+	bool renamed;	 /* renamed on one side, so here on the other (its files moved) */
 	bool failed;
 	struct error err; /* when failed */
 };

@@ -52,6 +52,8 @@ struct sync_env {
 	pthread_mutex_t *obs_lock;	/* serialises observer calls of workers */
 	const struct env_pool *pool;	/* borrowed: idle workers, or NULL */
 	size_t not_created; /* local folders the server would not create: the run failed */
+	char **renamed;	    /* owned: server names of the folders renamed this run */
+	size_t n_renamed;
 };
 
 /* Whether the caller asked the sync to stop (engine_opts.cancel). */

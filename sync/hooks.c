@@ -18,7 +18,7 @@ extern char **environ;
 
 void hook_changes_note(struct hook_changes *c, const struct engine_folder_report *r)
 {
-	if (r->downloaded == 0 && r->flags_pulled == 0 && r->deleted_local == 0)
+	if (r->downloaded == 0 && r->flags_pulled == 0 && r->deleted_local == 0 && !r->renamed)
 		return;
 	for (size_t i = 0; i < c->n; i++)
 		if (strcmp(c->folders[i], r->folder) == 0)

@@ -17,7 +17,8 @@ struct hook_changes {
 };
 
 /* Notes the folder of a report if the sync changed files there (also one
- * that failed later: what it downloaded before is on disk). */
+ * that failed later: what it downloaded before is on disk; and one that was
+ * renamed: its files moved). */
 void hook_changes_note(struct hook_changes *c, const struct engine_folder_report *r);
 void hook_changes_clear(struct hook_changes *c);
 

@@ -221,6 +221,8 @@ out:
 static int follow(struct sync_env *env, struct state_folder *sf, const char *name, const char *path,
 		  struct error *err)
 {
+	env->renamed = xrealloc(env->renamed, (env->n_renamed + 1) * sizeof(*env->renamed));
+	env->renamed[env->n_renamed++] = xstrdup(name);
 	free(sf->remote);
 	free(sf->local_path);
 	sf->remote = xstrdup(name);

@@ -50,6 +50,22 @@ gd -q sync
 check_contains "notmuch tag -unread reaches the server as \\Seen" '\Seen' \
 	"$(dc_flags "$DC_USER" INBOX "$uid")"
 
+# A folder renamed on the server: its files move here, and notmuch new
+# (the hook runs: files moved) sees a move, not new copies.
+dc_mkfolder "$DC_USER" Projects
+dc_populate "$DC_USER" Projects 5 73 1K 4K >/dev/null
+gd -q sync
+check_eq "a new folder's 5 messages: 45 in notmuch" 45 "$(notmuch count '*')"
+dc_rename "$DC_USER" Projects Old
+rm -f "$HOOK_OUT"
+out=$(gd sync 2>&1)
+check_eq "the folder renamed on the server: the sync exits 0" 0 "$?"
+check "... the hook ran (files moved)" test -e "$HOOK_OUT"
+check_contains "... and was told the folder" "Old" "$(cat "$HOOK_OUT" 2>/dev/null)"
+check_eq "... notmuch finds its 5 messages in the new folder" 5 "$(notmuch count folder:Old)"
+check_eq "... none left under the old name" 0 "$(notmuch count folder:Projects)"
+check_eq "... and still 45 messages, each one file" 45 "$(notmuch count --output=files '*')"
+
 # A failing hook is a warning.
 sed -i 's|^    post_sync_command:.*|    post_sync_command: "exit 3"|' "$GD_CONF"
 dc_add_flags "$DC_USER" INBOX 20 '\Answered'
