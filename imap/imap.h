@@ -108,6 +108,8 @@ struct imap_mailbox {
  * a plain LIST). Free with imap_mailboxes_free. */
 int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struct error *err);
 void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n);
+/* The hierarchy delimiter of a LIST: the first one given, '/' if none. */
+char imap_mailboxes_delim(const struct imap_mailbox *mbx, size_t n);
 
 struct imap_mailbox_info {
 	uint32_t uidvalidity;

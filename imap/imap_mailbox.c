@@ -178,6 +178,14 @@ int imap_list(struct imap *imap, struct imap_mailbox **mbx_r, size_t *n_r, struc
 	return 0;
 }
 
+char imap_mailboxes_delim(const struct imap_mailbox *mbx, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (mbx[i].delim)
+			return mbx[i].delim;
+	return '/';
+}
+
 void imap_mailboxes_free(struct imap_mailbox *mbx, size_t n)
 {
 	for (size_t i = 0; mbx && i < n; i++)

@@ -208,14 +208,6 @@ static bool remote_has(const struct sync_env *env, const struct imap_mailbox *mb
 	return found;
 }
 
-static char list_delim(const struct imap_mailbox *mbx, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (mbx[i].delim)
-			return mbx[i].delim;
-	return '/';
-}
-
 static int cmp_pair_key(const void *a, const void *b)
 {
 	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
@@ -332,7 +324,7 @@ static int add_local_folders(struct sync_env *env, struct imap_mailbox **mbx, si
 {
 	char **paths = NULL;
 	size_t n_paths = 0, n_remote = *n;
-	char delim = list_delim(*mbx, *n);
+	char delim = imap_mailboxes_delim(*mbx, *n);
 
 	if (env->acct->direction == DIRECTION_PULL)
 		return 0; /* pull never changes the server */
@@ -421,7 +413,7 @@ static const char *trash_by_name(const struct imap_mailbox *mbx, size_t n)
  * wait (apply.c) rather than expunge what the user asked to keep. */
 static void find_trash(struct sync_env *env, struct imap_mailbox **mbx, size_t *n)
 {
-	char delim = list_delim(*mbx, *n), name[64];
+	char delim = imap_mailboxes_delim(*mbx, *n), name[64];
 	bool under_inbox = *n > 1;
 	struct error err = {0};
 

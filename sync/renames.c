@@ -430,14 +430,6 @@ out:
 	return done;
 }
 
-static char delim_of(const struct imap_mailbox *mbx, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (mbx[i].delim)
-			return mbx[i].delim;
-	return '/';
-}
-
 void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n)
 {
 	struct state_folder *sf = NULL;
@@ -468,7 +460,8 @@ void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n
 
 		free(abs);
 		for (size_t k = 0; gone && k < n_paths; k++)
-			if (local_rename_one(env, &sf[i], paths[k], mbx, n, delim_of(mbx, n)))
+			if (local_rename_one(env, &sf[i], paths[k], mbx, n,
+					     imap_mailboxes_delim(mbx, n)))
 				break;
 	}
 	maildir_tree_free(paths, n_paths);

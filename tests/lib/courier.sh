@@ -173,8 +173,6 @@ co_cleanup() {
 
 co_stop() {
 	[ -n "${CO_DIR:-}" ] || return 0
-	fs_stop "${CO_PID:-}"
-	if [ -n "${FS_WATCHDOG_PID:-}" ]; then kill -- "-$FS_WATCHDOG_PID" 2>/dev/null || true; fi
-	rm -rf "$CO_DIR"
+	fs_stop_instance "${CO_PID:-}" "$CO_DIR"
 	unset CO_DIR CO_PID CO_PORT CO_MAILDIR
 }

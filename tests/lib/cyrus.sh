@@ -120,8 +120,6 @@ cy_cleanup() {
 
 cy_stop() {
 	[ -n "${CY_DIR:-}" ] || return 0
-	fs_stop "${CY_PID:-}"
-	if [ -n "${FS_WATCHDOG_PID:-}" ]; then kill -- "-$FS_WATCHDOG_PID" 2>/dev/null || true; fi
-	rm -rf "$CY_DIR"
+	fs_stop_instance "${CY_PID:-}" "$CY_DIR"
 	unset CY_DIR CY_PID CY_PORT
 }

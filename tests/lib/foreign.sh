@@ -15,6 +15,8 @@
 #                         pid in FS_PID; a detached watchdog stops the group
 #                         and removes DIR once the calling shell is gone
 #   fs_stop PID           SIGTERM to PID's group, <= 10 s, then SIGKILL
+#   fs_stop_instance PID DIR  fs_stop, then the watchdog stopped and DIR
+#                         removed
 #   fs_wait_tls HOST PORT CA SECONDS   until HOST:PORT greets over TLS
 #                         ("* OK" verified against CA)
 #   fs_export_client HOST PORT CA USER PASS   the variables gd_setup
@@ -65,6 +67,13 @@ fs_stop() {
 	kill -KILL -- "-$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	return 0
+}
+
+# fs_stop_instance PID DIR: fs_stop PID, the watchdog stopped, DIR removed.
+fs_stop_instance() {
+	fs_stop "$1"
+	if [ -n "${FS_WATCHDOG_PID:-}" ]; then kill -- "-$FS_WATCHDOG_PID" 2>/dev/null || true; fi
+	rm -rf "$2"
 }
 
 fs_wait_tls() {
