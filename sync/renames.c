@@ -12,7 +12,9 @@
  *    same sizes (the job's UIDVALIDITY rebuild then re-pairs them without
  *    a download). On Gmail (a label renamed) the X-GM-MSGIDs decide when
  *    the UIDVALIDITY differs. The Maildir is rename(2)d and the state row
- *    follows.
+ *    follows. A server that makes the old name again at once (Dovecot's
+ *    auto-created special-use folders) lists it with a new UIDVALIDITY:
+ *    that too is a folder gone, found when some new folder appeared.
  *
  * Children: a server RENAME takes a folder's children along, and in the
  * verbatim layout so does rename(2) of its directory. Parents are handled
@@ -315,6 +317,71 @@ out:
 	return done;
 }
 
+/* A server folder no state row names and with no directory here yet: a
+ * possible new name of a renamed folder. */
+static bool unknown_new(struct sync_env *env, const struct imap_mailbox *m)
+{
+	char *display = NULL, *path = NULL, *abs = NULL;
+	struct state_folder known = {0};
+	struct error err = {0};
+	bool yes = wanted(env, m, &display) &&
+		   mailbox_local_path(m, env->gmail, env->acct->layout, &path) == 0 &&
+		   state_folder_get(env->st, m->name, &known, &err) == 0;
+
+	if (yes) {
+		abs = fs_join(env->acct->maildir, path);
+		yes = !is_dir(abs);
+	}
+	state_folder_clear(&known);
+	free(display);
+	free(path);
+	free(abs);
+	return yes;
+}
+
+/* A server that makes a folder again the moment it is renamed away
+ * (Dovecot's "auto = create" for its special-use folders) still lists the
+ * old name, with a new UIDVALIDITY, while the messages are under the new
+ * one. Looked for only when a new folder appeared: then one pipelined
+ * STATUS of the synced folders finds the ones made again. */
+static void renamed_and_remade(struct sync_env *env, struct state_folder *sf, size_t n_sf,
+			       const struct imap_mailbox *mbx, size_t n)
+{
+	const char **names = xcalloc(n_sf ? n_sf : 1, sizeof(*names));
+	size_t *of = xcalloc(n_sf ? n_sf : 1, sizeof(*of)), c = 0, n_new = 0;
+	struct imap_mailbox_info *infos = NULL;
+	bool *ok = NULL;
+	struct error err = {0};
+
+	for (size_t k = 0; k < n; k++)
+		n_new += unknown_new(env, &mbx[k]);
+	for (size_t i = 0; n_new && i < n_sf; i++)
+		if (sf[i].uidvalidity && listed(mbx, n, sf[i].remote) &&
+		    !gmail_system(env, sf[i].remote) && strcasecmp(sf[i].remote, "INBOX") != 0) {
+			names[c] = sf[i].remote;
+			of[c++] = i;
+		}
+	if (c == 0)
+		goto out;
+	infos = xcalloc(c, sizeof(*infos));
+	ok = xcalloc(c, sizeof(*ok));
+	if (imap_status_many(env->imap, names, c, infos, ok, &err) < 0)
+		goto out;
+	for (size_t j = 0; j < c; j++) {
+		if (!ok[j] || infos[j].uidvalidity == sf[of[j]].uidvalidity)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (unknown_new(env, &mbx[k]) &&
+			    server_rename_one(env, &sf[of[j]], &mbx[k]))
+				break;
+	}
+out:
+	free(names);
+	free(of);
+	free(infos);
+	free(ok);
+}
+
 void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, size_t n)
 {
 	struct state_folder *sf = NULL;
@@ -333,6 +400,7 @@ void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, s
 			if (server_rename_one(env, &sf[i], &mbx[k]))
 				break;
 	}
+	renamed_and_remade(env, sf, n_sf, mbx, n);
 	state_folders_free(sf, n_sf);
 }
 

@@ -66,6 +66,18 @@ check_eq "... notmuch finds its 5 messages in the new folder" 5 "$(notmuch count
 check_eq "... none left under the old name" 0 "$(notmuch count folder:Projects)"
 check_eq "... and still 45 messages, each one file" 45 "$(notmuch count --output=files '*')"
 
+# Renamed away, a special-use folder is made again at once by Dovecot
+# (auto = subscribe): the old name stays listed, empty, with a new
+# UIDVALIDITY. Still a rename: the 10 files move, none is downloaded.
+dc_rename "$DC_USER" Archive Attic
+check "the server made Archive again (empty)" test "$(dc_status_field "$DC_USER" Archive messages)" = 0
+out=$(gd sync 2>&1)
+check_eq "Archive renamed to Attic and made again: the sync exits 0" 0 "$?"
+check_contains "... a rename" "folder 'Archive' was renamed on the server to 'Attic'" "$out"
+check_eq "... notmuch finds the 10 in Attic" 10 "$(notmuch count folder:Attic)"
+check_eq "... none in the new, empty Archive" 0 "$(notmuch count folder:Archive)"
+check_eq "... and still 45 messages, each one file" 45 "$(notmuch count --output=files '*')"
+
 # A failing hook is a warning.
 sed -i 's|^    post_sync_command:.*|    post_sync_command: "exit 3"|' "$GD_CONF"
 dc_add_flags "$DC_USER" INBOX 20 '\Answered'
