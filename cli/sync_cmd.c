@@ -25,6 +25,7 @@ struct sync_view {
 	const char *folder;	     /* borrowed: the folder of the open progress line */
 	struct hook_changes changes; /* folders changed on disk, for the hook */
 	int table_header;	     /* --dry-run: the table's header is out */
+	size_t reports;		     /* folders done (or failed) so far */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -110,6 +111,7 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 
 	close_line(v);
 	v->folder = NULL;
+	v->reports++;
 	if (r->failed) {
 		if (r->err.scope == ERR_SAFETY)
 			v->any_safety = true;
@@ -274,6 +276,8 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 	const char *folder = NULL;
 	const struct account_conf *acct = cli_find_account(cli, arg, &folder);
 	struct engine_opts one = *opts;
+	size_t before = view->reports;
+	int ret;
 
 	if (!acct)
 		return EXIT_USAGE;
@@ -281,7 +285,19 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 		one.folders = &folder;
 		one.n_folders = 1;
 	}
-	return sync_one(acct, &one, view);
+	ret = sync_one(acct, &one, view);
+
+	/* A named folder that no job took: misspelled, or excluded. Saying
+	 * nothing and exiting 0 would look like "in sync". */
+	if (ret == EXIT_OK && one.n_folders == 1 && view->reports == before) {
+		fprintf(stderr,
+			"gmaildir: %s/%s: no such folder is synced (not on the server nor here, "
+			"or left out by folders.include/exclude); `gmaildir list %s` shows the "
+			"folders and their names\n",
+			acct->name, folder, acct->name);
+		ret = EXIT_USAGE;
+	}
+	return ret;
 }
 
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)

@@ -47,6 +47,14 @@ check_contains "a local folder not synced yet is listed as never" "never" "$(row
 # --- after a sync -----------------------------------------------------------
 gd sync >/dev/null 2>&1
 check_eq "the sync succeeds" 0 "$?"
+out=$(gd sync test/Nope 2>&1)
+check_eq "sync of a misspelled folder: exit 2" 2 "$?"
+check_contains "... names it and the command that lists the folders" \
+	"test/Nope: no such folder is synced" "$out"
+check_contains "... with gmaildir list" "gmaildir list test" "$out"
+out=$(gd sync test/Other 2>&1)
+check_eq "sync of one folder by its name: exit 0" 0 "$?"
+check_contains "... that folder only" "test/Other: unchanged" "$out"
 OUT=$(gd status)
 check_eq "after a sync: exit 0" 0 "$?"
 check_contains "... header: idle, synced just now" "test: idle, last sync just now" "$OUT"
