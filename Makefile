@@ -43,7 +43,8 @@ PKGS := yaml-0.1 sqlite3 openssl
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wno-unused-parameter -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -DGMAILDIR_VERSION='"$(VERSION)"' -I. $(WARN) $(CFLAGS) \
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -DGMAILDIR_VERSION='"$(VERSION)"' \
+	-DGMAILDIR_DOCDIR='"$(DOCDIR)"' -I. $(WARN) $(CFLAGS) \
 	$(shell pkg-config --cflags libetpan $(PKGS) 2>/dev/null)
 # libetpan from its static archive when there is one (Debian's libetpan-dev
 # ships it): the shared library loads GnuTLS, p11-kit, Berkeley DB and more

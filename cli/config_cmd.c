@@ -1,8 +1,10 @@
 /* Config loading for every command, and `check-config`, which prints the
  * parsed accounts with every default filled in and secrets masked. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "util/xalloc.h"
@@ -18,7 +20,19 @@ int cli_load_config(struct cli *cli)
 	if (!path)
 		path = def = config_default_path();
 	if (config_load(path, &cli->config, &err) < 0) {
+		struct stat st;
+
 		fprintf(stderr, "gmaildir: %s\n", err.msg);
+		/* A first run: say how to get a config, not only that there is none. */
+		if (stat(path, &st) < 0 && errno == ENOENT)
+			fprintf(stderr,
+				"  There is no config yet. For Gmail, `gmaildir init gmail "
+				"you@gmail.com` writes one.\n"
+				"  For another IMAP server, start from config.yaml.example\n"
+				"  (in %s, or packaging/ in the source)\n"
+				"  and see gmaildir.yaml(5). `gmaildir -c FILE ...` reads "
+				"another file.\n",
+				GMAILDIR_DOCDIR);
 		free(def);
 		return EXIT_USAGE;
 	}

@@ -18,6 +18,12 @@ check_contains "--version prints the version" "gmaildir 0." "$("$BIN" --version)
 check_eq "unknown command: exit 2" 2 "$?"
 "$BIN" >/dev/null 2>&1
 check_eq "no command: exit 2" 2 "$?"
+for cmd in sync status list daemon; do
+	out=$("$BIN" -c "$T/none.yaml" $cmd 2>&1)
+	check_eq "$cmd without a config: exit 2" 2 "$?"
+	check_contains "... says how to get one (init gmail)" "gmaildir init gmail" "$out"
+	check_contains "... and where the example is" "config.yaml.example" "$out"
+done
 
 cat >"$T/good.yaml" <<'Y'
 accounts:
