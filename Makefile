@@ -89,7 +89,13 @@ HELPER_BIN := $(HELPER_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all deps check check-unit check-asan demo interop bench soak fmt fmt-check lint clean install uninstall
 
-all: $(BUILD)/gmaildir
+# Before compiling: the build packages, named with the apt line when one is
+# missing (rather than a compiler error about a header).
+all: build-deps $(BUILD)/gmaildir
+
+build-deps:
+	@tests/deps.sh --check build
+.PHONY: build-deps
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -135,7 +141,8 @@ interop: deps
 	@$(MAKE) --no-print-directory BUILD=build all $(HELPER_BIN)
 	@tests/interop/run.sh build
 
-demo: deps
+demo:
+	@tests/deps.sh demo
 	@$(MAKE) --no-print-directory BUILD=build all
 	@tests/demo.sh
 

@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the build and the tests need.
+#
+#   tests/deps.sh [--check] [build|demo|all]
+#
+# build: what `make` needs; demo: that and what `make demo` runs (Dovecot,
+# openssl, python3); all (the default): everything `make check` uses.
 # As root: apt-get update + install of what is missing, without letting the
-# system's Dovecot service start (the tests run their own throwaway instance).
-# As anyone else: prints the exact apt-get line and exits 1.
+# system's Dovecot service start (the tests run their own throwaway instance),
+# waiting for another apt's lock up to 5 minutes.
+# As anyone else, or with --check: prints the exact apt-get line and exits 1.
+# Without dpkg (not Debian) it says nothing and exits 0: the compiler will
+# name what is missing.
 set -euo pipefail
+check_only=
+if [ "${1:-}" = --check ]; then
+	check_only=1
+	shift
+fi
+profile=${1:-all}
+command -v dpkg-query >/dev/null 2>&1 || exit 0
+
+build_pkgs=(
+	gcc make pkg-config libetpan-dev libssl-dev libyaml-dev libsqlite3-dev zlib1g-dev
+	libcurl4-gnutls-dev libcurl4 libjansson-dev libsecret-1-dev
+)
+demo_pkgs=("${build_pkgs[@]}" dovecot-core dovecot-imapd openssl python3 procps psmisc sqlite3)
 
 pkgs=(
 	gcc make pkg-config            # build
@@ -42,6 +63,13 @@ pkgs=(
 	postfix dovecot-lmtpd
 )
 
+case $profile in
+build) pkgs=("${build_pkgs[@]}") ;;
+demo) pkgs=("${demo_pkgs[@]}") ;;
+all) ;;
+*) echo "usage: tests/deps.sh [--check] [build|demo|all]" >&2; exit 2 ;;
+esac
+
 missing=()
 for p in "${pkgs[@]}"; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -49,9 +77,10 @@ for p in "${pkgs[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "gmaildir needs these Debian packages; run as root:" >&2
+if [ -n "$check_only" ] || [ "$(id -u)" -ne 0 ]; then
+	echo "gmaildir needs these Debian packages; install them as root with" >&2
 	echo "  apt-get install -y ${missing[*]}" >&2
+	[ "$(id -u)" -ne 0 ] || echo "(or run: make deps)" >&2
 	exit 1
 fi
 
@@ -75,8 +104,11 @@ if [[ " ${missing[*]} " == *" postfix "* ]]; then
 	echo "postfix postfix/main_mailer_type select No configuration" |
 		debconf-set-selections
 fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt (unattended-upgrades, a desktop updater) may hold the lock:
+# wait for it rather than fail at once.
+lock=(-o DPkg::Lock::Timeout=300)
+apt-get "${lock[@]}" update -qq
+apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Belt and braces: if a system Dovecot runs anyway, stop and disable it.
 if command -v systemctl >/dev/null 2>&1; then
 	systemctl disable --now dovecot.service >/dev/null 2>&1 || true
