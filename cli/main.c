@@ -3,6 +3,7 @@
  * 0 all done; 1 some folder or account failed; 2 usage or config error;
  * 3 refused for safety. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,25 +19,72 @@ struct command {
 	const char *name;
 	int (*run)(struct cli *cli, int argc, char **argv);
 	const char *summary;
+	const char *help; /* `gmaildir help NAME`, `gmaildir NAME --help` */
+	bool own_flags;	  /* takes -v, -q, -c itself (send: sendmail's flags) */
 };
 
 static const struct command commands[] = {
     {"sync", cli_cmd_sync,
-     "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)"},
-    {"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync"},
+     "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)",
+     "usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched]\n"
+     "                     [ACCOUNT[/FOLDER]...]\n"
+     "One two-way sync of every account (or of those named, or of one folder\n"
+     "of one), then exit.\n"
+     "  -n, --dry-run         show what would change, change nothing\n"
+     "  --allow-mass-delete   go on past the guard against deleting most of a folder\n"
+     "  --allow-unmatched     adopt a Maildir although many files match no server\n"
+     "                        message (first contact)\n",
+     false},
+    {"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync",
+     "usage: gmaildir daemon [ACCOUNT...]\n"
+     "Stay running: a full sync, then push both ways (IDLE on the server,\n"
+     "inotify here) and a full sync every poll_interval. SIGTERM stops it,\n"
+     "SIGUSR1 syncs now. Meant for the systemd user unit (gmaildir.service).\n",
+     false},
     {"send", cli_cmd_send,
-     "sendmail-compatible: queue the message on stdin and submit it (--flush: the queue)"},
-    {"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors"},
-    {"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities"},
-    {"login", cli_cmd_login, "sign in with OAuth 2.0 in a browser, keep the refresh token"},
-    {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)"},
-    {"list", cli_cmd_list, "remote folders, their roles, their local paths"},
-    {"check-config", cli_cmd_check_config, "load the config and print it, secrets masked"},
+     "sendmail-compatible: queue the message on stdin and submit it (--flush: the queue)",
+     "usage: gmaildir send [-t] [-i] [-f FROM] [-F NAME] [RECIPIENT...] < MESSAGE\n"
+     "       gmaildir send --flush [ACCOUNT...]\n"
+     "sendmail-compatible: the message is kept in the outbox (durably) and\n"
+     "submitted over SMTP; --flush submits what waits in the outbox.\n"
+     "Sendmail's own flags are taken as sendmail takes them.\n",
+     true},
+    {"status", cli_cmd_status, "per folder: messages, last sync, pending work, errors",
+     "usage: gmaildir status [--json] [ACCOUNT...]\n"
+     "Per account and folder: messages, last sync, pending work and errors, from\n"
+     "the state alone (no connection). --json for scripts.\n",
+     false},
+    {"doctor", cli_cmd_doctor, "check DNS, TCP, TLS, login and capabilities",
+     "usage: gmaildir doctor [ACCOUNT...]\n"
+     "Checks each step of the way to the server (DNS, TCP, TLS, login,\n"
+     "capabilities) and the Maildir and state, and says the fix of what fails.\n",
+     false},
+    {"login", cli_cmd_login, "sign in with OAuth 2.0 in a browser, keep the refresh token",
+     "usage: gmaildir login [--no-browser] [--port N] [--timeout SECONDS] ACCOUNT\n"
+     "Signs in with OAuth 2.0 in a browser and keeps the refresh token (Secret\n"
+     "Service, or a 0600 file). --no-browser prints the address to open.\n",
+     false},
+    {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)",
+     "usage: gmaildir init gmail ADDRESS\n"
+     "Writes a starter config for a Gmail account (to -c FILE or the default\n"
+     "path), never over an existing one.\n",
+     false},
+    {"list", cli_cmd_list, "remote folders, their roles, their local paths",
+     "usage: gmaildir list [ACCOUNT...]\n"
+     "The server's folders: their names as gmaildir uses them, their roles,\n"
+     "whether they are synced, and their local paths.\n",
+     false},
+    {"check-config", cli_cmd_check_config, "load the config and print it, secrets masked",
+     "usage: gmaildir check-config\n"
+     "Loads the config and prints every account with its defaults filled in,\n"
+     "secrets masked; a mistake is named as file:line:column.\n",
+     false},
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: gmaildir [-c FILE] [-v|-q] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: gmaildir [-c FILE] [-v|-q] COMMAND [ARGS]\n"
+		   "       gmaildir help COMMAND\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
@@ -44,6 +92,7 @@ static void usage(FILE *f)
 		"  -c FILE       config file (default $XDG_CONFIG_HOME/gmaildir/config.yaml)\n"
 		"  -v            more detail (-vv: IMAP wire trace, secrets hidden)\n"
 		"  -q            errors only\n"
+		"                (-c, -v and -q may also come after the command)\n"
 		"  -h, --help    this help\n"
 		"  --version     print the version\n"
 		"\nexit status: 0 ok, 1 some folder or account failed, 2 usage or config error,\n"
@@ -95,6 +144,60 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 	return -1;
 }
 
+static void command_help(const struct command *cmd)
+{
+	fputs(cmd->help, stdout);
+	printf("\nGlobal options (-c FILE, -v, -q): gmaildir --help. More: gmaildir(1).\n");
+}
+
+/* `gmaildir NAME ... --help` (or -h, except for send, where sendmail's
+ * flags rule): the command's help, before any config is read. */
+static bool wants_help(const struct command *cmd, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 ||
+		    (!cmd->own_flags && strcmp(argv[i], "-h") == 0))
+			return true;
+	}
+	return false;
+}
+
+/* -v, -vv, -q and -c FILE after the command name count as before it (a
+ * natural "gmaildir sync -v"): taken out of argv for the command. Not for
+ * a command with flags of its own by those letters (send). */
+static int take_late_globals(struct cli *cli, const struct command *cmd, int *argc, char **argv)
+{
+	int w = 1;
+
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+
+		if (cmd->own_flags || strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[w++] = argv[i++];
+			break;
+		}
+		if (a[0] == '-' && a[1] == 'v' && a[strspn(a + 1, "v") + 1] == '\0') {
+			cli->verbosity += (int)strlen(a + 1);
+		} else if (strcmp(a, "-q") == 0) {
+			cli->verbosity = -1;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "gmaildir: %s needs a file\n", a);
+				return EXIT_USAGE;
+			}
+			cli->config_path = argv[++i];
+		} else {
+			argv[w++] = argv[i];
+		}
+	}
+	argv[w] = NULL;
+	*argc = w;
+	return -1;
+}
+
 static enum log_level level_for(int verbosity)
 {
 	if (verbosity < 0)
@@ -119,10 +222,22 @@ int main(int argc, char **argv)
 	ret = parse_globals(&cli, argc, argv);
 	if (ret >= 0)
 		return ret;
-	log_init(level_for(cli.verbosity));
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 >= argc) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		cmd = find_command(argv[optind + 1]);
+		if (cmd)
+			command_help(cmd);
+		else
+			fprintf(stderr, "gmaildir: no command '%s' (see gmaildir --help)\n",
+				argv[optind + 1]);
+		return cmd ? EXIT_OK : EXIT_USAGE;
 	}
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
@@ -133,6 +248,14 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 1;
+	if (wants_help(cmd, argc, argv)) {
+		command_help(cmd);
+		return EXIT_OK;
+	}
+	ret = take_late_globals(&cli, cmd, &argc, argv);
+	if (ret >= 0)
+		return ret;
+	log_init(level_for(cli.verbosity));
 	ret = cmd->run(&cli, argc, argv);
 	config_free(&cli.config);
 	return ret;

@@ -18,6 +18,18 @@ check_contains "--version prints the version" "gmaildir 0." "$("$BIN" --version)
 check_eq "unknown command: exit 2" 2 "$?"
 "$BIN" >/dev/null 2>&1
 check_eq "no command: exit 2" 2 "$?"
+for cmd in sync daemon send status doctor login init list check-config; do
+	out=$("$BIN" -c "$T/none.yaml" $cmd --help 2>&1)
+	check_eq "$cmd --help: exit 0, without a config" 0 "$?"
+	check_contains "... its usage" "usage: gmaildir $cmd" "$out"
+	check_eq "help $cmd: the same text" "$out" "$("$BIN" help $cmd 2>&1)"
+done
+check_contains "sync -h works too" "usage: gmaildir sync" "$("$BIN" sync -h 2>&1)"
+"$BIN" help nope >/dev/null 2>&1
+check_eq "help of an unknown command: exit 2" 2 "$?"
+out=$("$BIN" sync -v -c "$T/none.yaml" 2>&1)
+check_eq "global options after the command (sync -v -c FILE): taken" 2 "$?"
+check_contains "... -c FILE is the file read" "$T/none.yaml" "$out"
 for cmd in sync status list daemon; do
 	out=$("$BIN" -c "$T/none.yaml" $cmd 2>&1)
 	check_eq "$cmd without a config: exit 2" 2 "$?"
