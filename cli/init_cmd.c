@@ -108,7 +108,11 @@ int cli_cmd_init(struct cli *cli, int argc, char **argv)
 	       "     days), create an OAuth client of type \"Desktop app\", put its client_id\n"
 	       "     and secret in the oauth2: block of the config and run:\n"
 	       "       gmaildir login %s\n"
-	       "  3. Run: gmaildir sync\n",
+	       "  3. Run: gmaildir sync\n"
+	       "  4. Keep it in sync: systemctl --user enable --now gmaildir\n"
+	       "     (the service may write only ~/Mail and ~/.local/state/gmaildir: for a\n"
+	       "     maildir elsewhere add ReadWritePaths= with systemctl --user edit\n"
+	       "     gmaildir; gmaildir(1), FILES)\n",
 	       path, name);
 	free(name);
 	free(def);
