@@ -806,7 +806,11 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
 		struct account_view v = {.acct = accts[i]};
 
 		gather(&v);
-		any_error |= v.error != NULL;
+		/* Like sync: 1 when something is wrong, so that a script (or a
+		 * monitor) sees a failing account without parsing the text. */
+		any_error |= v.error != NULL || v.connect_error != NULL;
+		for (size_t k = 0; k < v.n_rows; k++)
+			any_error |= v.rows[k].last_error != NULL;
 		if (json) {
 			if (i)
 				putchar(',');

@@ -184,6 +184,8 @@ OUT=$(gd status)
 check "... status shows the error with the time it happened" grep -qE \
 	'^    last error \([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}, just now\): refusing to delete 21 of 21 messages on the server' \
 	<<<"$OUT"
+gd status >/dev/null 2>&1
+check_eq "... status exits 1 while a folder's last sync failed" 1 "$?"
 ERR_AT=$(gd_state "select last_error_at from folders where remote = 'Mass'")
 check "... the state has the time of the failed sync ($ERR_AT in $t0..$t1)" \
 	test "${ERR_AT:-0}" -ge "$t0" -a "${ERR_AT:-0}" -le "$t1"
@@ -199,6 +201,7 @@ done
 gd sync >/dev/null 2>&1
 check_eq "the files put back: the sync succeeds" 0 "$?"
 OUT=$(gd status)
+check_eq "... status exits 0 again" 0 "$?"
 check "... the error is gone from status" test -z "$(grep 'last error' <<<"$OUT")"
 check_eq "... and its time from the state" "" \
 	"$(gd_state "select coalesce(last_error, '') || coalesce(last_error_at, '')
