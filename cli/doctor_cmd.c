@@ -250,9 +250,15 @@ static void step_dns(struct doctor *d)
 	const char *host = d->acct->host;
 
 	if (probe_dns(host, &r, &err) < 0) {
+		char text[1024];
+
 		fail(d, "DNS", "%s", err.msg);
-		fix("check the spelling of host: (for Gmail: imap.gmail.com, or provider: gmail)\n"
-		    "  and that this machine resolves names: getent hosts imap.gmail.com");
+		snprintf(text, sizeof(text),
+			 "check the spelling of host: %s (for Gmail: imap.gmail.com, or\n"
+			 "  provider: gmail). `getent hosts %s` asks this machine's resolver;\n"
+			 "  if `getent hosts debian.org` fails too, the network or its DNS is down",
+			 host, host);
+		fix(text);
 		d->net_ok = false;
 		return;
 	}
@@ -420,6 +426,14 @@ static void step_login(struct doctor *d)
 	if (imap_connect(d->acct, d->secret, &d->imap, &err) < 0) {
 		fail(d, "login", "%s", err.msg);
 		hint = cli_hint_text(err.msg);
+		if (!hint && strstr(err.msg, "no IMAP greeting"))
+			hint =
+			    "the port took the connection but no IMAP server answered: check\n"
+			    "  port: and tls: (993 with tls: implicit, 143 with tls: starttls); a\n"
+			    "  proxy or firewall may also be holding the connection";
+		else if (!hint && !strcasestr(err.msg, "LOGIN") && !strcasestr(err.msg, "AUTH"))
+			hint = "the connection failed before the sign-in; `gmaildir -vv doctor`\n"
+			       "  shows the IMAP conversation (passwords hidden)";
 		fix(hint ? hint : "check user: and the password");
 		return;
 	}

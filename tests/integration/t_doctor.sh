@@ -130,6 +130,40 @@ check "... login skipped" skipped login
 doctor_with dns 's|host: .*|host: no-such-host.invalid|'
 check_eq "unknown host: exit 1" 1 "$RC"
 check_contains "... ✗ DNS" "cannot resolve no-such-host.invalid" "$(step_line ✗ DNS)"
+check_contains "... the fix asks the resolver about that host" \
+	"getent hosts no-such-host.invalid" "$(grep -A3 '^✗ DNS' <<<"$OUT")"
+
+# TLS that does not lead to IMAP (an SMTPS port, say): not a password issue.
+notimap_port=$(_dc_free_ports 1)
+python3 - "$notimap_port" "$DC_DIR/server.pem" "$DC_DIR/server.key" <<'PY' &
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(5)
+srv.settimeout(60)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        c, _ = srv.accept()
+        t = ctx.wrap_socket(c, server_side=True)
+        t.sendall(b"220 mail.example ESMTP not IMAP\r\n")
+        time.sleep(0.5)
+        t.close()
+    except (OSError, ssl.SSLError):
+        pass
+PY
+notimap_pid=$!
+sleep 0.5
+doctor_with notimap "s/port: .*/port: $notimap_port/"
+kill "$notimap_pid" 2>/dev/null
+wait "$notimap_pid" 2>/dev/null
+check_eq "TLS but no IMAP greeting: exit 1" 1 "$RC"
+check "... ✗ login" has_step ✗ login
+check_contains "... the fix is about port and tls, not the password" "port: and tls:" \
+	"$(grep -A3 '^✗ login' <<<"$OUT")"
 
 # --- local failures ------------------------------------------------------
 # Tests run as root, for whom chmod stops nothing: use paths that no one can
