@@ -42,7 +42,8 @@ static int write_config(const char *path, const char *address, struct error *err
 	}
 	fd = -1;
 	fprintf(f,
-		"# gmaildir config: see the README for every key.\n"
+		"# gmaildir config: every key is in gmaildir.yaml(5) (man gmaildir.yaml);\n"
+		"# the README has the quick start.\n"
 		"accounts:\n"
 		"  - name: %s\n"
 		"    provider: gmail            # imap.gmail.com:993, implicit TLS\n"
