@@ -92,8 +92,8 @@ check_eq "gmaildir.service: ExecStart is /usr/bin/gmaildir daemon" \
 	"ExecStart=/usr/bin/gmaildir daemon" "$(grep '^ExecStart=' "$U/gmaildir.service")"
 check_eq "gmaildir@.service: ExecStart is /usr/bin/gmaildir daemon %i" \
 	"ExecStart=/usr/bin/gmaildir daemon %i" "$(grep '^ExecStart=' "$U/gmaildir@.service")"
-check_eq "Documentation= names the installed README" \
-	"Documentation=file:/usr/share/doc/gmaildir/README.md" \
+check_eq "Documentation= names the manuals and the installed README" \
+	"Documentation=man:gmaildir(1) man:gmaildir.yaml(5) file:/usr/share/doc/gmaildir/README.md" \
 	"$(grep -h '^Documentation=' "$U/gmaildir.service")"
 for u in gmaildir.service gmaildir@.service; do
 	got=$(grep -E '^(Type|NotifyAccess|ExecReload|Restart|RestartSec|TimeoutStopSec|WatchdogSec|ProtectSystem|WantedBy)=' \
