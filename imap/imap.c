@@ -40,6 +40,21 @@ static const struct {
     {"COMPRESS=DEFLATE", IMAP_CAP_COMPRESS},
 };
 
+/* The capabilities gmaildir uses, by name ("IDLE CONDSTORE ..."), for the
+ * debug log. */
+static void caps_text(unsigned caps, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+		if ((caps & cap_names[i].cap) && n + strlen(cap_names[i].name) + 2 < cap)
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? " " : "",
+					      cap_names[i].name);
+	if (n == 0)
+		snprintf(buf, cap, "no extension gmaildir uses");
+}
+
 /* ------------------------------------------------------ shared helpers */
 
 bool imap_has(const struct imap *imap, unsigned cap)
@@ -682,8 +697,13 @@ int imap_connect(const struct account_conf *acct, const char *secret, struct ima
 	imap = imap_alloc(acct);
 	if (open_session(imap, err) < 0 || setup_session(imap, secret, err) < 0)
 		goto out;
-	log_debug("imap: connected to %s:%u as %s (capabilities 0x%x)", acct->host,
-		  (unsigned)acct->port, acct->user, imap->caps);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		char names[512];
+
+		caps_text(imap->caps, names, sizeof(names));
+		log_debug("imap: connected to %s:%u as %s (%s)", acct->host, (unsigned)acct->port,
+			  acct->user, names);
+	}
 	*imap_r = imap;
 	imap = NULL;
 	ret = 0;

@@ -55,6 +55,8 @@ check_contains "... with gmaildir list" "gmaildir list test" "$out"
 out=$(gd sync test/Other 2>&1)
 check_eq "sync of one folder by its name: exit 0" 0 "$?"
 check_contains "... that folder only" "test/Other: unchanged" "$out"
+check_contains "-v names the server's capabilities (no hex mask)" "(IDLE CONDSTORE QRESYNC" \
+	"$(gd sync -v test/Other 2>&1)"
 OUT=$(gd status)
 check_eq "after a sync: exit 0" 0 "$?"
 check_contains "... header: idle, synced just now" "test: idle, last sync just now" "$OUT"
