@@ -347,9 +347,14 @@ static void match_by_identity(struct adopt *a)
 			i++;
 		} else if (d > 0) {
 			j++;
+		} else if (a->remote_taken[a->rem[j].index]) {
+			j++;
+		} else if (a->local_taken[a->loc[i].index]) {
+			/* Its other identity (bare CRs) matched already: the server
+			 * message may still be another file's. */
+			i++;
 		} else {
-			if (!a->remote_taken[a->rem[j].index] && !a->local_taken[a->loc[i].index])
-				take(a, a->rem[j].index, a->loc[i].index);
+			take(a, a->rem[j].index, a->loc[i].index);
 			i++;
 			j++;
 		}

@@ -253,8 +253,10 @@ static void forget_local_folder(struct sync_env *env, struct state_folder *sf, c
 	struct error err = {0};
 	uint64_t stamp = 0;
 
+	/* Push never changes this side. */
 	if (!env->acct->propagate_folder_deletes || env->opts->dry_run ||
-	    maildir_open(abs, false, &md, &err) < 0 || maildir_stamp(md, &stamp, &err) < 0 ||
+	    env->acct->direction == DIRECTION_PUSH || maildir_open(abs, false, &md, &err) < 0 ||
+	    maildir_stamp(md, &stamp, &err) < 0 ||
 	    (stamp != sf->local_stamp && !local_as_synced(env, sf, md))) {
 		env_notice(env, "folder '%s' is gone from the server; the local copy is kept%s",
 			   display,

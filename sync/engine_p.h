@@ -85,8 +85,8 @@ struct folder_job {
 	bool qresync;
 	struct imap_uid_range *vanished; /* owned */
 	size_t n_vanished;
-	char safe_name[256];   /* the remote name, printable, when no display name */
-	bool header_rewritten; /* upload.c: said once that the server rewrote a header */
+	char safe_name[256]; /* the remote name, printable, when no display name */
+	bool header_checked; /* upload.c: one 8-bit header was read back this run */
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders

@@ -34,7 +34,9 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 	struct stat st;
 
 	if (n_pairs > 0 && stat(job->local_abs, &st) < 0 && errno == ENOENT) {
-		if (job->env->acct->propagate_folder_deletes && remote_unchanged(job, n_pairs)) {
+		/* (Pull never changes the server.) */
+		if (job->env->acct->propagate_folder_deletes &&
+		    job->env->acct->direction != DIRECTION_PULL && remote_unchanged(job, n_pairs)) {
 			job->drop_remote = true;
 			return 0;
 		}

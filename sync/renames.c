@@ -37,6 +37,8 @@
 #include "util/fs.h"
 #include "util/xalloc.h"
 
+static bool local_holds(struct sync_env *env, const struct state_folder *sf, const char *abs);
+
 static bool is_dir(const char *path)
 {
 	struct stat st;
@@ -223,13 +225,23 @@ out:
 static int follow(struct sync_env *env, struct state_folder *sf, const char *name, const char *path,
 		  struct error *err)
 {
-	env->renamed = xrealloc(env->renamed, (env->n_renamed + 1) * sizeof(*env->renamed));
-	env->renamed[env->n_renamed++] = xstrdup(name);
 	free(sf->remote);
 	free(sf->local_path);
 	sf->remote = xstrdup(name);
 	sf->local_path = xstrdup(path);
-	return state_folder_put(env->st, sf, err);
+	if (state_folder_put(env->st, sf, err) < 0)
+		return -1;
+	env->renamed = xrealloc(env->renamed, (env->n_renamed + 1) * sizeof(*env->renamed));
+	env->renamed[env->n_renamed++] = xstrdup(name);
+	return 0;
+}
+
+static bool was_renamed(const struct sync_env *env, const char *name)
+{
+	for (size_t i = 0; i < env->n_renamed; i++)
+		if (strcmp(env->renamed[i], name) == 0)
+			return true;
+	return false;
 }
 
 /* rename(2) of the Maildir from to to (both absolute), parents made. */
@@ -284,8 +296,10 @@ static bool server_rename_one(struct sync_env *env, struct state_folder *sf,
 	to = fs_join(env->acct->maildir, path);
 	from_dir = is_dir(from);
 	to_dir = is_dir(to);
-	/* Either it is still to move, or it moved with its parent. */
-	if (from_dir == to_dir || !server_holds(env, sf, m->name))
+	/* Either it is still to move, or it moved with its parent (then the
+	 * directory there must be this folder's). */
+	if (from_dir == to_dir || (to_dir && !local_holds(env, sf, to)) ||
+	    !server_holds(env, sf, m->name))
 		goto out;
 	if (folder_display_name(sf->remote, m->delim, &old_display) < 0)
 		old_display = xstrdup(sf->remote);
@@ -368,7 +382,8 @@ static void renamed_and_remade(struct sync_env *env, struct state_folder *sf, si
 	if (imap_status_many(env->imap, names, c, infos, ok, &err) < 0)
 		goto out;
 	for (size_t j = 0; j < c; j++) {
-		if (!ok[j] || infos[j].uidvalidity == sf[of[j]].uidvalidity)
+		if (!ok[j] || infos[j].uidvalidity == sf[of[j]].uidvalidity ||
+		    was_renamed(env, sf[of[j]].remote))
 			continue;
 		for (size_t k = 0; k < n; k++)
 			if (unknown_new(env, &mbx[k]) &&
@@ -445,14 +460,70 @@ static void rename_listed(struct imap_mailbox *mbx, size_t n, const char *from, 
 			continue;
 		mbx[i].name = xasprintf("%s%s", to, name + len);
 		free((char *)name);
+		/* A server ties a special use to the name (Dovecot's config):
+		 * the renamed folder is no longer the Sent or Trash folder. */
+		mbx[i].attrs &= IMAP_MBX_NOSELECT;
 	}
 }
 
-/* Renamed here: sf's Maildir is gone; is local folder path its new name? */
-static bool local_rename_one(struct sync_env *env, struct state_folder *sf, const char *path,
-			     struct imap_mailbox *mbx, size_t n, char delim)
+/* After RENAME from to, which took from's children along: their rows
+ * follow, and where a child's Maildir is not inside its parent's
+ * (Maildir++: ".A.c" beside ".A"), its directory is renamed too. */
+static void follow_children(struct sync_env *env, struct state_folder *sf, size_t n_sf,
+			    const char *from, const char *to, char delim)
 {
-	char *remote = NULL, *display = NULL, *abs = NULL, *old_display = NULL;
+	size_t len = strlen(from);
+
+	for (size_t i = 0; i < n_sf; i++) {
+		char *remote, *path = NULL, *old_abs, *new_abs;
+		struct error err = {0};
+
+		if (strncmp(sf[i].remote, from, len) != 0 || sf[i].remote[len] != delim)
+			continue;
+		remote = xasprintf("%s%s", to, sf[i].remote + len);
+		if (folder_layout_local_path(env->acct->layout, remote, delim, &path) < 0) {
+			free(remote);
+			continue;
+		}
+		old_abs = fs_join(env->acct->maildir, sf[i].local_path);
+		new_abs = fs_join(env->acct->maildir, path);
+		if ((is_dir(old_abs) && !is_dir(new_abs) &&
+		     move_maildir(old_abs, new_abs, &err) < 0) ||
+		    follow(env, &sf[i], remote, path, &err) < 0)
+			env_notice(env, "folder '%s', inside a renamed one: %s", remote, err.msg);
+		free(old_abs);
+		free(new_abs);
+		free(remote);
+		free(path);
+	}
+}
+
+/* Whether a listed mailbox or a state row already has this local path
+ * (on Gmail, "Archive" is [Gmail]/All Mail's, not a label's). */
+static bool path_in_use(const struct sync_env *env, const struct imap_mailbox *mbx, size_t n,
+			const struct state_folder *sf, size_t n_sf, const char *path)
+{
+	for (size_t i = 0; i < n_sf; i++)
+		if (strcmp(sf[i].local_path, path) == 0)
+			return true;
+	for (size_t i = 0; i < n; i++) {
+		char *p = NULL;
+		bool same = mailbox_local_path(&mbx[i], env->gmail, env->acct->layout, &p) == 0 &&
+			    strcmp(p, path) == 0;
+
+		free(p);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* Renamed here: sf[at]'s Maildir is gone; is local folder path its new
+ * name? */
+static bool local_rename_one(struct sync_env *env, struct state_folder *sf, size_t n_sf, size_t at,
+			     const char *path, struct imap_mailbox *mbx, size_t n, char delim)
+{
+	char *remote = NULL, *display = NULL, *abs = NULL, *old_display = NULL, *old = NULL;
 	struct state_folder known = {0};
 	struct error err = {0};
 	bool done = false;
@@ -460,13 +531,15 @@ static bool local_rename_one(struct sync_env *env, struct state_folder *sf, cons
 	if (folder_layout_remote_name(env->acct->layout, path, delim, &remote) < 0 ||
 	    folder_display_name(remote, delim, &display) < 0 || gmail_system(env, remote) ||
 	    !folder_selected(env->acct, display) || listed(mbx, n, remote) ||
+	    path_in_use(env, mbx, n, sf, n_sf, path) ||
 	    state_folder_get(env->st, remote, &known, &err) != 0)
 		goto out;
 	abs = fs_join(env->acct->maildir, path);
-	if (!local_holds(env, sf, abs))
+	if (!local_holds(env, &sf[at], abs))
 		goto out;
-	if (folder_display_name(sf->remote, delim, &old_display) < 0)
-		old_display = xstrdup(sf->remote);
+	old = xstrdup(sf[at].remote);
+	if (folder_display_name(old, delim, &old_display) < 0)
+		old_display = xstrdup(old);
 	done = true;
 	if (env->opts->dry_run) {
 		env_notice(env,
@@ -474,23 +547,26 @@ static bool local_rename_one(struct sync_env *env, struct state_folder *sf, cons
 			   old_display, display);
 		goto out;
 	}
-	if (imap_rename(env->imap, sf->remote, remote, &err) < 0) {
+	if (imap_rename(env->imap, old, remote, &err) < 0) {
 		env_notice(env, "folder '%s' was renamed here to '%s', but the server refused: %s",
 			   old_display, display, err.msg);
 		done = false;
 		goto out;
 	}
-	rename_listed(mbx, n, sf->remote, remote, delim);
-	if (follow(env, sf, remote, path, &err) < 0)
+	rename_listed(mbx, n, old, remote, delim);
+	if (follow(env, &sf[at], remote, path, &err) < 0) {
 		env_notice(env, "folder '%s' renamed to '%s': %s", old_display, display, err.msg);
-	else
+	} else {
+		follow_children(env, sf, n_sf, old, remote, delim);
 		env_notice(
 		    env,
 		    "folder '%s' was renamed here to '%s': renamed on the server too, nothing "
 		    "uploaded",
 		    old_display, display);
+	}
 out:
 	state_folder_clear(&known);
+	free(old);
 	free(remote);
 	free(display);
 	free(old_display);
@@ -528,7 +604,7 @@ void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n
 
 		free(abs);
 		for (size_t k = 0; gone && k < n_paths; k++)
-			if (local_rename_one(env, &sf[i], paths[k], mbx, n,
+			if (local_rename_one(env, sf, n_sf, i, paths[k], mbx, n,
 					     imap_mailboxes_delim(mbx, n)))
 				break;
 	}

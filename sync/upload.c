@@ -143,9 +143,9 @@ static size_t header_8bit_len(const char *data, size_t len)
 }
 
 /* Cyrus, by default (munge8bit), turns raw 8-bit bytes of a header into
- * 'X' at the same size: the pair would then differ in silence. A header
- * with such bytes is read back once after its APPEND, and a rewrite said
- * (once per folder); the copy here keeps the original bytes. */
+ * 'X' at the same size: the pair would then differ in silence. The first
+ * header with such bytes a run uploads into a folder is read back after
+ * its APPEND, and a rewrite said; the copy here keeps the original bytes. */
 static void check_header_kept(struct folder_job *job, const struct up_item *it, const char *data,
 			      size_t len)
 {
@@ -153,11 +153,13 @@ static void check_header_kept(struct folder_job *job, const struct up_item *it, 
 	struct error ignored = {0};
 	char path[1024], safe[1024];
 
-	if (job->header_rewritten || !it->uid || !c.len || job->env->selected != job ||
-	    imap_fetch_headers(job->env->imap, &it->uid, 1, on_header, &c, &ignored) < 0 ||
+	if (job->header_checked || !it->uid || !c.len || job->env->selected != job)
+		return;
+	/* One per folder and run: a server rewrites all such headers or none. */
+	job->header_checked = true;
+	if (imap_fetch_headers(job->env->imap, &it->uid, 1, on_header, &c, &ignored) < 0 ||
 	    !c.seen || c.same)
 		return;
-	job->header_rewritten = true;
 	item_path(job, it, path, sizeof(path));
 	env_notice(job->env,
 		   "warning: the server rewrote the 8-bit bytes in the header of %s: its copy "
