@@ -183,6 +183,10 @@ static int take_late_globals(struct cli *cli, const struct command *cmd, int *ar
 			cli->verbosity += (int)strlen(a + 1);
 		} else if (strcmp(a, "-q") == 0) {
 			cli->verbosity = -1;
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			cli->config_path = a + 9;
+		} else if (strncmp(a, "-c", 2) == 0 && a[2]) {
+			cli->config_path = a + 2;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= *argc) {
 				fprintf(stderr, "gmaildir: %s needs a file\n", a);

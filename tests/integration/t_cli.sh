@@ -30,6 +30,8 @@ check_eq "help of an unknown command: exit 2" 2 "$?"
 out=$("$BIN" sync -v -c "$T/none.yaml" 2>&1)
 check_eq "global options after the command (sync -v -c FILE): taken" 2 "$?"
 check_contains "... -c FILE is the file read" "$T/none.yaml" "$out"
+check_contains "... --config=FILE too" "$T/none2.yaml" "$("$BIN" status --config="$T/none2.yaml" 2>&1)"
+check_contains "... and -cFILE" "$T/none3.yaml" "$("$BIN" list -c"$T/none3.yaml" 2>&1)"
 for cmd in sync status list daemon; do
 	out=$("$BIN" -c "$T/none.yaml" $cmd 2>&1)
 	check_eq "$cmd without a config: exit 2" 2 "$?"
