@@ -137,24 +137,44 @@ static bool same_by_uid(const struct seen *s, struct state_pair *p, size_t n_p)
 }
 
 /* The same (Message-ID, size) pairs, each as many times; a message
- * without a Message-ID proves nothing. */
+ * without a Message-ID proves nothing. O(n log n). */
+struct id_size {
+	const char *id;
+	uint64_t size;
+};
+
+static int cmp_id_size(const void *a, const void *b)
+{
+	const struct id_size *x = a, *y = b;
+	int d = strcmp(x->id, y->id);
+
+	if (d)
+		return d;
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
 static bool same_by_msgid(const struct seen *s, const struct state_pair *p, size_t n_p)
 {
-	bool *used = xcalloc(n_p ? n_p : 1, sizeof(*used));
-	bool same = !s->stray;
+	struct id_size *a = xcalloc(n_p ? n_p : 1, sizeof(*a));
+	struct id_size *b = xcalloc(n_p ? n_p : 1, sizeof(*b));
+	bool same = !s->stray && s->n == n_p;
 
-	for (size_t i = 0; same && i < s->n; i++) {
-		const struct seen_msg *m = &s->m[i];
-
-		same = false;
-		if (!m->msgid || !*m->msgid)
-			break;
-		for (size_t k = 0; k < n_p && !same; k++)
-			if (!used[k] && p[k].message_id && p[k].size == m->size &&
-			    strcmp(p[k].message_id, m->msgid) == 0)
-				used[k] = same = true;
+	for (size_t i = 0; same && i < n_p; i++) {
+		same = s->m[i].msgid && *s->m[i].msgid && p[i].message_id;
+		if (same) {
+			a[i] = (struct id_size){s->m[i].msgid, s->m[i].size};
+			b[i] = (struct id_size){p[i].message_id, p[i].size};
+		}
 	}
-	free(used);
+	/* Sorted, the two lists are equal exactly when the multisets are. */
+	if (same) {
+		xqsort(a, n_p, sizeof(*a), cmp_id_size);
+		xqsort(b, n_p, sizeof(*b), cmp_id_size);
+		for (size_t i = 0; same && i < n_p; i++)
+			same = cmp_id_size(&a[i], &b[i]) == 0;
+	}
+	free(a);
+	free(b);
 	return same;
 }
 
