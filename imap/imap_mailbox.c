@@ -220,28 +220,6 @@ static void status_item(const struct mailimap_status_info *st, struct imap_mailb
 	}
 }
 
-/* UIDNEXT of mailbox by STATUS. */
-static int status_uidnext(struct imap *imap, const char *mailbox, uint32_t *uidnext_r,
-			  struct error *err)
-{
-	struct mailimap_status_att_list *atts = mailimap_status_att_list_new_empty();
-	struct mailimap_mailbox_data_status *st = NULL;
-	struct imap_mailbox_info info = {0};
-	int r;
-
-	if (!atts || mailimap_status_att_list_add(atts, MAILIMAP_STATUS_ATT_UIDNEXT))
-		abort();
-	r = mailimap_status(imap->mi, mailbox, atts, &st);
-	mailimap_status_att_list_free(atts);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(imap, r, ERR_FOLDER, err, "STATUS %s (UIDNEXT)", mailbox);
-	for (clistiter *it = imap_first(st->st_info_list); it; it = clist_next(it))
-		status_item(clist_content(it), &info);
-	mailimap_mailbox_data_status_free(st);
-	*uidnext_r = info.uidnext;
-	return 0;
-}
-
 /* After a successful SELECT: fills info_r and records the mailbox as the
  * selected one. */
 static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
@@ -266,8 +244,13 @@ static int select_done(struct imap *imap, const char *mailbox, uint64_t modseq,
 	}
 	/* Courier leaves UIDNEXT out of its SELECT answer (RFC 3501 requires
 	 * it). A missing one is not "0": ask STATUS, which Courier answers. */
-	if (info_r->uidnext == 0 && status_uidnext(imap, mailbox, &info_r->uidnext, err) < 0)
-		return -1;
+	if (info_r->uidnext == 0) {
+		struct imap_mailbox_info st;
+
+		if (imap_status(imap, mailbox, &st, err) < 0)
+			return -1;
+		info_r->uidnext = st.uidnext;
+	}
 	/* Kept to catch a change later in the session (imap_check_mailbox). */
 	imap->selected = true;
 	imap->sel_uidvalidity = info_r->uidvalidity;

@@ -208,38 +208,17 @@ static bool remote_has(const struct sync_env *env, const struct imap_mailbox *mb
 	return found;
 }
 
-static int cmp_pair_key(const void *a, const void *b)
-{
-	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
-}
-
 /* True when the Maildir holds exactly the pairs, each with its base flags,
  * and nothing else: the folder is as the last sync left it, even though
  * its stamp moved (a sync that delivered into it records the stamp taken
  * before the delivery). */
 static bool local_as_synced(struct sync_env *env, const struct state_folder *sf, struct maildir *md)
 {
-	struct maildir_entry *e = NULL;
-	struct state_pair *p = NULL;
-	size_t n_e = 0, n_p = 0, skipped = 0;
+	struct local_vs_pairs r;
 	struct error err = {0};
-	bool same = false;
 
-	if (maildir_scan(md, &e, &n_e, &skipped, &err) < 0 ||
-	    state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0)
-		goto out;
-	same = n_e == n_p && skipped == 0;
-	xqsort(p, n_p, sizeof(*p), cmp_pair_key);
-	for (size_t i = 0; same && i < n_e; i++) {
-		struct state_pair want = {.key = e[i].unique};
-		const struct state_pair *hit = bsearch(&want, p, n_p, sizeof(*p), cmp_pair_key);
-
-		same = hit && hit->flags == e[i].flags;
-	}
-out:
-	maildir_entries_free(e, n_e);
-	state_pairs_free(p, n_p);
-	return same;
+	return local_vs_pairs(env->st, sf->id, md, &r, &err) == 0 && r.files == r.pairs &&
+	       r.missing == 0 && r.flags_moved == 0 && r.skipped == 0;
 }
 
 /* The server deleted a folder we synced. With folders.propagate_deletes and
@@ -473,9 +452,7 @@ static int sync_folders(struct sync_env *env, struct error *err)
 			continue;
 		jobs[n_jobs].env = env;
 		jobs[n_jobs].mbx = &mbx[i];
-		for (size_t k = 0; k < env->n_renamed; k++)
-			if (strcmp(env->renamed[k], mbx[i].name) == 0)
-				jobs[n_jobs].report.renamed = true;
+		jobs[n_jobs].report.renamed = renamed_this_run(env, mbx[i].name);
 		n_jobs++;
 	}
 	place_sent_copies(env, jobs, n_jobs);
@@ -488,11 +465,7 @@ out:
 		folder_job_clear(&jobs[i]);
 	free(jobs);
 	imap_mailboxes_free(mbx, n);
-	for (size_t i = 0; i < env->n_renamed; i++)
-		free(env->renamed[i]);
-	free(env->renamed);
-	env->renamed = NULL;
-	env->n_renamed = 0;
+	renames_forget(env);
 	return ret;
 }
 

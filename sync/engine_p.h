@@ -115,6 +115,18 @@ void job_limits(const struct folder_job *job, unsigned *max_age_r, uint64_t *max
  * PLAN_NONE. */
 size_t job_local_index(const struct folder_job *job, const char *key);
 
+/* How the files of a Maildir stand against a folder's pairs, by key. */
+struct local_vs_pairs {
+	size_t files, pairs;
+	size_t missing;	    /* pairs whose file is not there */
+	size_t flags_moved; /* files whose flags are not their pair's base */
+	size_t skipped;	    /* files the scan skipped (not messages) */
+};
+/* Scans md and compares it with the pairs of folder_id (job.c). Returns
+ * 0, -1 on a scan or state error. */
+int local_vs_pairs(struct state *st, int64_t folder_id, struct maildir *md,
+		   struct local_vs_pairs *r, struct error *err);
+
 /* moves.c: turns a deletion in one folder and an upload of the same key in
  * another into a move (needs UIDPLUS for COPYUID); apply_moves runs the
  * moves out of a folder. */
@@ -209,5 +221,9 @@ int claim_maildir(struct sync_env *env, struct error *err);
  * before (a deletion and a new folder). */
 void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n);
 void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, size_t n);
+/* Whether this run renamed the folder that is now server folder name
+ * (env->renamed); renames_forget empties that list at the run's end. */
+bool renamed_this_run(const struct sync_env *env, const char *name);
+void renames_forget(struct sync_env *env);
 
 #endif

@@ -1,11 +1,13 @@
 /* A folder job's own data: finding a message of either side by its key,
  * loading the pairs of a folder skipped as quiet, letting go of what
- * planning and applying needed, and clearing the job. Used by every file
- * that works on a job; calls nothing of theirs. */
+ * planning and applying needed, and clearing the job; and how a Maildir
+ * stands against a folder's pairs. Used by every file that works on a
+ * job; calls nothing of theirs. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sync/engine_p.h"
+#include "util/xalloc.h"
 
 size_t job_remote_index(const struct folder_job *job, uint32_t uid)
 {
@@ -93,4 +95,39 @@ void job_limits(const struct folder_job *job, unsigned *max_age_r, uint64_t *max
 	const char *name = job->display ? job->display : job->mbx ? job->mbx->name : "";
 
 	config_folder_limits(job->env->acct, name, max_age_r, max_size_r);
+}
+
+static int cmp_pair_key(const void *a, const void *b)
+{
+	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
+}
+
+int local_vs_pairs(struct state *st, int64_t folder_id, struct maildir *md,
+		   struct local_vs_pairs *r, struct error *err)
+{
+	struct maildir_entry *e = NULL;
+	struct state_pair *p = NULL;
+	size_t n_e = 0, n_p = 0, skipped = 0;
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (maildir_scan(md, &e, &n_e, &skipped, err) < 0 ||
+	    state_pairs_load(st, folder_id, &p, &n_p, err) < 0)
+		goto out;
+	*r = (struct local_vs_pairs){.files = n_e, .pairs = n_p, .skipped = skipped};
+	xqsort(p, n_p, sizeof(*p), cmp_pair_key);
+	/* Entries come sorted by key, one per key: one merge walk. */
+	for (size_t i = 0, k = 0; k < n_p; k++) {
+		while (i < n_e && strcmp(e[i].unique, p[k].key) < 0)
+			i++;
+		if (i < n_e && strcmp(e[i].unique, p[k].key) == 0)
+			r->flags_moved += e[i].flags != p[k].flags;
+		else
+			r->missing++;
+	}
+	ret = 0;
+out:
+	maildir_entries_free(e, n_e);
+	state_pairs_free(p, n_p);
+	return ret;
 }

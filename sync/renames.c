@@ -69,11 +69,6 @@ static int cmp_uid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-	return strcmp(((const struct state_pair *)a)->key, ((const struct state_pair *)b)->key);
-}
-
 /* The messages of a candidate server folder, as the metadata fetch and
  * the Message-ID fetch report them. */
 struct seen_msg {
@@ -256,7 +251,7 @@ static int follow(struct sync_env *env, struct state_folder *sf, const char *nam
 	return 0;
 }
 
-static bool was_renamed(const struct sync_env *env, const char *name)
+bool renamed_this_run(const struct sync_env *env, const char *name)
 {
 	for (size_t i = 0; i < env->n_renamed; i++)
 		if (strcmp(env->renamed[i], name) == 0)
@@ -403,7 +398,7 @@ static void renamed_and_remade(struct sync_env *env, struct state_folder *sf, si
 		goto out;
 	for (size_t j = 0; j < c; j++) {
 		if (!ok[j] || infos[j].uidvalidity == sf[of[j]].uidvalidity ||
-		    was_renamed(env, sf[of[j]].remote))
+		    renamed_this_run(env, sf[of[j]].remote))
 			continue;
 		for (size_t k = 0; k < n; k++)
 			if (unknown_new(env, &mbx[k]) &&
@@ -443,28 +438,14 @@ void renames_from_server(struct sync_env *env, const struct imap_mailbox *mbx, s
 static bool local_holds(struct sync_env *env, const struct state_folder *sf, const char *abs)
 {
 	struct maildir *md = NULL;
-	struct maildir_entry *e = NULL;
-	struct state_pair *p = NULL;
-	size_t n_e = 0, n_p = 0;
+	struct local_vs_pairs r = {0};
 	struct error err = {0};
-	bool same = false;
+	bool holds = maildir_open(abs, false, &md, &err) == 0 &&
+		     local_vs_pairs(env->st, sf->id, md, &r, &err) == 0 && r.pairs > 0 &&
+		     r.missing == 0;
 
-	if (maildir_open(abs, false, &md, &err) < 0 || maildir_scan(md, &e, &n_e, NULL, &err) < 0 ||
-	    state_pairs_load(env->st, sf->id, &p, &n_p, &err) < 0 || n_p == 0 || n_e < n_p)
-		goto out;
-	xqsort(p, n_p, sizeof(*p), cmp_key);
-	same = true;
-	/* Entries come sorted by key: one merge walk. */
-	for (size_t i = 0, k = 0; same && k < n_p; k++) {
-		while (i < n_e && strcmp(e[i].unique, p[k].key) < 0)
-			i++;
-		same = i < n_e && strcmp(e[i].unique, p[k].key) == 0;
-	}
-out:
-	state_pairs_free(p, n_p);
-	maildir_entries_free(e, n_e);
 	maildir_free(&md);
-	return same;
+	return holds;
 }
 
 /* The list after RENAME from to: the folder and its children. */
@@ -631,4 +612,13 @@ void renames_from_local(struct sync_env *env, struct imap_mailbox *mbx, size_t n
 	maildir_tree_free(paths, n_paths);
 out:
 	state_folders_free(sf, n_sf);
+}
+
+void renames_forget(struct sync_env *env)
+{
+	for (size_t i = 0; i < env->n_renamed; i++)
+		free(env->renamed[i]);
+	free(env->renamed);
+	env->renamed = NULL;
+	env->n_renamed = 0;
 }
