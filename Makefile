@@ -124,10 +124,12 @@ deps:
 
 # The plain build and the sanitizer build are separate trees so that neither
 # ever links objects of the other.
+# Both trees are built with a job per core.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 check: deps
 	@$(MAKE) --no-print-directory fmt-check
-	@$(MAKE) --no-print-directory BUILD=build tests-bin
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 tests-bin
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build tests-bin
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build-asan SAN=1 tests-bin
 	@tests/run.sh build build-asan
 
 check-unit:

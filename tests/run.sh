@@ -9,7 +9,8 @@
 # ("ok - ..." / "not ok - ..."); each line counts. A script that fails
 # without printing "not ok" counts as one failure. With SAN_BUILD, the
 # main scenarios (SAN_SCRIPTS below) run a second time on its program, and
-# any sanitizer report fails them.
+# any sanitizer report fails them. Integration scripts run two at a time
+# (GMAILDIR_TEST_JOBS=N to change it), those with network namespaces alone.
 # GMAILDIR_TESTS=unit|integration|<substring> narrows the run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,11 +66,13 @@ done
 export GMAILDIR_BIN=$PWD/$build/gmaildir
 export GMAILDIR_TOOLS=$PWD/$build/tools
 [ -n "$san" ] && export GMAILDIR_SAN_BIN=$PWD/$san/gmaildir
-# run_script SCRIPT LABEL: one integration script, its TAP lines counted.
-# Under the sanitizer pass (SANLOG set) every report the instrumented
-# program wrote to its log (leak, overflow, use after free) also fails the
-# script, whatever the script concluded from the program's behaviour. UB
-# stops the program (-fno-sanitize-recover): the script sees it fail.
+# run_script SCRIPT LABEL: one integration script, run in the background
+# slot it was given; its verdict goes to $logdir/LABEL.result ("PASS FAIL
+# SECONDS RC") for collect to count and print. Under the sanitizer pass
+# (SANLOG set) every report the instrumented program wrote to its log
+# (leak, overflow, use after free) also fails the script, whatever the
+# script concluded from the program's behaviour. UB stops the program
+# (-fno-sanitize-recover): the script sees it fail.
 run_script() {
 	local t=$1 label=$2 out rc start secs p f reports=
 	out="$logdir/${label//\//_}.log"
@@ -88,42 +91,112 @@ run_script() {
 		fi
 		rm -f "$SANLOG".*
 	fi
+	echo "$p $f $secs $rc" >"$logdir/${label//\//_}.result"
+}
+
+# collect LABEL: counts and prints the verdict of a finished script.
+collect() {
+	local label=$1 base p f secs rc
+	base="$logdir/${label//\//_}"
+	read -r p f secs rc <"$base.result" 2>/dev/null || { p=0 f=1 secs=? rc=?; }
 	pass=$((pass + p))
 	fail=$((fail + f))
+	[ "$secs" = "?" ] || echo "$label $secs" >>"$times_new"
 	if [ "$f" -gt 0 ]; then
 		failed_names+=("$label")
 		echo "FAIL $label ($p passed, $f failed, ${secs}s, exit $rc)"
-		sed 's/^/    /' "$out" | tail -60
+		sed 's/^/    /' "$base.log" | tail -60
 	else
 		echo "ok   $label ($p, ${secs}s)"
 	fi
 }
 
+# Scripts run $jobs at a time (GMAILDIR_TEST_JOBS, default: the number of
+# cores, at most 2): most of a script's time is spent waiting on servers,
+# timeouts and fsync, not on the CPU, and every script has its own
+# servers on free ports under its own temp dir. The ones that create
+# network namespaces and veth pairs run alone, after the others: a new
+# link in the root namespace is news to every daemon under test that
+# follows rtnetlink. Longest first (the times of the last run in
+# $build/test-times, else the known slow ones), so the slots end together.
+jobs=${GMAILDIR_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in '' | *[!0-9]* | 0) jobs=1 ;; esac
+[ -n "${GMAILDIR_TEST_JOBS:-}" ] || [ "$jobs" -le 2 ] || jobs=2
+times_old=$build/test-times
+times_new=$logdir/times
+: >"$times_new"
+SLOW_FIRST="t_crash_steps asan/t_oauth t_soak t_hostile t_battery t_fuzz_smoke t_faults"
+
+# The ASan+UBSan program runs the main scenarios a second time: download
+# (also one folder shared by several connections), two-way in every mode,
+# Gmail, the daemon, adoption, no UIDPLUS, status. (The hostile server,
+# the CLI and valgrind's scripts run it on their own.)
+SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_download_split t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status t_send t_oauth t_daemon_laptop t_netns t_compress t_gmail_budget t_partial}
+
+queue=() serial=()
 for t in tests/integration/t_*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	want integration "$name" || continue
-	run_script "$t" "$name"
+	if grep -q 'lib/netns.sh' "$t"; then serial+=("$name"); else queue+=("$name"); fi
 done
-
-# The main scenarios again with the ASan+UBSan program: download (also
-# one folder shared by several connections), two-way in every mode, Gmail,
-# the daemon, adoption, no UIDPLUS, status. (The hostile server, the CLI
-# and valgrind's scripts run it on their own.)
-SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_download_split t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status t_send t_oauth t_daemon_laptop t_netns t_compress t_gmail_budget t_partial}
 if [ -n "$san" ]; then
 	for name in $SAN_SCRIPTS; do
 		t=tests/integration/$name.sh
 		[ -f "$t" ] || continue
 		want integration "asan/$name" || continue
+		if grep -q 'lib/netns.sh' "$t"; then serial+=("asan/$name"); else queue+=("asan/$name"); fi
+	done
+fi
+# longest_first LABEL...: the labels, slowest first.
+longest_first() {
+	local l
+	for l in "$@"; do
+		local s
+		s=$(awk -v l="$l" '$1 == l { s = $2 } END { print s + 0 }' "$times_old" 2>/dev/null)
+		if [ "${s:-0}" -eq 0 ] && [[ " $SLOW_FIRST " == *" $l "* ]]; then s=1000; fi
+		echo "${s:-0} $l"
+	done | sort -s -k1,1nr | cut -d' ' -f2
+}
+mapfile -t queue < <(longest_first "${queue[@]}")
+
+# start LABEL: runs it in the background, with the sanitizer's settings
+# for an asan/ label.
+start() {
+	local label=$1 name=${1#asan/}
+	local t=tests/integration/$name.sh
+	if [ "$label" = "$name" ]; then
+		run_script "$t" "$label" &
+	else
 		SANLOG=$logdir/san.$name \
 			GMAILDIR_BIN=$GMAILDIR_SAN_BIN \
 			ASAN_OPTIONS=detect_leaks=1:log_path=$logdir/san.$name.asan \
 			LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 			UBSAN_OPTIONS=print_stacktrace=1:log_path=$logdir/san.$name.ubsan \
-			run_script "$t" "asan/$name"
-	done
-fi
+			run_script "$t" "$label" &
+	fi
+	running[$!]=$label
+}
+
+declare -A running=()
+# reap: waits for one running script and collects it.
+reap() {
+	local pid
+	wait -n -p pid "${!running[@]}"
+	collect "${running[$pid]}"
+	unset "running[$pid]"
+}
+for label in "${queue[@]}"; do
+	while [ "${#running[@]}" -ge "$jobs" ]; do reap; done
+	start "$label"
+done
+while [ "${#running[@]}" -gt 0 ]; do reap; done
+for label in "${serial[@]}"; do
+	start "$label"
+	reap
+done
+# Keeps the times for the next run's order (only of a complete run).
+[ -n "$filter" ] || cp "$times_new" "$times_old" 2>/dev/null
 
 rm -rf "$logdir"
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
