@@ -597,29 +597,48 @@ static int read_tagged(struct imap *imap, int tag)
 	return cond == MAILIMAP_RESP_COND_STATE_OK;
 }
 
-/* RFC 2971 ID (Gmail asks clients for it; its refusal does not matter)
- * and ENABLE QRESYNC (RFC 7162 §3.2.3, before any QRESYNC SELECT; without
- * a confirmation the capability is dropped), pipelined: neither depends
- * on the other, and on a slow link a login is a chain of round trips. */
-static int id_and_enable(struct imap *imap, bool id, bool enable, struct error *err)
-{
-	int r = MAILIMAP_NO_ERROR, last, id_tag = 0, en_tag = 0;
-	const char *what = id ? "ID" : "ENABLE QRESYNC";
+/* What a session asks for right after the login, pipelined, as on a slow
+ * link a login is a chain of round trips: RFC 2971 ID (Gmail asks clients
+ * for it; its refusal does not matter), ENABLE QRESYNC (RFC 7162 §3.2.3,
+ * before any QRESYNC SELECT; without a confirmation the capability is
+ * dropped) and, last, COMPRESS DEFLATE (RFC 4978): nothing may follow it
+ * until its answer, after which both directions are deflated. A refused
+ * COMPRESS only means going on without; IMAP_CAP_COMPRESS stays set only
+ * when it is on. */
+struct session_asks {
+	bool id, enable, compress;
+	int id_tag, en_tag, z_tag;
+};
 
-	if (id)
+static int send_session_asks(struct imap *imap, struct session_asks *a)
+{
+	int r = MAILIMAP_NO_ERROR;
+
+	if (a->id)
 		r = send_tagged(
 		    imap, "ID (\"name\" \"gmaildir\" \"version\" \"" GMAILDIR_VERSION "\")\r\n",
-		    &id_tag);
-	if (r == MAILIMAP_NO_ERROR && enable)
-		r = send_tagged(imap, "ENABLE QRESYNC\r\n", &en_tag);
-	last = imap->mi->imap_tag;
+		    &a->id_tag);
+	if (r == MAILIMAP_NO_ERROR && a->enable)
+		r = send_tagged(imap, "ENABLE QRESYNC\r\n", &a->en_tag);
+	if (r == MAILIMAP_NO_ERROR && a->compress)
+		r = send_tagged(imap, "COMPRESS DEFLATE\r\n", &a->z_tag);
 	if (r == MAILIMAP_NO_ERROR && mailstream_flush(imap->mi->imap_stream) < 0)
 		r = MAILIMAP_ERROR_STREAM;
-	if (r == MAILIMAP_NO_ERROR && id && (r = read_tagged(imap, id_tag)) >= 0)
+	return r;
+}
+
+static int session_asks(struct imap *imap, struct session_asks *a, struct error *err)
+{
+	int r, last;
+	const char *what = a->id ? "ID" : a->enable ? "ENABLE QRESYNC" : "COMPRESS";
+
+	r = send_session_asks(imap, a);
+	last = imap->mi->imap_tag;
+	if (r == MAILIMAP_NO_ERROR && a->id && (r = read_tagged(imap, a->id_tag)) >= 0)
 		r = MAILIMAP_NO_ERROR;
-	if (r == MAILIMAP_NO_ERROR && enable) {
+	if (r == MAILIMAP_NO_ERROR && a->enable) {
 		what = "ENABLE QRESYNC";
-		r = read_tagged(imap, en_tag);
+		r = read_tagged(imap, a->en_tag);
 		if (r == 1 && enabled_qresync(imap->mi->imap_response_info))
 			imap->caps |= IMAP_CAP_CONDSTORE;
 		else
@@ -627,34 +646,29 @@ static int id_and_enable(struct imap *imap, bool id, bool enable, struct error *
 		if (r >= 0)
 			r = MAILIMAP_NO_ERROR;
 	}
+	if (r == MAILIMAP_NO_ERROR && a->compress) {
+		what = "COMPRESS";
+		r = read_tagged(imap, a->z_tag);
+		if (r == 0)
+			log_debug("imap: the server refused COMPRESS; going on without");
+		if (r != 1)
+			imap->caps &= ~IMAP_CAP_COMPRESS;
+		if (r >= 0)
+			r = MAILIMAP_NO_ERROR;
+	}
 	imap->mi->imap_tag = last;
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(imap, r < 0 ? -r : r, ERR_ACCOUNT, err, "%s", what);
-	return 0;
-}
-
-/* COMPRESS DEFLATE (RFC 4978), after the login: a refusal only means
- * going on without. IMAP_CAP_COMPRESS stays set only when it is on. */
-static int start_compress(struct imap *imap, struct error *err)
-{
-	int r = imap_raw_command(imap, "COMPRESS DEFLATE");
-
-	if (r == MAILIMAP_ERROR_CUSTOM_COMMAND) {
-		log_debug("imap: the server refused COMPRESS; going on without");
-		imap->caps &= ~IMAP_CAP_COMPRESS;
-		return 0;
-	}
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(imap, r, ERR_ACCOUNT, err, "COMPRESS");
-	if (tls_low_start_deflate(imap->mi->imap_stream, err) < 0) {
+	if ((imap->caps & IMAP_CAP_COMPRESS) &&
+	    tls_low_start_deflate(imap->mi->imap_stream, err) < 0) {
 		imap->dead = true;
 		return -1;
 	}
 	return 0;
 }
 
-/* After the session is open: TLS upgrade, login, capabilities, COMPRESS,
- * ID, ENABLE. */
+/* After the session is open: TLS upgrade, login, capabilities, then ID,
+ * ENABLE and COMPRESS. */
 static int setup_session(struct imap *imap, const char *secret, struct error *err)
 {
 	if (read_caps(imap, false, err) < 0)
@@ -670,15 +684,13 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 		return -1;
 	if (imap->acct->compress == COMPRESS_NEVER)
 		imap->caps &= ~IMAP_CAP_COMPRESS;
-	if ((imap->caps & IMAP_CAP_COMPRESS) && start_compress(imap, err) < 0)
+	struct session_asks asks = {
+	    .id = imap->caps & IMAP_CAP_ID,
+	    .enable = (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
+		      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE),
+	    .compress = imap->caps & IMAP_CAP_COMPRESS};
+	if ((asks.id || asks.enable || asks.compress) && session_asks(imap, &asks, err) < 0)
 		return -1;
-	if ((imap->caps & IMAP_CAP_ID) || (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
-					      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE))
-		if (id_and_enable(imap, imap->caps & IMAP_CAP_ID,
-				  (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
-				      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE),
-				  err) < 0)
-			return -1;
 	if (!(imap->caps & IMAP_CAP_ENABLE))
 		imap->caps &= ~IMAP_CAP_QRESYNC;
 	return 0;
