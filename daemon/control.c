@@ -44,7 +44,8 @@ struct client {
 	struct ctl_ticket *t; /* owned reference, once the request is complete */
 	char *out;	      /* owned: bytes to write */
 	size_t out_len, out_off, out_cap;
-	bool closing; /* hang up once out is written */
+	bool closing;  /* hang up once out is written */
+	bool draining; /* refused: our side is shut, its rest is read and dropped */
 };
 
 struct control {
@@ -215,9 +216,15 @@ static bool client_flush(struct control *c, struct client *cl)
 	}
 	if (cl->out_off == cl->out_len) {
 		cl->out_off = cl->out_len = 0;
-		if (cl->closing) {
+		if (cl->closing && cl->t) {
 			client_drop(c, cl);
 			return false;
+		}
+		/* Closing with unread input would reset the connection and
+		 * lose the error line: the client hangs up after reading it. */
+		if (cl->closing && !cl->draining) {
+			shutdown(cl->fd, SHUT_WR);
+			cl->draining = true;
 		}
 	} else if (cl->out_len - cl->out_off > OUT_MAX) {
 		client_drop(c, cl);
@@ -267,8 +274,11 @@ static void client_lines(struct control *c, struct client *cl)
 static bool client_read(struct control *c, struct client *cl)
 {
 	for (;;) {
-		ssize_t n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len,
-				 MSG_DONTWAIT);
+		ssize_t n;
+
+		if (cl->t || cl->closing)
+			cl->in_len = 0; /* nothing more is wanted from it */
+		n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -278,10 +288,8 @@ static bool client_read(struct control *c, struct client *cl)
 			client_drop(c, cl);
 			return false;
 		}
-		if (cl->t || cl->closing) {
-			cl->in_len = 0; /* nothing more is wanted from it */
+		if (cl->t || cl->closing)
 			continue;
-		}
 		cl->in_len += (size_t)n;
 		client_lines(c, cl);
 	}
@@ -299,7 +307,7 @@ static void on_client(int fd, unsigned revents, void *ctx)
 		client_drop(c, cl);
 		return;
 	}
-	if (cl->out_len || cl->closing)
+	if (cl->out_len || (cl->closing && !cl->draining))
 		client_flush(c, cl);
 	else if (revents & POLLHUP)
 		client_drop(c, cl);
