@@ -224,7 +224,8 @@ static int via_daemon(const struct account_conf *acct, const struct engine_opts 
 	if (r <= 0)
 		return -r;
 	if (!view->quiet)
-		fprintf(stderr, "gmaildir: %s: the daemon (pid %ld) runs this account: it syncs now\n",
+		fprintf(stderr,
+			"gmaildir: %s: the daemon (pid %ld) runs this account: it syncs now\n",
 			acct->name, pid);
 	*ret_r = ctlclient_sync(fd, acct->name, opts, view->wait_s * 1000, obs, &late, err);
 	if (late)
@@ -252,8 +253,9 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
 		if (view->late)
-			fprintf(stderr, "  hint: `gmaildir status %s` shows how far it got; --wait=SECONDS "
-					"waits longer (0: as long as it takes)\n",
+			fprintf(stderr,
+				"  hint: `gmaildir status %s` shows how far it got; --wait=SECONDS "
+				"waits longer (0: as long as it takes)\n",
 				acct->name);
 		view->late = false;
 		cli_hint(err.msg);
@@ -279,8 +281,9 @@ static size_t env_size(const char *name)
 
 static int sync_usage(void)
 {
-	fprintf(stderr, "usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched] "
-			"[--wait=SECONDS] [ACCOUNT[/FOLDER]...]\n");
+	fprintf(stderr,
+		"usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched] "
+		"[--wait=SECONDS] [ACCOUNT[/FOLDER]...]\n");
 	return EXIT_USAGE;
 }
 

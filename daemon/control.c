@@ -51,7 +51,7 @@ struct client {
 struct control {
 	struct loop *loop; /* borrowed */
 	int fd;
-	int dirfd; /* O_PATH: the state directory, for the socket's name */
+	int dirfd;  /* O_PATH: the state directory, for the socket's name */
 	bool bound; /* the name is ours to remove */
 	struct loop_fd *h;
 	struct loop_wake *wake;

@@ -52,7 +52,8 @@ static int read_line(struct reader *rd, char *line, size_t cap, bool *late)
 		int w;
 
 		if (nl) {
-			size_t used = (size_t)(nl - rd->buf) + 1, keep = used - 1 < cap ? used - 1 : cap - 1;
+			size_t used = (size_t)(nl - rd->buf) + 1,
+			       keep = used - 1 < cap ? used - 1 : cap - 1;
 			bool skipped = rd->skipping;
 
 			memcpy(line, rd->buf, keep);

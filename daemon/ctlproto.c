@@ -55,7 +55,8 @@ char *ctl_request_format(const struct engine_opts *opts)
 	char *text = xasprintf("hello %d\n", CTL_VERSION), *t;
 
 	for (size_t i = 0; i < opts->n_folders; i++) {
-		if (has_line_end(opts->folders[i]) || strlen(opts->folders[i]) > CTL_LINE_MAX - 16) {
+		if (has_line_end(opts->folders[i]) ||
+		    strlen(opts->folders[i]) > CTL_LINE_MAX - 16) {
 			free(text);
 			return NULL;
 		}
@@ -102,7 +103,8 @@ int ctl_request_feed(struct ctl_request *rq, const char *line, struct error *err
 	if (!rq->hello) {
 		if (strcmp(line, "hello 1") != 0) {
 			error_set(err, ERR_CONFIG, RETRY_NEVER,
-				  "expected 'hello %d' (another version of gmaildir?)", CTL_VERSION);
+				  "expected 'hello %d' (another version of gmaildir?)",
+				  CTL_VERSION);
 			return -1;
 		}
 		rq->hello = true;
@@ -220,11 +222,22 @@ static bool parse_folder(const char *s, struct ctl_reply *r)
 	if (!read_numbers(&s, v, REPORT_NUMBERS) || *s != '\t' || v[0] > 1 || v[1] > 1 ||
 	    v[2] > 1 || !valid_scope(v[3]))
 		return false;
-	*f = (struct engine_folder_report){
-	    .failed = v[0],	     .unchanged = v[1],	    .renamed = v[2],	   .downloaded = v[4],
-	    .linked = v[5],	     .uploaded = v[6],	    .flags_pulled = v[7],  .flags_pushed = v[8],
-	    .deleted_local = v[9],   .deleted_remote = v[10], .moved = v[11],	   .held = v[12],
-	    .bytes_down = v[13],     .bytes_up = v[14],	    .messages = v[15],	   .folder = r->folder};
+	*f = (struct engine_folder_report){.failed = v[0],
+					   .unchanged = v[1],
+					   .renamed = v[2],
+					   .downloaded = v[4],
+					   .linked = v[5],
+					   .uploaded = v[6],
+					   .flags_pulled = v[7],
+					   .flags_pushed = v[8],
+					   .deleted_local = v[9],
+					   .deleted_remote = v[10],
+					   .moved = v[11],
+					   .held = v[12],
+					   .bytes_down = v[13],
+					   .bytes_up = v[14],
+					   .messages = v[15],
+					   .folder = r->folder};
 	read_text(&s, r->folder, sizeof(r->folder));
 	read_text(&s, f->err.msg, sizeof(f->err.msg));
 	f->err.scope = f->failed ? (enum error_scope)v[3] : ERR_NONE;
@@ -238,11 +251,8 @@ static bool parse_progress(const char *s, struct ctl_reply *r)
 	if (!read_numbers(&s, v, 4) || *s != '\t')
 		return false;
 	read_text(&s, r->folder, sizeof(r->folder));
-	r->progress = (struct engine_progress){.folder = r->folder,
-					       .done = v[0],
-					       .total = v[1],
-					       .bytes = v[2],
-					       .total_bytes = v[3]};
+	r->progress = (struct engine_progress){
+	    .folder = r->folder, .done = v[0], .total = v[1], .bytes = v[2], .total_bytes = v[3]};
 	return true;
 }
 

@@ -40,7 +40,7 @@ struct ctl_request {
 	bool dry_run;
 	bool allow_mass_delete;
 	bool allow_unmatched;
-	bool hello; /* the hello line was read */
+	bool hello;	/* the hello line was read */
 	char **folders; /* owned */
 	size_t n_folders, cap_folders;
 };
@@ -68,12 +68,12 @@ enum ctl_reply_kind {
 
 struct ctl_reply {
 	enum ctl_reply_kind kind;
-	long pid;				     /* HELLO */
-	struct engine_progress progress;	     /* PROGRESS; folder: the field below */
-	struct engine_folder_report report;	     /* FOLDER; folder, err: below */
-	int ret;				     /* DONE */
-	struct error err;			     /* DONE; ERROR, NOTICE: msg */
-	char folder[CTL_LINE_MAX];		     /* PROGRESS, FOLDER */
+	long pid;			    /* HELLO */
+	struct engine_progress progress;    /* PROGRESS; folder: the field below */
+	struct engine_folder_report report; /* FOLDER; folder, err: below */
+	int ret;			    /* DONE */
+	struct error err;		    /* DONE; ERROR, NOTICE: msg */
+	char folder[CTL_LINE_MAX];	    /* PROGRESS, FOLDER */
 };
 
 /* Parses one reply line (without its '\n') into *r (the report's and

@@ -8,8 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ctlsock_addr(const char *state_dir, struct sockaddr_un *sa_r, int *dirfd_r,
-		 struct error *err)
+int ctlsock_addr(const char *state_dir, struct sockaddr_un *sa_r, int *dirfd_r, struct error *err)
 {
 	int n;
 

@@ -22,8 +22,7 @@
  * bytes) is reached through /proc/self/fd/N of the directory, which is
  * opened into *dirfd_r (the caller closes it once bind or connect is
  * done; -1 when not needed). Returns 0, -1 with err. */
-int ctlsock_addr(const char *state_dir, struct sockaddr_un *sa_r, int *dirfd_r,
-		 struct error *err);
+int ctlsock_addr(const char *state_dir, struct sockaddr_un *sa_r, int *dirfd_r, struct error *err);
 
 /* Whether the peer of the connected unix socket fd runs as our uid; its
  * pid into *pid_r (may be NULL). */

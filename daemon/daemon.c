@@ -150,7 +150,7 @@ struct wreq {
 	char **folders;
 	size_t n;
 	bool sync;
-	int flush; /* 0 no, 1 what is due, 2 everything */
+	int flush;	    /* 0 no, 1 what is due, 2 everything */
 	struct ctl_job job; /* job.ticket NULL: the daemon's own */
 };
 
@@ -409,11 +409,11 @@ static void control_start(struct daccount *a)
 {
 	struct error err = {0};
 
-	if (control_open(a->d->loop, a->acct->state_dir, on_ctl_request, a, &a->control, &err) <
-	    0)
-		log_warn("%s: gmaildir sync cannot ask this daemon to sync (it is refused while the "
-			 "daemon runs): %s",
-			 a->acct->name, err.msg);
+	if (control_open(a->d->loop, a->acct->state_dir, on_ctl_request, a, &a->control, &err) < 0)
+		log_warn(
+		    "%s: gmaildir sync cannot ask this daemon to sync (it is refused while the "
+		    "daemon runs): %s",
+		    a->acct->name, err.msg);
 }
 
 /* Asks the account's worker for a sync of one folder (display name), or of
