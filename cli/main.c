@@ -27,19 +27,23 @@ static const struct command commands[] = {
     {"sync", cli_cmd_sync,
      "one two-way sync, then exit (--dry-run, --allow-mass-delete, --allow-unmatched)",
      "usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched]\n"
-     "                     [ACCOUNT[/FOLDER]...]\n"
+     "                     [--wait=SECONDS] [ACCOUNT[/FOLDER]...]\n"
      "One two-way sync of every account (or of those named, or of one folder\n"
-     "of one), then exit.\n"
+     "of one), then exit. An account a running daemon syncs is synced by the\n"
+     "daemon, now, with these options for that one run; its result is shown.\n"
      "  -n, --dry-run         show what would change, change nothing\n"
      "  --allow-mass-delete   go on past the guard against deleting most of a folder\n"
      "  --allow-unmatched     adopt a Maildir although many files match no server\n"
-     "                        message (first contact)\n",
+     "                        message (first contact)\n"
+     "  --wait=SECONDS        how long to wait for a running daemon's sync\n"
+     "                        (default 600; 0: as long as it takes)\n",
      false},
     {"daemon", cli_cmd_daemon, "stay running: IDLE + inotify + periodic sync",
      "usage: gmaildir daemon [ACCOUNT...]\n"
      "Stay running: a full sync, then push both ways (IDLE on the server,\n"
      "inotify here) and a full sync every poll_interval. SIGTERM stops it,\n"
-     "SIGUSR1 syncs now. Meant for the systemd user unit (gmaildir.service).\n",
+     "SIGUSR1 syncs now; `gmaildir sync` asks it to sync now and shows the\n"
+     "result. Meant for the systemd user unit (gmaildir.service).\n",
      false},
     {"send", cli_cmd_send,
      "sendmail-compatible: queue the message on stdin and submit it (--flush: the queue)",

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "daemon/ctlclient.h"
 #include "smtp/outbox.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
@@ -26,7 +27,13 @@ struct sync_view {
 	struct hook_changes changes; /* folders changed on disk, for the hook */
 	int table_header;	     /* --dry-run: the table's header is out */
 	size_t reports;		     /* folders done (or failed) so far */
+	bool late;		     /* the daemon's run outlasted --wait */
+	int wait_s;		     /* --wait: for a running daemon's run; 0: no limit */
 };
+
+#define WAIT_DEFAULT_S 600
+#define WAIT_MAX_S (7 * 24 * 3600)
+#define HELLO_TIMEOUT_MS 5000
 
 static double seconds_since(const struct timespec *t0)
 {
@@ -200,6 +207,33 @@ static void flush_outbox(const struct account_conf *acct, const struct sync_view
 		say_not_due(acct, &res);
 }
 
+/* A daemon that runs the account holds its lock: it does this sync
+ * instead, with our options for that one run, and its reports are shown
+ * as ours (and its post_sync_command runs there). Returns 1 when a
+ * daemon took it (*ret_r and err as engine_sync_account), 0 when no
+ * daemon runs the account. */
+static int via_daemon(const struct account_conf *acct, const struct engine_opts *opts,
+		      const struct engine_observer *obs, struct sync_view *view, int *ret_r,
+		      struct error *err)
+{
+	long pid = 0;
+	bool late = false;
+	int fd, r = ctlclient_connect(acct->state_dir, HELLO_TIMEOUT_MS, &fd, &pid, err);
+
+	*ret_r = -1;
+	if (r <= 0)
+		return -r;
+	if (!view->quiet)
+		fprintf(stderr,
+			"gmaildir: %s: the daemon (pid %ld) runs this account: it syncs now\n",
+			acct->name, pid);
+	*ret_r = ctlclient_sync(fd, acct->name, opts, view->wait_s * 1000, obs, &late, err);
+	if (late)
+		error_prefix(err, "daemon pid %ld", pid);
+	view->late = late;
+	return 1;
+}
+
 static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		    struct sync_view *view)
 {
@@ -207,15 +241,23 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	struct error err = {0}, herr = {0};
 	int ret;
 
-	flush_outbox(acct, view);
-	ret = engine_sync_account(acct, opts, &obs, &err);
-
+	if (via_daemon(acct, opts, &obs, view, &ret, &err) == 0) {
+		flush_outbox(acct, view);
+		ret = engine_sync_account(acct, opts, &obs, &err);
+		close_line(view);
+		if (hook_post_sync(acct, &view->changes, &herr) < 0)
+			fprintf(stderr, "gmaildir: %s: warning: %s\n", acct->name, herr.msg);
+	}
 	close_line(view);
-	if (hook_post_sync(acct, &view->changes, &herr) < 0)
-		fprintf(stderr, "gmaildir: %s: warning: %s\n", acct->name, herr.msg);
 	hook_changes_clear(&view->changes);
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		if (view->late)
+			fprintf(stderr,
+				"  hint: `gmaildir status %s` shows how far it got; --wait=SECONDS "
+				"waits longer (0: as long as it takes)\n",
+				acct->name);
+		view->late = false;
 		cli_hint(err.msg);
 		if (err.scope == ERR_SAFETY)
 			view->any_safety = true;
@@ -237,16 +279,40 @@ static size_t env_size(const char *name)
 	return v ? (size_t)strtoull(v, NULL, 10) : 0;
 }
 
-static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
+static int sync_usage(void)
+{
+	fprintf(stderr,
+		"usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched] "
+		"[--wait=SECONDS] [ACCOUNT[/FOLDER]...]\n");
+	return EXIT_USAGE;
+}
+
+static int parse_wait(const char *arg, int *wait_r)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (!*arg || *end || arg[0] == '-' || v > WAIT_MAX_S) {
+		fprintf(stderr, "gmaildir: --wait=%s: a number of seconds up to %d (0: no limit)\n",
+			arg, WAIT_MAX_S);
+		return EXIT_USAGE;
+	}
+	*wait_r = (int)v;
+	return EXIT_OK;
+}
+
+static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts, int *wait_r)
 {
 	static const struct option longopts[] = {
 	    {"dry-run", no_argument, NULL, 'n'},
 	    {"allow-mass-delete", no_argument, NULL, 'D'},
 	    {"allow-unmatched", no_argument, NULL, 'U'},
+	    {"wait", required_argument, NULL, 'W'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
+	*wait_r = WAIT_DEFAULT_S;
 	while ((c = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -258,11 +324,12 @@ static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
 		case 'U':
 			opts->allow_unmatched = true;
 			break;
+		case 'W':
+			if (parse_wait(optarg, wait_r) != EXIT_OK)
+				return EXIT_USAGE;
+			break;
 		default:
-			fprintf(stderr, "usage: gmaildir sync [--dry-run] [--allow-mass-delete] "
-					"[--allow-unmatched] "
-					"[ACCOUNT[/FOLDER]...]\n");
-			return EXIT_USAGE;
+			return sync_usage();
 		}
 	}
 	return EXIT_OK;
@@ -307,7 +374,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	int ret = cli_load_config(cli);
 
 	if (ret == EXIT_OK)
-		ret = parse_sync_opts(argc, argv, &opts);
+		ret = parse_sync_opts(argc, argv, &opts, &view.wait_s);
 	if (ret != EXIT_OK)
 		return ret;
 	/* Test knobs: small batches make many commit points to interrupt. */

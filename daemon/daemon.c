@@ -97,15 +97,29 @@ static void note_quota(struct daccount *a, const char *folder, const char *msg)
 			 a->acct->name, folder, msg, at);
 }
 
+/* A folder the guards stopped: its error names the `gmaildir sync` that
+ * lifts the guard, and with the daemon running that command has the
+ * daemon do it (control.h). */
+static const char *safety_note(const struct engine_folder_report *r)
+{
+	return r->err.scope == ERR_SAFETY && strstr(r->err.msg, "gmaildir sync --")
+		   ? " (while this daemon runs, that command has it do that sync)"
+		   : "";
+}
+
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 {
 	struct daccount *a = ctx;
 
+	if (a->run_ticket)
+		ctl_ticket_report(a->run_ticket, r);
+	if (a->run_dry)
+		return; /* a dry run changed nothing: nothing to log or hook */
 	hook_changes_note(&a->changes, r);
 	if (r->failed && is_quota(r->err.msg))
 		note_quota(a, r->folder, r->err.msg);
 	else if (r->failed)
-		log_error("%s/%s: %s", r->account, r->folder, r->err.msg);
+		log_error("%s/%s: %s%s", r->account, r->folder, r->err.msg, safety_note(r));
 	else if (!r->unchanged)
 		log_info("%s/%s: %zu down, %zu up, flags %zu down %zu up, deleted %zu here %zu "
 			 "there, %zu moved",
@@ -113,37 +127,110 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 			 r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
 }
 
+static void on_progress(const struct engine_progress *p, void *ctx)
+{
+	struct daccount *a = ctx;
+
+	if (a->run_ticket)
+		ctl_ticket_progress(a->run_ticket, p);
+}
+
 static void on_notice(const char *account, const char *text, void *ctx)
 {
-	(void)ctx;
+	struct daccount *a = ctx;
+
+	if (a->run_ticket)
+		ctl_ticket_notice(a->run_ticket, text);
 	log_warn("%s: %s", account, text);
 }
 
-/* Takes the pending request under the lock: a full sync, or a list of
- * folders (owned by the caller then), or none (*sync_r false); and
- * whether to submit the outbox first (*flush_r: 0 no, 1 what is due, 2
- * everything). Returns false when asked to quit. */
-static bool next_request(struct daccount *a, char ***folders_r, size_t *n_r, bool *sync_r,
-			 int *flush_r)
+/* What the worker does next: a sync of some folders (owned; NULL: all),
+ * the outbox, and the `gmaildir sync` it is for, if any. */
+struct wreq {
+	char **folders;
+	size_t n;
+	bool sync;
+	int flush;	    /* 0 no, 1 what is due, 2 everything */
+	struct ctl_job job; /* job.ticket NULL: the daemon's own */
+};
+
+static void free_names(char **names, size_t n)
 {
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* A run of a `gmaildir sync` also does what the daemon meant to do for
+ * the same folders: that run starts after it was asked. Under a->mu. */
+static void drop_covered(struct daccount *a, char *const *folders, size_t n)
+{
+	size_t k = 0;
+
+	if (n == 0) {
+		a->req_full = false;
+		free_names(a->req_folders, a->n_req);
+		a->req_folders = NULL;
+		a->n_req = a->cap_req = 0;
+		return;
+	}
+	for (size_t i = 0; i < a->n_req; i++) {
+		bool covered = false;
+
+		for (size_t j = 0; j < n && !covered; j++)
+			covered = strcmp(a->req_folders[i], folders[j]) == 0;
+		if (covered)
+			free(a->req_folders[i]);
+		else
+			a->req_folders[k++] = a->req_folders[i];
+	}
+	a->n_req = k;
+}
+
+/* The first `gmaildir sync` waiting. Under a->mu. */
+static void take_ctl_job(struct daccount *a, struct wreq *w)
+{
+	w->job = a->ctl_jobs[0];
+	memmove(&a->ctl_jobs[0], &a->ctl_jobs[1], (a->n_ctl - 1) * sizeof(a->ctl_jobs[0]));
+	a->n_ctl--;
+	w->n = w->job.rq.n_folders;
+	w->folders = w->n ? w->job.rq.folders : NULL;
+	if (!w->n)
+		free(w->job.rq.folders);
+	w->job.rq.folders = NULL;
+	w->job.rq.n_folders = w->job.rq.cap_folders = 0;
+	w->sync = true;
+	if (!w->job.rq.dry_run)
+		drop_covered(a, w->folders, w->n);
+}
+
+/* Takes the pending request under the lock: a `gmaildir sync` first (in
+ * the order they came), else the daemon's own: a full sync, or a list
+ * of folders, or none (w->sync false) with the outbox. Returns false
+ * when asked to quit. */
+static bool next_request(struct daccount *a, struct wreq *w)
+{
+	memset(w, 0, sizeof(*w));
 	pthread_mutex_lock(&a->mu);
-	while (!a->quit && !a->req_full && a->n_req == 0 && !a->req_flush)
+	while (!a->quit && !a->req_full && a->n_req == 0 && !a->req_flush && !a->n_ctl)
 		pthread_cond_wait(&a->cv, &a->mu);
 	/* Quitting: what is pending stays with the account, freed with it. */
 	if (a->quit) {
 		pthread_mutex_unlock(&a->mu);
 		return false;
 	}
-	*flush_r = a->req_flush ? (a->flush_force ? 2 : 1) : 0;
-	a->req_flush = a->flush_force = false;
-	*sync_r = a->req_full || a->n_req > 0;
-	*folders_r = a->req_full ? NULL : a->req_folders;
-	*n_r = a->req_full ? 0 : a->n_req;
-	if (a->req_full) {
-		for (size_t i = 0; i < a->n_req; i++)
-			free(a->req_folders[i]);
-		free(a->req_folders);
+	if (a->n_ctl) {
+		take_ctl_job(a, w);
+		pthread_mutex_unlock(&a->mu);
+		return true;
 	}
+	w->flush = a->req_flush ? (a->flush_force ? 2 : 1) : 0;
+	a->req_flush = a->flush_force = false;
+	w->sync = a->req_full || a->n_req > 0;
+	w->folders = a->req_full ? NULL : a->req_folders;
+	w->n = a->req_full ? 0 : a->n_req;
+	if (a->req_full)
+		free_names(a->req_folders, a->n_req);
 	a->req_folders = NULL;
 	a->n_req = a->cap_req = 0;
 	a->req_full = false;
@@ -189,62 +276,144 @@ static void log_account_error(struct daccount *a, int ret, const struct error *e
 		log_error("%s: %s", a->acct->name, err->msg);
 }
 
-static void *worker_main(void *arg)
+/* After a sync: what status and the loop learn from it. Worker. */
+static void note_result(struct daccount *a, int ret, bool full, const struct error *err)
 {
-	struct daccount *a = arg;
-	char **folders;
-	size_t n;
-	bool sync;
-	int flush;
+	pthread_mutex_lock(&a->mu);
+	a->last_ret = ret;
+	a->signin_needed = ret < 0 && oauth_signin_needed(err);
+	a->synced_once = a->synced_once || ret >= 0;
+	if (ret == 0 && full)
+		a->quota_until = 0; /* a whole sync went through */
+	if (ret >= 0) {
+		a->last_ok = time(NULL);
+		a->status_error[0] = '\0';
+	} else if (!atomic_load(&a->cancel)) {
+		if (!a->status_error[0])
+			a->failing_since = time(NULL);
+		snprintf(a->status_error, sizeof(a->status_error), "%s", err->msg);
+		a->status_error_at = time(NULL);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
 
-	while (next_request(a, &folders, &n, &sync, &flush)) {
-		struct engine_opts o = {.folders = (const char *const *)folders,
-					.n_folders = n,
-					.touch = a->watch ? touch : NULL,
-					.touch_ctx = a->watch,
-					.max_connections = (unsigned)a->budget.sync,
-					.cancel = &a->cancel};
-		struct error err = {0};
-		int ret;
+static void set_syncing(struct daccount *a, bool on)
+{
+	pthread_mutex_lock(&a->mu);
+	a->syncing = on;
+	pthread_mutex_unlock(&a->mu);
+}
 
-		/* A full sync also sends what is due; after a failed run (the
-		 * network was gone), everything queued. */
-		if (flush || (sync && !folders))
-			flush_outbox(a, flush == 2 || a->last_ret < 0);
-		if (!sync)
-			continue;
-		o.fresh_connection = atomic_exchange(&a->fresh, false);
-		pthread_mutex_lock(&a->mu);
-		a->syncing = true;
-		pthread_mutex_unlock(&a->mu);
-		ret = engine_session_sync(a->session, &o, &err);
+/* One request. A `gmaildir sync`'s options hold for its run only: the
+ * mass-deletion permission covers the folders it named (all of them
+ * when it named none), as in a sync without the daemon; a dry run
+ * changes nothing and counts for nothing (status, backoff, hook). */
+static void run_request(struct daccount *a, struct wreq *w)
+{
+	const struct ctl_request *rq = &w->job.rq;
+	bool dry = rq->dry_run;
+	struct engine_opts o = {.folders = (const char *const *)w->folders,
+				.n_folders = w->n,
+				.dry_run = dry,
+				.allow_mass_delete = rq->allow_mass_delete,
+				.allow_unmatched = rq->allow_unmatched,
+				.touch = a->watch ? touch : NULL,
+				.touch_ctx = a->watch,
+				.max_connections = (unsigned)a->budget.sync,
+				.cancel = &a->cancel};
+	struct error err = {0};
+	int ret;
+
+	/* A full sync also sends what is due; after a failed run (the
+	 * network was gone), everything queued. */
+	if (!dry && (w->flush || (w->sync && !w->folders)))
+		flush_outbox(a, w->flush == 2 || a->last_ret < 0);
+	if (!w->sync)
+		return;
+	if (w->job.ticket)
+		log_info("%s: gmaildir sync asks for a sync%s now", a->acct->name,
+			 dry ? " (dry run)" : "");
+	o.fresh_connection = atomic_exchange(&a->fresh, false);
+	set_syncing(a, true);
+	a->run_ticket = w->job.ticket;
+	a->run_dry = dry;
+	ret = engine_session_sync(a->session, &o, &err);
+	a->run_ticket = NULL;
+	a->run_dry = false;
+	if (!dry) {
 		log_account_error(a, ret, &err);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
 			log_warn("%s: %s", a->acct->name, err.msg);
-		hook_changes_clear(&a->changes);
-		for (size_t i = 0; folders && i < n; i++)
-			free(folders[i]);
-		free(folders);
-		pthread_mutex_lock(&a->mu);
-		a->syncing = false;
-		a->last_ret = ret;
-		a->signin_needed = ret < 0 && oauth_signin_needed(&err);
-		a->synced_once = a->synced_once || ret >= 0;
-		if (ret == 0 && !folders)
-			a->quota_until = 0; /* a whole sync went through */
-		if (ret >= 0) {
-			a->last_ok = time(NULL);
-			a->status_error[0] = '\0';
-		} else if (!atomic_load(&a->cancel)) {
-			if (!a->status_error[0])
-				a->failing_since = time(NULL);
-			snprintf(a->status_error, sizeof(a->status_error), "%s", err.msg);
-			a->status_error_at = time(NULL);
-		}
-		pthread_mutex_unlock(&a->mu);
-		loop_wake(a->done);
+	}
+	hook_changes_clear(&a->changes);
+	if (w->job.ticket)
+		ctl_ticket_finish(w->job.ticket, ret, &err);
+	set_syncing(a, false);
+	if (dry)
+		return;
+	note_result(a, ret, !w->folders, &err);
+	loop_wake(a->done);
+}
+
+static void *worker_main(void *arg)
+{
+	struct daccount *a = arg;
+	struct wreq w;
+
+	while (next_request(a, &w)) {
+		run_request(a, &w);
+		free_names(w.folders, w.n);
+		ctl_ticket_unref(&w.job.ticket);
+		ctl_request_clear(&w.job.rq);
 	}
 	return NULL;
+}
+
+/* A `gmaildir sync` asks for a run now: queued for the worker, before
+ * the daemon's own requests. Loop thread. */
+static void on_ctl_request(struct ctl_ticket *t, struct ctl_request *rq, void *ctx)
+{
+	struct daccount *a = ctx;
+
+	pthread_mutex_lock(&a->mu);
+	a->ctl_jobs = xgrow(a->ctl_jobs, &a->cap_ctl, a->n_ctl + 1, sizeof(a->ctl_jobs[0]));
+	a->ctl_jobs[a->n_ctl].ticket = ctl_ticket_ref(t);
+	a->ctl_jobs[a->n_ctl].rq = *rq;
+	a->n_ctl++;
+	memset(rq, 0, sizeof(*rq));
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* The `gmaildir sync`s still waiting when the account stops are told
+ * so. After the worker was joined. */
+static void drop_ctl_jobs(struct daccount *a)
+{
+	struct error err = {0};
+
+	error_set(&err, ERR_ACCOUNT, RETRY_BACKOFF,
+		  "the daemon stopped or reloaded its config before this sync could run");
+	for (size_t i = 0; i < a->n_ctl; i++) {
+		ctl_ticket_finish(a->ctl_jobs[i].ticket, -1, &err);
+		ctl_ticket_unref(&a->ctl_jobs[i].ticket);
+		ctl_request_clear(&a->ctl_jobs[i].rq);
+	}
+	free(a->ctl_jobs);
+	a->ctl_jobs = NULL;
+	a->n_ctl = a->cap_ctl = 0;
+}
+
+/* STATE/daemon.sock: without it `gmaildir sync` is refused while the
+ * daemon runs (the account's lock), so say why. */
+static void control_start(struct daccount *a)
+{
+	struct error err = {0};
+
+	if (control_open(a->d->loop, a->acct->state_dir, on_ctl_request, a, &a->control, &err) < 0)
+		log_warn(
+		    "%s: gmaildir sync cannot ask this daemon to sync (it is refused while the "
+		    "daemon runs): %s",
+		    a->acct->name, err.msg);
 }
 
 /* Asks the account's worker for a sync of one folder (display name), or of
@@ -668,11 +837,12 @@ static int account_start(struct daemon *d, struct daccount *a, const struct acco
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	atomic_init(&a->cancel, false);
-	a->observer = (struct engine_observer){NULL, on_folder_done, on_notice, a};
+	a->observer = (struct engine_observer){on_progress, on_folder_done, on_notice, a};
 	if (engine_session_open(acct, &a->observer, &a->session, err) < 0)
 		return -1;
 	account_watch(a);
 	outbox_watch(a);
+	control_start(a);
 	a->done = loop_add_wake(d->loop, on_done, a, err);
 	if (!a->done)
 		return -1;
@@ -696,6 +866,8 @@ static void account_stop(struct daccount *a)
 	pthread_mutex_unlock(&a->mu);
 	if (a->thread_started)
 		pthread_join(a->thread, NULL);
+	drop_ctl_jobs(a);
+	control_free(&a->control);
 	for (size_t i = 0; i < a->n_idlers; i++)
 		idler_free(&a->idlers[i]);
 	free(a->idlers);

@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "daemon/budget.h"
+#include "daemon/control.h"
 #include "daemon/idler.h"
 #include "daemon/poller.h"
 #include "store/watch.h"
@@ -18,6 +19,12 @@
 #include "util/loop.h"
 
 struct daemon;
+
+/* A `gmaildir sync` waiting for its run (control.h). */
+struct ctl_job {
+	struct ctl_ticket *ticket; /* owned reference */
+	struct ctl_request rq;	   /* owned */
+};
 
 /* One account: its worker's request queue, its watcher, its IDLE links. */
 struct daccount {
@@ -37,6 +44,8 @@ struct daccount {
 	size_t n_req;
 	size_t cap_req;
 	bool quit;
+	struct ctl_job *ctl_jobs; /* owned: first come, first run */
+	size_t n_ctl, cap_ctl;
 	bool req_flush;	       /* submit the outbox (only: no sync) */
 	bool flush_force;      /* ... ignoring the backoff */
 	int last_ret;	       /* of the last sync: 0, 1 (some folder failed), -1 */
@@ -52,6 +61,9 @@ struct daccount {
 	bool syncing;		 /* a sync is running */
 	atomic_bool cancel;
 	atomic_bool fresh; /* the next sync makes a new connection */
+	/* Worker only: the `gmaildir sync` the running sync is for, if any. */
+	struct ctl_ticket *run_ticket; /* borrowed from the job */
+	bool run_dry;
 
 	/* Loop side. */
 	struct loop_wake *done; /* the worker finished a sync */
@@ -73,6 +85,7 @@ struct daccount {
 	char *status_last;     /* owned: STATE/daemon-status as last written */
 	int outbox_fd;	       /* inotify on STATE/outbox/new; -1: none */
 	struct loop_fd *outbox_h;
+	struct control *control; /* owned; NULL: none (the sync says why) */
 };
 
 #endif

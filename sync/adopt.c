@@ -472,16 +472,18 @@ static int check_guard(const struct adopt *a, size_t up, size_t down, struct err
 {
 	const struct folder_job *job = a->job;
 	size_t new_msgs = up + down;
+	char cmd[512];
 
 	if (job->env->opts->allow_unmatched || new_msgs <= GUARD_MIN ||
 	    (double)new_msgs <= GUARD_SHARE * (double)job->n_local)
 		return 0;
+	job_guard_command(job, "--allow-unmatched", cmd, sizeof(cmd));
 	error_set(err, ERR_SAFETY, RETRY_NEVER,
 		  "first sync over %s, which already holds %zu messages: %zu matched the "
 		  "server's, %zu would be uploaded and %zu downloaded as new messages; nothing "
 		  "was changed (see what would happen with --dry-run; if these really are "
-		  "different messages, run with --allow-unmatched)",
-		  job->local_abs, job->n_local, matched_count(a), up, down);
+		  "different messages, run `%s`)",
+		  job->local_abs, job->n_local, matched_count(a), up, down, cmd);
 	return -1;
 }
 

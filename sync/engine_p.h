@@ -114,6 +114,11 @@ void job_limits(const struct folder_job *job, unsigned *max_age_r, uint64_t *max
 /* Index of the local file with this key (maildir_scan sorts by unique), or
  * PLAN_NONE. */
 size_t job_local_index(const struct folder_job *job, const char *key);
+/* The command that lifts a guard for this folder only, for the guard's
+ * message: "gmaildir sync OPTION ACCOUNT/FOLDER", the argument quoted
+ * for a shell when it needs it. It works beside a running daemon too
+ * (the daemon then does that run). */
+void job_guard_command(const struct folder_job *job, const char *option, char *buf, size_t cap);
 
 /* How the files of a Maildir stand against a folder's pairs, by key. */
 struct local_vs_pairs {

@@ -32,6 +32,7 @@ static bool remote_unchanged(const struct folder_job *job, size_t n_pairs)
 static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 {
 	struct stat st;
+	char cmd[512];
 
 	if (n_pairs > 0 && stat(job->local_abs, &st) < 0 && errno == ENOENT) {
 		/* (Pull never changes the server.) */
@@ -40,11 +41,12 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 			job->drop_remote = true;
 			return 0;
 		}
+		job_guard_command(job, "--allow-mass-delete", cmd, sizeof(cmd));
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "local folder %s is missing but held %zu messages at the last sync; "
-			  "nothing was deleted (restore it, or run with --allow-mass-delete to "
-			  "delete these messages on the server)",
-			  job->local_abs, n_pairs);
+			  "nothing was deleted (restore it, or run `%s` to delete these messages "
+			  "on the server)",
+			  job->local_abs, n_pairs, cmd);
 		if (!job->env->opts->allow_mass_delete)
 			return -1;
 	}
@@ -58,11 +60,12 @@ static int open_local(struct folder_job *job, size_t n_pairs, struct error *err)
 		char why[sizeof(err->msg)];
 
 		memcpy(why, err->msg, sizeof(why));
+		job_guard_command(job, "--allow-mass-delete", cmd, sizeof(cmd));
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "local folder %s is incomplete (%s) but held %zu messages at the last "
-			  "sync; nothing was deleted (restore it, or run with --allow-mass-delete "
-			  "to delete these messages on the server)",
-			  job->local_abs, why, n_pairs);
+			  "sync; nothing was deleted (restore it, or run `%s` to delete these "
+			  "messages on the server)",
+			  job->local_abs, why, n_pairs, cmd);
 		return -1;
 	}
 	if (!job->md && maildir_open(job->local_abs, !job->env->opts->dry_run, &job->md, err) < 0)
@@ -307,24 +310,24 @@ static void free_plan_input(struct plan_input *in)
 static int check_mass_delete(struct folder_job *job, struct error *err)
 {
 	const struct plan *p = &job->plan;
+	char cmd[512];
 
 	if (job->env->opts->allow_mass_delete)
 		return 0;
+	job_guard_command(job, "--allow-mass-delete", cmd, sizeof(cmd));
 	if (plan_mass_delete(p->n_delete_remote, job->n_pairs, MASS_DELETE_SHARE,
 			     MASS_DELETE_MIN)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "refusing to delete %zu of %zu messages on the server (they are gone "
-			  "from %s); nothing was deleted; run with --allow-mass-delete if that is "
-			  "what you want",
-			  p->n_delete_remote, job->n_pairs, job->local_abs);
+			  "from %s); nothing was deleted; if that is what you want, run `%s`",
+			  p->n_delete_remote, job->n_pairs, job->local_abs, cmd);
 		return -1;
 	}
 	if (plan_mass_delete(p->n_delete_local, job->n_pairs, MASS_DELETE_SHARE, MASS_DELETE_MIN)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "refusing to delete %zu of %zu local messages (the server expunged "
-			  "them); nothing was deleted; run with --allow-mass-delete if that is "
-			  "what you want",
-			  p->n_delete_local, job->n_pairs);
+			  "them); nothing was deleted; if that is what you want, run `%s`",
+			  p->n_delete_local, job->n_pairs, cmd);
 		return -1;
 	}
 	return 0;

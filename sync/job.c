@@ -3,6 +3,7 @@
  * planning and applying needed, and clearing the job; and how a Maildir
  * stands against a folder's pairs. Used by every file that works on a
  * job; calls nothing of theirs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,46 @@ size_t job_remote_index(const struct folder_job *job, uint32_t uid)
 			hi = mid;
 	}
 	return PLAN_NONE;
+}
+
+/* Whether s goes into a shell command as it is. */
+static bool shell_plain(const char *s)
+{
+	return *s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+			       "_@%+=:,./-") == strlen(s);
+}
+
+/* arg quoted for a shell: 'It'\''s' (a quote inside single quotes
+ * ends them for a moment). The caller frees. */
+static char *shell_quote(const char *arg)
+{
+	char *q = xmalloc(strlen(arg) * 4 + 3), *o = q;
+
+	if (shell_plain(arg))
+		return strcpy(q, arg);
+	*o++ = '\'';
+	for (const char *p = arg; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return q;
+}
+
+void job_guard_command(const struct folder_job *job, const char *option, char *buf, size_t cap)
+{
+	char *arg = job->display ? xasprintf("%s/%s", job->env->acct->name, job->display)
+				 : xstrdup(job->env->acct->name);
+	char *quoted = shell_quote(arg);
+
+	snprintf(buf, cap, "gmaildir sync %s %s", option, quoted);
+	free(quoted);
+	free(arg);
 }
 
 size_t job_local_index(const struct folder_job *job, const char *key)

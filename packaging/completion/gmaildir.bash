@@ -81,7 +81,7 @@ _gmaildir()
 
 	local opts="" accounts=yes
 	case $cmd in
-	sync) opts="--dry-run -n --allow-mass-delete --allow-unmatched" ;;
+	sync) opts="--dry-run -n --allow-mass-delete --allow-unmatched --wait=" ;;
 	status) opts="--json" ;;
 	send) opts="--flush -t -i -f -F -a --account" ;;
 	login) opts="--no-browser --port --timeout" ;;

@@ -1,0 +1,235 @@
+/* `gmaildir sync` through a running daemon (ctlclient.h). */
+#include "daemon/ctlclient.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/ctlproto.h"
+#include "daemon/ctlsock.h"
+#include "util/loop.h"
+#include "util/xalloc.h"
+
+/* Lines from the daemon, read with a deadline. */
+struct reader {
+	int fd;
+	int64_t deadline; /* loop_now_ms; 0: none */
+	char buf[2 * CTL_LINE_MAX];
+	size_t len;
+	bool skipping; /* inside a line too long to keep */
+};
+
+/* Waits for fd to be readable until the deadline: 1 ready, 0 late, -1 error. */
+static int wait_readable(const struct reader *rd)
+{
+	for (;;) {
+		struct pollfd p = {.fd = rd->fd, .events = POLLIN};
+		int64_t left = rd->deadline ? rd->deadline - loop_now_ms() : -1;
+		int r;
+
+		if (rd->deadline && left <= 0)
+			return 0;
+		r = poll(&p, 1, left > 60000 || left < 0 ? 60000 : (int)left);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* The next line into line (without its '\n'). Returns 1, 0 when the
+ * daemon hung up, -1 when late (*late) or on a read error. */
+static int read_line(struct reader *rd, char *line, size_t cap, bool *late)
+{
+	for (;;) {
+		char *nl = memchr(rd->buf, '\n', rd->len);
+		ssize_t n;
+		int w;
+
+		if (nl) {
+			size_t used = (size_t)(nl - rd->buf) + 1,
+			       keep = used - 1 < cap ? used - 1 : cap - 1;
+			bool skipped = rd->skipping;
+
+			memcpy(line, rd->buf, keep);
+			line[keep] = '\0';
+			memmove(rd->buf, rd->buf + used, rd->len - used);
+			rd->len -= used;
+			rd->skipping = false;
+			if (!skipped)
+				return 1;
+			continue;
+		}
+		if (rd->len == sizeof(rd->buf)) {
+			rd->len = 0; /* no line is that long: drop it to its end */
+			rd->skipping = true;
+		}
+		w = wait_readable(rd);
+		if (w <= 0) {
+			*late = w == 0;
+			return -1;
+		}
+		n = recv(rd->fd, rd->buf + rd->len, sizeof(rd->buf) - rd->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? 0 : -1;
+		rd->len += (size_t)n;
+	}
+}
+
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms > 0 ? loop_now_ms() + timeout_ms : 0;
+}
+
+int ctlclient_connect(const char *state_dir, int timeout_ms, int *fd_r, long *pid_r,
+		      struct error *err)
+{
+	struct sockaddr_un sa;
+	struct reader *rd = NULL;
+	struct ctl_reply *r = NULL;
+	char line[CTL_LINE_MAX];
+	int dirfd = -1, fd = -1, ret = 0;
+	bool late = false;
+
+	*fd_r = -1;
+	if (ctlsock_addr(state_dir, &sa, &dirfd, err) < 0)
+		return 0; /* no state directory: no daemon */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* ENOENT, ECONNREFUSED: nobody listens there. */
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	ret = -1;
+	if (!ctlsock_peer_ok(fd, NULL)) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "%s/%s is held by another user: not ours to talk to", state_dir,
+			  CTLSOCK_NAME);
+		goto out;
+	}
+	rd = xcalloc(1, sizeof(*rd));
+	r = xmalloc(sizeof(*r));
+	*rd = (struct reader){.fd = fd, .deadline = deadline_of(timeout_ms)};
+	if (read_line(rd, line, sizeof(line), &late) <= 0)
+		goto out_unclear; /* the daemon is stopping, or hangs */
+	ctl_reply_parse(line, r);
+	if (r->kind != CTL_REPLY_HELLO || rd->len) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "the daemon at %s/%s speaks another version of gmaildir (restart it)",
+			  state_dir, CTLSOCK_NAME);
+		goto out;
+	}
+	*pid_r = r->pid;
+	*fd_r = fd;
+	fd = -1;
+	ret = 1;
+	goto out;
+out_unclear:
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+		  late ? "the daemon at %s/%s does not answer" : "the daemon at %s/%s hung up",
+		  state_dir, CTLSOCK_NAME);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(rd);
+	free(r);
+	return ret;
+}
+
+static bool send_all(int fd, const char *s)
+{
+	size_t n = strlen(s), off = 0;
+
+	while (off < n) {
+		ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		off += (size_t)w;
+	}
+	return true;
+}
+
+/* One answer to obs. Returns 1 when the run is over (*ret_r, err set). */
+static int take_reply(struct ctl_reply *r, const char *account, const struct engine_observer *obs,
+		      int *ret_r, struct error *err)
+{
+	switch (r->kind) {
+	case CTL_REPLY_PROGRESS:
+		r->progress.account = account;
+		if (obs->progress)
+			obs->progress(&r->progress, obs->ctx);
+		return 0;
+	case CTL_REPLY_FOLDER:
+		r->report.account = account;
+		if (obs->folder_done)
+			obs->folder_done(&r->report, obs->ctx);
+		return 0;
+	case CTL_REPLY_NOTICE:
+		if (obs->notice)
+			obs->notice(account, r->err.msg, obs->ctx);
+		return 0;
+	case CTL_REPLY_DONE:
+		*ret_r = r->ret;
+		*err = r->err;
+		return 1;
+	case CTL_REPLY_ERROR:
+		*ret_r = -1;
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER, "the daemon refused the request: %s",
+			  r->err.msg);
+		return 1;
+	default:
+		return 0; /* queued, or a line of a later version */
+	}
+}
+
+int ctlclient_sync(int fd, const char *account, const struct engine_opts *opts, int timeout_ms,
+		   const struct engine_observer *obs, bool *late_r, struct error *err)
+{
+	struct reader *rd = xcalloc(1, sizeof(*rd));
+	struct ctl_reply *r = xmalloc(sizeof(*r));
+	char *req = ctl_request_format(opts), line[CTL_LINE_MAX];
+	int ret = -1, got = 0;
+
+	*late_r = false;
+	*rd = (struct reader){.fd = fd, .deadline = deadline_of(timeout_ms)};
+	if (!req) {
+		error_set(err, ERR_CONFIG, RETRY_NEVER, "a folder name with a line break");
+		goto out;
+	}
+	if (!send_all(fd, req)) {
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "the daemon hung up: %s",
+			  strerror(errno));
+		goto out;
+	}
+	while (got == 0 && (got = read_line(rd, line, sizeof(line), late_r)) > 0) {
+		ctl_reply_parse(line, r);
+		got = take_reply(r, account, obs, &ret, err) ? 2 : 0;
+	}
+	if (got == 0)
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "the daemon stopped before its sync was done");
+	else if (got < 0 && *late_r)
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+			  "the daemon has not finished its sync within %d s; it goes on in the "
+			  "background",
+			  timeout_ms / 1000);
+	else if (got < 0)
+		error_set(err, ERR_ACCOUNT, RETRY_BACKOFF, "reading from the daemon: %s",
+			  strerror(errno));
+out:
+	close(fd);
+	free(req);
+	free(rd);
+	free(r);
+	return got == 2 ? ret : -1;
+}
