@@ -102,6 +102,8 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 	struct daccount *a = ctx;
 
 	hook_changes_note(&a->changes, r);
+	a->run_folders++;
+	a->run_changed += r->failed || !r->unchanged;
 	if (r->failed && is_quota(r->err.msg))
 		note_quota(a, r->folder, r->err.msg);
 	else if (r->failed)
@@ -217,8 +219,15 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&a->mu);
 		a->syncing = true;
 		pthread_mutex_unlock(&a->mu);
+		a->run_folders = a->run_changed = 0;
 		ret = engine_session_sync(a->session, &o, &err);
 		log_account_error(a, ret, &err);
+		/* -v: a sync that found nothing is said too, so that a quiet log
+		 * shows the daemon still looks. */
+		if (ret == 0 && a->run_changed == 0)
+			log_debug("%s: %s: %zu folder(s) checked, nothing changed", a->acct->name,
+				  folders ? "sync of the folders that signalled" : "full sync",
+				  a->run_folders);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
 			log_warn("%s: %s", a->acct->name, err.msg);
 		hook_changes_clear(&a->changes);
@@ -559,7 +568,10 @@ static void on_retry(void *ctx)
 
 static void on_poll(void *ctx)
 {
-	daccount_request(ctx, NULL);
+	struct daccount *a = ctx;
+
+	log_debug("%s: poll_interval (%u s): full sync", a->acct->name, a->acct->poll_interval);
+	daccount_request(a, NULL);
 }
 
 static void add_pending(struct daccount *a, const char *folder)
@@ -835,6 +847,10 @@ static void on_reload(int signo, void *ctx)
 	/* A stop in the same round wins: no new accounts, no new sockets. */
 	if (atomic_load(&stop_finished) || stopping)
 		return;
+	/* logrotate's postrotate sends SIGHUP too: the file it moved away
+	 * is let go. */
+	if (log_reopen_file(&err) < 0)
+		log_error("%s; logging on in the old file", err.msg);
 	if (config_load(d->config_path, &cfg, &err) < 0) {
 		log_error("reload refused, the running config stays: %s", err.msg);
 		return;
@@ -856,6 +872,7 @@ static void on_sync_now(int signo, void *ctx)
 	struct daemon *d = ctx;
 
 	(void)signo;
+	log_debug("SIGUSR1: sync requested (%zu account(s))", d->n);
 	for (size_t i = 0; i < d->n; i++)
 		daccount_request(&d->accts[i], NULL);
 }
