@@ -319,6 +319,32 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 	return ret;
 }
 
+/* Every account's local paths before any account connects: a wrong one is
+ * a config error (exit 2), said once, and nothing is synced. */
+static int check_local(const struct account_conf *acct, int ret)
+{
+	struct error err = {0};
+
+	if (!acct)
+		return EXIT_USAGE;
+	if (engine_check_local(acct, &err) == 0)
+		return ret;
+	fprintf(stderr, "gmaildir: %s\n", err.msg);
+	log_file_msg(LOG_LVL_ERROR, "%s", err.msg);
+	return EXIT_USAGE;
+}
+
+static int check_all_local(struct cli *cli, int argc, char **argv)
+{
+	int ret = EXIT_OK;
+
+	for (size_t i = 0; optind >= argc && i < config_account_count(cli->config); i++)
+		ret = check_local(config_account(cli->config, i), ret);
+	for (int i = optind; i < argc; i++)
+		ret = check_local(cli_find_account(cli, argv[i], NULL), ret);
+	return ret;
+}
+
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct engine_opts opts = {0};
@@ -327,6 +353,8 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 
 	if (ret == EXIT_OK)
 		ret = parse_sync_opts(argc, argv, &opts);
+	if (ret == EXIT_OK)
+		ret = check_all_local(cli, argc, argv);
 	if (ret != EXIT_OK)
 		return ret;
 	/* Test knobs: small batches make many commit points to interrupt. */

@@ -747,6 +747,37 @@ static void accounts_stop(struct daemon *d)
 	d->n = 0;
 }
 
+static bool wanted(const struct daemon *d, const struct account_conf *acct)
+{
+	bool yes = d->n_names == 0;
+
+	for (size_t k = 0; k < d->n_names && !yes; k++)
+		yes = strcmp(d->names[k], acct->name) == 0;
+	return yes;
+}
+
+/* The local paths of every account before any starts: one that cannot be
+ * used stops the daemon (exit 2, not restarted), with the fix. The first
+ * problem is returned, any other one logged. */
+static int check_local(const struct daemon *d, struct error *err)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < config_account_count(d->cfg); i++) {
+		const struct account_conf *acct = config_account(d->cfg, i);
+		struct error e = {0};
+
+		if (!wanted(d, acct) || engine_check_local(acct, &e) == 0)
+			continue;
+		if (ret == 0)
+			*err = e;
+		else
+			log_error("%s", e.msg);
+		ret = -1;
+	}
+	return ret;
+}
+
 static int accounts_start(struct daemon *d, struct error *err)
 {
 	size_t n = config_account_count(d->cfg);
@@ -758,17 +789,17 @@ static int accounts_start(struct daemon *d, struct error *err)
 			return -1;
 		}
 	}
+	if (check_local(d, err) < 0)
+		return -1;
 	d->accts = xcalloc(n ? n : 1, sizeof(*d->accts));
 	for (size_t i = 0; i < n; i++) {
 		const struct account_conf *acct = config_account(d->cfg, i);
-		bool wanted = d->n_names == 0;
 
-		for (size_t k = 0; k < d->n_names && !wanted; k++)
-			wanted = strcmp(d->names[k], acct->name) == 0;
-		if (!wanted)
+		if (!wanted(d, acct))
 			continue;
 		if (account_start(d, &d->accts[d->n++], acct, err) < 0) {
-			error_prefix(err, "%s", acct->name);
+			if (err->scope != ERR_CONFIG)
+				error_prefix(err, "%s", acct->name);
 			return -1;
 		}
 	}
