@@ -56,11 +56,11 @@ static void say(const struct account_conf *acct, const char *key, const char *pa
 		break;
 	case DIRCHECK_READ_ONLY:
 		error_set(err, ERR_CONFIG, RETRY_NEVER,
-			  "%s: %s is on a read-only file system (at %s); mount it read-write or "
-			  "set %s: elsewhere. Under the systemd user unit only ~/Mail and "
+			  "%s: %s cannot be written: %s: %s; mount it read-write or set %s: "
+			  "elsewhere. Under the systemd user unit only ~/Mail and "
 			  "~/.local/state/gmaildir are writable: add ReadWritePaths=%s under "
 			  "[Service] with systemctl --user edit gmaildir (or gmaildir@%s)",
-			  head, path, r->where, key, path, acct->name);
+			  head, path, r->where, why, key, path, acct->name);
 		break;
 	default:
 		error_set(err, ERR_CONFIG, RETRY_NEVER,

@@ -103,7 +103,7 @@ mkdir -p "$GD_DIR/ro"
 if mount -t tmpfs -o ro,size=1m tmpfs "$GD_DIR/ro" 2>/dev/null; then
 	with "s|maildir: .*|maildir: $GD_DIR/ro/Mail|"
 	expect_local "read-only file system" "accounts.test.maildir: $GD_DIR/ro/Mail" \
-		"is on a read-only file system" "ReadWritePaths=$GD_DIR/ro/Mail"
+		"Read-only file system" "ReadWritePaths=$GD_DIR/ro/Mail"
 	umount "$GD_DIR/ro"
 else
 	diag "no tmpfs mount here: read-only file system case not run"
