@@ -15,6 +15,7 @@ enum exit_status {
 
 struct cli {
 	const char *config_path; /* borrowed from argv; NULL: the default */
+	const char *log_file;	 /* borrowed from argv: --log-file, or NULL */
 	int verbosity;		 /* -1 quiet, 0 normal, 1 -v, 2 -vv */
 	struct config *config;	 /* owned: loaded by cli_load_config */
 };

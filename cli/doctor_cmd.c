@@ -517,6 +517,24 @@ static void size_text(uint64_t bytes, char *buf, size_t cap)
 		snprintf(buf, cap, "%.0f MB", (double)bytes / 1e6);
 }
 
+/* The check sync and the daemon make before they connect, with its own
+ * words: the problem on the step's line, the fix under it. */
+static bool local_failed(struct doctor *d, const char *step, bool state)
+{
+	struct error err = {0};
+	char *cut;
+
+	if (engine_check_local_path(d->acct, state, &err) == 0)
+		return false;
+	cut = strstr(err.msg, "; ");
+	if (cut)
+		*cut = '\0';
+	fail(d, step, "%s", err.msg);
+	if (cut)
+		fix(cut + 2);
+	return true;
+}
+
 static void step_maildir(struct doctor *d)
 {
 	struct probe_dir r;
@@ -524,6 +542,8 @@ static void step_maildir(struct doctor *d)
 	char room[32], where[1024];
 	const char *root = d->acct->maildir;
 
+	if (local_failed(d, "Maildir", false))
+		return;
 	if (probe_maildir_root(root, &r, &err) < 0) {
 		fail(d, "Maildir", "%s", err.msg);
 		fix("set maildir: to a directory this user can write (it is created when\n"
@@ -597,8 +617,11 @@ static void step_state(struct doctor *d)
 	struct error err = {0};
 	size_t folders, pairs;
 	long pid = 0;
-	int rc = state_integrity_check(dir, &err);
+	int rc;
 
+	if (local_failed(d, "state", true))
+		return;
+	rc = state_integrity_check(dir, &err);
 	if (rc < 0) {
 		fail(d, "state", "%s", err.msg);
 		state_fix(dir);

@@ -87,7 +87,7 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: gmaildir [-c FILE] [-v|-q] COMMAND [ARGS]\n"
+	fprintf(f, "usage: gmaildir [-c FILE] [-v|-q] [--log-file FILE] COMMAND [ARGS]\n"
 		   "       gmaildir help COMMAND\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
@@ -96,9 +96,12 @@ static void usage(FILE *f)
 		"  -c FILE       config file (default $XDG_CONFIG_HOME/gmaildir/config.yaml)\n"
 		"  -v            more detail (-vv: IMAP wire trace, secrets hidden)\n"
 		"  -q            errors only\n"
-		"                (-c, -v and -q may also come after the command)\n"
+		"  --log-file FILE\n"
+		"                log lines go there, appended and timestamped, not to stderr\n"
+		"                (a sync's results too); the daemon reopens it on SIGHUP\n"
 		"  -h, --help    this help\n"
 		"  --version     print the version\n"
+		"  (-c, -v, -q and --log-file may also come after the command)\n"
 		"\nexit status: 0 ok, 1 some folder or account failed, 2 usage or config error,\n"
 		"3 refused for safety (mass deletion)\n");
 }
@@ -119,6 +122,7 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"config", required_argument, NULL, 'c'},
+	    {"log-file", required_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
@@ -127,6 +131,9 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'c':
 			cli->config_path = optarg;
+			break;
+		case 'L':
+			cli->log_file = optarg;
 			break;
 		case 'v':
 			cli->verbosity++;
@@ -151,7 +158,8 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 static void command_help(const struct command *cmd)
 {
 	fputs(cmd->help, stdout);
-	printf("\nGlobal options (-c FILE, -v, -q): gmaildir --help. More: gmaildir(1).\n");
+	printf("\nGlobal options (-c FILE, -v, -q, --log-file FILE): gmaildir --help. More: "
+	       "gmaildir(1).\n");
 }
 
 /* `gmaildir NAME ... --help` (or -h, except for send, where sendmail's
@@ -168,7 +176,7 @@ static bool wants_help(const struct command *cmd, int argc, char **argv)
 	return false;
 }
 
-/* -v, -vv, -q and -c FILE after the command name count as before it (a
+/* -v, -vv, -q, -c FILE and --log-file FILE after the command name count as before it (a
  * natural "gmaildir sync -v"): taken out of argv for the command. Not for
  * a command with flags of its own by those letters (send). */
 static int take_late_globals(struct cli *cli, const struct command *cmd, int *argc, char **argv)
@@ -189,6 +197,14 @@ static int take_late_globals(struct cli *cli, const struct command *cmd, int *ar
 			cli->verbosity = -1;
 		} else if (strncmp(a, "--config=", 9) == 0) {
 			cli->config_path = a + 9;
+		} else if (strncmp(a, "--log-file=", 11) == 0) {
+			cli->log_file = a + 11;
+		} else if (strcmp(a, "--log-file") == 0) {
+			if (i + 1 >= *argc) {
+				fprintf(stderr, "gmaildir: --log-file needs a file\n");
+				return EXIT_USAGE;
+			}
+			cli->log_file = argv[++i];
 		} else if (strncmp(a, "-c", 2) == 0 && a[2]) {
 			cli->config_path = a + 2;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
@@ -218,6 +234,7 @@ static enum log_level level_for(int verbosity)
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
+	struct error err = {0};
 	const struct command *cmd;
 	int ret;
 
@@ -264,6 +281,10 @@ int main(int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 	log_init(level_for(cli.verbosity));
+	if (cli.log_file && log_open_file(cli.log_file, &err) < 0) {
+		fprintf(stderr, "gmaildir: %s\n", err.msg);
+		return EXIT_USAGE;
+	}
 	ret = cmd->run(&cli, argc, argv);
 	config_free(&cli.config);
 	return ret;

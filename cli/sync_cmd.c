@@ -13,6 +13,7 @@
 #include "smtp/outbox.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
+#include "util/log.h"
 #include "util/xalloc.h"
 
 struct sync_view {
@@ -75,31 +76,46 @@ static void close_line(struct sync_view *v)
 /* The folder's line. A folder that failed gets one too (after its error):
  * what it did before the failure (the uploads of the batches that went
  * through, say) is done and counts. */
-static void print_counts(const struct engine_folder_report *r, bool dry_run)
+static void format_counts(const struct engine_folder_report *r, bool dry_run, char *buf,
+			  size_t size)
 {
 	const char *verb = r->failed ? "failed after " : dry_run ? "would " : "";
+	char linked[48] = "", held[80] = "";
+	int n;
 
 	if (r->unchanged && !r->failed) {
-		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
+		snprintf(buf, size, "%s/%s: unchanged, %zu messages", r->account, r->folder,
+			 r->messages);
 		return;
 	}
-	char linked[48] = "", held[80] = "";
-
 	if (r->held)
 		snprintf(held, sizeof(held), "; %zu left on the server by max_age/max_size",
 			 r->held);
 	if (r->linked)
 		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
-	printf("%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
-	       "deleted %zu here %zu there, %zu moved",
-	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6, linked,
-	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
-	       r->moved);
+	n = snprintf(buf, size,
+		     "%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
+		     "deleted %zu here %zu there, %zu moved",
+		     r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6,
+		     linked, r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local,
+		     r->deleted_remote, r->moved);
+	if (n < 0 || (size_t)n >= size)
+		return;
 	/* A failed folder's count of messages was never taken. */
 	if (r->failed)
-		printf("%s\n", held);
+		snprintf(buf + n, size - (size_t)n, "%s", held);
 	else
-		printf("; %zu messages%s\n", r->messages, held);
+		snprintf(buf + n, size - (size_t)n, "; %zu messages%s", r->messages, held);
+}
+
+/* On stdout, and into the log file (--log-file) as well. */
+static void print_counts(const struct engine_folder_report *r, bool dry_run)
+{
+	char line[1024];
+
+	format_counts(r, dry_run, line, sizeof(line));
+	printf("%s\n", line);
+	log_file_msg(LOG_LVL_INFO, "%s", line);
 }
 
 /* --dry-run: the plan of every folder, one row each, printed at the end. */
@@ -125,6 +141,7 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 		else
 			v->any_failed = true;
 		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
+		log_file_msg(LOG_LVL_ERROR, "%s/%s: %s", r->account, r->folder, r->err.msg);
 		if (!v->quiet && !v->dry_run) {
 			fflush(stderr);
 			print_counts(r, false);
@@ -153,6 +170,7 @@ static void on_notice(const char *account, const char *text, void *ctx)
 	close_line(v);
 	if (!v->quiet)
 		fprintf(stderr, "gmaildir: %s: %s\n", account, text);
+	log_file_msg(LOG_LVL_INFO, "%s: %s", account, text);
 }
 
 /* Messages whose next try has not come were left alone (a timer that runs
@@ -252,6 +270,7 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	hook_changes_clear(&view->changes);
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
+		log_file_msg(LOG_LVL_ERROR, "%s: %s", acct->name, err.msg);
 		if (view->late)
 			fprintf(stderr,
 				"  hint: `gmaildir status %s` shows how far it got; --wait=SECONDS "
@@ -367,6 +386,32 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 	return ret;
 }
 
+/* Every account's local paths before any account connects: a wrong one is
+ * a config error (exit 2), said once, and nothing is synced. */
+static int check_local(const struct account_conf *acct, int ret)
+{
+	struct error err = {0};
+
+	if (!acct)
+		return EXIT_USAGE;
+	if (engine_check_local(acct, &err) == 0)
+		return ret;
+	fprintf(stderr, "gmaildir: %s\n", err.msg);
+	log_file_msg(LOG_LVL_ERROR, "%s", err.msg);
+	return EXIT_USAGE;
+}
+
+static int check_all_local(struct cli *cli, int argc, char **argv)
+{
+	int ret = EXIT_OK;
+
+	for (size_t i = 0; optind >= argc && i < config_account_count(cli->config); i++)
+		ret = check_local(config_account(cli->config, i), ret);
+	for (int i = optind; i < argc; i++)
+		ret = check_local(cli_find_account(cli, argv[i], NULL), ret);
+	return ret;
+}
+
 int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct engine_opts opts = {0};
@@ -375,6 +420,8 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 
 	if (ret == EXIT_OK)
 		ret = parse_sync_opts(argc, argv, &opts, &view.wait_s);
+	if (ret == EXIT_OK)
+		ret = check_all_local(cli, argc, argv);
 	if (ret != EXIT_OK)
 		return ret;
 	/* Test knobs: small batches make many commit points to interrupt. */

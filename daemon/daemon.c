@@ -116,6 +116,8 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 	if (a->run_dry)
 		return; /* a dry run changed nothing: nothing to log or hook */
 	hook_changes_note(&a->changes, r);
+	a->run_folders++;
+	a->run_changed += r->failed || !r->unchanged;
 	if (r->failed && is_quota(r->err.msg))
 		note_quota(a, r->folder, r->err.msg);
 	else if (r->failed)
@@ -335,6 +337,7 @@ static void run_request(struct daccount *a, struct wreq *w)
 			 dry ? " (dry run)" : "");
 	o.fresh_connection = atomic_exchange(&a->fresh, false);
 	set_syncing(a, true);
+	a->run_folders = a->run_changed = 0;
 	a->run_ticket = w->job.ticket;
 	a->run_dry = dry;
 	ret = engine_session_sync(a->session, &o, &err);
@@ -342,6 +345,12 @@ static void run_request(struct daccount *a, struct wreq *w)
 	a->run_dry = false;
 	if (!dry) {
 		log_account_error(a, ret, &err);
+		/* -v: a sync that found nothing is said too, so that a quiet log
+		 * shows the daemon still looks. */
+		if (ret == 0 && a->run_changed == 0)
+			log_debug("%s: %s: %zu folder(s) checked, nothing changed", a->acct->name,
+				  w->folders ? "sync of the folders that signalled" : "full sync",
+				  a->run_folders);
 		if (hook_post_sync(a->acct, &a->changes, &err) < 0)
 			log_warn("%s: %s", a->acct->name, err.msg);
 	}
@@ -728,7 +737,10 @@ static void on_retry(void *ctx)
 
 static void on_poll(void *ctx)
 {
-	daccount_request(ctx, NULL);
+	struct daccount *a = ctx;
+
+	log_debug("%s: poll_interval (%u s): full sync", a->acct->name, a->acct->poll_interval);
+	daccount_request(a, NULL);
 }
 
 static void add_pending(struct daccount *a, const char *folder)
@@ -907,6 +919,37 @@ static void accounts_stop(struct daemon *d)
 	d->n = 0;
 }
 
+static bool wanted(const struct daemon *d, const struct account_conf *acct)
+{
+	bool yes = d->n_names == 0;
+
+	for (size_t k = 0; k < d->n_names && !yes; k++)
+		yes = strcmp(d->names[k], acct->name) == 0;
+	return yes;
+}
+
+/* The local paths of every account before any starts: one that cannot be
+ * used stops the daemon (exit 2, not restarted), with the fix. The first
+ * problem is returned, any other one logged. */
+static int check_local(const struct daemon *d, struct error *err)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < config_account_count(d->cfg); i++) {
+		const struct account_conf *acct = config_account(d->cfg, i);
+		struct error e = {0};
+
+		if (!wanted(d, acct) || engine_check_local(acct, &e) == 0)
+			continue;
+		if (ret == 0)
+			*err = e;
+		else
+			log_error("%s", e.msg);
+		ret = -1;
+	}
+	return ret;
+}
+
 static int accounts_start(struct daemon *d, struct error *err)
 {
 	size_t n = config_account_count(d->cfg);
@@ -918,17 +961,17 @@ static int accounts_start(struct daemon *d, struct error *err)
 			return -1;
 		}
 	}
+	if (check_local(d, err) < 0)
+		return -1;
 	d->accts = xcalloc(n ? n : 1, sizeof(*d->accts));
 	for (size_t i = 0; i < n; i++) {
 		const struct account_conf *acct = config_account(d->cfg, i);
-		bool wanted = d->n_names == 0;
 
-		for (size_t k = 0; k < d->n_names && !wanted; k++)
-			wanted = strcmp(d->names[k], acct->name) == 0;
-		if (!wanted)
+		if (!wanted(d, acct))
 			continue;
 		if (account_start(d, &d->accts[d->n++], acct, err) < 0) {
-			error_prefix(err, "%s", acct->name);
+			if (err->scope != ERR_CONFIG)
+				error_prefix(err, "%s", acct->name);
 			return -1;
 		}
 	}
@@ -1007,6 +1050,10 @@ static void on_reload(int signo, void *ctx)
 	/* A stop in the same round wins: no new accounts, no new sockets. */
 	if (atomic_load(&stop_finished) || stopping)
 		return;
+	/* logrotate's postrotate sends SIGHUP too: the file it moved away
+	 * is let go. */
+	if (log_reopen_file(&err) < 0)
+		log_error("%s; logging on in the old file", err.msg);
 	if (config_load(d->config_path, &cfg, &err) < 0) {
 		log_error("reload refused, the running config stays: %s", err.msg);
 		return;
@@ -1028,6 +1075,7 @@ static void on_sync_now(int signo, void *ctx)
 	struct daemon *d = ctx;
 
 	(void)signo;
+	log_debug("SIGUSR1: sync requested (%zu account(s))", d->n);
 	for (size_t i = 0; i < d->n; i++)
 		daccount_request(&d->accts[i], NULL);
 }

@@ -33,6 +33,8 @@ struct daccount {
 	struct engine_session *session;	 /* owned; used by the worker only */
 	struct engine_observer observer; /* its ctx is this account */
 	struct hook_changes changes;	 /* worker only: for post_sync_command */
+	size_t run_folders;		 /* worker only: folders the sync reported */
+	size_t run_changed;		 /* ... of those, changed or failed */
 	pthread_t thread;
 	bool thread_started;
 

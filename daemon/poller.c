@@ -164,6 +164,9 @@ static void *poll_main(void *arg)
 		news = p->n_queue > 0;
 		if (news)
 			loop_wake(p->wake);
+		else if (ok)
+			log_debug("%s: polled %zu folder(s) (STATUS): nothing changed",
+				  p->acct->name, p->n_folders);
 		if (ok)
 			backoff = BACKOFF_MIN_MS;
 		wait_locked(p, ok ? (int64_t)p->acct->status_interval * 1000 : backoff);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "sync/engine_p.h"
 #include "imap/folders.h"
@@ -474,18 +475,48 @@ struct engine_session {
 	pthread_mutex_t folders_lock;
 	struct engine_folder *folders; /* owned: of the last full sync */
 	size_t n_folders;
-	char *secret; /* owned: see env_connect */
+	char *secret;	  /* owned: see env_connect */
+	bool state_later; /* lock and state are taken after the login */
 	pthread_mutex_t obs_lock;
 	pthread_mutex_t secret_lock;
 };
 
-/* Lock first, so that a second process says who holds the account before
- * it spends a login on it. */
-int engine_session_open(const struct account_conf *acct, const struct engine_observer *obs,
-			struct engine_session **s_r, struct error *err)
+/* The account lock, then the state (made when missing). */
+static int open_state(struct engine_session *s, struct error *err)
 {
-	struct engine_session *s = xcalloc(1, sizeof(*s));
+	const struct account_conf *acct = s->env.acct;
 
+	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
+	    state_lock_acquire(acct->state_dir, acct->name, &s->env.lock, err) < 0 ||
+	    state_open(acct->state_dir, &s->env.st, err) < 0)
+		return -1;
+	s->state_later = false;
+	return 0;
+}
+
+static bool state_exists(const char *dir)
+{
+	char *db = fs_join(dir, "state.db");
+	struct stat sb;
+	bool there = stat(db, &sb) == 0;
+
+	free(db);
+	return there;
+}
+
+/* The local paths are checked first, once for the account. Then the lock,
+ * so that a second process says who holds the account before it spends a
+ * login on it; with later (a one-off sync of an account that has no state
+ * yet) lock and state wait for the login, so that a first sync that cannot
+ * connect leaves nothing behind. */
+static int session_new(const struct account_conf *acct, const struct engine_observer *obs,
+		       bool later, struct engine_session **s_r, struct error *err)
+{
+	struct engine_session *s;
+
+	if (engine_check_local(acct, err) < 0)
+		return -1;
+	s = xcalloc(1, sizeof(*s));
 	pthread_mutex_init(&s->obs_lock, NULL);
 	pthread_mutex_init(&s->secret_lock, NULL);
 	pthread_mutex_init(&s->folders_lock, NULL);
@@ -495,14 +526,19 @@ int engine_session_open(const struct account_conf *acct, const struct engine_obs
 				   .secret = &s->secret,
 				   .secret_lock = &s->secret_lock,
 				   .session = s};
-	if (fs_mkdir_p(acct->state_dir, 0700, err) < 0 ||
-	    state_lock_acquire(acct->state_dir, acct->name, &s->env.lock, err) < 0 ||
-	    state_open(acct->state_dir, &s->env.st, err) < 0) {
+	s->state_later = later && !state_exists(acct->state_dir);
+	if (!s->state_later && open_state(s, err) < 0) {
 		engine_session_free(&s);
 		return -1;
 	}
 	*s_r = s;
 	return 0;
+}
+
+int engine_session_open(const struct account_conf *acct, const struct engine_observer *obs,
+			struct engine_session **s_r, struct error *err)
+{
+	return session_new(acct, obs, false, s_r, err);
 }
 
 void engine_folders_free(struct engine_folder *f, size_t n)
@@ -600,8 +636,9 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 	if (env->imap && (opts->fresh_connection || imap_is_dead(env->imap)))
 		imap_abandon(&env->imap);
 	/* Before the login, like the account lock: a Maildir another process
-	 * syncs, or another state's, is said at once. */
-	if (claim_maildir(env, err) < 0)
+	 * syncs, or another state's, is said at once. Without a state yet,
+	 * only checked (nothing written) until the login worked. */
+	if (s->state_later ? engine_check_maildir(env->acct, err) < 0 : claim_maildir(env, err) < 0)
 		return -1;
 	if (!env->imap) {
 		int r = env_connect(env, &env->imap, err);
@@ -610,6 +647,8 @@ int engine_session_sync(struct engine_session *s, const struct engine_opts *opts
 		if (r < 0)
 			return -1;
 	}
+	if (s->state_later && (open_state(s, err) < 0 || claim_maildir(env, err) < 0))
+		return -1;
 	return sync_folders(env, err);
 }
 
@@ -643,7 +682,7 @@ int engine_sync_account(const struct account_conf *acct, const struct engine_opt
 	struct engine_session *s = NULL;
 	int ret;
 
-	if (engine_session_open(acct, obs, &s, err) < 0)
+	if (session_new(acct, obs, true, &s, err) < 0)
 		return -1;
 	ret = engine_session_sync(s, opts, err);
 	engine_session_free(&s);

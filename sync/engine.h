@@ -112,6 +112,19 @@ void engine_session_free(struct engine_session **s);
  * `gmaildir doctor`. */
 int engine_check_maildir(const struct account_conf *acct, struct error *err);
 
+/* Whether the account's Maildir root and state_dir can be used (or made,
+ * when missing) by this process, found without connecting or writing
+ * anything: 0 yes, -1 no with one message (scope ERR_CONFIG: exit 2) that
+ * names the config key ("accounts.NAME.maildir"), the path, the problem
+ * and the fix. Sessions check it when they open; the CLI and the daemon
+ * call it first for every account, so that nothing starts when one is
+ * wrong. */
+int engine_check_local(const struct account_conf *acct, struct error *err);
+/* The same for one of the two: the Maildir root (state false) or the
+ * state_dir with its state.db (true). The message is "PROBLEM; FIX": the
+ * first "; " ends the problem. */
+int engine_check_local_path(const struct account_conf *acct, bool state, struct error *err);
+
 /* Syncs one account. Folder failures are reported to obs->folder_done and
  * the other folders go on. Returns 0 when every folder succeeded, 1 when
  * some folder failed (see the reports), -1 when the account as a whole failed

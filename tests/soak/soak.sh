@@ -557,7 +557,7 @@ log_kinds() {
 	while IFS= read -r l; do
 		report "  $l"
 	done < <(grep -i -E 'error|warn' "$S_LOG" |
-		sed -E 's/^gmaildir: //; s/reconnecting in [0-9]+ s/reconnecting/;
+		sed -E 's/^([0-9T:.+-]+ )?gmaildir: //; s/reconnecting in [0-9]+ s/reconnecting/;
 			s/(connection lost|timed out)[:;].*$/\1/' |
 		sort | uniq -c | sort -rn | head -8)
 }
