@@ -684,11 +684,10 @@ static int setup_session(struct imap *imap, const char *secret, struct error *er
 		return -1;
 	if (imap->acct->compress == COMPRESS_NEVER)
 		imap->caps &= ~IMAP_CAP_COMPRESS;
-	struct session_asks asks = {
-	    .id = imap->caps & IMAP_CAP_ID,
-	    .enable = (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
-		      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE),
-	    .compress = imap->caps & IMAP_CAP_COMPRESS};
+	struct session_asks asks = {.id = imap->caps & IMAP_CAP_ID,
+				    .enable = (imap->caps & (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE)) ==
+					      (IMAP_CAP_QRESYNC | IMAP_CAP_ENABLE),
+				    .compress = imap->caps & IMAP_CAP_COMPRESS};
 	if ((asks.id || asks.enable || asks.compress) && session_asks(imap, &asks, err) < 0)
 		return -1;
 	if (!(imap->caps & IMAP_CAP_ENABLE))
