@@ -18,6 +18,7 @@
 #                     example config, README
 #                     under PREFIX (/usr/local; DESTDIR honoured); uninstall
 #   make fuzz         libFuzzer harnesses of the pure cores (see below)
+#   make deb          a Debian package in build/deb; make lintian checks it
 #   BUILD=dir SAN=1   an out-of-tree sanitizer build
 
 BUILD ?= build
@@ -266,6 +267,14 @@ uninstall:
 deb:
 	@packaging/deb.sh build/deb
 .PHONY: deb
+
+# The package as Debian would check it: the .deb and the source package
+# built, lintian on both; errors and warnings fail (packaging/lintian.sh
+# says which one warning of Debian 12's lintian is allowed, and why). As
+# root, installs lintian first (tests/deps.sh lintian).
+lintian:
+	@VERSION=$(VERSION) packaging/lintian.sh build/deb
+.PHONY: lintian
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

@@ -11,33 +11,28 @@
 # .buildinfo and .changes) lands in OUT, and the copy is removed after a
 # successful build. Prints the path of the .deb last.
 #
-# Needs dpkg-dev, debhelper and the Build-Depends of debian/control. As
-# root, missing ones are installed with apt-get; as anyone else the exact
-# apt-get line is printed and nothing is built.
+#   packaging/deb.sh [--source] [OUT]
+#
+# --source also builds the source package (.dsc and .tar.xz, listed in the
+# .changes with the .deb), for `make lintian` to check both.
+#
+# Needs dpkg-dev, debhelper and the Build-Depends of debian/control
+# (tests/deps.sh deb). As root, missing ones are installed with apt-get;
+# as anyone else the exact apt-get line is printed and nothing is built.
 set -euo pipefail
 
+what=-b
+if [ "${1:-}" = --source ]; then
+	what=-F
+	shift
+fi
 out=${1:-build/deb}
 cd "$(dirname "$0")/.."
 top=$PWD
 
-pkgs=(dpkg-dev debhelper make gcc pkg-config libetpan-dev libssl-dev libyaml-dev
-	libsqlite3-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[ "$st" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "make deb needs these Debian packages; run as root:" >&2
-		echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
-		exit 1
-	fi
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# dpkg-dev, debhelper and the Build-Depends (tests/deps.sh deb): installed
+# as root, else the apt-get line is printed.
+tests/deps.sh deb
 
 version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
@@ -59,7 +54,7 @@ else
 fi
 
 echo "building gmaildir $version in $src"
-(cd "$src" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 || {
+(cd "$src" && dpkg-buildpackage -us -uc "$what") >"$out/build.log" 2>&1 || {
 	tail -40 "$out/build.log" >&2
 	echo "make deb: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
 	exit 1

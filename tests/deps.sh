@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the build and the tests need.
 #
-#   tests/deps.sh [--check] [build|demo|all]
+#   tests/deps.sh [--check] [build|demo|deb|lintian|all]
 #
 # build: what `make` needs; demo: that and what `make demo` runs (Dovecot,
-# openssl, python3); all (the default): everything `make check` uses.
+# openssl, python3); deb: what `make deb` needs (debhelper and the
+# Build-Depends of debian/control, the unit tests' cmocka included);
+# lintian: that and lintian, for `make lintian`; all (the default):
+# everything `make check` uses.
 # As root: apt-get update + install of what is missing, without letting the
 # system's Dovecot service start (the tests run their own throwaway instance),
 # waiting for another apt's lock up to 5 minutes.
@@ -25,6 +28,9 @@ build_pkgs=(
 	libcurl4-gnutls-dev libcurl4 libjansson-dev libsecret-1-dev
 )
 demo_pkgs=("${build_pkgs[@]}" dovecot-core dovecot-imapd openssl python3 procps psmisc sqlite3)
+# dpkg-buildpackage checks the Build-Depends itself; this list only lets
+# `make deb` install them first (dh_auto_test runs the cmocka tests).
+deb_pkgs=("${build_pkgs[@]}" dpkg-dev debhelper libcmocka-dev)
 
 pkgs=(
 	gcc make pkg-config            # build
@@ -66,8 +72,10 @@ pkgs=(
 case $profile in
 build) pkgs=("${build_pkgs[@]}") ;;
 demo) pkgs=("${demo_pkgs[@]}") ;;
+deb) pkgs=("${deb_pkgs[@]}") ;;
+lintian) pkgs=("${deb_pkgs[@]}" lintian) ;;
 all) ;;
-*) echo "usage: tests/deps.sh [--check] [build|demo|all]" >&2; exit 2 ;;
+*) echo "usage: tests/deps.sh [--check] [build|demo|deb|lintian|all]" >&2; exit 2 ;;
 esac
 
 missing=()
