@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/lib/dovecot.sh
-BIN=$PWD/build/gmaildir
-DEMO=$PWD/demo
+# tests/integration/t_demo.sh runs it again and again, elsewhere.
+BIN=${GMAILDIR_BIN:-$PWD/build/gmaildir}
+DEMO=${GMAILDIR_DEMO_DIR:-$PWD/demo}
 export TZ=UTC
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -80,4 +81,4 @@ dc_doveadm search -u "$DC_USER" mailbox INBOX header Message-ID '<local-1@demo>'
 	echo "  the locally written message is on the server"
 dc_stop
 echo
-echo "Your demo Maildir is in ./demo/Mail (state in ./demo/state). The server is stopped."
+echo "Your demo Maildir is in ${DEMO#"$PWD"/}/Mail (state in ${DEMO#"$PWD"/}/state). The server is stopped."
