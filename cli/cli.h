@@ -38,6 +38,13 @@ int cli_cmd_doctor(struct cli *cli, int argc, char **argv);
 int cli_cmd_send(struct cli *cli, int argc, char **argv);
 int cli_cmd_login(struct cli *cli, int argc, char **argv);
 
+/* Prints s to stdout with controls and invalid UTF-8 as '?', padded to
+ * |width| columns of the screen: right-aligned when width > 0, left-aligned
+ * when < 0 (as printf's %*s); 0 pads nothing. Never cuts s. */
+void cli_cell(const char *s, int width);
+/* The columns s takes on screen as cli_cell prints it. */
+int cli_columns(const char *s);
+
 /* Prints a plain-language hint under an error whose text is a known one. */
 void cli_hint(const char *message);
 /* The hint for a known error text (lines after the first indented by two

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "imap/folders.h"
 #include "smtp/outbox.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
@@ -24,8 +25,11 @@ struct sync_view {
 	struct timespec folder_start;
 	const char *folder;	     /* borrowed: the folder of the open progress line */
 	struct hook_changes changes; /* folders changed on disk, for the hook */
-	int table_header;	     /* --dry-run: the table's header is out */
 	size_t reports;		     /* folders done (or failed) so far */
+	/* The folder reports of the account being synced, printed sorted when
+	 * it is done: workers finish folders in any order. */
+	struct engine_folder_report *lines; /* owned, each .folder owned */
+	size_t n_lines, cap_lines;
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -65,44 +69,183 @@ static void close_line(struct sync_view *v)
 	v->line_open = false;
 }
 
-/* The folder's line. A folder that failed gets one too (after its error):
- * what it did before the failure (the uploads of the batches that went
- * through, say) is done and counts. */
-static void print_counts(const struct engine_folder_report *r, bool dry_run)
+/* Nothing moved either way: the folder's line says "unchanged". */
+static bool no_change(const struct engine_folder_report *r)
 {
-	const char *verb = r->failed ? "failed after " : dry_run ? "would " : "";
-
-	if (r->unchanged && !r->failed) {
-		printf("%s/%s: unchanged, %zu messages\n", r->account, r->folder, r->messages);
-		return;
-	}
-	char linked[48] = "", held[80] = "";
-
-	if (r->held)
-		snprintf(held, sizeof(held), "; %zu left on the server by max_age/max_size",
-			 r->held);
-	if (r->linked)
-		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
-	printf("%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
-	       "deleted %zu here %zu there, %zu moved",
-	       r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6, linked,
-	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
-	       r->moved);
-	/* A failed folder's count of messages was never taken. */
-	if (r->failed)
-		printf("%s\n", held);
-	else
-		printf("; %zu messages%s\n", r->messages, held);
+	return r->unchanged ||
+	       (!r->renamed && !r->downloaded && !r->uploaded && !r->flags_pulled &&
+		!r->flags_pushed && !r->deleted_local && !r->deleted_remote && !r->moved);
 }
 
-/* --dry-run: the plan of every folder, one row each, printed at the end. */
-static void plan_row(const struct engine_folder_report *r)
+/* "5 down (1.2 MB), 2 up, flags 0 down 1 up, deleted 0 here 0 there, 0
+ * moved": every field, in a fixed order, so eyes and scripts find each at
+ * its place. */
+static void print_changes(const struct engine_folder_report *r)
 {
-	char name[64];
+	char linked[48] = "";
 
-	snprintf(name, sizeof(name), "%s/%s", r->account, r->folder);
-	printf("%-34s %6zu %6zu %7zu %7zu %6zu %6zu %6zu\n", name, r->downloaded, r->uploaded,
-	       r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+	if (r->linked)
+		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
+	printf("%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, deleted %zu here %zu "
+	       "there, %zu moved",
+	       r->downloaded, (double)r->bytes_down / 1e6, linked, r->uploaded, r->flags_pulled,
+	       r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+}
+
+static void print_held(const struct engine_folder_report *r)
+{
+	if (r->held)
+		printf("; %zu left on the server by max_age/max_size", r->held);
+}
+
+/* The folder's line. A folder that failed gets one too (after its error):
+ * what it did before the failure (the uploads of the batches that went
+ * through, say) is done and counts. One where nothing changed says only
+ * that, not a row of zeros. */
+static void print_counts(const struct engine_folder_report *r)
+{
+	printf("%s/", r->account);
+	cli_cell(r->folder, 0);
+	printf(": ");
+	if (!r->failed && no_change(r)) {
+		printf("unchanged, %zu messages", r->messages);
+	} else {
+		printf("%s", r->failed ? "failed after " : "");
+		print_changes(r);
+		/* A failed folder's count of messages was never taken. */
+		if (!r->failed)
+			printf("; %zu messages", r->messages);
+	}
+	print_held(r);
+	putchar('\n');
+}
+
+static void add_counts(struct engine_folder_report *sum, const struct engine_folder_report *r)
+{
+	sum->downloaded += r->downloaded;
+	sum->linked += r->linked;
+	sum->uploaded += r->uploaded;
+	sum->flags_pulled += r->flags_pulled;
+	sum->flags_pushed += r->flags_pushed;
+	sum->deleted_local += r->deleted_local;
+	sum->deleted_remote += r->deleted_remote;
+	sum->moved += r->moved;
+	sum->held += r->held;
+	sum->bytes_down += r->bytes_down;
+	if (!r->failed)
+		sum->messages += r->messages;
+}
+
+/* The account's total under its folders: "work (12 folders, 2 changed):
+ * ..." or "work (12 folders): unchanged, 1234 messages". */
+static void print_total(const struct sync_view *v, const char *account)
+{
+	struct engine_folder_report sum = {0};
+	size_t changed = 0, failed = 0;
+
+	for (size_t i = 0; i < v->n_lines; i++) {
+		add_counts(&sum, &v->lines[i]);
+		failed += v->lines[i].failed;
+		changed += !v->lines[i].failed && !no_change(&v->lines[i]);
+	}
+	printf("%s (%zu folders", account, v->n_lines);
+	if (changed)
+		printf(", %zu changed", changed);
+	if (failed)
+		printf(", %zu failed", failed);
+	printf("): ");
+	if (!changed && !failed)
+		printf("unchanged, %zu messages", sum.messages);
+	else {
+		print_changes(&sum);
+		printf("; %zu messages", sum.messages);
+	}
+	print_held(&sum);
+	putchar('\n');
+}
+
+#define PLAN_NAME_COLUMNS 34
+
+/* --dry-run: the plan of every folder, one row each. */
+static void plan_row(const char *name, const struct engine_folder_report *r)
+{
+	cli_cell(name, -PLAN_NAME_COLUMNS);
+	printf(" %6zu %6zu %7zu %7zu %6zu %6zu %6zu\n", r->downloaded, r->uploaded, r->flags_pulled,
+	       r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+}
+
+/* The header by screen columns: the arrows are 3 bytes and one column. */
+static void plan_header(void)
+{
+	static const char *const heads[] = {"↓new", "↑new", "↓flags", "↑flags",
+					    "↓del", "↑del", "moves"};
+	static const int widths[] = {6, 6, 7, 7, 6, 6, 6};
+
+	cli_cell("would change (dry run)", -PLAN_NAME_COLUMNS);
+	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		putchar(' ');
+		cli_cell(heads[i], widths[i]);
+	}
+	putchar('\n');
+}
+
+static void print_plan(const struct sync_view *v, const char *account)
+{
+	struct engine_folder_report sum = {0};
+	size_t rows = 0;
+
+	for (size_t i = 0; i < v->n_lines; i++) {
+		char *name;
+
+		if (v->lines[i].failed)
+			continue; /* its error said it all */
+		if (!rows++)
+			plan_header();
+		name = xasprintf("%s/%s", account, v->lines[i].folder);
+		plan_row(name, &v->lines[i]);
+		add_counts(&sum, &v->lines[i]);
+		free(name);
+	}
+	if (rows > 1)
+		plan_row("total", &sum);
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return folder_display_cmp(((const struct engine_folder_report *)a)->folder,
+				  ((const struct engine_folder_report *)b)->folder);
+}
+
+/* The account's folders, sorted (INBOX first, then by name), and their
+ * total when there is more than one. */
+static void print_account_lines(struct sync_view *v, const char *account)
+{
+	qsort(v->lines, v->n_lines, sizeof(*v->lines), cmp_line);
+	if (v->dry_run) {
+		print_plan(v, account);
+	} else {
+		for (size_t i = 0; i < v->n_lines; i++)
+			print_counts(&v->lines[i]);
+		if (v->n_lines > 1)
+			print_total(v, account);
+	}
+	fflush(stdout);
+	for (size_t i = 0; i < v->n_lines; i++)
+		free((char *)v->lines[i].folder);
+	v->n_lines = 0;
+}
+
+/* Keeps a copy of r for print_account_lines; its strings are borrowed
+ * only for the callback, so the folder's name is copied (the account's
+ * name is the config's, which outlives the view). */
+static void keep_line(struct sync_view *v, const struct engine_folder_report *r)
+{
+	if (v->n_lines == v->cap_lines) {
+		v->cap_lines = v->cap_lines ? 2 * v->cap_lines : 16;
+		v->lines = xrealloc(v->lines, v->cap_lines * sizeof(*v->lines));
+	}
+	v->lines[v->n_lines] = *r;
+	v->lines[v->n_lines++].folder = xstrdup(r->folder);
 }
 
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
@@ -118,23 +261,10 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 		else
 			v->any_failed = true;
 		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
-		if (!v->quiet && !v->dry_run) {
-			fflush(stderr);
-			print_counts(r, false);
-			fflush(stdout);
-			hook_changes_note(&v->changes, r);
-		}
-		return;
+		fflush(stderr);
 	}
-	if (v->dry_run) {
-		if (!v->table_header++)
-			printf("%-34s %6s %6s %7s %7s %6s %6s %6s\n", "would change (dry run)",
-			       "↓new", "↑new", "↓flags", "↑flags", "↓del", "↑del", "moves");
-		plan_row(r);
-	} else if (!v->quiet) {
-		print_counts(r, v->dry_run);
-	}
-	fflush(stdout);
+	if (!v->quiet)
+		keep_line(v, r);
 	if (!v->dry_run)
 		hook_changes_note(&v->changes, r);
 }
@@ -211,6 +341,7 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	ret = engine_sync_account(acct, opts, &obs, &err);
 
 	close_line(view);
+	print_account_lines(view, acct->name);
 	if (hook_post_sync(acct, &view->changes, &herr) < 0)
 		fprintf(stderr, "gmaildir: %s: warning: %s\n", acct->name, herr.msg);
 	hook_changes_clear(&view->changes);
@@ -324,6 +455,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 	for (int i = optind; i < argc && ret == EXIT_OK; i++)
 		ret = sync_arg(cli, argv[i], &opts, &view);
+	free(view.lines);
 	if (ret != EXIT_OK)
 		return ret;
 	if (view.any_safety)
