@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/suggest.h"
 #include "util/xalloc.h"
 
 struct command {
@@ -107,6 +108,23 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* "unknown command 'snyc'; did you mean 'sync'? (gmaildir help lists them)" */
+static int unknown_command(const char *name)
+{
+	const char *near = suggest_closest(name, commands, sizeof(commands) / sizeof(commands[0]),
+					   sizeof(*commands));
+
+	if (near)
+		fprintf(stderr,
+			"gmaildir: unknown command '%s'; did you mean '%s'? (gmaildir help "
+			"lists the commands)\n",
+			name, near);
+	else
+		fprintf(stderr,
+			"gmaildir: unknown command '%s'; gmaildir help lists the commands\n", name);
+	return EXIT_USAGE;
+}
+
 /* Global options stop at the command name ('+'), so each command parses its
  * own options. Returns -1 to continue, else an exit status. */
 static int parse_globals(struct cli *cli, int argc, char **argv)
@@ -137,8 +155,7 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 			printf("gmaildir %s\n", GMAILDIR_VERSION);
 			return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_bad_option(NULL, argv, "+c:vqh", longopts);
 		}
 	}
 	return -1;
@@ -223,6 +240,9 @@ int main(int argc, char **argv)
 	 * first such free, and the next bodies then come from the heap, whose
 	 * freed tops it keeps: about 1.5 MB more peak RSS in a download. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* Option errors are ours to word: getopt's would start with argv[0]
+	 * (a full path, or the command's name) and say nothing of the fix. */
+	opterr = 0;
 	ret = parse_globals(&cli, argc, argv);
 	if (ret >= 0)
 		return ret;
@@ -236,19 +256,14 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 		cmd = find_command(argv[optind + 1]);
-		if (cmd)
-			command_help(cmd);
-		else
-			fprintf(stderr, "gmaildir: no command '%s' (see gmaildir --help)\n",
-				argv[optind + 1]);
-		return cmd ? EXIT_OK : EXIT_USAGE;
+		if (!cmd)
+			return unknown_command(argv[optind + 1]);
+		command_help(cmd);
+		return EXIT_OK;
 	}
 	cmd = find_command(argv[optind]);
-	if (!cmd) {
-		fprintf(stderr, "gmaildir: unknown command '%s' (see gmaildir --help)\n",
-			argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (!cmd)
+		return unknown_command(argv[optind]);
 	argc -= optind;
 	argv += optind;
 	optind = 1;

@@ -745,10 +745,8 @@ static int parse_status_opts(int argc, char **argv, bool *json_r)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j') {
-			fprintf(stderr, "usage: gmaildir status [--json] [ACCOUNT...]\n");
-			return EXIT_USAGE;
-		}
+		if (c != 'j')
+			return cli_bad_option("status", argv, "", longopts);
 		*json_r = true;
 	}
 	return EXIT_OK;
@@ -780,10 +778,11 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
 	bool json = false, any_error = false;
 	time_t now = time(NULL);
 	size_t n = 0;
-	int ret = cli_load_config(cli);
+	/* A bad option is named before a missing config. */
+	int ret = parse_status_opts(argc, argv, &json);
 
 	if (ret == EXIT_OK)
-		ret = parse_status_opts(argc, argv, &json);
+		ret = cli_load_config(cli);
 	if (ret != EXIT_OK)
 		return ret;
 	accts = pick_accounts(cli, argc, argv, &n);

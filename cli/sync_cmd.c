@@ -390,10 +390,7 @@ static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts)
 			opts->allow_unmatched = true;
 			break;
 		default:
-			fprintf(stderr, "usage: gmaildir sync [--dry-run] [--allow-mass-delete] "
-					"[--allow-unmatched] "
-					"[ACCOUNT[/FOLDER]...]\n");
-			return EXIT_USAGE;
+			return cli_bad_option("sync", argv, "n", longopts);
 		}
 	}
 	return EXIT_OK;
@@ -435,10 +432,11 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct engine_opts opts = {0};
 	struct sync_view view = {0};
-	int ret = cli_load_config(cli);
+	/* A bad option is named before a missing config. */
+	int ret = parse_sync_opts(argc, argv, &opts);
 
 	if (ret == EXIT_OK)
-		ret = parse_sync_opts(argc, argv, &opts);
+		ret = cli_load_config(cli);
 	if (ret != EXIT_OK)
 		return ret;
 	/* Test knobs: small batches make many commit points to interrupt. */

@@ -14,8 +14,31 @@ out=$("$BIN" --help)
 check_eq "--help exits 0" 0 "$?"
 check_contains "--help lists the commands" "daemon" "$out"
 check_contains "--version prints the version" "gmaildir 0." "$("$BIN" --version)"
-"$BIN" frobnicate >/dev/null 2>&1
+out=$("$BIN" frobnicate 2>&1)
 check_eq "unknown command: exit 2" 2 "$?"
+check_eq "... one line with the hint, not the usage" \
+	"gmaildir: unknown command 'frobnicate'; gmaildir help lists the commands" "$out"
+check_eq "a near miss: the command meant" \
+	"gmaildir: unknown command 'snyc'; did you mean 'sync'? (gmaildir help lists the commands)" \
+	"$("$BIN" snyc 2>&1)"
+# Option errors: "gmaildir" (not argv[0]'s path), the option, where help is.
+opt_err() { # opt_err WHAT EXPECTED ARGS...
+	local what=$1 want=$2
+	shift 2
+	out=$("$(realpath "$BIN")" -c "$T/none.yaml" "$@" 2>&1)
+	check_eq "$what: exit 2" 2 "$?"
+	check_eq "... names gmaildir, the option and the help" "$want" "$out"
+}
+opt_err "a bad global option" "gmaildir: unknown option '-x'; see gmaildir help" -x
+opt_err "a bad long global option" "gmaildir: unknown option '--frob'; see gmaildir help" --frob=1
+opt_err "sync -x (before the missing config)" \
+	"gmaildir: sync: unknown option '-x'; see gmaildir help sync" sync -nx
+opt_err "status --jsn" "gmaildir: status: unknown option '--jsn'; see gmaildir help status" \
+	status --jsn
+opt_err "sync --dry-run=1" \
+	"gmaildir: sync: no value is taken by '--dry-run'; see gmaildir help sync" sync --dry-run=1
+opt_err "login --port without its value" \
+	"gmaildir: login: a value is needed after '--port'; see gmaildir help login" login --port
 "$BIN" >/dev/null 2>&1
 check_eq "no command: exit 2" 2 "$?"
 for cmd in sync daemon send status doctor login init list check-config; do
@@ -86,6 +109,23 @@ accounts:
     password: p
     maildir: /m
 Y
+out=$("$BIN" -c "$T/unknown-key.yaml" check-config 2>&1)
+check_contains "... and the key meant" 'unknown key "hots" in account; did you mean "host"?' "$out"
+bad misspelt-key "5:5" <<'Y'
+accounts:
+  - name: a
+    host: h
+    user: u
+    conections: 2
+    password: p
+    maildir: /m
+Y
+check_contains "... conections: did you mean connections" 'did you mean "connections"?' "$out"
+{
+	printf 'accounts:\n  - name: a\n    host: '
+	head -c 100000 /dev/zero | tr '\0' a
+	printf '\n    user: u\n    password: p\n    maildir: /m\n'
+} | bad long-host "3:11: host: 100000 characters long; a host name has at most 253"
 bad bad-port "4:11" <<'Y'
 accounts:
   - name: a
