@@ -65,10 +65,16 @@ static const struct command commands[] = {
      "Signs in with OAuth 2.0 in a browser and keeps the refresh token (Secret\n"
      "Service, or a 0600 file). --no-browser prints the address to open.\n",
      false},
-    {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)",
+    {"init", cli_cmd_init, "write a starter config (init gmail|imap ADDRESS)",
      "usage: gmaildir init gmail ADDRESS\n"
-     "Writes a starter config for a Gmail account (to -c FILE or the default\n"
-     "path), never over an existing one.\n",
+     "       gmaildir init imap [--host HOST] [--port N] [--user USER] ADDRESS\n"
+     "Writes a starter config (to -c FILE or the default path), never over an\n"
+     "existing one, and says what to do next. gmail: a Gmail account (App\n"
+     "Password, or OAuth 2.0). imap: any other IMAP server; the host is asked\n"
+     "on a terminal (default imap.DOMAIN of the address), or given by --host.\n"
+     "  --host HOST   the IMAP server\n"
+     "  --port N      993 (implicit TLS, the default) or 143 and others (STARTTLS)\n"
+     "  --user USER   the login name, when it is not the address\n",
      false},
     {"list", cli_cmd_list, "remote folders, their roles, their local paths",
      "usage: gmaildir list [ACCOUNT...]\n"

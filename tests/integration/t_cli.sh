@@ -59,6 +59,7 @@ for cmd in sync status list daemon; do
 	out=$("$BIN" -c "$T/none.yaml" $cmd 2>&1)
 	check_eq "$cmd without a config: exit 2" 2 "$?"
 	check_contains "... says how to get one (init gmail)" "gmaildir init gmail" "$out"
+	check_contains "... or init imap" "gmaildir init imap you@example.org" "$out"
 	check_contains "... and where the example is" "config.yaml.example" "$out"
 done
 
@@ -158,4 +159,34 @@ out=$("$BIN" -c "$T/new/config.yaml" check-config)
 check_contains "... which loads, with the Gmail preset" "host: imap.gmail.com" "$out"
 "$BIN" -c "$T/new/config.yaml" init gmail you@gmail.com >/dev/null 2>&1
 check_eq "init never overwrites a config (exit 2)" 2 "$?"
+
+# init imap: a starter for any other server.
+out=$("$BIN" -c "$T/imap/config.yaml" init imap me@example.org </dev/null)
+check_eq "init imap without a terminal: exit 0" 0 "$?"
+check_eq "... mode 0600" 600 "$(stat -c %a "$T/imap/config.yaml")"
+check_contains "... says the host was a guess" "guessed from the address" "$out"
+check_contains "... and the next steps" "gmaildir doctor me" "$out"
+check_contains "... with the service step of init gmail" "systemctl --user enable --now gmaildir" "$out"
+out=$(HOME=/home/u "$BIN" -c "$T/imap/config.yaml" check-config)
+check_contains "... which loads: imap.DOMAIN" "host: imap.example.org" "$out"
+check_contains "... port 993" "port: 993" "$out"
+check_contains "... implicit TLS" "tls: implicit" "$out"
+check_contains "... the address as user" "user: me@example.org" "$out"
+check_contains "... a password_command" 'password_command: "pass show mail/me@example.org"' "$out"
+out=$("$BIN" -c "$T/imap2.yaml" init imap me@example.org --host mail.example.net --port 143 \
+	--user me 2>&1)
+check_eq "init imap --host --port --user (after ADDRESS too): exit 0" 0 "$?"
+out=$("$BIN" -c "$T/imap2.yaml" check-config)
+check_contains "... the host given" "host: mail.example.net" "$out"
+check_contains "... port 143 is STARTTLS" "tls: starttls" "$out"
+check_contains "... the user given" "user: me" "$out"
+out=$("$BIN" -c "$T/imap3.yaml" init imap --host "mail example.net" me@example.org 2>&1)
+check_eq "init imap with a host that cannot be: exit 2" 2 "$?"
+check_contains "... names the key" "host: contains a space (so nothing was written)" "$out"
+check "... and leaves no file behind" test ! -e "$T/imap3.yaml"
+out=$("$BIN" -c "$T/imap4.yaml" init imap --port 0 me@example.org 2>&1)
+check_eq "init imap --port 0: exit 2" 2 "$?"
+out=$("$BIN" -c "$T/imap4.yaml" init imap 2>&1)
+check_eq "init imap without ADDRESS: exit 2" 2 "$?"
+check_contains "... with both forms of usage" "init imap [--host HOST]" "$out"
 tap_done
