@@ -61,6 +61,19 @@ check_eq "... every row as wide on screen (日本語, Entwürfe, INBOX)" 1 \
 check_eq "... rows INBOX first, then by name" "$ORDER" \
 	"$(awk '{print $1}' <<<"$rows" | tr '\n' ,)"
 
+# Bash completion of ACCOUNT/FOLDER, from the state (no connection).
+# complete WORD...: the candidates for the last word, one a line.
+complete_words() {
+	bash -c 'source packaging/completion/gmaildir.bash
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _gmaildir
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$GMAILDIR_BIN" -c "$GD_CONF" "$@"
+}
+check_eq "bash completion: sync test/E -> the folder" "test/Entwürfe" "$(complete_words sync test/E)"
+check_eq "... status test/ -> every folder" 9 "$(complete_words status test/ | wc -l)"
+check_eq "... sync te -> the account" "test" "$(complete_words sync te)"
+check_eq "... an unknown account: nothing, quietly" "" "$(complete_words sync nope/ 2>&1)"
+check_eq "... init -> gmail imap" "gmail imap" "$(complete_words init "" | tr '\n' ' ' | sed 's/ $//')"
+
 OUT=$(gd list)
 check_eq "list: exit 0" 0 "$?"
 check "... a header line" grep -qE '^  FOLDER +ROLE +SYNC +LOCAL PATH$' <<<"$OUT"
