@@ -39,6 +39,21 @@ int cli_cmd_doctor(struct cli *cli, int argc, char **argv);
 int cli_cmd_send(struct cli *cli, int argc, char **argv);
 int cli_cmd_login(struct cli *cli, int argc, char **argv);
 
+/* Prints s to stdout with controls and invalid UTF-8 as '?', padded to
+ * |width| columns of the screen: right-aligned when width > 0, left-aligned
+ * when < 0 (as printf's %*s); 0 pads nothing. Never cuts s. */
+void cli_cell(const char *s, int width);
+/* The columns s takes on screen as cli_cell prints it. */
+int cli_columns(const char *s);
+
+struct option;
+/* After getopt_long returned '?' (opterr is 0: getopt's own message would
+ * name argv[0]): prints "gmaildir: CMD: unknown option '-x'; see gmaildir
+ * help CMD" (or that an option needs its value) and returns EXIT_USAGE.
+ * cmd is NULL for the global options; shorts and longopts are the ones
+ * given to getopt_long. */
+int cli_bad_option(const char *cmd, char **argv, const char *shorts, const struct option *longopts);
+
 /* Prints a plain-language hint under an error whose text is a known one. */
 void cli_hint(const char *message);
 /* The hint for a known error text (lines after the first indented by two

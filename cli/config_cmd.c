@@ -27,11 +27,11 @@ int cli_load_config(struct cli *cli)
 		if (stat(path, &st) < 0 && errno == ENOENT)
 			fprintf(stderr,
 				"  There is no config yet. For Gmail, `gmaildir init gmail "
-				"you@gmail.com` writes one.\n"
-				"  For another IMAP server, start from config.yaml.example\n"
-				"  (in %s, or packaging/ in the source)\n"
-				"  and see gmaildir.yaml(5). `gmaildir -c FILE ...` reads "
-				"another file.\n",
+				"you@gmail.com` writes one;\n"
+				"  for another IMAP server, `gmaildir init imap you@example.org`.\n"
+				"  Every key: config.yaml.example (in %s,\n"
+				"  or packaging/ in the source) and gmaildir.yaml(5).\n"
+				"  `gmaildir -c FILE ...` reads another file.\n",
 				GMAILDIR_DOCDIR);
 		free(def);
 		return EXIT_USAGE;

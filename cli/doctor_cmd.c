@@ -761,7 +761,8 @@ static int config_failed(const char *msg)
 		fix("Google blocks port 25 for mail programs: in the smtp: block use\n"
 		    "  port: 465 with tls: implicit, or port: 587 with tls: starttls");
 	else if (strstr(msg, "No such file"))
-		fix("write one: gmaildir init gmail you@gmail.com (or see the README)");
+		fix("write one: gmaildir init gmail you@gmail.com, or for another server\n"
+		    "  gmaildir init imap you@example.org (or see the README)");
 	else if (strstr(msg, "not a regular file"))
 		fix("-c must name the YAML config file");
 	else

@@ -11,54 +11,75 @@
 #include "util/fs.h"
 #include "util/xalloc.h"
 
+/* The name column is at least this wide, wider when a name needs it. */
 #define NAME_COLUMNS 30
 
-/* name, control characters as '?' (a server's name must not drive the
- * terminal), padded to NAME_COLUMNS by characters, not bytes: "Entwürfe"
- * lines up with "Drafts". */
-static void print_name(const char *name)
-{
-	int cols = 0;
+/* One line of the listing: the mailbox and the name it is shown by. */
+struct list_row {
+	const struct imap_mailbox *m; /* borrowed */
+	char *name;		      /* owned: display name, or the wire name */
+	bool valid;		      /* the wire name is valid modified UTF-7 */
+};
 
-	for (const char *p = name; *p; p++) {
-		putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
-		cols += ((unsigned char)*p & 0xc0) != 0x80;
-	}
-	for (; cols < NAME_COLUMNS; cols++)
-		putchar(' ');
+static int cmp_list_row(const void *a, const void *b)
+{
+	return folder_display_cmp(((const struct list_row *)a)->name,
+				  ((const struct list_row *)b)->name);
 }
 
-static void print_mailbox(const struct account_conf *acct, const struct imap_mailbox *m, bool gmail)
+static void print_row(const struct account_conf *acct, const struct list_row *r, int name_w,
+		      bool gmail)
 {
-	char *path = NULL, *name = NULL, *where = NULL;
-	const char *role = folder_role_name(m->attrs);
+	char *path = NULL, *where = NULL;
+	const char *role = folder_role_name(r->m->attrs);
 
-	if (mailbox_display_name(m, gmail, &name) < 0 ||
-	    mailbox_local_path(m, gmail, acct->layout, &path) < 0) {
-		printf("  ");
-		print_name(m->name);
+	printf("  ");
+	cli_cell(r->name, -name_w);
+	if (!r->valid || mailbox_local_path(r->m, gmail, acct->layout, &path) < 0) {
 		printf(" (name is not valid modified UTF-7: skipped)\n");
-		goto out;
+		return;
 	}
-	if (m->attrs & IMAP_MBX_NOSELECT) {
-		printf("  ");
-		print_name(name);
+	if (r->m->attrs & IMAP_MBX_NOSELECT) {
 		printf(" (not selectable)\n");
-		goto out;
+		free(path);
+		return;
 	}
 	/* Maildir++ keeps INBOX in the root itself: show it as the root. */
 	where = strcmp(path, ".") == 0 ? xstrdup(acct->maildir) : fs_join(acct->maildir, path);
-	printf("  ");
-	print_name(name);
-	printf(" %-9s %-9s %s\n", role ? role : "-",
-	       folder_selected(acct, name) && !(gmail && gmail_skipped_by_default(acct, m, name))
+	printf(" %-9s %-9s ", role ? role : "-",
+	       folder_selected(acct, r->name) &&
+		       !(gmail && gmail_skipped_by_default(acct, r->m, r->name))
 		   ? "synced"
-		   : "excluded",
-	       where);
-out:
+		   : "excluded");
+	cli_cell(where, 0);
+	putchar('\n');
 	free(where);
 	free(path);
-	free(name);
+}
+
+/* The folders sorted as everywhere (INBOX first, then by name), under a
+ * header, the name column as wide as the widest name. */
+static void print_mailboxes(const struct account_conf *acct, const struct imap_mailbox *mbx,
+			    size_t n, bool gmail)
+{
+	struct list_row *rows = xcalloc(n ? n : 1, sizeof(*rows));
+	int name_w = NAME_COLUMNS;
+
+	for (size_t i = 0; i < n; i++) {
+		rows[i].m = &mbx[i];
+		rows[i].valid = mailbox_display_name(&mbx[i], gmail, &rows[i].name) == 0;
+		if (!rows[i].valid)
+			rows[i].name = xstrdup(mbx[i].name);
+		if (cli_columns(rows[i].name) > name_w)
+			name_w = cli_columns(rows[i].name);
+	}
+	qsort(rows, n, sizeof(*rows), cmp_list_row);
+	printf("  %-*s %-9s %-9s %s\n", name_w, "FOLDER", "ROLE", "SYNC", "LOCAL PATH");
+	for (size_t i = 0; i < n; i++)
+		print_row(acct, &rows[i], name_w, gmail);
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].name);
+	free(rows);
 }
 
 static int list_account(const struct account_conf *acct)
@@ -76,8 +97,7 @@ static int list_account(const struct account_conf *acct)
 		goto out;
 	}
 	printf("%s (%s:%u):\n", acct->name, acct->host, acct->port);
-	for (size_t i = 0; i < n; i++)
-		print_mailbox(acct, &mbx[i], imap_caps(imap) & IMAP_CAP_XGM);
+	print_mailboxes(acct, mbx, n, imap_caps(imap) & IMAP_CAP_XGM);
 	ret = EXIT_OK;
 out:
 	imap_mailboxes_free(mbx, n);

@@ -93,7 +93,7 @@ int cli_cmd_login(struct cli *cli, int argc, char **argv)
 				o.timeout_s = (unsigned)v;
 			break;
 		default:
-			return usage();
+			return cli_bad_option("login", argv, "h", longopts);
 		}
 	}
 	if (optind != argc - 1)

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/suggest.h"
 #include "util/xalloc.h"
 
 struct command {
@@ -68,10 +69,16 @@ static const struct command commands[] = {
      "Signs in with OAuth 2.0 in a browser and keeps the refresh token (Secret\n"
      "Service, or a 0600 file). --no-browser prints the address to open.\n",
      false},
-    {"init", cli_cmd_init, "write a starter config (init gmail ADDRESS)",
+    {"init", cli_cmd_init, "write a starter config (init gmail|imap ADDRESS)",
      "usage: gmaildir init gmail ADDRESS\n"
-     "Writes a starter config for a Gmail account (to -c FILE or the default\n"
-     "path), never over an existing one.\n",
+     "       gmaildir init imap [--host HOST] [--port N] [--user USER] ADDRESS\n"
+     "Writes a starter config (to -c FILE or the default path), never over an\n"
+     "existing one, and says what to do next. gmail: a Gmail account (App\n"
+     "Password, or OAuth 2.0). imap: any other IMAP server; the host is asked\n"
+     "on a terminal (default imap.DOMAIN of the address), or given by --host.\n"
+     "  --host HOST   the IMAP server\n"
+     "  --port N      993 (implicit TLS, the default) or 143 and others (STARTTLS)\n"
+     "  --user USER   the login name, when it is not the address\n",
      false},
     {"list", cli_cmd_list, "remote folders, their roles, their local paths",
      "usage: gmaildir list [ACCOUNT...]\n"
@@ -114,6 +121,23 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* "unknown command 'snyc'; did you mean 'sync'? (gmaildir help lists them)" */
+static int unknown_command(const char *name)
+{
+	const char *near = suggest_closest(name, commands, sizeof(commands) / sizeof(commands[0]),
+					   sizeof(*commands));
+
+	if (near)
+		fprintf(stderr,
+			"gmaildir: unknown command '%s'; did you mean '%s'? (gmaildir help "
+			"lists the commands)\n",
+			name, near);
+	else
+		fprintf(stderr,
+			"gmaildir: unknown command '%s'; gmaildir help lists the commands\n", name);
+	return EXIT_USAGE;
+}
+
 /* Global options stop at the command name ('+'), so each command parses its
  * own options. Returns -1 to continue, else an exit status. */
 static int parse_globals(struct cli *cli, int argc, char **argv)
@@ -148,8 +172,7 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 			printf("gmaildir %s\n", GMAILDIR_VERSION);
 			return EXIT_OK;
 		default:
-			usage(stderr);
-			return EXIT_USAGE;
+			return cli_bad_option(NULL, argv, "+c:vqh", longopts);
 		}
 	}
 	return -1;
@@ -244,6 +267,9 @@ int main(int argc, char **argv)
 	 * first such free, and the next bodies then come from the heap, whose
 	 * freed tops it keeps: about 1.5 MB more peak RSS in a download. */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* Option errors are ours to word: getopt's would start with argv[0]
+	 * (a full path, or the command's name) and say nothing of the fix. */
+	opterr = 0;
 	ret = parse_globals(&cli, argc, argv);
 	if (ret >= 0)
 		return ret;
@@ -257,19 +283,14 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		}
 		cmd = find_command(argv[optind + 1]);
-		if (cmd)
-			command_help(cmd);
-		else
-			fprintf(stderr, "gmaildir: no command '%s' (see gmaildir --help)\n",
-				argv[optind + 1]);
-		return cmd ? EXIT_OK : EXIT_USAGE;
+		if (!cmd)
+			return unknown_command(argv[optind + 1]);
+		command_help(cmd);
+		return EXIT_OK;
 	}
 	cmd = find_command(argv[optind]);
-	if (!cmd) {
-		fprintf(stderr, "gmaildir: unknown command '%s' (see gmaildir --help)\n",
-			argv[optind]);
-		return EXIT_USAGE;
-	}
+	if (!cmd)
+		return unknown_command(argv[optind]);
 	argc -= optind;
 	argv += optind;
 	optind = 1;

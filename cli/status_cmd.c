@@ -65,6 +65,7 @@
 
 #include "cli/cli.h"
 #include "daemon/livestatus.h"
+#include "imap/folders.h"
 #include "smtp/outbox.h"
 #include "store/maildir.h"
 #include "store/state.h"
@@ -223,7 +224,8 @@ static void gather_local_only(struct account_view *v)
 
 static int cmp_row(const void *a, const void *b)
 {
-	return strcmp(((const struct folder_row *)a)->name, ((const struct folder_row *)b)->name);
+	return folder_display_cmp(((const struct folder_row *)a)->name,
+				  ((const struct folder_row *)b)->name);
 }
 
 /* "daemon" or "sync" from the holder's command line; "sync" when it cannot
@@ -312,23 +314,11 @@ static void relative_time(time_t t, time_t now, char *buf, size_t cap)
 		snprintf(buf, cap, "%ld days ago", d / 86400);
 }
 
-/* Columns on screen of a UTF-8 string: one per code point, which is right
- * for the names people give folders (no wide-character table needed). */
-static int columns(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
-/* Prints s with control characters as '?': names and server texts must not
- * drive the terminal. */
+/* Prints s with control characters and invalid UTF-8 as '?': names and
+ * server texts must not drive the terminal. */
 static void put_clean(const char *s)
 {
-	for (; *s; s++)
-		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	cli_cell(s, 0);
 }
 
 static time_t latest_sync(const struct account_view *v)
@@ -420,9 +410,8 @@ static void print_row(const struct folder_row *r, int name_w, time_t now)
 
 	relative_time(r->last_sync, now, when, sizeof(when));
 	printf("  ");
-	put_clean(r->name);
-	printf("%*s  %6zu  %6zu  %7zu  %s\n", name_w - columns(r->name), "", r->local, r->synced,
-	       r->pending, when);
+	cli_cell(r->name, -name_w);
+	printf("  %6zu  %6zu  %7zu  %s\n", r->local, r->synced, r->pending, when);
 	if (r->last_error) {
 		printf("    last error");
 		print_error_time(r->last_error_at, now);
@@ -540,8 +529,8 @@ static void print_table(const struct account_view *v, time_t now)
 	if (!v->n_rows)
 		return;
 	for (size_t i = 0; i < v->n_rows; i++)
-		if (columns(v->rows[i].name) > name_w)
-			name_w = columns(v->rows[i].name);
+		if (cli_columns(v->rows[i].name) > name_w)
+			name_w = cli_columns(v->rows[i].name);
 	printf("  %-*s  %6s  %6s  %7s  %s\n", name_w, "FOLDER", "LOCAL", "SYNCED", "PENDING",
 	       "LAST SYNC");
 	for (size_t i = 0; i < v->n_rows; i++)
@@ -756,10 +745,8 @@ static int parse_status_opts(int argc, char **argv, bool *json_r)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j') {
-			fprintf(stderr, "usage: gmaildir status [--json] [ACCOUNT...]\n");
-			return EXIT_USAGE;
-		}
+		if (c != 'j')
+			return cli_bad_option("status", argv, "", longopts);
 		*json_r = true;
 	}
 	return EXIT_OK;
@@ -791,10 +778,11 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
 	bool json = false, any_error = false;
 	time_t now = time(NULL);
 	size_t n = 0;
-	int ret = cli_load_config(cli);
+	/* A bad option is named before a missing config. */
+	int ret = parse_status_opts(argc, argv, &json);
 
 	if (ret == EXIT_OK)
-		ret = parse_status_opts(argc, argv, &json);
+		ret = cli_load_config(cli);
 	if (ret != EXIT_OK)
 		return ret;
 	accts = pick_accounts(cli, argc, argv, &n);

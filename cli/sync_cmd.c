@@ -2,6 +2,7 @@
  * when none is named), progress on a TTY, a one-line summary per folder, and
  * the exit status of DESIGN.md §10. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "daemon/ctlclient.h"
+#include "imap/folders.h"
 #include "smtp/outbox.h"
 #include "sync/engine.h"
 #include "sync/hooks.h"
@@ -26,10 +28,13 @@ struct sync_view {
 	struct timespec folder_start;
 	const char *folder;	     /* borrowed: the folder of the open progress line */
 	struct hook_changes changes; /* folders changed on disk, for the hook */
-	int table_header;	     /* --dry-run: the table's header is out */
 	size_t reports;		     /* folders done (or failed) so far */
-	bool late;		     /* the daemon's run outlasted --wait */
-	int wait_s;		     /* --wait: for a running daemon's run; 0: no limit */
+	/* The folder reports of the account being synced, printed sorted when
+	 * it is done: workers finish folders in any order. */
+	struct engine_folder_report *lines; /* owned, each .folder owned */
+	size_t n_lines, cap_lines;
+	bool late;  /* the daemon's run outlasted --wait */
+	int wait_s; /* --wait: for a running daemon's run; 0: no limit */
 };
 
 #define WAIT_DEFAULT_S 600
@@ -73,59 +78,210 @@ static void close_line(struct sync_view *v)
 	v->line_open = false;
 }
 
-/* The folder's line. A folder that failed gets one too (after its error):
- * what it did before the failure (the uploads of the batches that went
- * through, say) is done and counts. */
-static void format_counts(const struct engine_folder_report *r, bool dry_run, char *buf,
-			  size_t size)
+/* Nothing moved either way: the folder's line says "unchanged". */
+static bool no_change(const struct engine_folder_report *r)
 {
-	const char *verb = r->failed ? "failed after " : dry_run ? "would " : "";
-	char linked[48] = "", held[80] = "";
-	int n;
-
-	if (r->unchanged && !r->failed) {
-		snprintf(buf, size, "%s/%s: unchanged, %zu messages", r->account, r->folder,
-			 r->messages);
-		return;
-	}
-	if (r->held)
-		snprintf(held, sizeof(held), "; %zu left on the server by max_age/max_size",
-			 r->held);
-	if (r->linked)
-		snprintf(linked, sizeof(linked), ", %zu linked", r->linked);
-	n = snprintf(buf, size,
-		     "%s/%s: %s%zu down (%.1f MB%s), %zu up, flags %zu down %zu up, "
-		     "deleted %zu here %zu there, %zu moved",
-		     r->account, r->folder, verb, r->downloaded, (double)r->bytes_down / 1e6,
-		     linked, r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local,
-		     r->deleted_remote, r->moved);
-	if (n < 0 || (size_t)n >= size)
-		return;
-	/* A failed folder's count of messages was never taken. */
-	if (r->failed)
-		snprintf(buf + n, size - (size_t)n, "%s", held);
-	else
-		snprintf(buf + n, size - (size_t)n, "; %zu messages%s", r->messages, held);
+	return r->unchanged ||
+	       (!r->renamed && !r->downloaded && !r->uploaded && !r->flags_pulled &&
+		!r->flags_pushed && !r->deleted_local && !r->deleted_remote && !r->moved);
 }
 
-/* On stdout, and into the log file (--log-file) as well. */
-static void print_counts(const struct engine_folder_report *r, bool dry_run)
-{
-	char line[1024];
+/* "5 down (1.2 MB), 2 up, flags 0 down 1 up, deleted 0 here 0 there, 0
+ * moved": every field, in a fixed order, so eyes and scripts find each at
+ * its place. Appended to buf at *len (snprintf's bounds). */
+static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-	format_counts(r, dry_run, line, sizeof(line));
+static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len = *len + (size_t)n < size ? *len + (size_t)n : size;
+}
+
+static void format_changes(const struct engine_folder_report *r, char *buf, size_t size,
+			   size_t *len)
+{
+	append(buf, size, len, "%zu down (%.1f MB", r->downloaded, (double)r->bytes_down / 1e6);
+	if (r->linked)
+		append(buf, size, len, ", %zu linked", r->linked);
+	append(buf, size, len,
+	       "), %zu up, flags %zu down %zu up, deleted %zu here %zu there, %zu moved",
+	       r->uploaded, r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote,
+	       r->moved);
+}
+
+static void format_held(const struct engine_folder_report *r, char *buf, size_t size, size_t *len)
+{
+	if (r->held)
+		append(buf, size, len, "; %zu left on the server by max_age/max_size", r->held);
+}
+
+/* The folder's line. A folder that failed gets one too (after its error):
+ * what it did before the failure (the uploads of the batches that went
+ * through, say) is done and counts. One where nothing changed says only
+ * that, not a row of zeros. On stdout (the name padded by screen columns)
+ * and into the log file (--log-file). */
+static void print_counts(const struct engine_folder_report *r)
+{
+	char body[512];
+	size_t len = 0;
+
+	body[0] = '\0';
+	if (!r->failed && no_change(r)) {
+		append(body, sizeof(body), &len, "unchanged, %zu messages", r->messages);
+	} else {
+		append(body, sizeof(body), &len, "%s", r->failed ? "failed after " : "");
+		format_changes(r, body, sizeof(body), &len);
+		/* A failed folder's count of messages was never taken. */
+		if (!r->failed)
+			append(body, sizeof(body), &len, "; %zu messages", r->messages);
+	}
+	format_held(r, body, sizeof(body), &len);
+	printf("%s/", r->account);
+	cli_cell(r->folder, 0);
+	printf(": %s\n", body);
+	log_file_msg(LOG_LVL_INFO, "%s/%s: %s", r->account, r->folder, body);
+}
+
+static void add_counts(struct engine_folder_report *sum, const struct engine_folder_report *r)
+{
+	sum->downloaded += r->downloaded;
+	sum->linked += r->linked;
+	sum->uploaded += r->uploaded;
+	sum->flags_pulled += r->flags_pulled;
+	sum->flags_pushed += r->flags_pushed;
+	sum->deleted_local += r->deleted_local;
+	sum->deleted_remote += r->deleted_remote;
+	sum->moved += r->moved;
+	sum->held += r->held;
+	sum->bytes_down += r->bytes_down;
+	if (!r->failed)
+		sum->messages += r->messages;
+}
+
+/* The account's total under its folders: "work (12 folders, 2 changed):
+ * ..." or "work (12 folders): unchanged, 1234 messages". */
+static void print_total(const struct sync_view *v, const char *account)
+{
+	struct engine_folder_report sum = {0};
+	size_t changed = 0, failed = 0;
+
+	for (size_t i = 0; i < v->n_lines; i++) {
+		add_counts(&sum, &v->lines[i]);
+		failed += v->lines[i].failed;
+		changed += !v->lines[i].failed && !no_change(&v->lines[i]);
+	}
+	char line[640];
+	size_t len = 0;
+
+	line[0] = '\0';
+	append(line, sizeof(line), &len, "%s (%zu folders", account, v->n_lines);
+	if (changed)
+		append(line, sizeof(line), &len, ", %zu changed", changed);
+	if (failed)
+		append(line, sizeof(line), &len, ", %zu failed", failed);
+	append(line, sizeof(line), &len, "): ");
+	if (!changed && !failed) {
+		append(line, sizeof(line), &len, "unchanged, %zu messages", sum.messages);
+	} else {
+		format_changes(&sum, line, sizeof(line), &len);
+		append(line, sizeof(line), &len, "; %zu messages", sum.messages);
+	}
+	format_held(&sum, line, sizeof(line), &len);
 	printf("%s\n", line);
 	log_file_msg(LOG_LVL_INFO, "%s", line);
 }
 
-/* --dry-run: the plan of every folder, one row each, printed at the end. */
-static void plan_row(const struct engine_folder_report *r)
-{
-	char name[64];
+#define PLAN_NAME_COLUMNS 34
 
-	snprintf(name, sizeof(name), "%s/%s", r->account, r->folder);
-	printf("%-34s %6zu %6zu %7zu %7zu %6zu %6zu %6zu\n", name, r->downloaded, r->uploaded,
-	       r->flags_pulled, r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+/* --dry-run: the plan of every folder, one row each. */
+static void plan_row(const char *name, const struct engine_folder_report *r)
+{
+	cli_cell(name, -PLAN_NAME_COLUMNS);
+	printf(" %6zu %6zu %7zu %7zu %6zu %6zu %6zu\n", r->downloaded, r->uploaded, r->flags_pulled,
+	       r->flags_pushed, r->deleted_local, r->deleted_remote, r->moved);
+}
+
+/* The header by screen columns: the arrows are 3 bytes and one column. */
+static void plan_header(void)
+{
+	static const char *const heads[] = {"↓new", "↑new", "↓flags", "↑flags",
+					    "↓del", "↑del", "moves"};
+	static const int widths[] = {6, 6, 7, 7, 6, 6, 6};
+
+	cli_cell("would change (dry run)", -PLAN_NAME_COLUMNS);
+	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+		putchar(' ');
+		cli_cell(heads[i], widths[i]);
+	}
+	putchar('\n');
+}
+
+static void print_plan(const struct sync_view *v, const char *account)
+{
+	struct engine_folder_report sum = {0};
+	size_t rows = 0;
+
+	for (size_t i = 0; i < v->n_lines; i++) {
+		char *name;
+
+		if (v->lines[i].failed)
+			continue; /* its error said it all */
+		if (!rows++)
+			plan_header();
+		name = xasprintf("%s/%s", account, v->lines[i].folder);
+		plan_row(name, &v->lines[i]);
+		add_counts(&sum, &v->lines[i]);
+		free(name);
+	}
+	if (rows > 1)
+		plan_row("total", &sum);
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return folder_display_cmp(((const struct engine_folder_report *)a)->folder,
+				  ((const struct engine_folder_report *)b)->folder);
+}
+
+/* The account's folders, sorted (INBOX first, then by name), and their
+ * total when there is more than one. */
+static void print_account_lines(struct sync_view *v, const char *account)
+{
+	qsort(v->lines, v->n_lines, sizeof(*v->lines), cmp_line);
+	if (v->dry_run) {
+		print_plan(v, account);
+	} else {
+		for (size_t i = 0; i < v->n_lines; i++)
+			print_counts(&v->lines[i]);
+		if (v->n_lines > 1)
+			print_total(v, account);
+	}
+	fflush(stdout);
+	for (size_t i = 0; i < v->n_lines; i++)
+		free((char *)v->lines[i].folder);
+	v->n_lines = 0;
+}
+
+/* Keeps a copy of r for print_account_lines; its strings are borrowed
+ * only for the callback, so the folder's name is copied (the account's
+ * name is the config's, which outlives the view). */
+static void keep_line(struct sync_view *v, const struct engine_folder_report *r)
+{
+	if (v->n_lines == v->cap_lines) {
+		v->cap_lines = v->cap_lines ? 2 * v->cap_lines : 16;
+		v->lines = xrealloc(v->lines, v->cap_lines * sizeof(*v->lines));
+	}
+	v->lines[v->n_lines] = *r;
+	v->lines[v->n_lines++].folder = xstrdup(r->folder);
 }
 
 static void on_folder_done(const struct engine_folder_report *r, void *ctx)
@@ -142,23 +298,10 @@ static void on_folder_done(const struct engine_folder_report *r, void *ctx)
 			v->any_failed = true;
 		fprintf(stderr, "gmaildir: %s/%s: %s\n", r->account, r->folder, r->err.msg);
 		log_file_msg(LOG_LVL_ERROR, "%s/%s: %s", r->account, r->folder, r->err.msg);
-		if (!v->quiet && !v->dry_run) {
-			fflush(stderr);
-			print_counts(r, false);
-			fflush(stdout);
-			hook_changes_note(&v->changes, r);
-		}
-		return;
+		fflush(stderr);
 	}
-	if (v->dry_run) {
-		if (!v->table_header++)
-			printf("%-34s %6s %6s %7s %7s %6s %6s %6s\n", "would change (dry run)",
-			       "↓new", "↑new", "↓flags", "↑flags", "↓del", "↑del", "moves");
-		plan_row(r);
-	} else if (!v->quiet) {
-		print_counts(r, v->dry_run);
-	}
-	fflush(stdout);
+	if (!v->quiet)
+		keep_line(v, r);
 	if (!v->dry_run)
 		hook_changes_note(&v->changes, r);
 }
@@ -263,10 +406,13 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		flush_outbox(acct, view);
 		ret = engine_sync_account(acct, opts, &obs, &err);
 		close_line(view);
+		print_account_lines(view, acct->name);
 		if (hook_post_sync(acct, &view->changes, &herr) < 0)
 			fprintf(stderr, "gmaildir: %s: warning: %s\n", acct->name, herr.msg);
+	} else {
+		close_line(view);
+		print_account_lines(view, acct->name);
 	}
-	close_line(view);
 	hook_changes_clear(&view->changes);
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
@@ -296,14 +442,6 @@ static size_t env_size(const char *name)
 	const char *v = getenv(name);
 
 	return v ? (size_t)strtoull(v, NULL, 10) : 0;
-}
-
-static int sync_usage(void)
-{
-	fprintf(stderr,
-		"usage: gmaildir sync [--dry-run] [--allow-mass-delete] [--allow-unmatched] "
-		"[--wait=SECONDS] [ACCOUNT[/FOLDER]...]\n");
-	return EXIT_USAGE;
 }
 
 static int parse_wait(const char *arg, int *wait_r)
@@ -348,7 +486,7 @@ static int parse_sync_opts(int argc, char **argv, struct engine_opts *opts, int 
 				return EXIT_USAGE;
 			break;
 		default:
-			return sync_usage();
+			return cli_bad_option("sync", argv, "n", longopts);
 		}
 	}
 	return EXIT_OK;
@@ -416,10 +554,11 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 {
 	struct engine_opts opts = {0};
 	struct sync_view view = {0};
-	int ret = cli_load_config(cli);
+	/* A bad option is named before a missing config. */
+	int ret = parse_sync_opts(argc, argv, &opts, &view.wait_s);
 
 	if (ret == EXIT_OK)
-		ret = parse_sync_opts(argc, argv, &opts, &view.wait_s);
+		ret = cli_load_config(cli);
 	if (ret == EXIT_OK)
 		ret = check_all_local(cli, argc, argv);
 	if (ret != EXIT_OK)
@@ -438,6 +577,7 @@ int cli_cmd_sync(struct cli *cli, int argc, char **argv)
 	}
 	for (int i = optind; i < argc && ret == EXIT_OK; i++)
 		ret = sync_arg(cli, argv[i], &opts, &view);
+	free(view.lines);
 	if (ret != EXIT_OK)
 		return ret;
 	if (view.any_safety)

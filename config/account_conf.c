@@ -111,7 +111,7 @@ static int set_provider(struct schema_ctx *c, const struct ynode *v, void *obj)
 
 static int set_host(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
-	return schema_string(c, v, SCHEMA_ONE_LINE, &acct(obj)->host);
+	return schema_host(c, v, &acct(obj)->host);
 }
 
 static int set_port(struct schema_ctx *c, const struct ynode *v, void *obj)

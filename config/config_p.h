@@ -77,8 +77,15 @@ int schema_expected(struct schema_ctx *c, const struct ynode *v, const char *wha
 int schema_walk_map(struct schema_ctx *c, const struct ynode *map, const char *where,
 		    const struct schema_key *keys, size_t nkeys, const struct ynode **seen,
 		    void *obj);
-/* A non-empty string without NUL bytes. *out is malloc'd. */
+/* A non-empty string without NUL bytes; with SCHEMA_ONE_LINE also at most
+ * SCHEMA_LINE_MAX bytes (a path, a user, a password: nothing sane is
+ * longer). *out is malloc'd. */
 int schema_string(struct schema_ctx *c, const struct ynode *v, unsigned flags, const char **out);
+#define SCHEMA_LINE_MAX 4096
+/* A host name or address literal: a one-line string of at most 253 bytes,
+ * no label (between dots) empty or longer than 63, no space, as DNS
+ * allows. *out is malloc'd. */
+int schema_host(struct schema_ctx *c, const struct ynode *v, const char **out);
 /* A decimal integer in min..max. */
 int schema_uint(struct schema_ctx *c, const struct ynode *v, unsigned min, unsigned max,
 		unsigned *out);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/suggest.h"
 #include "util/xalloc.h"
 
 /* How much of a bad value a message shows. */
@@ -128,6 +129,15 @@ static int find_key(struct schema_ctx *c, const struct ynode *k, const char *whe
 		}
 	}
 	quote(k->value, k->len, shown, sizeof(shown));
+	/* A near miss is almost always a typo: name the key meant. The key is
+	 * a C string here (no NUL inside: that would not be near anything). */
+	if (!memchr(k->value, '\0', k->len)) {
+		const char *near = suggest_closest(k->value, keys, nkeys, sizeof(*keys));
+
+		if (near)
+			return schema_error(c, k, "unknown key %s in %s; did you mean \"%s\"?",
+					    shown, where, near);
+	}
 	join(allowed, sizeof(allowed), keys, sizeof(*keys), nkeys);
 	return schema_error(c, k, "unknown key %s in %s; allowed: %s", shown, where, allowed);
 }
@@ -180,8 +190,52 @@ int schema_string(struct schema_ctx *c, const struct ynode *v, unsigned flags, c
 		return schema_error(c, v, "%s: contains a NUL character", c->key);
 	if ((flags & SCHEMA_ONE_LINE) && has_control(v->value, v->len))
 		return schema_error(c, v, "%s: contains a control character", c->key);
+	if ((flags & SCHEMA_ONE_LINE) && v->len > SCHEMA_LINE_MAX)
+		return schema_error(c, v, "%s: %zu bytes long, more than the %u allowed", c->key,
+				    v->len, SCHEMA_LINE_MAX);
 	*out = xstrndup(v->value, v->len);
 	return 0;
+}
+
+/* The limits of RFC 1035 (253 bytes written without the final dot, labels
+ * of 1..63): a longer "host" is a paste gone wrong, and would otherwise
+ * fail only later, in the resolver, with a less helpful message. */
+static int check_host(struct schema_ctx *c, const struct ynode *v)
+{
+	size_t len = v->len, label = 0;
+
+	if (len > 1 && v->value[len - 1] == '.')
+		len--; /* a fully qualified "imap.example.org." */
+	if (len > 253)
+		return schema_error(c, v, "%s: %zu characters long; a host name has at most 253",
+				    c->key, v->len);
+	for (size_t i = 0; i <= len; i++) {
+		char ch = i < len ? v->value[i] : '.';
+
+		if (ch == ' ' || ch == '\t')
+			return schema_error(c, v, "%s: contains a space", c->key);
+		if (ch != '.') {
+			label++;
+			continue;
+		}
+		if (label == 0)
+			return schema_error(
+			    c, v, "%s: has an empty label (\"..\" or a dot at the start)", c->key);
+		if (label > 63)
+			return schema_error(c, v,
+					    "%s: a label of %zu characters; a host name's labels "
+					    "(between dots) have at most 63",
+					    c->key, label);
+		label = 0;
+	}
+	return 0;
+}
+
+int schema_host(struct schema_ctx *c, const struct ynode *v, const char **out)
+{
+	if (v->kind == YNODE_SCALAR && v->len > 0 && check_host(c, v) < 0)
+		return -1;
+	return schema_string(c, v, SCHEMA_ONE_LINE, out);
 }
 
 /* Reads [+-]digits, saturating far above any range we check. */

@@ -46,7 +46,7 @@ static struct smtp_conf *smtp(void *obj)
 
 static int set_host(struct schema_ctx *c, const struct ynode *v, void *obj)
 {
-	return schema_string(c, v, SCHEMA_ONE_LINE, &smtp(obj)->host);
+	return schema_host(c, v, &smtp(obj)->host);
 }
 
 static int set_port(struct schema_ctx *c, const struct ynode *v, void *obj)

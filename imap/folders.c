@@ -400,3 +400,29 @@ bool folder_selected(const struct account_conf *acct, const char *display_name)
 	free(name);
 	return included;
 }
+
+/* A byte's rank: '/' lowest, ASCII letters as lower case, others as is. */
+static int display_rank(unsigned char c)
+{
+	if (c == '/')
+		return 1;
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int folder_display_cmp(const char *a, const char *b)
+{
+	const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+	bool ia = in_inbox(a), ib = in_inbox(b);
+
+	if (ia != ib)
+		return ia ? -1 : 1;
+	if (ia) { /* "inbox" and "INBOX" rank alike: skip the word */
+		p += 5;
+		q += 5;
+	}
+	for (; *p && display_rank(*p) == display_rank(*q); p++, q++)
+		;
+	if (*p || *q)
+		return display_rank(*p) - display_rank(*q);
+	return strcmp(a, b);
+}

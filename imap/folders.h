@@ -95,4 +95,11 @@ int folder_display_name(const char *remote, char delim, char **name_r);
  * bracket expression) does what it says. */
 bool folder_selected(const struct account_conf *acct, const char *display_name);
 
+/* The order in which folders are shown (sync, status, list): INBOX and its
+ * children first (INBOX case-insensitive), then by name with ASCII case
+ * folded and '/' before every other character, so that a folder's children
+ * follow it ("Work", "Work/a", "Work-old"). Byte order breaks ties, so the
+ * order is total and stable. A qsort-style comparison of display names. */
+int folder_display_cmp(const char *a, const char *b);
+
 #endif

@@ -6,7 +6,10 @@
 # Completes commands, global options, each command's options, and account
 # names read from the config file (the -c/--config one on the command line,
 # else $XDG_CONFIG_HOME/gmaildir/config.yaml) without running gmaildir: a
-# password_command is never run by pressing TAB.
+# password_command is never run by pressing TAB. For sync and status,
+# ACCOUNT/FOLDER is completed from `gmaildir status --json ACCOUNT`, which
+# reads the local state only (no connection, no password), so it is quick;
+# its errors are dropped.
 
 # _gmaildir_accounts FILE: the "- name: X" entries of the accounts list.
 _gmaildir_accounts()
@@ -23,6 +26,18 @@ _gmaildir_accounts()
 			if (v != "")
 				print v
 		}' "$1" 2>/dev/null
+}
+
+# _gmaildir_folders CONFIG ACCOUNT: "ACCOUNT/FOLDER" for each folder of the
+# account's state. Names with a double quote or a backslash are skipped.
+_gmaildir_folders()
+{
+	local bin=${COMP_WORDS[0]}
+	[ -r "$1" ] || return 0
+	command -v "$bin" >/dev/null 2>&1 || bin=gmaildir
+	timeout 3 "$bin" -q -c "$1" status --json "$2" 2>/dev/null |
+		grep -o '{"name":"[^"\\]*","remote"' |
+		sed 's/^{"name":"//; s/","remote"$//; s|^|'"$2"'/|'
 }
 
 _gmaildir()
@@ -88,7 +103,11 @@ _gmaildir()
 	daemon | doctor | list) ;;
 	init)
 		accounts=
-		[ "$prev" = init ] && COMPREPLY=($(compgen -W "gmail" -- "$cur"))
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "--host --port --user" -- "$cur"))
+		elif [ "$prev" = init ]; then
+			COMPREPLY=($(compgen -W "gmail imap" -- "$cur"))
+		fi
 		return
 		;;
 	*) return ;;
@@ -97,8 +116,12 @@ _gmaildir()
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
 	fi
-	if [ -n "$accounts" ]; then
-		local IFS=$'\n'
+	local IFS=$'\n'
+	if [[ $cur == */* && ($cmd == sync || $cmd == status) ]]; then
+		COMPREPLY=($(compgen -W "$(_gmaildir_folders "$config" "${cur%%/*}")" -- "$cur"))
+		# A name with a space stays one word.
+		COMPREPLY=("${COMPREPLY[@]// /\\ }")
+	elif [ -n "$accounts" ]; then
 		COMPREPLY=($(compgen -W "$(_gmaildir_accounts "$config")" -- "$cur"))
 	fi
 }

@@ -549,7 +549,7 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:2:1: expected a mapping with \"accounts:\" at the top level, got a sequence"},
     {"missing accounts", "{}\n", 0, "t.yaml:1:1: missing required key \"accounts\""},
     {"unknown top key", "acounts: []\n", 0,
-     "t.yaml:1:1: unknown key \"acounts\" in the top level; allowed: accounts"},
+     "t.yaml:1:1: unknown key \"acounts\" in the top level; did you mean \"accounts\"?"},
     {"duplicate top key", ACC "accounts: []\n", 0,
      "t.yaml:7:1: duplicate key \"accounts\" (first at line 1)"},
     {"accounts empty", "accounts: []\n", 0, "t.yaml:1:11: accounts: expected at least one account"},
@@ -561,7 +561,11 @@ static const struct bad_case bad_cases[] = {
      "t.yaml:2:5: accounts: expected a mapping, got \"just-a-name\""},
     /* Keys. */
     {"unknown key", ACC "    hots: x\n", 0,
-     "t.yaml:7:5: unknown key \"hots\" in account; allowed: name, provider, host, port, tls,"},
+     "t.yaml:7:5: unknown key \"hots\" in account; did you mean \"host\"?"},
+    {"unknown key, near a known one", ACC "    conections: 2\n", 0,
+     "t.yaml:7:5: unknown key \"conections\" in account; did you mean \"connections\"?"},
+    {"unknown key, near none: the list", ACC "    frobnicate: 2\n", 0,
+     "t.yaml:7:5: unknown key \"frobnicate\" in account; allowed: name, provider, host, port,"},
     {"duplicate key", ACC "    host: other\n", 0,
      "t.yaml:7:5: duplicate key \"host\" (first at line 3)"},
     {"sequence as key", ACC "    ? [a]\n    : b\n", 0,
@@ -685,7 +689,7 @@ static const struct bad_case bad_cases[] = {
     {"folders sequence", ACC "    folders: [a]\n", 0,
      "t.yaml:7:14: folders: expected a mapping, got a sequence"},
     {"folders unknown key", ACC "    folders: {include: [a], exlude: [b]}\n", 0,
-     "t.yaml:7:29: unknown key \"exlude\" in folders; allowed: include, exclude"},
+     "t.yaml:7:29: unknown key \"exlude\" in folders; did you mean \"exclude\"?"},
     {"folders duplicate key", ACC "    folders:\n      include: [a]\n      include: [b]\n", 0,
      "t.yaml:9:7: duplicate key \"include\" (first at line 8)"},
     {"include scalar", ACC "    folders: {include: \"*\"}\n", 0,
@@ -1165,6 +1169,97 @@ static void test_folder_limits(void **state)
 	config_free(&cfg);
 }
 
+/* The account with host HOST (and, when smtp, the same as its smtp host). */
+static char *host_yaml(const char *host, bool smtp)
+{
+	char *y = malloc(strlen(host) + 256);
+
+	assert_non_null(y);
+	sprintf(y,
+		"accounts:\n  - name: a\n    host: %s\n    user: u\n    password: p\n"
+		"    maildir: /m\n%s%s\n",
+		smtp ? "h" : host, smtp ? "    smtp: {user: u, password: p, host: " : "",
+		smtp ? host : "");
+	if (smtp)
+		strcat(y, "}\n");
+	return y;
+}
+
+static void expect_host(const char *host, bool smtp, const char *want)
+{
+	char *y = host_yaml(host, smtp);
+	struct config *cfg = NULL;
+	struct error err = {0};
+	int r = config_parse("t.yaml", y, strlen(y), &cfg, &err);
+
+	if (!want) {
+		if (r < 0)
+			fail_msg("host of %zu bytes refused: %s", strlen(host), err.msg);
+		config_free(&cfg);
+	} else {
+		assert_int_equal(r, -1);
+		expect_prefix(err.msg, want);
+	}
+	free(y);
+}
+
+/* A host as long as DNS allows and no longer: 253 bytes, labels of 63. */
+static void test_host_limits(void **state)
+{
+	char host[100001];
+
+	(void)state;
+	memset(host, 'a', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	expect_host(host, false,
+		    "t.yaml:3:11: host: 100000 characters long; a host name has at most 253");
+	expect_host(host, true, "t.yaml:7:40: host: 100000 characters long");
+	/* 4 labels of 62 + 3 dots + "abcd" = 253; then one more. */
+	for (int i = 0; i < 4; i++) {
+		memset(host + i * 63, 'x', 62);
+		host[i * 63 + 62] = '.';
+	}
+	strcpy(host + 252, "a");
+	expect_host(host, false, NULL);
+	strcpy(host + 252, "a.");
+	expect_host(host, false, NULL); /* the final dot does not count */
+	strcpy(host + 252, "ab");
+	expect_host(host, false, "t.yaml:3:11: host: 254 characters long");
+	memset(host, 'y', 64);
+	strcpy(host + 64, ".example.org");
+	expect_host(host, false,
+		    "t.yaml:3:11: host: a label of 64 characters; a host name's labels (between "
+		    "dots) have at most 63");
+	expect_host("imap..example.org", false, "t.yaml:3:11: host: has an empty label");
+	expect_host(".example.org", false, "t.yaml:3:11: host: has an empty label");
+	expect_host("\"imap example.org\"", false, "t.yaml:3:11: host: contains a space");
+	expect_host("imap.example.org.", false, NULL);
+	expect_host("\"::1\"", false, NULL);
+	expect_host("127.0.0.1", true, NULL);
+}
+
+/* One-line strings stop at SCHEMA_LINE_MAX bytes. */
+static void test_line_max(void **state)
+{
+	size_t n = SCHEMA_LINE_MAX + 1;
+	char *y = malloc(n + 256);
+	struct config *cfg = NULL;
+	struct error err = {0};
+
+	(void)state;
+	assert_non_null(y);
+	strcpy(y, "accounts:\n  - name: a\n    host: h\n    password: p\n    maildir: /m\n"
+		  "    user: ");
+	memset(y + strlen(y), 'u', n);
+	y[strlen("accounts:\n  - name: a\n    host: h\n    password: p\n    maildir: /m\n"
+		 "    user: ") +
+	  n] = '\0';
+	strcat(y, "\n");
+	assert_int_equal(config_parse("t.yaml", y, strlen(y), &cfg, &err), -1);
+	expect_prefix(err.msg, "t.yaml:6:11: user: 4097 bytes long, more than the 4096 allowed");
+	free(y);
+}
+
 static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_full),
     cmocka_unit_test(test_gmail_preset),
@@ -1196,6 +1291,8 @@ static const struct CMUnitTest fixed_tests[] = {
     cmocka_unit_test(test_secret_timeout),
     cmocka_unit_test(test_truncations),
     cmocka_unit_test(test_mutations),
+    cmocka_unit_test(test_host_limits),
+    cmocka_unit_test(test_line_max),
 };
 
 /* One group, so that the runner's count covers every case: the fixed tests,

@@ -814,6 +814,51 @@ static void test_selected_inbox_prefix_glob(void **state)
 			{"Inboxes", false}, {"Work", true}, {"Wrk", false}, {"work", false});
 }
 
+/* The display order: sorting a shuffled list gives the one expected. */
+static int cmp_names(const void *a, const void *b)
+{
+	return folder_display_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void test_display_order(void **state)
+{
+	const char *want[] = {"INBOX",
+			      "INBOX/kids",
+			      "[Gmail]/All Mail",
+			      "Archive",
+			      "archive",
+			      "Entw\xc3\xbcrfe",
+			      "Sent",
+			      "Work",
+			      "Work/a",
+			      "Work/b",
+			      "Work-old",
+			      "Zed",
+			      "\xe6\x97\xa5\xe6\x9c\xac"};
+	const char *names[] = {"Work/b",
+			       "\xe6\x97\xa5\xe6\x9c\xac",
+			       "Zed",
+			       "archive",
+			       "INBOX/kids",
+			       "[Gmail]/All Mail",
+			       "Work-old",
+			       "Sent",
+			       "Work",
+			       "Archive",
+			       "Entw\xc3\xbcrfe",
+			       "Work/a",
+			       "INBOX"};
+
+	(void)state;
+	assert_int_equal((sizeof(names) / sizeof(names[0])), (sizeof(want) / sizeof(want[0])));
+	qsort(names, (sizeof(names) / sizeof(names[0])), sizeof(names[0]), cmp_names);
+	for (size_t i = 0; i < (sizeof(want) / sizeof(want[0])); i++)
+		assert_string_equal(names[i], want[i]);
+	assert_true(folder_display_cmp("inbox", "Archive") < 0);
+	assert_int_equal(folder_display_cmp("Sent", "Sent"), 0);
+	assert_true(folder_display_cmp("INBOXES", "Archive") > 0); /* not INBOX's tree */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -837,6 +882,7 @@ int main(void)
 	    cmocka_unit_test(test_selected_exclude_wins),
 	    cmocka_unit_test(test_selected_inbox_case),
 	    cmocka_unit_test(test_selected_inbox_prefix_glob),
+	    cmocka_unit_test(test_display_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
