@@ -190,7 +190,7 @@ FUZZ_SRC_mutf7 := imap/mutf7.c
 FUZZ_SRC_folders := imap/folders.c imap/mutf7.c
 FUZZ_SRC_config := config/config.c config/ytree.c config/schema.c config/account_conf.c \
 	config/smtp_conf.c config/oauth2_conf.c \
-	util/fs.c util/error.c
+	util/fs.c util/error.c util/suggest.c
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_SRC_plan := sync/plan.c
 FUZZ_SRC_message_id := imap/message.c

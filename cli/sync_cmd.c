@@ -256,7 +256,8 @@ static int cmp_line(const void *a, const void *b)
  * total when there is more than one. */
 static void print_account_lines(struct sync_view *v, const char *account)
 {
-	qsort(v->lines, v->n_lines, sizeof(*v->lines), cmp_line);
+	if (v->n_lines > 1)
+		qsort(v->lines, v->n_lines, sizeof(*v->lines), cmp_line);
 	if (v->dry_run) {
 		print_plan(v, account);
 	} else {
