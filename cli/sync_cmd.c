@@ -28,6 +28,7 @@ struct sync_view {
 	int table_header;	     /* --dry-run: the table's header is out */
 	size_t reports;		     /* folders done (or failed) so far */
 	bool late;		     /* the daemon's run outlasted --wait */
+	bool account_failed;	     /* the last account's run failed as a whole */
 	int wait_s;		     /* --wait: for a running daemon's run; 0: no limit */
 };
 
@@ -250,6 +251,7 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 	}
 	close_line(view);
 	hook_changes_clear(&view->changes);
+	view->account_failed = ret < 0;
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
 		if (view->late)
@@ -355,8 +357,11 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 	ret = sync_one(acct, &one, view);
 
 	/* A named folder that no job took: misspelled, or excluded. Saying
-	 * nothing and exiting 0 would look like "in sync". */
-	if (ret == EXIT_OK && one.n_folders == 1 && view->reports == before) {
+	 * nothing and exiting 0 would look like "in sync". (A run that failed
+	 * as a whole, say the server was unreachable, took no folder at all:
+	 * it said why, and exits 1.) */
+	if (ret == EXIT_OK && one.n_folders == 1 && view->reports == before &&
+	    !view->account_failed) {
 		fprintf(stderr,
 			"gmaildir: %s/%s: no such folder is synced (not on the server nor here, "
 			"or left out by folders.include/exclude); `gmaildir list %s` shows the "
