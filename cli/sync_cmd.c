@@ -208,6 +208,16 @@ static void flush_outbox(const struct account_conf *acct, const struct sync_view
 		say_not_due(acct, &res);
 }
 
+/* Whether we run as the account's post_sync_command (sync/hooks.h). Its
+ * sync through the daemon would be queued behind the run that waits for
+ * the command: both would wait until --wait runs out. */
+static bool in_own_hook(const struct account_conf *acct)
+{
+	const char *name = getenv("GMAILDIR_ACCOUNT");
+
+	return name && strcmp(name, acct->name) == 0;
+}
+
 /* A daemon that runs the account holds its lock: it does this sync
  * instead, with our options for that one run, and its reports are shown
  * as ours (and its post_sync_command runs there). Returns 1 when a
@@ -224,6 +234,15 @@ static int via_daemon(const struct account_conf *acct, const struct engine_opts 
 	*ret_r = -1;
 	if (r <= 0)
 		return -r;
+	if (in_own_hook(acct)) {
+		close(fd);
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "called from the post_sync_command of the daemon's (pid %ld) sync of "
+			  "this account, which waits for it: a sync from here would wait for "
+			  "that one (the daemon syncs what the command changes by itself)",
+			  pid);
+		return 1;
+	}
 	if (!view->quiet)
 		fprintf(stderr,
 			"gmaildir: %s: the daemon (pid %ld) runs this account: it syncs now\n",
