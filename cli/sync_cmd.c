@@ -33,8 +33,9 @@ struct sync_view {
 	 * it is done: workers finish folders in any order. */
 	struct engine_folder_report *lines; /* owned, each .folder owned */
 	size_t n_lines, cap_lines;
-	bool late;  /* the daemon's run outlasted --wait */
-	int wait_s; /* --wait: for a running daemon's run; 0: no limit */
+	bool late;	     /* the daemon's run outlasted --wait */
+	bool account_failed; /* the last account's run failed as a whole */
+	int wait_s;	     /* --wait: for a running daemon's run; 0: no limit */
 };
 
 #define WAIT_DEFAULT_S 600
@@ -369,6 +370,16 @@ static void flush_outbox(const struct account_conf *acct, const struct sync_view
 		say_not_due(acct, &res);
 }
 
+/* Whether we run as the account's post_sync_command (sync/hooks.h). Its
+ * sync through the daemon would be queued behind the run that waits for
+ * the command: both would wait until --wait runs out. */
+static bool in_own_hook(const struct account_conf *acct)
+{
+	const char *name = getenv("GMAILDIR_ACCOUNT");
+
+	return name && strcmp(name, acct->name) == 0;
+}
+
 /* A daemon that runs the account holds its lock: it does this sync
  * instead, with our options for that one run, and its reports are shown
  * as ours (and its post_sync_command runs there). Returns 1 when a
@@ -385,6 +396,15 @@ static int via_daemon(const struct account_conf *acct, const struct engine_opts 
 	*ret_r = -1;
 	if (r <= 0)
 		return -r;
+	if (in_own_hook(acct)) {
+		close(fd);
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "called from the post_sync_command of the daemon's (pid %ld) sync of "
+			  "this account, which waits for it: a sync from here would wait for "
+			  "that one (the daemon syncs what the command changes by itself)",
+			  pid);
+		return 1;
+	}
 	if (!view->quiet)
 		fprintf(stderr,
 			"gmaildir: %s: the daemon (pid %ld) runs this account: it syncs now\n",
@@ -415,6 +435,7 @@ static int sync_one(const struct account_conf *acct, struct engine_opts *opts,
 		print_account_lines(view, acct->name);
 	}
 	hook_changes_clear(&view->changes);
+	view->account_failed = ret < 0;
 	if (ret < 0) {
 		fprintf(stderr, "gmaildir: %s: %s\n", acct->name, err.msg);
 		log_file_msg(LOG_LVL_ERROR, "%s: %s", acct->name, err.msg);
@@ -513,8 +534,11 @@ static int sync_arg(struct cli *cli, const char *arg, struct engine_opts *opts,
 	ret = sync_one(acct, &one, view);
 
 	/* A named folder that no job took: misspelled, or excluded. Saying
-	 * nothing and exiting 0 would look like "in sync". */
-	if (ret == EXIT_OK && one.n_folders == 1 && view->reports == before) {
+	 * nothing and exiting 0 would look like "in sync". (A run that failed
+	 * as a whole, say the server was unreachable, took no folder at all:
+	 * it said why, and exits 1.) */
+	if (ret == EXIT_OK && one.n_folders == 1 && view->reports == before &&
+	    !view->account_failed) {
 		fprintf(stderr,
 			"gmaildir: %s/%s: no such folder is synced (not on the server nor here, "
 			"or left out by folders.include/exclude); `gmaildir list %s` shows the "

@@ -22,6 +22,7 @@
 #define MAX_CLIENTS 16
 #define PROGRESS_EVERY_MS 250
 #define OUT_MAX (1024 * 1024) /* a client that reads nothing is let go */
+#define ACCEPT_PAUSE_MS 1000
 
 struct ctl_ticket {
 	atomic_int refs;
@@ -54,6 +55,7 @@ struct control {
 	int dirfd;  /* O_PATH: the state directory, for the socket's name */
 	bool bound; /* the name is ours to remove */
 	struct loop_fd *h;
+	struct loop_timer *resume; /* out of fds: accept again later */
 	struct loop_wake *wake;
 	control_request_fn *cb;
 	void *ctx;
@@ -338,8 +340,16 @@ static void on_accept(int fd, unsigned revents, void *ctx)
 
 	(void)revents;
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
+	if (cfd < 0) {
+		/* Out of fds or memory, the connection stays in the backlog
+		 * and the socket readable: polling it again at once would
+		 * spin the loop. The client waits (its hello timeout). */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			loop_fd_set_events(c->h, 0);
+			loop_timer_reset(c->resume, ACCEPT_PAUSE_MS, 0);
+		}
 		return;
+	}
 	if (!ctlsock_peer_ok(cfd, &pid)) {
 		log_warn("control socket: refused a connection from another user (pid %ld)",
 			 (long)pid);
@@ -357,6 +367,13 @@ static void on_accept(int fd, unsigned revents, void *ctx)
 	cl->h = loop_add_fd(c->loop, cfd, POLLIN | POLLOUT, on_client, cl);
 	c->clients[c->n_clients++] = cl;
 	log_debug("control socket: a client (pid %ld)", (long)pid);
+}
+
+static void on_resume(void *ctx)
+{
+	struct control *c = ctx;
+
+	loop_fd_set_events(c->h, POLLIN);
 }
 
 /* The worker wrote into some ticket: send it on. */
@@ -444,6 +461,8 @@ int control_open(struct loop *loop, const char *state_dir, control_request_fn *c
 	if (!c->wake)
 		goto fail;
 	c->h = loop_add_fd(loop, c->fd, POLLIN, on_accept, c);
+	c->resume = loop_add_timer(loop, ACCEPT_PAUSE_MS, 0, on_resume, c);
+	loop_timer_stop(c->resume);
 	*c_r = c;
 	return 0;
 fail:
@@ -463,6 +482,7 @@ void control_free(struct control **cp)
 	while (c->n_clients)
 		client_drop(c, c->clients[0]);
 	loop_remove_fd(&c->h);
+	loop_remove_timer(&c->resume);
 	loop_remove_wake(&c->wake);
 	if (c->fd >= 0)
 		close(c->fd);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,35 +89,40 @@ static int64_t deadline_of(int timeout_ms)
 	return timeout_ms > 0 ? loop_now_ms() + timeout_ms : 0;
 }
 
-int ctlclient_connect(const char *state_dir, int timeout_ms, int *fd_r, long *pid_r,
-		      struct error *err)
+/* A unix connect() blocks while the listener's backlog is full (a daemon
+ * that hangs, and every `gmaildir sync` a timer started since): the send
+ * timeout bounds it, and the request's send after it. */
+static void set_send_timeout(int fd, int timeout_ms)
 {
-	struct sockaddr_un sa;
-	struct reader *rd = NULL;
-	struct ctl_reply *r = NULL;
-	char line[CTL_LINE_MAX];
-	int dirfd = -1, fd = -1, ret = 0;
-	bool late = false;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 
-	*fd_r = -1;
-	if (ctlsock_addr(state_dir, &sa, &dirfd, err) < 0)
-		return 0; /* no state directory: no daemon */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* ENOENT, ECONNREFUSED: nobody listens there. */
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	ret = -1;
-	if (!ctlsock_peer_ok(fd, NULL)) {
-		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
-			  "%s/%s is held by another user: not ours to talk to", state_dir,
-			  CTLSOCK_NAME);
+	if (timeout_ms > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* The daemon did not say hello: late, or it hung up (it is stopping). */
+static void unanswered(const char *state_dir, bool late, struct error *err)
+{
+	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
+		  late ? "the daemon at %s/%s does not answer" : "the daemon at %s/%s hung up",
+		  state_dir, CTLSOCK_NAME);
+}
+
+/* The daemon's first line, within timeout_ms. Returns 0 with its pid in
+ * *pid_r, -1 with err. */
+static int read_hello(int fd, const char *state_dir, int timeout_ms, long *pid_r, struct error *err)
+{
+	struct reader *rd = xcalloc(1, sizeof(*rd));
+	struct ctl_reply *r = xmalloc(sizeof(*r));
+	char line[CTL_LINE_MAX];
+	bool late = false;
+	int ret = -1;
+
+	*rd = (struct reader){.fd = fd, .deadline = deadline_of(timeout_ms)};
+	if (read_line(rd, line, sizeof(line), &late) <= 0) {
+		unanswered(state_dir, late, err);
 		goto out;
 	}
-	rd = xcalloc(1, sizeof(*rd));
-	r = xmalloc(sizeof(*r));
-	*rd = (struct reader){.fd = fd, .deadline = deadline_of(timeout_ms)};
-	if (read_line(rd, line, sizeof(line), &late) <= 0)
-		goto out_unclear; /* the daemon is stopping, or hangs */
 	ctl_reply_parse(line, r);
 	if (r->kind != CTL_REPLY_HELLO || rd->len) {
 		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
@@ -125,21 +131,53 @@ int ctlclient_connect(const char *state_dir, int timeout_ms, int *fd_r, long *pi
 		goto out;
 	}
 	*pid_r = r->pid;
+	ret = 0;
+out:
+	free(rd);
+	free(r);
+	return ret;
+}
+
+int ctlclient_connect(const char *state_dir, int timeout_ms, int *fd_r, long *pid_r,
+		      struct error *err)
+{
+	struct sockaddr_un sa;
+	struct error ignored = {0};
+	int dirfd = -1, fd = -1, ret = 0;
+
+	*fd_r = -1;
+	if (ctlsock_addr(state_dir, &sa, &dirfd, &ignored) < 0)
+		return 0; /* no state directory: no daemon */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto out;
+	set_send_timeout(fd, timeout_ms);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		/* ENOENT, ECONNREFUSED: nobody listens there. EAGAIN: a
+		 * daemon does, but accepts nobody. */
+		if (errno == EAGAIN) {
+			unanswered(state_dir, true, err);
+			ret = -1;
+		}
+		goto out;
+	}
+	ret = -1;
+	if (!ctlsock_peer_ok(fd, NULL)) {
+		error_set(err, ERR_ACCOUNT, RETRY_NEVER,
+			  "%s/%s is held by another user: not ours to talk to", state_dir,
+			  CTLSOCK_NAME);
+		goto out;
+	}
+	if (read_hello(fd, state_dir, timeout_ms, pid_r, err) < 0)
+		goto out;
 	*fd_r = fd;
 	fd = -1;
 	ret = 1;
-	goto out;
-out_unclear:
-	error_set(err, ERR_ACCOUNT, RETRY_BACKOFF,
-		  late ? "the daemon at %s/%s does not answer" : "the daemon at %s/%s hung up",
-		  state_dir, CTLSOCK_NAME);
 out:
 	if (fd >= 0)
 		close(fd);
 	if (dirfd >= 0)
 		close(dirfd);
-	free(rd);
-	free(r);
 	return ret;
 }
 

@@ -12,7 +12,7 @@
  * and reads its hello. Returns 1 with the connection in *fd_r and the
  * daemon's pid in *pid_r; 0 when no daemon listens there (no socket, or
  * one left by a daemon that died); -1 when something answers that is not
- * a daemon of ours (err). */
+ * a daemon of ours, or a daemon does not answer within timeout_ms (err). */
 int ctlclient_connect(const char *state_dir, int timeout_ms, int *fd_r, long *pid_r,
 		      struct error *err);
 

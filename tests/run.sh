@@ -131,7 +131,7 @@ SLOW_FIRST="t_crash_steps asan/t_oauth t_soak t_hostile t_battery t_fuzz_smoke t
 # (also one folder shared by several connections), two-way in every mode,
 # Gmail, the daemon, adoption, no UIDPLUS, status. (The hostile server,
 # the CLI and valgrind's scripts run it on their own.)
-SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_download_split t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status t_send t_oauth t_daemon_laptop t_netns t_compress t_gmail_budget t_partial}
+SAN_SCRIPTS=${GMAILDIR_SAN_SCRIPTS:-t_download t_download_split t_twoway t_twoway_modes t_gmail t_daemon t_adopt t_no_uidplus t_status t_send t_oauth t_daemon_laptop t_netns t_compress t_gmail_budget t_partial t_daemon_sync}
 
 queue=() serial=()
 for t in tests/integration/t_*.sh; do

@@ -4,7 +4,10 @@
 # with the exit status a direct sync would have; --dry-run and
 # --allow-mass-delete hold for that one run; the guard's message names the
 # command that works; the socket is 0600 and refuses garbage; a run that
-# outlasts --wait says so. Every wait bounded.
+# outlasts --wait says so, a named folder too; a post_sync_command's sync of
+# its own account is refused at once; a client killed mid-run costs nobody
+# else anything; a state_dir longer than sun_path works; SIGTERM while a
+# sync waits still stops the daemon within 2 s. Every wait bounded.
 set -u
 cd "$(dirname "$0")/../.."
 source tests/lib/tap.sh
@@ -55,7 +58,7 @@ check_contains "an overlong line is refused" "error line too long" "$out"
 check "the daemon is still running" kill -0 "$DPID"
 
 # A change on the server, then sync: the daemon does it at once.
-python3 tests/lib/genmail.py --count 3 --seed 73 --out "$GD_DIR/gen" >/dev/null
+python3 tests/lib/genmail.py --count 5 --seed 73 --out "$GD_DIR/gen" >/dev/null
 dc_doveadm save -u "$DC_USER" -m INBOX <"$GD_DIR/gen/000001.eml"
 t0=$(date +%s%N)
 out=$(gd sync test 2>&1)
@@ -107,17 +110,23 @@ gd_sync_ok "--allow-mass-delete for the whole account beside the daemon" --allow
 check_eq "... Lists is down to 5" 5 "$(gd_count_local Lists)"
 
 # A run longer than --wait (a slow post_sync_command holds it): said, with
-# what to do; the daemon goes on.
-printf '    post_sync_command: "sleep 4"\n' >>"$GD_CONF"
+# what to do; the daemon goes on. The command's own gmaildir sync of the
+# account would wait for the run that waits for it: refused at once.
+printf "    post_sync_command: 'sleep 4; \"%s\" -c \"%s\" sync test >\"%s\" 2>&1; echo \$? >\"%s\"'\n" \
+	"$GMAILDIR_BIN" "$GD_CONF" "$GD_DIR/hook.out" "$GD_DIR/hook.rc" >>"$GD_CONF"
 kill -HUP "$DPID"
 check "the daemon takes a post_sync_command (SIGHUP)" wait_for 10 grep -q "config reloaded" "$LOG"
 wait_for 10 test -S "$SOCK"
 dc_doveadm save -u "$DC_USER" -m INBOX <"$GD_DIR/gen/000003.eml"
-out=$(gd sync --wait=1 test 2>&1)
+out=$(gd sync --wait=1 test/INBOX 2>&1)
 check_eq "a daemon run longer than --wait=1: exit 1" 1 "$?"
 check_contains "... says so" "has not finished its sync within 1 s" "$out"
 check_contains "... and how to wait longer" "--wait=SECONDS waits longer" "$out"
+check "... and does not call the folder unknown" bash -c "! grep -q 'no such folder' <<<\"\$1\"" _ "$out"
 check "... the daemon finishes it meanwhile" wait_for 10 bash -c "[ \$(find '$GD_MAIL/INBOX' -type f | wc -l) -eq 8 ]"
+check "the post_sync_command's own gmaildir sync is over" wait_for 10 test -s "$GD_DIR/hook.rc"
+check_eq "... refused (exit 1)" 1 "$(cat "$GD_DIR/hook.rc")"
+check_contains "... saying why" "called from the post_sync_command of the daemon's" "$(cat "$GD_DIR/hook.out")"
 out=$(gd sync --wait=x test 2>&1)
 check_eq "--wait=x is a usage error" 2 "$?"
 
@@ -136,4 +145,39 @@ gd_daemon_start -v
 check "a new daemon replaces the dead one's socket" wait_for 30 grep -q "first sync done" "$LOG"
 gd_sync_ok "... and answers on it" test
 check_contains "... through the daemon" "the daemon (pid $DPID)" "$OUT"
+
+# A state_dir whose socket path is longer than sun_path (108 bytes).
+gd_daemon_stop
+LONG=$GD_DIR/$(printf 's%.0s' {1..60})/$(printf 't%.0s' {1..60})
+mkdir -p "$(dirname "$LONG")"
+mv "$GD_STATE" "$LONG"
+sed -i "s|state_dir: .*|state_dir: $LONG|" "$GD_CONF"
+GD_STATE=$LONG SOCK=$LONG/daemon.sock
+: >"$LOG"
+gd_daemon_start -v
+check "a daemon with a ${#SOCK}-byte socket path comes up" wait_for 30 grep -q "first sync done" "$LOG"
+check "... listens there" test -S "$SOCK"
+gd_sync_ok "... and gmaildir sync reaches it" test
+check_contains "... through the daemon" "the daemon (pid $DPID)" "$OUT"
+
+# A client killed while its run is under way: the next one gets its own.
+dc_doveadm save -u "$DC_USER" -m INBOX <"$GD_DIR/gen/000004.eml"
+gd sync test >"$GD_DIR/killed.out" 2>&1 &
+C=$!
+wait_for 10 grep -q "test/INBOX: 1 down" "$GD_DIR/killed.out"
+kill -9 "$C"
+wait "$C" 2>/dev/null
+gd_sync_ok "after a client killed mid-run, the next sync gets its run" test
+check_contains "... and its result" "test/INBOX: unchanged, 9 messages" "$OUT"
+
+# SIGTERM while a sync waits for the daemon (its post_sync_command runs).
+dc_doveadm save -u "$DC_USER" -m INBOX <"$GD_DIR/gen/000005.eml"
+gd sync test >"$GD_DIR/term.out" 2>&1 &
+C=$!
+wait_for 10 grep -q "test/INBOX: 1 down" "$GD_DIR/term.out"
+gd_check_term_fast "while a gmaildir sync waits"
+wait "$C"
+check_eq "... that sync exits 1" 1 "$?"
+check_contains "... saying the daemon stopped" "the daemon stopped before its sync was done" \
+	"$(cat "$GD_DIR/term.out")"
 tap_done
