@@ -44,8 +44,10 @@ check "config A's daemon holds the Maildir lock" wait_for 20 locked
 out=$(timeout -k 5 120 "$GMAILDIR_BIN" -c "$B_CONF" sync 2>&1)
 rc=$?
 check "config B's sync meanwhile fails" test "$rc" -ne 0
-check_contains "... saying who holds the Maildir" \
-	"Maildir $GD_MAIL is being synced by pid $DPID" "$out"
+# Its Maildir's identity is checked before anything else (before the
+# lock and the login): the Maildir is another state's, daemon or not.
+check_contains "... saying the Maildir belongs to A's state" \
+	"Maildir $GD_MAIL belongs to another gmaildir state" "$out"
 check_eq "... nothing was uploaded" 30 "$(gd_count_server INBOX)"
 check_eq "... nothing was downloaded" 30 "$(local_count)"
 out=$(gd status 2>&1)
