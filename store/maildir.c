@@ -192,6 +192,10 @@ struct scan {
 	char **skipped; /* "new/<name>", "cur/<name>" */
 	size_t n_skipped;
 	size_t cap_skipped;
+	/* maildir_scan_keys: only these uniques (sorted) are kept, and
+	 * nothing is counted as skipped. NULL: every file. */
+	char *const *only;
+	size_t n_only;
 };
 
 static void scan_skip(struct scan *sc, const char *sub, const char *name)
@@ -226,6 +230,31 @@ static void scan_add(struct scan *sc, const struct maildir_name *nm, const char 
 	e->in_new = in_new;
 }
 
+/* Whether the scan keeps a file of this unique: all of them, or those in
+ * sc->only (bsearch on a name that is not NUL-terminated). */
+static bool wanted(const struct scan *sc, const struct maildir_name *nm)
+{
+	size_t lo = 0, hi = sc->n_only;
+
+	if (!sc->only)
+		return true;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *k = sc->only[mid];
+		int c = strncmp(nm->unique, k, nm->unique_len);
+
+		if (c == 0 && k[nm->unique_len] != '\0')
+			c = -1; /* k is longer: the unique sorts before it */
+		if (c == 0)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
 /* One readdir of a directory, without a stat per file: d_type is enough
  * to skip subdirectories and symlinks (never read through: a planted link
  * must not get some other file uploaded), and the flags are in the names.
@@ -249,10 +278,12 @@ static int scan_dir(struct maildir *md, int dir_fd, bool in_new, struct scan *sc
 		if (de->d_name[0] == '.')
 			continue;
 		if (de->d_type == DT_DIR || de->d_type == DT_LNK ||
-		    maildir_name_parse(de->d_name, &nm) < 0)
-			scan_skip(sc, sub, de->d_name);
-		else
+		    maildir_name_parse(de->d_name, &nm) < 0) {
+			if (!sc->only)
+				scan_skip(sc, sub, de->d_name);
+		} else if (wanted(sc, &nm)) {
 			scan_add(sc, &nm, de->d_name, in_new);
+		}
 	}
 	if (errno) {
 		int e = errno;
@@ -344,26 +375,58 @@ static int scan_once(struct maildir *md, struct scan *sc, struct error *err)
 	return 0;
 }
 
-int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
-		 size_t *skipped_r, struct error *err)
+/* The scan proper, read again when the directories changed meanwhile. */
+static int scan_stable(struct maildir *md, struct scan *sc, struct error *err)
 {
-	struct scan sc = {0};
 	uint64_t before, after;
-	int ret = -1;
 
 	if (check_identity(md, md->new_fd, "new", err) < 0 ||
 	    check_identity(md, md->cur_fd, "cur", err) < 0)
-		goto out;
+		return -1;
 	for (int attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
-		scan_clear(&sc);
-		if (maildir_stamp(md, &before, err) < 0 || scan_once(md, &sc, err) < 0 ||
+		char *const *only = sc->only;
+		size_t n_only = sc->n_only;
+
+		scan_clear(sc);
+		sc->only = only;
+		sc->n_only = n_only;
+		if (maildir_stamp(md, &before, err) < 0 || scan_once(md, sc, err) < 0 ||
 		    maildir_stamp(md, &after, err) < 0)
-			goto out;
+			return -1;
 		/* readdir may miss a file renamed while it runs: read again
 		 * when the directories changed meanwhile. */
 		if (before == after)
 			break;
 	}
+	return 0;
+}
+
+int maildir_scan_keys(struct maildir *md, char *const *keys, size_t n_keys,
+		      struct maildir_entry **entries_r, size_t *n_r, struct error *err)
+{
+	struct scan sc = {.only = keys, .n_only = n_keys};
+	int ret = -1;
+
+	if (scan_stable(md, &sc, err) < 0)
+		goto out;
+	*entries_r = sc.entries;
+	*n_r = sc.n;
+	sc.entries = NULL;
+	sc.n = 0;
+	ret = 0;
+out:
+	scan_clear(&sc);
+	return ret;
+}
+
+int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
+		 size_t *skipped_r, struct error *err)
+{
+	struct scan sc = {0};
+	int ret = -1;
+
+	if (scan_stable(md, &sc, err) < 0)
+		goto out;
 	*entries_r = sc.entries;
 	*n_r = sc.n;
 	if (skipped_r)

@@ -115,6 +115,13 @@ int maildir_remove_folder(const char *path, struct error *err);
  * Caller frees with maildir_entries_free. Returns 0 ok, -1 error. */
 int maildir_scan(struct maildir *md, struct maildir_entry **entries_r, size_t *n_r,
 		 size_t *skipped_r, struct error *err);
+/* maildir_scan, keeping only the files whose unique is one of keys (n_keys,
+ * sorted by strcmp); files that are not messages are passed over without
+ * being counted, and maildir_skipped keeps the last full scan's list. For a
+ * folder where a few known messages changed on the server: the names are
+ * read, but only those few are kept. */
+int maildir_scan_keys(struct maildir *md, char *const *keys, size_t n_keys,
+		      struct maildir_entry **entries_r, size_t *n_r, struct error *err);
 void maildir_entries_free(struct maildir_entry *entries, size_t n);
 /* The files the last successful maildir_scan skipped (the ones counted in
  * its *skipped_r), as "new/<name>" or "cur/<name>", sorted; none before a

@@ -118,6 +118,12 @@ int state_pair_delete(struct state *st, int64_t folder_id, uint32_t uid, struct 
 int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pairs_r, size_t *n_r,
 		     struct error *err);
 void state_pairs_free(struct state_pair *pairs, size_t n);
+/* The pairs of the n UIDs given (ascending), in that order; a UID
+ * without a pair is left out (*n_r < n says some were). For a folder where
+ * only a few messages changed: one indexed lookup each, not the whole
+ * folder. Free with state_pairs_free. */
+int state_pairs_load_uids(struct state *st, int64_t folder_id, const uint32_t *uids, size_t n,
+			  struct state_pair **pairs_r, size_t *n_r, struct error *err);
 /* Number of pairs of a folder. */
 int state_pair_count(struct state *st, int64_t folder_id, size_t *n_r, struct error *err);
 /* Look-ups: 1 found, 0 not found, -1 error. */

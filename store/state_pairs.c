@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/state_p.h"
+#include "util/xalloc.h"
 
 #define PAIR_COLUMNS "uid, key, flags, keywords, size, message_id, gm_msgid"
 
@@ -125,6 +126,41 @@ int state_pairs_load(struct state *st, int64_t folder_id, struct state_pair **pa
 		sizeof(struct state_pair), read_pair_row, clear_pair, &v, n_r, err) < 0)
 		return -1;
 	*pairs_r = v;
+	return 0;
+}
+
+int state_pairs_load_uids(struct state *st, int64_t folder_id, const uint32_t *uids, size_t n,
+			  struct state_pair **pairs_r, size_t *n_r, struct error *err)
+{
+	sqlite3_stmt *s =
+	    state_stmt(st, SQL_PAIR_BY_UID,
+		       "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?1 AND uid = ?2", err);
+	struct state_pair *v = xcalloc(n ? n : 1, sizeof(*v));
+	size_t found = 0;
+	int rc = 0;
+
+	if (!s) {
+		free(v);
+		return -1;
+	}
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		sqlite3_reset(s);
+		if (sqlite3_bind_int64(s, 1, folder_id) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 2, uids[i]) != SQLITE_OK) {
+			rc = state_db_error(st, err);
+			break;
+		}
+		rc = state_step_row(st, s, err);
+		if (rc == 1)
+			read_pair(s, 0, &v[found++]);
+	}
+	state_stmt_done(s);
+	if (rc < 0) {
+		state_pairs_free(v, found);
+		return -1;
+	}
+	*pairs_r = v;
+	*n_r = found;
 	return 0;
 }
 

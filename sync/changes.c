@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/maildir.h"
 #include "sync/engine_p.h"
+#include "util/log.h"
 #include "util/uidset.h"
 #include "util/xalloc.h"
 
@@ -393,4 +395,68 @@ int gather_download_dates(struct folder_job *job, struct error *err)
 		ret = imap_fetch_meta(job->env->imap, lo, hi, 0, on_date, job, err);
 	free(uids);
 	return ret;
+}
+
+static bool sparse_qualifies(const struct folder_job *job, size_t n_pairs)
+{
+	return job->qresync && job->n_vanished == 0 && !job->env->gmail && incremental_ok(job) &&
+	       job->info.uidnext == job->sf.uidnext && job->info.exists == n_pairs && n_pairs > 0 &&
+	       job->md && job->stamp != 0 && job->stamp == job->sf.local_stamp;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The changed messages' files, by their pairs' keys. */
+static int sparse_local(struct folder_job *job, struct error *err)
+{
+	char **keys = xcalloc(job->n_pairs ? job->n_pairs : 1, sizeof(*keys));
+	int ret;
+
+	for (size_t i = 0; i < job->n_pairs; i++)
+		keys[i] = job->pairs[i].key;
+	xqsort(keys, job->n_pairs, sizeof(*keys), cmp_str);
+	ret = maildir_scan_keys(job->md, keys, job->n_pairs, &job->local, &job->n_local, err);
+	free(keys);
+	return ret;
+}
+
+int gather_sparse(struct folder_job *job, size_t n_pairs, bool *taken_r, struct error *err)
+{
+	struct state_pair *pairs = NULL;
+	uint32_t *uids;
+	size_t found = 0;
+
+	*taken_r = false;
+	if (!sparse_qualifies(job, n_pairs))
+		return 0;
+	remote_normalize(job);
+	uids = xcalloc(job->n_remote ? job->n_remote : 1, sizeof(*uids));
+	for (size_t i = 0; i < job->n_remote; i++)
+		uids[i] = job->remote[i].uid;
+	if (state_pairs_load_uids(job->env->st, job->sf.id, uids, job->n_remote, &pairs, &found,
+				  err) < 0) {
+		free(uids);
+		return -1;
+	}
+	free(uids);
+	/* A changed message without a pair (one max_size keeps away, say)
+	 * needs what only the full view knows. */
+	if (found != job->n_remote) {
+		state_pairs_free(pairs, found);
+		return 0;
+	}
+	for (size_t i = 0; i < job->n_remote; i++) {
+		job->remote[i].size = (uint32_t)pairs[i].size;
+		job->remote[i].gm_msgid = pairs[i].gm_msgid;
+	}
+	job->pairs = pairs;
+	job->n_pairs = found;
+	job->sparse = true;
+	*taken_r = true;
+	log_debug("%s: %zu of %zu messages changed on the server, none here: only those are read",
+		  job->display, found, n_pairs);
+	return sparse_local(job, err);
 }

@@ -87,6 +87,9 @@ struct folder_job {
 	size_t n_vanished;
 	char safe_name[256]; /* the remote name, printable, when no display name */
 	bool header_checked; /* upload.c: one 8-bit header was read back this run */
+	/* gather_sparse: pairs, remote and local hold the changed messages
+	 * only (n_known counts the folder's pairs). */
+	bool sparse;
 };
 
 /* folder.c: a folder's sync in two phases, so that moves across folders
@@ -155,6 +158,14 @@ int gather_remote(struct folder_job *job, struct error *err);
  * file's mtime is the server's date. Nothing to do (0) in a dry run. */
 int gather_download_dates(struct folder_job *job, struct error *err);
 bool folder_quiet(const struct folder_job *job, size_t n_pairs, uint64_t stamp);
+/* A folder whose Maildir is as the last sync left it and whose QRESYNC
+ * SELECT names only flag changes (no UID given out, none vanished, EXISTS
+ * the pairs): the views are read for the changed messages alone, their
+ * pairs by UID and their files by key, so that 1% of a 500,000-message
+ * folder costs 1% of it. *taken_r false: the folder does not qualify (or a
+ * changed message has no pair) and nothing was read; the full path goes
+ * on. n_pairs: the folder's pairs in the state. */
+int gather_sparse(struct folder_job *job, size_t n_pairs, bool *taken_r, struct error *err);
 
 /* recover.c: finishes or drops the intents an interrupted run left for this
  * folder; needs the remote and local views gathered. */

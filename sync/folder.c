@@ -310,24 +310,24 @@ static void free_plan_input(struct plan_input *in)
 static int check_mass_delete(struct folder_job *job, struct error *err)
 {
 	const struct plan *p = &job->plan;
+	size_t total = job->sparse ? job->n_known : job->n_pairs;
 	char cmd[512];
 
 	if (job->env->opts->allow_mass_delete)
 		return 0;
 	job_guard_command(job, "--allow-mass-delete", cmd, sizeof(cmd));
-	if (plan_mass_delete(p->n_delete_remote, job->n_pairs, MASS_DELETE_SHARE,
-			     MASS_DELETE_MIN)) {
+	if (plan_mass_delete(p->n_delete_remote, total, MASS_DELETE_SHARE, MASS_DELETE_MIN)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "refusing to delete %zu of %zu messages on the server (they are gone "
 			  "from %s); nothing was deleted; if that is what you want, run `%s`",
-			  p->n_delete_remote, job->n_pairs, job->local_abs, cmd);
+			  p->n_delete_remote, total, job->local_abs, cmd);
 		return -1;
 	}
-	if (plan_mass_delete(p->n_delete_local, job->n_pairs, MASS_DELETE_SHARE, MASS_DELETE_MIN)) {
+	if (plan_mass_delete(p->n_delete_local, total, MASS_DELETE_SHARE, MASS_DELETE_MIN)) {
 		error_set(err, ERR_SAFETY, RETRY_NEVER,
 			  "refusing to delete %zu of %zu local messages (the server expunged "
 			  "them); nothing was deleted; if that is what you want, run `%s`",
-			  p->n_delete_local, job->n_pairs, cmd);
+			  p->n_delete_local, total, cmd);
 		return -1;
 	}
 	return 0;
@@ -349,7 +349,7 @@ static int plan_folder(struct folder_job *job, struct error *err)
 {
 	struct plan_input in;
 
-	if (!job->adopted) {
+	if (!job->adopted && !job->sparse) {
 		state_pairs_free(job->pairs, job->n_pairs);
 		job->pairs = NULL;
 		job->n_pairs = 0;
@@ -502,12 +502,47 @@ static int status_quiet(struct folder_job *job, struct error *err)
 	return 0;
 }
 
+/* The whole folder: every pair, the server's view and the Maildir's, then
+ * what an interrupted run or an earlier tool left (a renumbered mailbox,
+ * intents, files to adopt). Returns 0, 1 when there is nothing to plan (a
+ * dry run of a renumbered folder), -1 error. */
+static int gather_full(struct folder_job *job, struct error *err)
+{
+	size_t n_pairs = 0;
+
+	if (folder_load_pairs(job, err) < 0)
+		return -1;
+	if (gather_remote(job, err) < 0 || gather_local(job, err) < 0)
+		return -1;
+	if (uidvalidity_changed(job)) {
+		if (job->env->opts->dry_run) {
+			env_notice(job->env,
+				   "%s: the server changed UIDVALIDITY; a real sync "
+				   "will re-pair its messages",
+				   job->display);
+			return 1;
+		}
+		if (rebuild_pairs(job, err) < 0)
+			return -1;
+	}
+	if (!job->env->opts->dry_run && recover_intents(job, err) < 0)
+		return -1;
+	/* Recovery may have paired files: count again before adopting. A dry
+	 * run adopts too (in memory), to show what a real sync would do. */
+	if (job->n_local > 0 && job->n_remote > 0 && !uidvalidity_changed(job) &&
+	    ((job->sf.id && state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0) ||
+	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
+		return -1;
+	return 0;
+}
+
 /* Phase one: everything up to the plan. Nothing is changed on either side
  * except finishing what an interrupted run left (recover.c). */
 int folder_plan(struct folder_job *job, struct error *err)
 {
 	size_t n_pairs = 0, n_intents = 0;
-	int quiet;
+	bool sparse = false;
+	int quiet, full;
 
 	job->report.account = job->env->acct->name;
 	if (prepare(job, err) < 0 || (quiet = status_quiet(job, err)) < 0)
@@ -541,29 +576,10 @@ int folder_plan(struct folder_job *job, struct error *err)
 		job->quiet = true;
 		return 0;
 	}
-	if (folder_load_pairs(job, err) < 0)
+	if (n_intents == 0 && gather_sparse(job, n_pairs, &sparse, err) < 0)
 		return -1;
-	if (gather_remote(job, err) < 0 || gather_local(job, err) < 0)
-		return -1;
-	if (uidvalidity_changed(job)) {
-		if (job->env->opts->dry_run) {
-			env_notice(job->env,
-				   "%s: the server changed UIDVALIDITY; a real sync "
-				   "will re-pair its messages",
-				   job->display);
-			return 0;
-		}
-		if (rebuild_pairs(job, err) < 0)
-			return -1;
-	}
-	if (!job->env->opts->dry_run && recover_intents(job, err) < 0)
-		return -1;
-	/* Recovery may have paired files: count again before adopting. A dry
-	 * run adopts too (in memory), to show what a real sync would do. */
-	if (job->n_local > 0 && job->n_remote > 0 && !uidvalidity_changed(job) &&
-	    ((job->sf.id && state_pair_count(job->env->st, job->sf.id, &n_pairs, err) < 0) ||
-	     (n_pairs == 0 && adopt_existing(job, err) < 0)))
-		return -1;
+	if (!sparse && (full = gather_full(job, err)) != 0)
+		return full < 0 ? -1 : 0;
 	if (plan_folder(job, err) < 0)
 		return -1;
 	return gather_download_dates(job, err);
@@ -660,8 +676,10 @@ int folder_apply(struct folder_job *job, struct error *err)
 	}
 	if (select_for_apply(job, err) < 0)
 		return -1;
+	/* (A sparse plan saw no message the limits keep away: it qualified
+	 * only with every server message paired.) */
 	if (apply_plan(job, err) < 0 || record_checkpoint(job, err) < 0 ||
-	    record_held(job, err) < 0 ||
+	    (!job->sparse && record_held(job, err) < 0) ||
 	    state_pair_count(job->env->st, job->sf.id, &job->report.messages, err) < 0)
 		return -1;
 	job->report.unchanged = job->plan.n == 0;
@@ -687,7 +705,7 @@ void folder_report(struct folder_job *job, const struct error *err)
 		job->report.folder = job->safe_name;
 	}
 	if (job->env->opts->dry_run)
-		job->report.messages = job->quiet ? job->n_known : job->n_pairs;
+		job->report.messages = job->quiet || job->sparse ? job->n_known : job->n_pairs;
 	if (obs && obs->folder_done) {
 		pthread_mutex_lock(job->env->obs_lock);
 		obs->folder_done(&job->report, obs->ctx);

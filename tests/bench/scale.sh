@@ -15,7 +15,8 @@
 # Rows (time and peak RSS of each tool; ratio = gmaildir / mbsync):
 #   initial download       a fresh Maildir and state
 #   no-change re-sync
-#   1% flags on server     \Flagged added server-side to 1% of the messages
+#   1% flags on server     \Flagged added server-side to 1% of the messages,
+#                          each round after a quiet spell (an untimed sync)
 #   1% flags local         1% of the local files marked read (cur/...:2,S),
 #                          in each tool's own Maildir, the same messages
 #   floor                  after a fresh 1% server change, floor_probe: TLS,
@@ -251,8 +252,16 @@ settle
 say "no-change re-sync, $ROUNDS round(s)"
 for r in $(seq "$ROUNDS"); do sync_all noop "$r"; done
 
+# Each round after a quiet spell (an untimed sync, with more than 2 s
+# before and after it: gmaildir trusts a Maildir stamp only when the
+# Maildir is older than that), as a daemon meets a change
+# made on another device: each tool then finds 1% changed on the server
+# and its own Maildir as it left it.
 say "1% server-side flag changes, $ROUNDS round(s)"
 for r in $(seq "$ROUNDS"); do
+	sleep 2.1
+	settle
+	sleep 2.1
 	dc_add_flags "$DC_USER" INBOX "$("$DC_PYTHON" "$UTIL" uidset 1 "$SRV" 100 "$r")" '\Flagged' ||
 		die "dc_add_flags"
 	sync_all srvflags "$r"

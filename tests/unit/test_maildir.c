@@ -553,6 +553,44 @@ static void test_root_guard(void **state)
 	free(root);
 }
 
+/* maildir_scan_keys keeps only the keys asked for, matched whole (not a
+ * key that is a prefix of another), the cur/ name of one seen twice, and
+ * leaves the last full scan's list of skipped files as it was. */
+static void test_scan_keys(void **state)
+{
+	static char *const keys[] = {"k", "m"}; /* sorted */
+	struct fixture *fx = *state;
+	struct maildir_entry *e = NULL;
+	struct error err = {0};
+	char *const *names = NULL;
+	size_t n = 0, n_names = 0;
+
+	put_file(fx, "new/k", "x");
+	put_file(fx, "cur/k:2,S", "x");
+	put_file(fx, "cur/kk:2,F", "x");
+	put_file(fx, "cur/j:2,", "x");
+	put_file(fx, "new/m", "x");
+	put_file(fx, "cur/bad:1,x", "x");
+	scan(fx, &e, &n, NULL);
+	maildir_entries_free(e, n);
+	if (maildir_scan_keys(fx->md, keys, 2, &e, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].unique, "k");
+	assert_false(e[0].in_new);
+	assert_int_equal(e[0].flags, MF_SEEN);
+	assert_string_equal(e[1].unique, "m");
+	assert_true(e[1].in_new);
+	maildir_entries_free(e, n);
+	maildir_skipped(fx->md, &names, &n_names);
+	assert_int_equal(n_names, 1);
+	assert_string_equal(names[0], "cur/bad:1,x");
+	if (maildir_scan_keys(fx->md, keys, 0, &e, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 0);
+	maildir_entries_free(e, n);
+}
+
 /* A key seen in new/ and cur/ (a MUA's rename during the scan) is one entry,
  * the cur/ one. */
 static void test_scan_dedup(void **state)
@@ -919,6 +957,7 @@ int main(void)
 	    T(test_scan_ignores),
 	    T(test_root_guard),
 	    T(test_scan_dedup),
+	    T(test_scan_keys),
 	    T(test_set_flags),
 	    T(test_set_flags_no_replace),
 	    T(test_remove),

@@ -369,6 +369,36 @@ static void test_pair_set_flags(void **state)
 	assert_int_equal(raw_sql(fx, "SELECT count(*) FROM pairs"), 2);
 }
 
+/* The pairs of some UIDs, in their order; one without a pair is left out,
+ * as is another folder's pair of the same UID. */
+static void test_pairs_load_uids(void **state)
+{
+	struct fixture *fx = *state;
+	struct state_pair a = pair(3, "k3"), b = pair(5, "k5"), c = pair(8, "k8"), *got = NULL;
+	struct state_folder other = {0};
+	struct error err = {0};
+	const uint32_t uids[] = {3, 4, 8, 9};
+	size_t n = 9;
+
+	put_pair(fx, fx->inbox, &a);
+	put_pair(fx, fx->inbox, &b);
+	put_pair(fx, fx->inbox, &c);
+	other.remote = "Other";
+	other.local_path = "Other";
+	ok(state_folder_put(fx->st, &other, &err), &err);
+	put_pair(fx, other.id, &(struct state_pair){.uid = 4, .key = "o4"});
+	ok(state_pairs_load_uids(fx->st, fx->inbox, uids, 4, &got, &n, &err), &err);
+	assert_int_equal(n, 2);
+	assert_int_equal(got[0].uid, 3);
+	assert_string_equal(got[0].key, "k3");
+	assert_int_equal(got[0].size, 1003);
+	assert_int_equal(got[1].uid, 8);
+	state_pairs_free(got, n);
+	ok(state_pairs_load_uids(fx->st, fx->inbox, uids, 0, &got, &n, &err), &err);
+	assert_int_equal(n, 0);
+	state_pairs_free(got, n);
+}
+
 /* A key already used by another UID is an error, never a silent replace. */
 static void test_pair_key_clash(void **state)
 {
@@ -982,6 +1012,7 @@ int main(void)
 	    T(test_pairs),
 	    T(test_pair_replace_and_fields),
 	    T(test_pair_set_flags),
+	    T(test_pairs_load_uids),
 	    T(test_pair_key_clash),
 	    T(test_pair_by_gm_msgid),
 	    T(test_intents),
