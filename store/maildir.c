@@ -204,11 +204,15 @@ static void scan_skip(struct scan *sc, const char *sub, const char *name)
 	sc->skipped[sc->n_skipped++] = xasprintf("%s/%s", sub, name);
 }
 
+/* Drops what a scan found; its filter (sc->only) stays for the next. */
 static void scan_clear(struct scan *sc)
 {
 	maildir_entries_free(sc->entries, sc->n);
 	maildir_tree_free(sc->skipped, sc->n_skipped);
-	memset(sc, 0, sizeof(*sc));
+	sc->entries = NULL;
+	sc->n = sc->cap = 0;
+	sc->skipped = NULL;
+	sc->n_skipped = sc->cap_skipped = 0;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -384,12 +388,7 @@ static int scan_stable(struct maildir *md, struct scan *sc, struct error *err)
 	    check_identity(md, md->cur_fd, "cur", err) < 0)
 		return -1;
 	for (int attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
-		char *const *only = sc->only;
-		size_t n_only = sc->n_only;
-
 		scan_clear(sc);
-		sc->only = only;
-		sc->n_only = n_only;
 		if (maildir_stamp(md, &before, err) < 0 || scan_once(md, sc, err) < 0 ||
 		    maildir_stamp(md, &after, err) < 0)
 			return -1;
